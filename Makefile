@@ -1,0 +1,53 @@
+# rorunner developer targets. `make test` and `make demo` work on a fresh machine.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+N ?= 4
+LAB_MODE ?= auto
+export RORUNNER_LAB_MODE := $(LAB_MODE)
+
+.PHONY: test lint typecheck unit deps sshd lab-up lab-down demo bench clean
+
+$(BIN)/rorunner: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+deps: $(BIN)/rorunner sshd
+
+# The lab needs a real OpenSSH server; install it when missing.
+sshd:
+	@test -x /usr/sbin/sshd || { \
+	  echo "installing openssh-server"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client iproute2 >/dev/null; }
+
+lint: $(BIN)/rorunner
+	$(BIN)/ruff check rorunner tests bench examples
+	$(BIN)/ruff format --check rorunner tests bench examples
+	$(BIN)/mypy
+
+test: deps lint
+	$(BIN)/pytest -q
+
+unit: $(BIN)/rorunner
+	$(BIN)/pytest -q -m 'not lab'
+
+lab-up: deps
+	$(BIN)/python -m tests.lab up --hosts $(N) --mode $(LAB_MODE)
+
+lab-down: $(BIN)/rorunner
+	$(BIN)/python -m tests.lab down
+
+demo: deps
+	$(BIN)/python -m tests.lab up --hosts $(N) --mode $(LAB_MODE) --name demo
+	$(BIN)/rorunner play playbooks/site.yml -i .lab/demo/inventory.ini \
+	  --known-hosts .lab/demo/known_hosts --private-key .lab/demo/id_ed25519; \
+	  rc=$$?; $(BIN)/python -m tests.lab down --name demo; exit $$rc
+
+bench: deps
+	$(BIN)/python bench/inventory_scale.py
+	$(BIN)/python bench/rtas.py
+
+clean:
+	rm -rf $(VENV) .rorunner .lab .pytest_cache .mypy_cache .ruff_cache

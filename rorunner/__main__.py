@@ -1,0 +1,5 @@
+"""`python -m rorunner`."""
+
+from rorunner.cli import main
+
+main()

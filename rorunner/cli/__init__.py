@@ -1,0 +1,92 @@
+"""Command line: the only layer that prints and picks exit codes."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+import click
+
+from rorunner import __version__
+from rorunner.errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    RorunnerError,
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rorunner")
+def cli() -> None:
+    """Plan and run scripted work on fleets of IPv6 hosts over SSH."""
+
+
+def _register() -> None:
+    # Subcommands live in their own modules; importing them attaches them to `cli`.
+    from rorunner.cli import _inventory, _play  # noqa: F401
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The one mapping from an exception to a process exit code."""
+    if isinstance(exc, RorunnerError):
+        return exc.exit_code
+    if isinstance(exc, click.exceptions.Exit):
+        return exc.exit_code
+    if isinstance(exc, click.ClickException):
+        return EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    return EXIT_INTERNAL
+
+
+def _report(exc: BaseException) -> None:
+    if isinstance(exc, click.ClickException):
+        exc.show()
+    elif isinstance(exc, KeyboardInterrupt):
+        click.echo("rorunner: interrupted", err=True)
+    elif isinstance(exc, RorunnerError):
+        click.echo(f"rorunner: error: {exc}", err=True)
+    else:
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+        click.echo(f"rorunner: internal error: {exc!r}", err=True)
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Entry point of the `rorunner` console script."""
+    _register()
+    try:
+        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+        code = 0
+    except click.exceptions.Abort:
+        click.echo("rorunner: interrupted", err=True)
+        code = EXIT_INTERRUPTED
+    except BaseException as exc:  # noqa: BLE001 - this is the one place that maps errors
+        if isinstance(exc, SystemExit):
+            raise
+        _report(exc)
+        code = exit_code_for(exc)
+    sys.exit(code)
+
+
+def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate a command with the connection options shared by `play` and `run`."""
+    options = [
+        click.option("-u", "--user", default=None, help="Login user (default: ssh_config, then you)."),
+        click.option("--private-key", type=click.Path(dir_okay=False), default=None,
+                     help="Private key file."),
+        click.option("--ssh-config", type=click.Path(dir_okay=False), default=None,
+                     help="OpenSSH client config (default ~/.ssh/config)."),
+        click.option("--known-hosts", type=click.Path(dir_okay=False), default=None,
+                     help="known_hosts file (default .rorunner/known_hosts, then ~/.ssh)."),
+        click.option("--host-key-checking", type=click.Choice(["strict", "accept-new"]),
+                     default="strict", show_default=True),
+        click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0,
+                     show_default=True, help="Connect timeout in seconds."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func

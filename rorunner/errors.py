@@ -1,0 +1,87 @@
+"""Typed errors that know their exit code; the CLI is the one place that maps them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EXIT_OK = 0
+EXIT_RUNTIME = 1
+EXIT_HOST_FAILED = 2
+EXIT_BAD_INPUT = 3
+EXIT_UNREACHABLE = 4
+EXIT_USAGE = 5
+EXIT_INTERRUPTED = 99
+EXIT_INTERNAL = 250
+
+
+class RorunnerError(Exception):
+    """Base of every error rorunner raises on purpose."""
+
+    exit_code = EXIT_RUNTIME
+
+
+@dataclass(frozen=True)
+class Location:
+    """A place in an input file: path and 1-based line (0 when unknown)."""
+
+    path: str
+    line: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}" if self.line else self.path
+
+
+class InputError(RorunnerError):
+    """Bad inventory, playbook, role or plan: nothing ran, nothing was contacted."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, message: str, path: str | None = None, line: int = 0) -> None:
+        self.message = message
+        self.location = Location(path, line) if path else None
+        super().__init__(f"{self.location}: {message}" if self.location else message)
+
+
+class UsageError(RorunnerError):
+    """Bad command-line options."""
+
+    exit_code = EXIT_USAGE
+
+
+class LockedError(RorunnerError):
+    """Another run holds the project lock."""
+
+    exit_code = EXIT_RUNTIME
+
+
+class TransportError(RorunnerError):
+    """A transport operation failed; `host` names the inventory host or address."""
+
+    def __init__(self, host: str, cause: str) -> None:
+        self.host = host
+        self.cause = cause
+        super().__init__(f"{host}: {cause}")
+
+
+class UnreachableError(TransportError):
+    """Could not connect, negotiate, authenticate or verify the host key."""
+
+    exit_code = EXIT_UNREACHABLE
+
+
+class RemoteFailure(TransportError):
+    """The host was reached but the operation failed (exit status, SFTP error, timeout)."""
+
+    exit_code = EXIT_HOST_FAILED
+
+
+class HostKeyError(UnreachableError):
+    """The host key is unknown (strict mode) or changed (always refused)."""
+
+
+def did_you_mean(word: str, choices: list[str] | tuple[str, ...] | set[str]) -> str:
+    """Return ' (did you mean X?)' when a close choice exists, else ''."""
+    import difflib
+
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -1,0 +1,127 @@
+"""The frozen data that flows between layers: hosts, connections, steps."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Connection = Literal["ssh", "local"]
+HostKeyPolicy = Literal["strict", "accept-new"]
+Phase = Literal["local_pre", "ship", "remote", "fetch", "local_post"]
+PHASES: tuple[Phase, ...] = ("local_pre", "ship", "remote", "fetch", "local_post")
+StepKind = Literal["local", "ship", "remote", "fetch"]
+
+
+@dataclass(frozen=True)
+class ConnectionSpec:
+    """How to reach one host; plain data, safe to put in a doit task and to pickle.
+
+    `address` is unbracketed and normalised (IPv6 compressed, scope id kept).
+    The pool shares one connection per (address, port, user).
+    """
+
+    address: str
+    port: int = 22
+    user: str | None = None
+    key_file: str | None = None
+    connection: Connection = "ssh"
+    label: str = ""  # inventory name for messages; the address when empty
+    known_hosts: tuple[str, ...] = ()  # searched in order; the first is written by accept-new
+    host_key_policy: HostKeyPolicy = "strict"
+    connect_timeout: float = 10.0
+    ssh_config: str | None = None
+
+    @property
+    def pool_key(self) -> tuple[str, int, str | None]:
+        """Identity of the pooled connection."""
+        return (self.address, self.port, self.user)
+
+    @property
+    def name(self) -> str:
+        """What messages call this host."""
+        return self.label or self.address
+
+
+@dataclass(frozen=True)
+class Host:
+    """One inventory host with its resolved vars (all < groups by depth < host)."""
+
+    name: str  # exactly as written in the inventory
+    address: str  # connection address: ansible_host or the name, normalised
+    port: int | None = None  # ansible_port; None = ssh_config / 22
+    user: str | None = None  # ansible_user
+    key_file: str | None = None  # ansible_ssh_private_key_file
+    connection: Connection = "ssh"  # ansible_connection
+    vars: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=True)
+    groups: tuple[str, ...] = ()  # every group it belongs to, all included, sorted
+    source: str = ""  # "file:line" where it was first defined
+
+
+@dataclass(frozen=True)
+class Group:
+    """One inventory group: direct hosts, child groups and its own vars."""
+
+    name: str
+    hosts: tuple[str, ...] = ()
+    children: tuple[str, ...] = ()
+    vars: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=True)
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """Hosts and groups in definition order, resolved once."""
+
+    hosts: Mapping[str, Host]
+    groups: Mapping[str, Group]
+    sources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FileMove:
+    """One file to ship (src local, dest remote) or fetch (src remote, dest local).
+
+    For a shipped Jinja2 template `content` holds the rendered bytes and `src`
+    names the template it came from.
+    """
+
+    src: str
+    dest: str
+    mode: int | None = None
+    content: bytes | None = None
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """What a step does, independent of where it sits in the plan."""
+
+    kind: StepKind
+    command: str | None = None  # local/remote: run with `sh -c`
+    script: str | None = None  # local: executable path; remote: local script shipped then run
+    files: tuple[FileMove, ...] = ()  # ship/fetch
+    creates: tuple[str, ...] = ()  # local_pre: local files it promises to make
+    always: bool = False
+    timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    """One node of the plan: a step of one RTAS of one host in one play."""
+
+    host: str
+    play: str  # stable play id, e.g. "01-site" (index + slug of the name)
+    role: str  # role name, or the inline rtas name
+    phase: Phase
+    name: str  # unique within (host, play, role, phase)
+    spec: StepSpec
+    conn: ConnectionSpec
+    env: tuple[tuple[str, str], ...]  # RORUNNER_* and the host's vars, sorted by key
+    remote_dir: str  # absolute, or relative to the login home
+    fetch_dir: str  # local, per host: <fetch_dir>/<host>
+    signature: str = ""  # hash of own inputs and predecessors' signatures (up-to-date key)
+
+    @property
+    def node(self) -> tuple[str, str, str, str, str]:
+        """The graph node id."""
+        return (self.host, self.play, self.role, self.phase, self.name)
