@@ -18,11 +18,13 @@ class ConnectionSpec:
     """How to reach one host; plain data, safe to put in a doit task and to pickle.
 
     `address` is unbracketed and normalised (IPv6 compressed, scope id kept).
-    The pool shares one connection per (address, port, user).
+    `port`, `user` and `key_file` left as None are filled at connect time from
+    ssh_config, then defaults (22, the current user). The pool shares one
+    connection per (address, port, user).
     """
 
     address: str
-    port: int = 22
+    port: int | None = None
     user: str | None = None
     key_file: str | None = None
     connection: Connection = "ssh"
@@ -33,7 +35,7 @@ class ConnectionSpec:
     ssh_config: str | None = None
 
     @property
-    def pool_key(self) -> tuple[str, int, str | None]:
+    def pool_key(self) -> tuple[str, int | None, str | None]:
         """Identity of the pooled connection."""
         return (self.address, self.port, self.user)
 
