@@ -1,0 +1,1 @@
+"""Tests for rorunner; `tests.lab` is the sshd lab they run against."""

@@ -1,0 +1,785 @@
+"""A lab of real OpenSSH sshd hosts: one network namespace per host as root, else ports on [::1].
+
+    lab = start_lab(n=4, mode="auto", name="test")   # ... lab.stop()
+    python -m tests.lab up --hosts 4 --mode auto --name demo
+    python -m tests.lab down --name demo
+
+State lives in `.lab/<name>/` of the repo. Every daemon is started by us, recorded with its
+start time in `.lab/<name>/pids`, and stopped by PID; nothing but loopback and the lab's own
+addresses is ever contacted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import ipaddress
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+Mode = Literal["auto", "netns", "loopback"]
+SSHD = "/usr/sbin/sshd"
+REPO = Path(__file__).resolve().parent.parent
+LAB_ROOT = REPO / ".lab"
+READY_TIMEOUT = 10.0  # banner / namespace readiness, seconds
+STOP_TIMEOUT = 3.0  # SIGTERM grace before SIGKILL, seconds
+POLL = 0.01
+ULA_BASE = "fd5a:7e57"  # our own ULA /48; the machine's eth0 uses fd00::/64
+NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+
+
+class LabError(RuntimeError):
+    """The lab could not be started or stopped; the message says why."""
+
+
+# --- processes we start: (pid, kernel start time) so a reused PID is never signalled ---------
+
+
+@dataclass(frozen=True)
+class _Proc:
+    pid: int
+    start: int
+
+
+def _start_time(pid: int) -> int | None:
+    """Kernel start time of a live (non-zombie) process, None when gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return None if fields[0] in "ZX" else int(fields[19])
+
+
+def _proc(pid: int) -> _Proc | None:
+    start = _start_time(pid)
+    return None if start is None else _Proc(pid, start)
+
+
+def _alive(proc: _Proc | None) -> bool:
+    if proc is None:
+        return False
+    with contextlib.suppress(ChildProcessError):  # reap our dead children: no zombies
+        os.waitpid(proc.pid, os.WNOHANG)
+    return _start_time(proc.pid) == proc.start
+
+
+def _spawn(argv: Sequence[str], log: Path) -> _Proc:
+    """Start a daemon in its own session, stdout+stderr appended to `log`."""
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
+        (os.POSIX_SPAWN_DUP2, 1, 2),
+    ]
+    pid = os.posix_spawnp(argv[0], list(argv), dict(os.environ), file_actions=actions, setsid=True)
+    proc = _proc(pid)
+    return proc if proc is not None else _Proc(pid, -1)
+
+
+def _descendants(roots: Iterable[_Proc]) -> list[_Proc]:
+    """Live descendants of `roots` (sshd sessions and what they run)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    found: list[_Proc] = []
+    todo = [p.pid for p in roots if _alive(p)]
+    while todo:
+        for pid in children.get(todo.pop(), []):
+            proc = _proc(pid)
+            if proc is not None:
+                found.append(proc)
+                todo.append(pid)
+    return found
+
+
+def _signal_all(procs: Iterable[_Proc], sig: signal.Signals) -> None:
+    for proc in procs:
+        if _alive(proc):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, sig)
+
+
+def _wait_dead(procs: list[_Proc], timeout: float) -> list[_Proc]:
+    deadline = time.monotonic() + timeout
+    alive = [p for p in procs if _alive(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(POLL)
+        alive = [p for p in alive if _alive(p)]
+    return alive
+
+
+def _terminate(procs: Iterable[_Proc]) -> None:
+    """SIGTERM, bounded wait, then SIGKILL; only the exact processes given."""
+    procs = list(procs)
+    _signal_all(procs, signal.SIGTERM)
+    left = _wait_dead(procs, STOP_TIMEOUT)
+    _signal_all(left, signal.SIGKILL)
+    left = _wait_dead(left, STOP_TIMEOUT)
+    if left:
+        raise LabError(f"processes survived SIGKILL: {[p.pid for p in left]}")
+
+
+def _run(argv: Sequence[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(argv), input=stdin, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def _must(argv: Sequence[str], stdin: str | None = None) -> str:
+    done = _run(argv, stdin)
+    if done.returncode != 0:
+        raise LabError(f"{shlex.join(argv)} failed ({done.returncode}): {done.stderr.strip()}")
+    return done.stdout
+
+
+# --- readiness -------------------------------------------------------------------------------
+
+
+def _banner(address: str, port: int) -> bool:
+    """True when an SSH server answers with its identification string."""
+    try:
+        with socket.create_connection((address, port), timeout=1.0) as sock:
+            sock.settimeout(1.0)
+            data = b""
+            while b"\n" not in data and len(data) < 512:
+                chunk = sock.recv(256)
+                if not chunk:
+                    break
+                data += chunk
+            return data.startswith(b"SSH-2.0-")
+    except OSError:
+        return False
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    try:
+        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _wait_banners(hosts: Sequence[LabHost], timeout: float = READY_TIMEOUT) -> None:
+    """Poll every host's port until it speaks SSH; fail fast when an sshd dies."""
+    deadline = time.monotonic() + timeout
+    pending = list(hosts)
+    while pending:
+        for host in list(pending):
+            if _banner(host.address, host.port):
+                pending.remove(host)
+            elif not _alive(host._sshd):
+                raise LabError(f"{host.name}: sshd exited: {_tail(host.log)}")
+        if pending and time.monotonic() > deadline:
+            names = ", ".join(h.name for h in pending)
+            raise LabError(f"no SSH banner within {timeout:.0f}s from {names}")
+        if pending:
+            time.sleep(POLL)
+
+
+# --- hosts and the lab -----------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class LabHost:
+    """One lab host: a real sshd, in its own namespaces (netns mode) or on a [::1] port."""
+
+    name: str
+    address: str
+    port: int
+    hostname: str
+    log: Path
+    home: Path
+    netns: str | None
+    config: Path
+    _sshd: _Proc | None = field(default=None, repr=False)
+    _holder: _Proc | None = field(default=None, repr=False)
+
+    @property
+    def pid(self) -> int:
+        """PID of the host's sshd (listener)."""
+        if self._sshd is None:
+            raise LabError(f"{self.name}: sshd is not running")
+        return self._sshd.pid
+
+    def accepted(self) -> int:
+        """Number of successful authentications ("Accepted" lines) in the sshd log."""
+        try:
+            text = self.log.read_text(errors="replace")
+        except OSError:
+            return 0
+        return sum(1 for line in text.splitlines() if "Accepted " in line)
+
+    def _enter(self) -> list[str]:
+        if self.netns is None:
+            return []
+        if not _alive(self._holder):
+            raise LabError(f"{self.name}: the host's namespaces are gone")
+        assert self._holder is not None
+        return ["nsenter", "-t", str(self._holder.pid), "-m", "-u", "-n"]
+
+    def sh(
+        self, cmd: str, timeout: float = 60.0, check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a shell command in the host's view (its net, mount and UTS namespaces)."""
+        argv = [*self._enter(), "sh", "-c", cmd]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=check)
+
+    def _spawn_sshd(self) -> None:
+        argv = [*self._enter(), SSHD, "-D", "-e", "-f", str(self.config)]
+        self._sshd = _spawn(argv, self.log)
+
+    def start_sshd(self) -> None:
+        """Start sshd again (same address, port, keys) and wait for its banner."""
+        if _alive(self._sshd):
+            return
+        self._spawn_sshd()
+        _wait_banners([self])
+
+    def stop_sshd(self) -> None:
+        """Stop sshd and its sessions; the namespaces (and /tmp) stay."""
+        if self._sshd is not None:
+            _terminate([*_descendants([self._sshd]), self._sshd])
+        self._sshd = None
+
+    def _procs(self) -> list[_Proc]:
+        return [p for p in (self._sshd, self._holder) if p is not None]
+
+
+@dataclass(eq=False)
+class Lab:
+    """A running lab: hosts plus the files a client needs (keys, known_hosts, inventories)."""
+
+    name: str
+    mode: Literal["netns", "loopback"]
+    dir: Path
+    hosts: list[LabHost]
+    user: str
+    bridge: str | None = None
+    prefix: str | None = None  # the lab's /64 in netns mode
+
+    @property
+    def client_key(self) -> Path:
+        """The lab-only ed25519 private key that every host accepts."""
+        return self.dir / "id_ed25519"
+
+    @property
+    def known_hosts(self) -> Path:
+        """known_hosts with every host's key (`addr` on port 22, else `[addr]:port`)."""
+        return self.dir / "known_hosts"
+
+    @property
+    def inventory_ini(self) -> Path:
+        """INI inventory: groups web (first half) and db (the rest)."""
+        return self.dir / "inventory.ini"
+
+    @property
+    def inventory_yaml(self) -> Path:
+        """The same inventory in YAML."""
+        return self.dir / "inventory.yml"
+
+    @property
+    def ssh_config(self) -> Path:
+        """An ssh_config with one `Host hN` block per host."""
+        return self.dir / "ssh_config"
+
+    def env(self) -> dict[str, str]:
+        """RORUNNER_* variables that point the seed API at this lab."""
+        return {
+            "RORUNNER_KNOWN_HOSTS": str(self.known_hosts),
+            "RORUNNER_PRIVATE_KEY": str(self.client_key),
+            "RORUNNER_USER": self.user,
+        }
+
+    def host(self, name: str) -> LabHost:
+        """The host called `name` (h1..hN)."""
+        return next(h for h in self.hosts if h.name == name)
+
+    def stop(self) -> None:
+        """Stop every process we started and remove namespaces and bridge; idempotent."""
+        procs = [p for h in self.hosts for p in h._procs()]
+        _terminate([*_descendants(procs), *procs])
+        for host in self.hosts:
+            host._sshd = host._holder = None
+        _cleanup_stale(self.name)
+
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# --- naming: distinct interfaces and subnets per lab name ------------------------------------
+
+
+def _tag(name: str) -> str:
+    """Short id for interface names (<= 15 chars): the name itself or a hash of it."""
+    if re.fullmatch(r"[a-z0-9]{1,8}", name):
+        return name
+    return f"{zlib.crc32(name.encode()):08x}"
+
+
+def _bridge_name(name: str) -> str:
+    return f"rr{_tag(name)}br"
+
+
+def _netns_name(name: str, index: int) -> str:
+    return f"rr{name}-h{index}"
+
+
+def _netns_re(name: str) -> re.Pattern[str]:
+    return re.compile(rf"rr{re.escape(name)}-h\d+")
+
+
+def _prefix(name: str) -> str:
+    return f"{ULA_BASE}:{zlib.crc32(name.encode()) & 0xFFFF:x}::"
+
+
+def _address(prefix: str, index: int) -> str:
+    return str(ipaddress.IPv6Address(f"{prefix}{index + 10}"))
+
+
+# --- stale state ------------------------------------------------------------------------------
+
+
+def _recorded(lab_dir: Path) -> list[_Proc]:
+    procs = []
+    try:
+        lines = (lab_dir / "pids").read_text().splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].isdigit() and parts[1].lstrip("-").isdigit():
+            procs.append(_Proc(int(parts[0]), int(parts[1])))
+    return procs
+
+
+def _our_namespaces(name: str) -> list[str]:
+    done = _run(["ip", "netns", "list"]) if shutil.which("ip") else None
+    if done is None or done.returncode != 0:
+        return []
+    names = [line.split()[0] for line in done.stdout.splitlines() if line.strip()]
+    return [ns for ns in names if _netns_re(name).fullmatch(ns)]
+
+
+def _namespace_procs(namespaces: Iterable[str]) -> list[_Proc]:
+    procs = []
+    for ns in namespaces:
+        for pid in _run(["ip", "netns", "pids", ns]).stdout.split():
+            proc = _proc(int(pid))
+            if proc is not None:
+                procs.append(proc)
+    return procs
+
+
+def _cleanup_stale(name: str) -> None:
+    """Stop what an earlier run of lab `name` left: recorded PIDs, namespaces, bridge."""
+    lab_dir = LAB_ROOT / name
+    recorded = [p for p in _recorded(lab_dir) if _alive(p)]
+    namespaces = _our_namespaces(name)
+    _terminate([*_descendants(recorded), *recorded, *_namespace_procs(namespaces)])
+    # Deleting our end of each veth pair is synchronous; a netns deletion is not.
+    ours = re.compile(rf"rr{_tag(name)}(v\d+|br)")
+    links = [d.name for d in Path("/sys/class/net").iterdir() if ours.fullmatch(d.name)]
+    batch = [f"link del {link}" for link in links] + [f"netns del {ns}" for ns in namespaces]
+    if batch:
+        _run(["ip", "-force", "-batch", "-"], "\n".join(batch) + "\n")
+    (lab_dir / "pids").unlink(missing_ok=True)
+
+
+# --- files: keys, sshd configs, known_hosts, inventories, ssh_config --------------------------
+
+
+def _keygen(paths: Sequence[Path]) -> None:
+    """Generate ed25519 keys in parallel with ssh-keygen."""
+    procs = [
+        subprocess.Popen(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "rorunner-lab", "-f", str(p)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for p in paths
+    ]
+    errors = []
+    for path, proc in zip(paths, procs, strict=True):
+        _, err = proc.communicate(timeout=30)
+        if proc.returncode != 0:
+            errors.append(f"{path}: {err.decode(errors='replace').strip()}")
+    if errors:
+        raise LabError("ssh-keygen failed: " + "; ".join(errors))
+
+
+def _sshd_config(lab: Lab, host: LabHost, extra: Sequence[str]) -> str:
+    hostdir = host.config.parent
+    lines = [
+        f"Port {host.port}",
+        "AddressFamily inet6",
+        f"ListenAddress {host.address}",
+        f"HostKey {hostdir / 'ssh_host_ed25519_key'}",
+        "PidFile none",
+        f"AuthorizedKeysFile {lab.dir / 'authorized_keys'}",
+        "StrictModes no",
+        "UsePAM no",
+        "PermitRootLogin prohibit-password",
+        "PubkeyAuthentication yes",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "UseDNS no",
+        "LogLevel VERBOSE",
+        "MaxSessions 64",
+        "MaxStartups 100:30:200",
+        "PrintMotd no",
+        "AcceptEnv LANG LC_*",
+        "Subsystem sftp internal-sftp",
+        *extra,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _supported_extras(config: Path) -> list[str]:
+    """`PerSourcePenalties no` where sshd knows it (>= 9.8), so failing tests don't ban ::1."""
+    probe = config.with_name("probe_config")
+    extra = ["PerSourcePenalties no"]
+    probe.write_text(config.read_text() + "\n".join(extra) + "\n")
+    ok = _run([SSHD, "-t", "-f", str(probe)]).returncode == 0
+    probe.unlink()
+    return extra if ok else []
+
+
+def _host_key_line(lab: Lab, host: LabHost) -> str:
+    key = (host.config.parent / "ssh_host_ed25519_key.pub").read_text().split()
+    where = host.address if host.port == 22 else f"[{host.address}]:{host.port}"
+    return f"{where} {key[0]} {key[1]}"
+
+
+def _host_vars(lab: Lab, host: LabHost) -> dict[str, str]:
+    hv = {"ansible_host": host.address}
+    if host.port != 22:
+        hv["ansible_port"] = str(host.port)
+    if lab.mode == "loopback":
+        hv["remote_dir"] = str(host.home / "work")
+    return hv
+
+
+def _groups(lab: Lab) -> dict[str, list[LabHost]]:
+    half = max(1, (len(lab.hosts) + 1) // 2)
+    return {"web": lab.hosts[:half], "db": lab.hosts[half:]}
+
+
+def _all_vars(lab: Lab) -> dict[str, str]:
+    return {"ansible_user": lab.user, "ansible_ssh_private_key_file": str(lab.client_key)}
+
+
+def _inventory_ini(lab: Lab) -> str:
+    out = []
+    for group, members in _groups(lab).items():
+        out.append(f"[{group}]")
+        for host in members:
+            hv = " ".join(f"{k}={v}" for k, v in _host_vars(lab, host).items())
+            out.append(f"{host.name} {hv}")
+        out.append("")
+    out.append("[all:vars]")
+    out += [f"{k}={v}" for k, v in _all_vars(lab).items()]
+    return "\n".join(out) + "\n"
+
+
+def _inventory_yaml(lab: Lab) -> str:
+    out = ["all:", "  vars:"]
+    out += [f'    {k}: "{v}"' for k, v in _all_vars(lab).items()]
+    out.append("  children:")
+    for group, members in _groups(lab).items():
+        out.append(f"    {group}:")
+        out.append("      hosts:" + ("" if members else " {}"))
+        for host in members:
+            out.append(f"        {host.name}:")
+            out += [f'          {k}: "{v}"' for k, v in _host_vars(lab, host).items()]
+    return "\n".join(out) + "\n"
+
+
+def _ssh_config_text(lab: Lab) -> str:
+    out = []
+    for host in lab.hosts:
+        out += [
+            f"Host {host.name}",
+            f"  HostName {host.address}",
+            f"  Port {host.port}",
+            f"  User {lab.user}",
+            f"  IdentityFile {lab.client_key}",
+            "  IdentitiesOnly yes",
+            f"  UserKnownHostsFile {lab.known_hosts}",
+            "  StrictHostKeyChecking yes",
+            "",
+        ]
+    return "\n".join(out)
+
+
+def _write_client_files(lab: Lab) -> None:
+    lab.known_hosts.write_text("".join(_host_key_line(lab, h) + "\n" for h in lab.hosts))
+    lab.inventory_ini.write_text(_inventory_ini(lab))
+    lab.inventory_yaml.write_text(_inventory_yaml(lab))
+    lab.ssh_config.write_text(_ssh_config_text(lab))
+
+
+def _prepare_files(lab: Lab) -> None:
+    """Keys for the client and every host, then sshd configs and the client-side files."""
+    for host in lab.hosts:
+        host.home.mkdir(parents=True)
+    keys = [lab.client_key] + [h.config.parent / "ssh_host_ed25519_key" for h in lab.hosts]
+    _keygen(keys)
+    (lab.dir / "authorized_keys").write_text(Path(f"{lab.client_key}.pub").read_text())
+    for host in lab.hosts:
+        host.config.write_text(_sshd_config(lab, host, []))
+    extra = _supported_extras(lab.hosts[0].config)
+    for host in lab.hosts:
+        host.config.write_text(_sshd_config(lab, host, extra))
+    _write_client_files(lab)
+
+
+def _record_pids(lab: Lab) -> None:
+    lines = [f"{p.pid} {p.start} {h.name}" for h in lab.hosts for p in (h._holder, h._sshd) if p]
+    (lab.dir / "pids").write_text("\n".join(lines) + "\n")
+
+
+# --- netns mode --------------------------------------------------------------------------------
+
+
+def _netns_batch(lab: Lab) -> str:
+    """Root-namespace `ip -batch`: the bridge, then a netns and a veth pair per host."""
+    assert lab.bridge is not None
+    lines = [
+        f"link add {lab.bridge} type bridge",
+        f"addr add {lab.prefix}1/64 dev {lab.bridge} nodad",
+        f"link set {lab.bridge} up",
+    ]
+    for i, host in enumerate(lab.hosts, 1):
+        assert host.netns is not None
+        veth = f"rr{_tag(lab.name)}v{i}"
+        lines += [
+            f"netns add {host.netns}",
+            f"link add {veth} type veth peer name eth0 netns {host.netns}",
+            f"link set {veth} master {lab.bridge} up",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _holder_script(lab: Lab, host: LabHost) -> str:
+    """Inside the new netns + mount/UTS namespaces: address, HOME, private /tmp, hostname."""
+    q = shlex.quote
+    steps = [
+        "set -e",
+        "ip link set lo up",
+        f"ip addr add {host.address}/64 dev eth0 nodad",
+        "ip link set eth0 up",
+        f"mount --bind {q(str(host.home))} /root",
+    ]
+    under_tmp = lab.dir.is_relative_to("/tmp")
+    if under_tmp:  # keep the lab dir visible under the new /tmp: re-bind it from our cwd
+        steps.append(f"cd {q(str(lab.dir))}")
+    steps.append("mount -t tmpfs -o mode=1777,size=256m rrtmp /tmp")
+    if under_tmp:
+        steps.append(f"mkdir -p {q(str(lab.dir))} && mount --bind . {q(str(lab.dir))} && cd /")
+    steps += [f"hostname {q(host.hostname)}", "exec sleep infinity"]
+    return "; ".join(steps)
+
+
+def _wait_holders(hosts: Sequence[LabHost]) -> None:
+    """A holder is ready once its shell exec'd `sleep` (all mounts done)."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    pending = list(hosts)
+    while pending:
+        for host in list(pending):
+            assert host._holder is not None
+            try:
+                comm = Path(f"/proc/{host._holder.pid}/comm").read_text().strip()
+            except OSError:
+                comm = ""
+            if comm == "sleep" and _alive(host._holder):
+                pending.remove(host)
+            elif not _alive(host._holder):
+                raise LabError(f"{host.name}: namespace setup failed: {_tail(host.log)}")
+        if pending and time.monotonic() > deadline:
+            raise LabError(f"namespace setup timed out for {[h.name for h in pending]}")
+        if pending:
+            time.sleep(POLL)
+
+
+def _start_netns(lab: Lab) -> None:
+    _must(["ip", "-batch", "-"], _netns_batch(lab))
+    for host in lab.hosts:
+        assert host.netns is not None
+        script = _holder_script(lab, host)
+        argv = ["ip", "netns", "exec", host.netns, "unshare", "--mount", "--uts", "sh", "-c"]
+        host._holder = _spawn([*argv, script], host.log)
+    _record_pids(lab)
+    _wait_holders(lab.hosts)
+
+
+def _netns_hosts(lab_dir: Path, name: str, n: int) -> list[LabHost]:
+    prefix = _prefix(name)
+    return [
+        _new_host(lab_dir, i, _address(prefix, i), 22, _netns_name(name, i), f"h{i}")
+        for i in range(1, n + 1)
+    ]
+
+
+# --- loopback mode ----------------------------------------------------------------------------
+
+
+def _free_ports(n: int) -> list[int]:
+    socks = [socket.socket(socket.AF_INET6, socket.SOCK_STREAM) for _ in range(n)]
+    try:
+        for sock in socks:
+            sock.bind(("::1", 0))
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def _loopback_hosts(lab_dir: Path, n: int) -> list[LabHost]:
+    hostname = socket.gethostname()
+    return [
+        _new_host(lab_dir, i, "::1", port, None, hostname)
+        for i, port in enumerate(_free_ports(n), 1)
+    ]
+
+
+# --- start ----------------------------------------------------------------------------------
+
+
+def _new_host(
+    lab_dir: Path, i: int, address: str, port: int, netns: str | None, hostname: str
+) -> LabHost:
+    hostdir = lab_dir / "hosts" / f"h{i}"
+    return LabHost(
+        name=f"h{i}",
+        address=address,
+        port=port,
+        hostname=hostname,
+        log=hostdir / "sshd.log",
+        home=hostdir / "home",
+        netns=netns,
+        config=hostdir / "sshd_config",
+    )
+
+
+def netns_available() -> bool:
+    """Root, iproute2, nsenter/unshare and permission to create a network namespace."""
+    tools = all(shutil.which(t) for t in ("ip", "nsenter", "unshare"))
+    if os.geteuid() != 0 or not tools:
+        return False
+    return _run(["unshare", "--net", "--mount", "true"]).returncode == 0
+
+
+def _resolve_mode(mode: Mode) -> Literal["netns", "loopback"]:
+    if mode == "auto":
+        env = os.environ.get("RORUNNER_LAB_MODE", "auto")
+        if env not in ("auto", "netns", "loopback"):
+            raise LabError(f"RORUNNER_LAB_MODE={env!r}: expected auto, netns or loopback")
+        mode = env  # type: ignore[assignment]
+    if mode == "auto":
+        return "netns" if netns_available() else "loopback"
+    if mode == "netns" and not netns_available():
+        raise LabError("netns mode needs root, iproute2, nsenter and unshare")
+    return mode
+
+
+def _check_tools() -> None:
+    missing = [t for t in (SSHD, "ssh-keygen") if not shutil.which(t)]
+    if missing:
+        raise LabError(f"missing {', '.join(missing)} (install openssh-server / openssh-client)")
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
+
+
+def start_lab(n: int = 4, mode: Mode = "auto", name: str = "test") -> Lab:
+    """Start `n` sshd hosts (after cleaning up an earlier run of lab `name`) and wait for them."""
+    if not NAME_RE.fullmatch(name) or not 1 <= n <= 200:
+        raise LabError(f"bad lab name {name!r} or host count {n}")
+    resolved = _resolve_mode(mode)
+    _check_tools()
+    _cleanup_stale(name)
+    lab_dir = LAB_ROOT / name
+    shutil.rmtree(lab_dir, ignore_errors=True)
+    lab_dir.mkdir(parents=True)
+    netns = resolved == "netns"
+    hosts = _netns_hosts(lab_dir, name, n) if netns else _loopback_hosts(lab_dir, n)
+    user = "root" if netns else getpass.getuser()
+    lab = Lab(name, resolved, lab_dir, hosts, user)
+    if netns:
+        lab.bridge, lab.prefix = _bridge_name(name), _prefix(name)
+    try:
+        _prepare_files(lab)
+        _start_sshds(lab)
+    except BaseException:
+        lab.stop()
+        raise
+    return lab
+
+
+def _start_sshds(lab: Lab) -> None:
+    if lab.mode == "netns":
+        _start_netns(lab)
+    for host in lab.hosts:
+        host._spawn_sshd()
+    _record_pids(lab)
+    _wait_banners(lab.hosts)
+
+
+# --- command line ---------------------------------------------------------------------------
+
+
+def _summary(lab: Lab) -> str:
+    rows = [f"lab {lab.name!r} ({lab.mode}) in {lab.dir}"]
+    rows += [f"  {h.name}  [{h.address}]:{h.port}  pid {h.pid}" for h in lab.hosts]
+    rows += [
+        f"  inventory: {lab.inventory_ini}  known_hosts: {lab.known_hosts}",
+        f"  key: {lab.client_key}  ssh: ssh -F {lab.ssh_config} h1",
+    ]
+    return "\n".join(rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`up` / `down` a named lab from the shell (used by `make lab-up` / `make lab-down`)."""
+    parser = argparse.ArgumentParser(prog="python -m tests.lab")
+    parser.add_argument("action", choices=["up", "down"])
+    parser.add_argument("--hosts", type=int, default=4)
+    parser.add_argument("--mode", choices=["auto", "netns", "loopback"], default="auto")
+    parser.add_argument("--name", default="lab")
+    args = parser.parse_args(argv)
+    try:
+        if args.action == "down":
+            _cleanup_stale(args.name)
+            print(f"lab {args.name!r} stopped")
+            return 0
+        started = time.monotonic()
+        lab = start_lab(args.hosts, args.mode, args.name)
+    except LabError as err:
+        print(f"lab: {err}", file=sys.stderr)
+        return 1
+    print(_summary(lab))
+    print(f"  started in {time.monotonic() - started:.2f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
