@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import getpass
 import ipaddress
+import json
 import os
 import re
 import shlex
@@ -39,6 +40,7 @@ STOP_TIMEOUT = 3.0  # SIGTERM grace before SIGKILL, seconds
 POLL = 0.01
 ULA_BASE = "fd5a:7e57"  # our own ULA /48; the machine's eth0 uses fd00::/64
 NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+ACCEPTED_RE = re.compile(r"\bAccepted \S+ for \S+ from ")
 
 
 class LabError(RuntimeError):
@@ -154,20 +156,21 @@ def _must(argv: Sequence[str], stdin: str | None = None) -> str:
 # --- readiness -------------------------------------------------------------------------------
 
 
-def _banner(address: str, port: int) -> bool:
-    """True when an SSH server answers with its identification string."""
+def read_banner(address: str, port: int, timeout: float = 1.0) -> str | None:
+    """The SSH identification line a server sends on connect, None when it does not."""
     try:
-        with socket.create_connection((address, port), timeout=1.0) as sock:
-            sock.settimeout(1.0)
+        with socket.create_connection((address, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
             data = b""
             while b"\n" not in data and len(data) < 512:
                 chunk = sock.recv(256)
                 if not chunk:
                     break
                 data += chunk
-            return data.startswith(b"SSH-2.0-")
     except OSError:
-        return False
+        return None
+    line = data.split(b"\n", 1)[0].decode(errors="replace").strip()
+    return line if line.startswith("SSH-2.0-") else None
 
 
 def _tail(path: Path, lines: int = 5) -> str:
@@ -183,7 +186,7 @@ def _wait_banners(hosts: Sequence[LabHost], timeout: float = READY_TIMEOUT) -> N
     pending = list(hosts)
     while pending:
         for host in list(pending):
-            if _banner(host.address, host.port):
+            if read_banner(host.address, host.port):
                 pending.remove(host)
             elif not _alive(host._sshd):
                 raise LabError(f"{host.name}: sshd exited: {_tail(host.log)}")
@@ -220,12 +223,15 @@ class LabHost:
         return self._sshd.pid
 
     def accepted(self) -> int:
-        """Number of successful authentications ("Accepted" lines) in the sshd log."""
+        """Successful logins so far: "Accepted <method> for <user>" lines in the sshd log.
+
+        LogLevel VERBOSE also logs "Accepted key ... found at" per key check; not counted.
+        """
         try:
             text = self.log.read_text(errors="replace")
         except OSError:
             return 0
-        return sum(1 for line in text.splitlines() if "Accepted " in line)
+        return len(ACCEPTED_RE.findall(text))
 
     def _enter(self) -> list[str]:
         if self.netns is None:
@@ -472,10 +478,10 @@ def _host_key_line(lab: Lab, host: LabHost) -> str:
     return f"{where} {key[0]} {key[1]}"
 
 
-def _host_vars(lab: Lab, host: LabHost) -> dict[str, str]:
-    hv = {"ansible_host": host.address}
+def _host_vars(lab: Lab, host: LabHost) -> dict[str, str | int]:
+    hv: dict[str, str | int] = {"ansible_host": host.address}
     if host.port != 22:
-        hv["ansible_port"] = str(host.port)
+        hv["ansible_port"] = host.port
     if lab.mode == "loopback":
         hv["remote_dir"] = str(host.home / "work")
     return hv
@@ -503,16 +509,20 @@ def _inventory_ini(lab: Lab) -> str:
     return "\n".join(out) + "\n"
 
 
+def _yaml_scalar(value: str | int) -> str:
+    return str(value) if isinstance(value, int) else json.dumps(value)
+
+
 def _inventory_yaml(lab: Lab) -> str:
     out = ["all:", "  vars:"]
-    out += [f'    {k}: "{v}"' for k, v in _all_vars(lab).items()]
+    out += [f"    {k}: {_yaml_scalar(v)}" for k, v in _all_vars(lab).items()]
     out.append("  children:")
     for group, members in _groups(lab).items():
         out.append(f"    {group}:")
         out.append("      hosts:" + ("" if members else " {}"))
         for host in members:
             out.append(f"        {host.name}:")
-            out += [f'          {k}: "{v}"' for k, v in _host_vars(lab, host).items()]
+            out += [f"          {k}: {_yaml_scalar(v)}" for k, v in _host_vars(lab, host).items()]
     return "\n".join(out) + "\n"
 
 

@@ -1,0 +1,82 @@
+"""Session fixtures: one sshd lab for the whole run (tests/lab.py), stopped even on failure."""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import os
+import signal
+import subprocess
+from collections.abc import Callable, Iterator
+from types import FrameType
+from typing import Any
+
+import pytest
+
+from rorunner.model import ConnectionSpec
+from tests.lab import Lab, LabError, LabHost, start_lab
+
+LAB_HOSTS = 4
+LAB_NAME = "test"
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that use the lab carry the `lab` marker, so `-m 'not lab'` runs without sshd."""
+    for item in items:
+        if "lab" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.lab)
+
+
+def _stop_on_signals(lab: Lab) -> Callable[[], None]:
+    """Stop the lab on SIGTERM/SIGHUP and at interpreter exit; returns the undo."""
+    previous = {sig: signal.getsignal(sig) for sig in _STOP_SIGNALS}
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        lab.stop()
+        signal.signal(signum, previous[signal.Signals(signum)])
+        os.kill(os.getpid(), signum)
+
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, on_signal)
+    atexit.register(lab.stop)
+
+    def undo() -> None:
+        atexit.unregister(lab.stop)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return undo
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    """A lab of 4 sshd hosts named "test"; mode from RORUNNER_LAB_MODE (default auto)."""
+    try:
+        started = start_lab(LAB_HOSTS, mode="auto", name=LAB_NAME)
+    except (LabError, OSError, subprocess.SubprocessError) as err:
+        pytest.fail(f"the sshd lab could not start: {err}", pytrace=False)
+    undo = _stop_on_signals(started)
+    try:
+        yield started
+    finally:
+        started.stop()
+        undo()
+
+
+@pytest.fixture(scope="session")
+def lab_spec(lab: Lab) -> Callable[..., ConnectionSpec]:
+    """`lab_spec(host, **overrides)` -> the ConnectionSpec that reaches a lab host."""
+
+    def spec(host: LabHost, **overrides: Any) -> ConnectionSpec:
+        base = ConnectionSpec(
+            address=host.address,
+            port=host.port,
+            user=lab.user,
+            key_file=str(lab.client_key),
+            known_hosts=(str(lab.known_hosts),),
+            label=host.name,
+        )
+        return dataclasses.replace(base, **overrides)
+
+    return spec
