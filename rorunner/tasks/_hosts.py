@@ -1,0 +1,37 @@
+"""Turn the seed's `ipv6` argument into plain connection data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rorunner.model import ConnectionSpec
+from rorunner.tasks._names import host_dir_name, host_token, split_host_port
+from rorunner.transport import spec_for_address
+
+HostRef = str | ConnectionSpec
+
+# Local steps run through the pool's local transport; the controller is not an inventory host.
+LOCAL_SPEC = ConnectionSpec(address="localhost", connection="local", label="localhost")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A resolved host: its spec, the token used in task names and the per-host fetch directory."""
+
+    spec: ConnectionSpec
+    token: str
+    dir_name: str
+    address: str  # what a callable cmdstr / RTAS local step receives as `ipv6`
+
+
+def resolve_host(ipv6: HostRef) -> Target:
+    """Resolve a bare address, "[addr]:port", a host name or a ConnectionSpec (used as is)."""
+    if isinstance(ipv6, ConnectionSpec):
+        return Target(
+            ipv6, host_token(ipv6, ipv6.port), host_dir_name(ipv6, ipv6.port), ipv6.address
+        )
+    if not isinstance(ipv6, str) or not ipv6.strip():
+        raise ValueError(f"ipv6 must be an address string or a ConnectionSpec, not {ipv6!r}")
+    spec = spec_for_address(ipv6)
+    _, named_port = split_host_port(ipv6.strip())
+    return Target(spec, host_token(spec, named_port), host_dir_name(spec, named_port), spec.address)
