@@ -593,22 +593,25 @@ def _netns_batch(lab: Lab) -> str:
 
 
 def _holder_script(lab: Lab, host: LabHost) -> str:
-    """Inside the new netns + mount/UTS namespaces: address, HOME, private /tmp, hostname."""
+    """Inside the new netns + mount/UTS namespaces: address, private /tmp, HOME, hostname."""
     q = shlex.quote
     steps = [
         "set -e",
         "ip link set lo up",
         f"ip addr add {host.address}/64 dev eth0 nodad",
         "ip link set eth0 up",
-        f"mount --bind {q(str(host.home))} /root",
+        # The new tmpfs is built at /root (replaced by HOME below), then moved over /tmp.
+        "mount -t tmpfs -o mode=1777,size=256m rrtmp /root",
     ]
-    under_tmp = lab.dir.is_relative_to("/tmp")
-    if under_tmp:  # keep the lab dir visible under the new /tmp: re-bind it from our cwd
-        steps.append(f"cd {q(str(lab.dir))}")
-    steps.append("mount -t tmpfs -o mode=1777,size=256m rrtmp /tmp")
-    if under_tmp:
-        steps.append(f"mkdir -p {q(str(lab.dir))} && mount --bind . {q(str(lab.dir))} && cd /")
-    steps += [f"hostname {q(host.hostname)}", "exec sleep infinity"]
+    if lab.dir.is_relative_to("/tmp"):  # keep the lab dir visible under the new /tmp
+        inside = q(str(Path("/root") / lab.dir.relative_to("/tmp")))
+        steps.append(f"mkdir -p {inside} && mount --bind {q(str(lab.dir))} {inside}")
+    steps += [
+        "mount --move /root /tmp",
+        f"mount --bind {q(str(host.home))} /root",
+        f"hostname {q(host.hostname)}",
+        "exec sleep infinity",
+    ]
     return "; ".join(steps)
 
 
