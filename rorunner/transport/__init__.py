@@ -18,6 +18,11 @@ Contract (implemented in the private modules of this package):
   login home).
 - Errors: UnreachableError / HostKeyError (connect, banner, auth, host key) or
   RemoteFailure (exit status, SFTP, timeout), each naming the host and cause.
+
+Pool API: `default_pool().get(spec)` returns the Transport of a ConnectionSpec
+(one SSHClient and one SFTP session per (address, port, user), connected on
+first use); `pool.close_all()`, `pool.opened`. `spec_for_address(text, **overrides)`
+builds a ConnectionSpec for a bare address from RORUNNER_* environment variables.
 """
 
 from __future__ import annotations
@@ -65,3 +70,10 @@ class Transport(Protocol):
     def close(self) -> None:
         """Close the connection."""
         ...
+
+
+from rorunner.transport._address import spec_for_address  # noqa: E402
+from rorunner.transport._local import LocalTransport  # noqa: E402
+from rorunner.transport._pool import Pool, default_pool  # noqa: E402
+
+__all__ = ["LocalTransport", "Pool", "Transport", "default_pool", "spec_for_address"]

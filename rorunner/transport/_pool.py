@@ -1,0 +1,84 @@
+"""The connection pool: one SSH connection per (address, port, user), shared by threads."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from typing import TYPE_CHECKING
+
+from rorunner.model import ConnectionSpec
+from rorunner.transport._local import LocalTransport
+
+if TYPE_CHECKING:
+    from rorunner.transport import Transport
+    from rorunner.transport._ssh import SshConnection
+
+PoolKey = tuple[str, int | None, str | None]
+
+
+class Pool:
+    """Thread-safe pool; the first `get` for a key connects, every later one reuses it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key_locks: dict[PoolKey, threading.Lock] = {}
+        self._connections: dict[PoolKey, SshConnection] = {}
+        self._opened = 0
+        self._pid = os.getpid()
+
+    @property
+    def opened(self) -> int:
+        """How many SSH connections this pool has opened so far."""
+        return self._opened
+
+    def _forget_after_fork(self) -> None:
+        # A forked child must not use (or close) the parent's sockets: start afresh.
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._key_locks, self._connections, self._opened = {}, {}, 0
+
+    def get(self, spec: ConnectionSpec) -> Transport:
+        """The Transport for `spec`, connecting on first use (UnreachableError/HostKeyError)."""
+        if spec.connection == "local":
+            return LocalTransport(spec)
+        key = spec.pool_key
+        with self._lock:
+            self._forget_after_fork()
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            connection = self._connections.get(key)
+            if connection is None or not connection.is_active():
+                # paramiko is imported here, on the first SSH connection only.
+                from rorunner.transport._ssh import SshConnection  # noqa: PLC0415
+
+                if connection is not None:
+                    connection.close()
+                connection = SshConnection(spec)
+                with self._lock:
+                    self._connections[key] = connection
+                    self._opened += 1
+        return connection.transport_for(spec)
+
+    def close_all(self) -> None:
+        """Close every pooled connection (later `get` calls reconnect)."""
+        with self._lock:
+            self._forget_after_fork()
+            connections = list(self._connections.values())
+            self._connections.clear()
+        for connection in connections:
+            connection.close()
+
+
+_default: Pool | None = None
+_default_lock = threading.Lock()
+
+
+def default_pool() -> Pool:
+    """The process-wide pool (closed at interpreter exit)."""
+    global _default  # noqa: PLW0603 - one lazily created pool per process
+    with _default_lock:
+        if _default is None:
+            _default = Pool()
+            atexit.register(_default.close_all)
+        return _default

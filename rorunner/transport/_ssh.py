@@ -1,0 +1,217 @@
+"""The SSH transport: one pooled SSHClient + SFTP session per host, exec and file moves."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import BinaryIO, TypeVar
+
+import paramiko
+
+from rorunner.errors import RemoteFailure, TransportError, UnreachableError
+from rorunner.model import ConnectionSpec
+from rorunner.transport import _ssh_sftp as sftp_ops
+from rorunner.transport._shell import PidHeader, kill_group_command, remote_command_line
+from rorunner.transport._ssh_connect import Target, connect
+from rorunner.transport._ssh_exec import CommandTimeout, pump, run_small, wait_exit_status
+
+# sshd's MaxSessions defaults to 10: the SFTP session plus 8 commands stays below it.
+MAX_CHANNELS = 8
+_HELPER_LIMIT = 30.0
+_T = TypeVar("_T")
+
+
+class SshConnection:
+    """One authenticated SSHClient, its lazily opened SFTP session, and a channel limit."""
+
+    def __init__(self, spec: ConnectionSpec) -> None:
+        self.spec = spec
+        self.client, self.target = connect(spec)
+        self._channels = threading.BoundedSemaphore(MAX_CHANNELS)
+        self._sftp_lock = threading.RLock()
+        self._sftp: paramiko.SFTPClient | None = None
+        self._home: str | None = None
+        self._uid: int | None = None
+
+    @property
+    def target_info(self) -> Target:
+        """Where this connection went (after ssh_config and defaults)."""
+        return self.target
+
+    def is_active(self) -> bool:
+        """Whether the SSH transport is still up."""
+        transport = self.client.get_transport()
+        return transport is not None and transport.is_active()
+
+    def transport_for(self, spec: ConnectionSpec) -> SshTransport:
+        """A Transport view on this connection that names hosts as `spec` does."""
+        return SshTransport(self, spec)
+
+    def close(self) -> None:
+        """Close SFTP and the SSH connection."""
+        with self._sftp_lock:
+            if self._sftp is not None:
+                self._sftp.close()
+                self._sftp = None
+        self.client.close()
+
+    def open_channel(self, name: str) -> paramiko.Channel:
+        """A new session channel; a dead connection is reported as unreachable."""
+        transport = self.client.get_transport()
+        if transport is None or not transport.is_active():
+            raise UnreachableError(name, "SSH connection lost")
+        try:
+            return transport.open_session(timeout=self.spec.connect_timeout)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            if not transport.is_active():
+                raise UnreachableError(name, f"SSH connection lost: {exc}") from exc
+            raise RemoteFailure(name, f"cannot open an SSH channel: {exc}") from exc
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one of the MAX_CHANNELS command slots."""
+        with self._channels:
+            yield
+
+    def helper(self, name: str, command: str) -> tuple[int, bytes]:
+        """Run a short internal command on a fresh channel (caller holds a slot)."""
+        channel = self.open_channel(name)
+        try:
+            return run_small(channel, command, _HELPER_LIMIT)
+        finally:
+            channel.close()
+
+    def uid(self, name: str) -> int:
+        """The remote login user's uid (asked once)."""
+        if self._uid is None:
+            with self.slot():
+                status, out = self.helper(name, "id -u")
+            if status != 0 or not out.strip().isdigit():
+                raise RemoteFailure(name, f"cannot learn the remote uid (id -u said {out!r})")
+            self._uid = int(out)
+        return self._uid
+
+    def with_sftp(
+        self, name: str, what: str, action: Callable[[paramiko.SFTPClient, str], _T]
+    ) -> _T:
+        """Run `action(sftp, home)` under the SFTP lock; SFTP errors become RemoteFailure."""
+        with self._sftp_lock:
+            try:
+                if self._sftp is None:
+                    self._sftp = self.client.open_sftp()
+                    self._home = self._sftp.normalize(".")
+                assert self._home is not None
+                return action(self._sftp, self._home)
+            except TransportError:
+                raise
+            except (OSError, paramiko.SSHException, EOFError) as exc:
+                if not self.is_active():
+                    raise UnreachableError(
+                        name, f"SSH connection lost during {what}: {exc}"
+                    ) from exc
+                raise RemoteFailure(name, f"{what}: {_describe(exc)}") from exc
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
+    return str(exc) or type(exc).__name__
+
+
+class SshTransport:
+    """The Transport of one host over a pooled SshConnection."""
+
+    def __init__(self, connection: SshConnection, spec: ConnectionSpec) -> None:
+        self.connection = connection
+        self.spec = spec
+
+    def exec(
+        self,
+        command: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        timeout: float | None = None,
+        stdout: BinaryIO | None = None,
+        stderr: BinaryIO | None = None,
+    ) -> int:
+        """Run `command` via `sh -c` on the host; return its exit status."""
+        line = remote_command_line(command, env, cwd)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        name = self.spec.name
+        with self.connection.slot():
+            channel = self.connection.open_channel(name)
+            header = PidHeader()
+            try:
+                channel.exec_command(line)
+                pump(channel, header, stdout, stderr, deadline)
+                status = wait_exit_status(channel, header, deadline)
+            except CommandTimeout as timed_out:
+                channel.close()
+                raise RemoteFailure(name, self._kill(timed_out.pid, timeout)) from None
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                raise RemoteFailure(name, f"command failed on the channel: {exc}") from exc
+            finally:
+                channel.close()
+        if status < 0:
+            raise RemoteFailure(
+                name, "command ended without an exit status (killed by a signal or channel closed)"
+            )
+        return status
+
+    def _kill(self, pid: int | None, timeout: float | None) -> str:
+        what = f"command timed out after {timeout:g}s"
+        if pid is None:
+            return f"{what}; its process id was never reported, so it may still run"
+        status, _ = self.connection.helper(self.spec.name, kill_group_command(pid))
+        if status != 0:
+            return f"{what}; killing its process group {pid} failed (status {status})"
+        return f"{what}; its process group {pid} was killed"
+
+    def put(self, local: str, remote: str, mode: int | None = None) -> None:
+        """Copy a local file (to the file `remote`) or tree (to the directory `remote`)."""
+
+        def action(sftp: paramiko.SFTPClient, home: str) -> None:
+            target = sftp_ops.remote_path(home, remote)
+            if os.path.isdir(local):
+                sftp_ops.put_tree(sftp, local, target)
+            else:
+                sftp_ops.put_file(sftp, local, target, mode)
+
+        self.connection.with_sftp(self.spec.name, f"put {local} -> {remote}", action)
+
+    def put_bytes(self, data: bytes, remote: str, mode: int | None = None) -> None:
+        """Write `data` to the remote file `remote` atomically (0644 unless `mode`)."""
+        self.connection.with_sftp(
+            self.spec.name,
+            f"put {remote}",
+            lambda sftp, home: sftp_ops.put_bytes(
+                sftp, data, sftp_ops.remote_path(home, remote), mode
+            ),
+        )
+
+    def get(self, remote: str, local: str) -> None:
+        """Copy the remote file to `local` atomically (temp file + os.replace)."""
+        self.connection.with_sftp(
+            self.spec.name,
+            f"get {remote}",
+            lambda sftp, home: sftp_ops.get_file(sftp, sftp_ops.remote_path(home, remote), local),
+        )
+
+    def ensure_dir(self, path: str, private: bool = True) -> str:
+        """Create `path` (0700 when private), check owner and mode, return it absolute."""
+        uid = self.connection.uid(self.spec.name) if private else -1
+
+        def action(sftp: paramiko.SFTPClient, home: str) -> str:
+            target = sftp_ops.remote_path(home, path)
+            sftp_ops.ensure_dir(sftp, target, private, uid)
+            return target
+
+        return self.connection.with_sftp(self.spec.name, f"ensure_dir {path}", action)
+
+    def close(self) -> None:
+        """Close the underlying pooled connection (the pool reopens it on next use)."""
+        self.connection.close()

@@ -1,0 +1,167 @@
+"""Opening one SSH connection: ssh_config, our own socket (IPv6 scope ids), timeouts, auth."""
+
+from __future__ import annotations
+
+import getpass
+import ipaddress
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any, cast
+
+import paramiko
+
+from rorunner.errors import InputError, TransportError, UnreachableError
+from rorunner.model import ConnectionSpec
+from rorunner.transport._ssh_hostkeys import KnownHostsPolicy, known_hosts_name, transport_factory
+
+USER_SSH_CONFIG = "~/.ssh/config"
+USER_KNOWN_HOSTS = "~/.ssh/known_hosts"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and as whom to connect, after ssh_config and defaults filled the gaps."""
+
+    hostname: str
+    port: int
+    user: str
+    key_files: tuple[str, ...]
+    known_hosts: tuple[str, ...]
+    explicit_key: bool  # spec.key_file given: use only it (no agent, no ~/.ssh/id_* guessing)
+
+
+def _is_ip_literal(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.partition("%")[0])
+    except ValueError:
+        return False
+    return True
+
+
+def _ssh_config(spec: ConnectionSpec) -> dict[str, Any]:
+    path = os.path.expanduser(spec.ssh_config or USER_SSH_CONFIG)
+    if not os.path.isfile(path):
+        if spec.ssh_config:
+            raise InputError(f"ssh_config file not found: {spec.ssh_config}")
+        return {}
+    try:
+        config = paramiko.SSHConfig.from_path(path)
+        return dict(config.lookup(spec.address))
+    except (OSError, paramiko.SSHException, ValueError) as exc:
+        raise InputError(f"cannot read ssh_config {path}: {exc}") from exc
+
+
+def resolve_target(spec: ConnectionSpec) -> Target:
+    """Fill user/port/identity/hostname from ssh_config where the spec left None, then defaults."""
+    config = _ssh_config(spec)
+    # An IP literal is used as written: ssh_config token expansion would mangle "%scope".
+    hostname = (
+        spec.address if _is_ip_literal(spec.address) else config.get("hostname", spec.address)
+    )
+    try:
+        port = spec.port or int(config.get("port", 22))
+    except ValueError as exc:
+        raise InputError(f"bad Port in ssh_config for {spec.address}: {exc}") from exc
+    if spec.key_file:
+        keys: tuple[str, ...] = (os.path.expanduser(spec.key_file),)
+    else:
+        found = (os.path.expanduser(p) for p in config.get("identityfile", []))
+        keys = tuple(p for p in found if os.path.isfile(p))
+    files: list[str] = []
+    configured = str(config.get("userknownhostsfile", "")).split()
+    for path in (*spec.known_hosts, *configured, USER_KNOWN_HOSTS):
+        if os.path.expanduser(path) not in files:
+            files.append(os.path.expanduser(path))
+    return Target(
+        hostname=hostname,
+        port=port,
+        user=spec.user or config.get("user") or getpass.getuser(),
+        key_files=keys,
+        known_hosts=tuple(files),
+        explicit_key=bool(spec.key_file),
+    )
+
+
+def _sockaddr_text(sockaddr: Any) -> str:
+    host, port = sockaddr[0], sockaddr[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def open_socket(name: str, hostname: str, port: int, timeout: float) -> socket.socket:
+    """TCP-connect to every address of `hostname` in turn (getaddrinfo keeps %scope ids)."""
+    try:
+        infos = socket.getaddrinfo(hostname, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UnreachableError(name, f"cannot resolve {hostname}: {exc}") from exc
+    problems: list[str] = []
+    for family, kind, proto, _, sockaddr in infos:
+        sock = socket.socket(family, kind, proto)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(sockaddr)
+        except OSError as exc:
+            sock.close()
+            cause = "timed out" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
+            problems.append(f"{_sockaddr_text(sockaddr)}: {cause}")
+            continue
+        return sock
+    raise UnreachableError(name, "cannot connect to " + "; ".join(problems))
+
+
+def _classify(name: str, target: Target, timeout: float, exc: BaseException) -> TransportError:
+    where = known_hosts_name(target.hostname, target.port)
+    if isinstance(exc, paramiko.AuthenticationException):
+        keys = ", ".join(target.key_files) or "agent and default keys"
+        return UnreachableError(name, f"authentication failed for {target.user}@{where} ({keys})")
+    text = str(exc)
+    if "protocol banner" in text:
+        return UnreachableError(
+            name,
+            f"no SSH banner from {where} within {timeout:g}s: the port accepts TCP "
+            "but does not speak SSH",
+        )
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return UnreachableError(name, f"SSH negotiation with {where} timed out after {timeout:g}s")
+    return UnreachableError(name, f"SSH connection to {where} failed: {text or type(exc).__name__}")
+
+
+def connect(spec: ConnectionSpec) -> tuple[paramiko.SSHClient, Target]:
+    """Open, verify and authenticate one SSHClient for `spec`."""
+    target = resolve_target(spec)
+    timeout = spec.connect_timeout
+    if target.explicit_key and not os.path.isfile(target.key_files[0]):
+        raise UnreachableError(spec.name, f"private key file not found: {target.key_files[0]}")
+    sock = open_socket(spec.name, target.hostname, target.port, timeout)
+    policy = KnownHostsPolicy(
+        spec.name,
+        target.known_hosts,
+        spec.host_key_policy,
+        known_hosts_name(target.hostname, target.port),
+    )
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(policy)
+    try:
+        client.connect(
+            target.hostname,
+            port=target.port,
+            username=target.user,
+            key_filename=cast(Any, list(target.key_files)) or None,  # the stub says str only
+            allow_agent=not target.explicit_key,
+            look_for_keys=not target.key_files,
+            sock=sock,
+            timeout=2 * timeout,  # whole negotiation; the banner has its own, shorter bound
+            banner_timeout=timeout,
+            auth_timeout=timeout,
+            channel_timeout=timeout,
+            transport_factory=transport_factory(policy),
+        )
+    except TransportError:
+        client.close()
+        sock.close()
+        raise
+    except (paramiko.SSHException, OSError, EOFError, ValueError) as exc:
+        client.close()
+        sock.close()
+        raise _classify(spec.name, target, timeout, exc) from exc
+    return client, target

@@ -1,0 +1,95 @@
+"""Running one command on an SSH channel: both streams drained in one loop, timeout kills."""
+
+from __future__ import annotations
+
+import select
+import time
+from collections.abc import Callable
+from typing import BinaryIO
+
+import paramiko
+
+from rorunner.transport._shell import PidHeader
+
+CHUNK = 256 * 1024
+_POLL = 0.5
+
+
+class CommandTimeout(Exception):
+    """The deadline passed; `pid` is the remote process group id when known."""
+
+    def __init__(self, pid: int | None) -> None:
+        super().__init__(pid)
+        self.pid = pid
+
+
+def _remaining(deadline: float | None) -> float:
+    if deadline is None:
+        return _POLL
+    left = deadline - time.monotonic()
+    return min(_POLL, left)
+
+
+def _recv(read: Callable[[int], bytes]) -> bytes | None:
+    """One non-blocking read: data, b"" at end of stream, None when nothing is ready."""
+    try:
+        return read(CHUNK)
+    except TimeoutError:
+        return None
+
+
+def _write(sink: BinaryIO | None, data: bytes) -> None:
+    if sink is not None and data:
+        sink.write(data)
+
+
+def pump(
+    channel: paramiko.Channel,
+    header: PidHeader,
+    stdout: BinaryIO | None,
+    stderr: BinaryIO | None,
+    deadline: float | None,
+) -> None:
+    """Copy stdout and stderr to the sinks until both end; memory stays at one chunk each."""
+    channel.settimeout(0.0)
+    out_open = err_open = True
+    while out_open or err_open:
+        moved = False
+        if out_open and (data := _recv(channel.recv)) is not None:
+            moved = True
+            if data:
+                _write(stdout, header.feed(data))
+            else:
+                out_open = False
+                _write(stdout, header.flush())
+        if err_open and (data := _recv(channel.recv_stderr)) is not None:
+            moved = True
+            _write(stderr, data)
+            err_open = bool(data)
+        if not moved:
+            wait = _remaining(deadline)
+            if wait <= 0:
+                raise CommandTimeout(header.pid)
+            select.select([channel], [], [], wait)
+
+
+def wait_exit_status(channel: paramiko.Channel, header: PidHeader, deadline: float | None) -> int:
+    """The exit status, or -1 when the channel closed without one (e.g. killed by a signal)."""
+    while not channel.status_event.wait(max(_remaining(deadline), 0.0)):
+        if _remaining(deadline) <= 0:
+            raise CommandTimeout(header.pid)
+    return channel.exit_status
+
+
+def run_small(channel: paramiko.Channel, command: str, limit: float) -> tuple[int, bytes]:
+    """Run a short helper command (id -u, kill); output is small; bounded by `limit` seconds."""
+    channel.settimeout(limit)
+    channel.exec_command(command)
+    out = b""
+    try:
+        while chunk := channel.recv(CHUNK):
+            out += chunk
+    except TimeoutError:
+        return -1, out
+    channel.status_event.wait(limit)
+    return channel.exit_status, out
