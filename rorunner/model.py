@@ -69,6 +69,8 @@ class Group:
     children: tuple[str, ...] = ()
     vars: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=True)
     source: str = ""
+    priority: int = 1  # ansible_group_priority: orders vars merging among groups of equal depth
+    parents: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class Inventory:
     hosts: Mapping[str, Host]
     groups: Mapping[str, Group]
     sources: tuple[str, ...] = ()
+    notices: tuple[str, ...] = ()  # warnings for the CLI to show (empty inventory, name clashes)
 
 
 @dataclass(frozen=True)

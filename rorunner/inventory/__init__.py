@@ -1,0 +1,43 @@
+"""Inventory: Ansible-compatible INI and YAML, resolved once into frozen hosts and groups.
+
+inv = load_inventory(["hosts.ini", "more/"])        # -> model.Inventory (InputError on bad input)
+hosts = select_hosts(inv, "web:&prod:!web03", limit="2001:db8::1")
+missing = unmatched_terms(inv, "web,typo")          # ("typo",) for did-you-mean messages
+to_ansible_list(inv) / to_ansible_graph(inv) / host_view(inv, name) -> ansible-inventory output
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rorunner.inventory._builder import Builder
+from rorunner.inventory._patterns import pattern_terms, select_hosts, unmatched_terms
+from rorunner.inventory._resolve import resolve
+from rorunner.inventory._sources import inventory_files, read_source
+from rorunner.inventory._views import host_view, to_ansible_graph, to_ansible_list, to_json
+from rorunner.model import Inventory
+
+__all__ = [
+    "host_view",
+    "inventory_files",
+    "load_inventory",
+    "pattern_terms",
+    "select_hosts",
+    "to_ansible_graph",
+    "to_ansible_list",
+    "to_json",
+    "unmatched_terms",
+]
+
+
+def load_inventory(paths: str | Iterable[str]) -> Inventory:
+    """Read every inventory path in order (files or directories) and resolve the result."""
+    if isinstance(paths, str):
+        paths = [paths]
+    builder = Builder()
+    sources: list[str] = []
+    for path in paths:
+        for file in inventory_files(str(path)):
+            read_source(file, builder)
+            sources.append(file)
+    return resolve(builder, tuple(sources))

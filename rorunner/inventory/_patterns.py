@@ -1,0 +1,130 @@
+"""Ansible host patterns: `:`/`,` unions, `&`, `!`, wildcards, `~regex`, `@file`, IPv6 literals."""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import re
+from collections.abc import Callable, Sequence
+
+from rorunner._yaml import read_text
+from rorunner.errors import InputError
+from rorunner.model import Host, Inventory
+
+Pattern = str | Sequence[str]
+_TERM = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
+_SPECIAL = (".", "?", "*", "[")
+
+
+def pattern_terms(pattern: Pattern) -> list[str]:
+    """Split a pattern into terms like Ansible; a lone IPv6 literal is never split at colons."""
+    if not isinstance(pattern, str):
+        return [term for part in pattern for term in pattern_terms(part)]
+    if "," in pattern:
+        parts = pattern.split(",")
+    elif _is_ipv6_literal(pattern.strip().lstrip("!&")):
+        parts = [pattern]
+    else:
+        parts = _TERM.findall(pattern)
+    return [part.strip() for part in parts if part.strip()]
+
+
+def _is_ipv6_literal(text: str) -> bool:
+    if text.count(":") < 2:
+        return False
+    if re.fullmatch(r"[0-9A-Fa-f:.*?%\[\]A-Za-z0-9_-]+", text) is None:
+        return False
+    plain = re.sub(r"\[[^\]]*\]|[*?]", "0", text)
+    try:
+        ipaddress.IPv6Address(plain)
+    except ValueError:
+        return "::" in text
+    return True
+
+
+def select_hosts(
+    inventory: Inventory, pattern: Pattern, limit: Pattern | None = None, source: str = ""
+) -> tuple[Host, ...]:
+    """Hosts matched by `pattern` (and by `limit` if given), in inventory order.
+
+    Terms apply in Ansible's order: plain terms (union), then `&` terms
+    (intersection), then `!` terms (exclusion). Unknown names match nothing;
+    ask `unmatched_terms` to warn about them. `source` ('file:line') locates
+    errors such as a bad regex or a missing @file.
+    """
+    chosen = _evaluate(inventory, pattern_terms(pattern), source)
+    if limit is not None:
+        chosen &= _evaluate(inventory, pattern_terms(limit), source)
+    return tuple(host for name, host in inventory.hosts.items() if name in chosen)
+
+
+def unmatched_terms(inventory: Inventory, pattern: Pattern, source: str = "") -> tuple[str, ...]:
+    """The terms of `pattern` (without their `!`/`&`) that match no group and no host."""
+    missing: list[str] = []
+    for term in pattern_terms(pattern):
+        bare = term.lstrip("!&")
+        if bare.startswith("@"):
+            missing.extend(unmatched_terms(inventory, _file_terms(bare[1:], source), source))
+        elif bare not in ("all", "*") and not _match(inventory, bare, source):
+            missing.append(bare)
+    return tuple(missing)
+
+
+def _evaluate(inventory: Inventory, terms: list[str], source: str) -> set[str]:
+    regular = [t for t in terms if t[0] not in "!&"]
+    both = [t[1:] for t in terms if t[0] == "&"]
+    excluded = [t[1:] for t in terms if t[0] == "!"]
+    chosen: set[str] = set()
+    for term in regular or ["all"]:
+        chosen |= _match(inventory, term, source)
+    for term in both:
+        chosen &= _match(inventory, term, source)
+    for term in excluded:
+        chosen -= _match(inventory, term, source)
+    return chosen
+
+
+def _match(inventory: Inventory, term: str, source: str) -> set[str]:
+    if not term:
+        raise InputError("empty term in host pattern", *_where(source))
+    if term.startswith("@"):
+        return _evaluate(inventory, _file_terms(term[1:], source), source)
+    test = _compile(term, source)
+    groups = {name for name in inventory.groups if test(name)}
+    found = {h.name for h in inventory.hosts.values() if groups.intersection(h.groups)}
+    if not groups or term[0] == "~" or any(c in term for c in _SPECIAL):
+        found.update(name for name in inventory.hosts if test(name))
+    found.update(_by_address(inventory, term))
+    return found
+
+
+def _compile(term: str, source: str) -> Callable[[str], bool]:
+    try:
+        regex = re.compile(term[1:] if term[0] == "~" else fnmatch.translate(term))
+    except re.error as exc:
+        raise InputError(f"bad host pattern {term!r}: {exc}", *_where(source)) from None
+    return lambda name: regex.match(name) is not None
+
+
+def _by_address(inventory: Inventory, term: str) -> set[str]:
+    """An IP literal also matches hosts whose connection address is that address."""
+    try:
+        address = str(ipaddress.ip_address(term.strip("[]")))
+    except ValueError:
+        return set()
+    return {h.name for h in inventory.hosts.values() if h.address == address}
+
+
+def _file_terms(path: str, source: str) -> list[str]:
+    try:
+        text = read_text(path)
+    except InputError as exc:
+        raise InputError(f"host pattern file @{path}: {exc.message}", *_where(source)) from None
+    return [term for line in text.splitlines() for term in pattern_terms(line)]
+
+
+def _where(source: str) -> tuple[str | None, int]:
+    path, _, line = source.rpartition(":")
+    if line.isdigit():
+        return path, int(line)
+    return source or None, 0

@@ -1,0 +1,218 @@
+"""Turn a Builder into the frozen Inventory: group tree, final vars, connection fields."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from rorunner.errors import InputError
+from rorunner.inventory._address import normalise_address, parse_port
+from rorunner.inventory._builder import Builder, GroupAcc, HostAcc, _split_where
+from rorunner.model import Connection, Group, Host, Inventory
+
+_SSH_LIKE = frozenset({"ssh", "paramiko", "smart"})
+
+
+def resolve(builder: Builder, sources: tuple[str, ...]) -> Inventory:
+    """Check the group graph, attach orphans to all, merge vars, build frozen records."""
+    _check_cycles(builder.groups)
+    _attach_to_all(builder)
+    _fix_ungrouped(builder)
+    depth = _depths(builder.groups)
+    order = {name: i for i, name in enumerate(builder.groups)}
+    ancestors = _ancestors(builder.groups)
+    hosts = _hosts(builder, depth, ancestors, order)
+    _check_duplicate_addresses(hosts.values())
+    groups = {name: _freeze_group(acc) for name, acc in builder.groups.items()}
+    notices = list(builder.notices)
+    notices.extend(f"{name!r} is both a group and a host name" for name in hosts if name in groups)
+    if not hosts:
+        notices.append("the inventory has no hosts")
+    return Inventory(
+        hosts=MappingProxyType(hosts),
+        groups=MappingProxyType(groups),
+        sources=sources,
+        notices=tuple(notices),
+    )
+
+
+def _check_cycles(groups: Mapping[str, GroupAcc]) -> None:
+    """Iterative DFS over child edges; a back edge is a cycle, printed in full."""
+    done: set[str] = set()
+    for root in groups:
+        if root in done:
+            continue
+        path = [root]
+        stack = [iter(groups[root].children)]
+        while stack:
+            child = next(stack[-1], None)
+            if child is None:
+                stack.pop()
+                done.add(path.pop())
+            elif child in path:
+                cycle = [*path[path.index(child) :], child]
+                file, line = _split_where(groups[child].source)
+                raise InputError(f"group cycle: {' -> '.join(cycle)}", file, line)
+            elif child not in done:
+                path.append(child)
+                stack.append(iter(groups[child].children))
+
+
+def _attach_to_all(builder: Builder) -> None:
+    for name, acc in builder.groups.items():
+        if name != "all" and not acc.parents:
+            builder.add_child("all", name)
+
+
+def _fix_ungrouped(builder: Builder) -> None:
+    ungrouped = builder.groups["ungrouped"]
+    for name, host in builder.hosts.items():
+        real = [g for g in host.groups if g not in ("all", "ungrouped")]
+        if real and "ungrouped" in host.groups:
+            del host.groups["ungrouped"]
+            del ungrouped.hosts[name]
+        elif not real and "ungrouped" not in host.groups:
+            host.groups["ungrouped"] = None
+            ungrouped.hosts[name] = None
+
+
+def _depths(groups: Mapping[str, GroupAcc]) -> dict[str, int]:
+    """Longest path from 'all' (Ansible's group depth), in a topological sweep."""
+    indegree = {name: len(acc.parents) for name, acc in groups.items()}
+    depth = dict.fromkeys(groups, 0)
+    ready = [name for name, n in indegree.items() if n == 0]
+    while ready:
+        name = ready.pop()
+        for child in groups[name].children:
+            depth[child] = max(depth[child], depth[name] + 1)
+            indegree[child] -= 1
+            if indegree[child] == 0:
+                ready.append(child)
+    return depth
+
+
+def _ancestors(groups: Mapping[str, GroupAcc]) -> dict[str, frozenset[str]]:
+    memo: dict[str, frozenset[str]] = {}
+
+    def up(name: str) -> frozenset[str]:
+        if name not in memo:
+            found = {name}
+            for parent in groups[name].parents:
+                found |= up(parent)
+            memo[name] = frozenset(found)
+        return memo[name]
+
+    for name in groups:
+        up(name)
+    return memo
+
+
+def _hosts(
+    builder: Builder,
+    depth: Mapping[str, int],
+    ancestors: Mapping[str, frozenset[str]],
+    order: Mapping[str, int],
+) -> dict[str, Host]:
+    merged: dict[frozenset[str], tuple[tuple[str, ...], dict[str, Any], dict[str, str]]] = {}
+    hosts: dict[str, Host] = {}
+    for name, acc in builder.hosts.items():
+        key = frozenset(acc.groups)
+        if key not in merged:
+            merged[key] = _group_vars(key, builder.groups, depth, ancestors)
+        member_of, group_vars, origins = merged[key]
+        hosts[name] = _host(acc, member_of, {**group_vars, **acc.vars}, {**origins, **acc.origins})
+    return hosts
+
+
+def _group_vars(
+    direct: frozenset[str],
+    groups: Mapping[str, GroupAcc],
+    depth: Mapping[str, int],
+    ancestors: Mapping[str, frozenset[str]],
+) -> tuple[tuple[str, ...], dict[str, Any], dict[str, str]]:
+    every: set[str] = {"all"}
+    for name in direct:
+        every |= ancestors[name]
+    ordered = sorted(every, key=lambda g: (depth[g], groups[g].priority, g))
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for name in ordered:
+        values.update(groups[name].vars)
+        origins.update(groups[name].origins)
+    return tuple(sorted(every)), values, origins
+
+
+def _host(
+    acc: HostAcc, member_of: tuple[str, ...], values: dict[str, Any], origins: dict[str, str]
+) -> Host:
+    def loc(key: str) -> tuple[str, int]:
+        return _split_where(origins.get(key, acc.source))
+
+    address = acc.address
+    if "ansible_host" in values:
+        address = normalise_address(
+            str(values["ansible_host"]), f"ansible_host of {acc.name!r}", *loc("ansible_host")
+        )
+    port = None
+    if "ansible_port" in values:
+        port = parse_port(values["ansible_port"], "ansible_port", *loc("ansible_port"))
+    key_var = _first(values, ("ansible_ssh_private_key_file", "ansible_private_key_file"))
+    return Host(
+        name=acc.name,
+        address=address,
+        port=port,
+        user=_text(values.get("ansible_user")),
+        key_file=_text(values.get(key_var)) if key_var else None,
+        connection=_connection(values.get("ansible_connection"), *loc("ansible_connection")),
+        vars=MappingProxyType(values),
+        groups=member_of,
+        source=acc.source,
+    )
+
+
+def _first(values: Mapping[str, Any], keys: Iterable[str]) -> str | None:
+    return next((k for k in keys if values.get(k) is not None), None)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _connection(value: Any, path: str, line: int) -> Connection:
+    if value is None or value in _SSH_LIKE:
+        return "ssh"
+    if value == "local":
+        return "local"
+    raise InputError(
+        f"ansible_connection {value!r} is not supported (use ssh or local)", path, line
+    )
+
+
+def _check_duplicate_addresses(hosts: Iterable[Host]) -> None:
+    seen: dict[tuple[str, int], Host] = {}
+    for host in hosts:
+        if host.connection == "local":
+            continue
+        key = (host.address, host.port or 22)
+        other = seen.setdefault(key, host)
+        if other is not host:
+            path, line = _split_where(host.source)
+            raise InputError(
+                f"hosts {other.name!r} ({other.source}) and {host.name!r} have the same address "
+                f"{host.address} port {key[1]}",
+                path,
+                line,
+            )
+
+
+def _freeze_group(acc: GroupAcc) -> Group:
+    return Group(
+        name=acc.name,
+        hosts=tuple(acc.hosts),
+        children=tuple(acc.children),
+        vars=MappingProxyType(dict(acc.vars)),
+        source=acc.source,
+        priority=acc.priority,
+        parents=tuple(acc.parents),
+    )

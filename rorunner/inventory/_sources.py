@@ -1,0 +1,55 @@
+"""Which files an `-i` path names (Ansible's directory rules) and which reader each gets."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from rorunner._yaml import parse_yaml, read_text
+from rorunner.errors import InputError
+from rorunner.inventory._builder import Builder
+from rorunner.inventory._ini import read_ini
+from rorunner.inventory._yamlinv import read_yaml
+
+YAML_EXTENSIONS = (".yaml", ".yml", ".json")
+# Ansible's defaults: hidden files, vars dirs, and these extensions are skipped in a directory.
+_IGNORED = re.compile(
+    r"^\.|^host_vars$|^group_vars$|^vars_plugins$|"
+    r"(\.pyc|\.pyo|\.swp|\.bak|~|\.rpm|\.md|\.txt|\.rst|\.orig|\.cfg|\.retry)$"
+)
+
+
+def inventory_files(path: str) -> list[str]:
+    """The files an inventory path stands for: itself, or a directory's files, recursively."""
+    if not os.path.exists(path):
+        raise InputError("inventory path does not exist", path)
+    if not os.path.isdir(path):
+        return [path]
+    try:
+        entries = sorted(os.listdir(path))
+    except OSError as exc:
+        raise InputError(f"cannot read directory: {exc.strerror or exc}", path) from None
+    files: list[str] = []
+    for entry in entries:
+        if not _IGNORED.search(entry):
+            files.extend(inventory_files(os.path.join(path, entry)))
+    return files
+
+
+def read_source(path: str, builder: Builder) -> None:
+    """Parse one inventory file into `builder`, as YAML or INI by extension (sniffed if none)."""
+    text = read_text(path)
+    ext = Path(path).suffix.lower()
+    if ext in YAML_EXTENSIONS or (not ext and _looks_like_yaml(text, path)):
+        read_yaml(parse_yaml(text, path), path, builder)
+    else:
+        read_ini(text, path, builder)
+
+
+def _looks_like_yaml(text: str, path: str) -> bool:
+    """An extensionless file is YAML when it parses to a mapping, as Ansible's plugin order does."""
+    try:
+        return isinstance(parse_yaml(text, path), dict)
+    except InputError:
+        return False
