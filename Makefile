@@ -3,24 +3,30 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 N ?= 4
-LAB_MODE ?= auto
+LAB_NAME ?= lab
+# auto = network namespaces when root, else sshd on [::1]; `make test LAB_MODE=loopback` forces the fallback.
+LAB_MODE ?= $(or $(RORUNNER_LAB_MODE),auto)
 export RORUNNER_LAB_MODE := $(LAB_MODE)
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o=Dpkg::Use-Pty=0
 
 .PHONY: test lint typecheck unit deps sshd lab-up lab-down demo bench clean
 
 $(BIN)/rorunner: pyproject.toml
-	$(PY) -m venv $(VENV)
+	$(PY) -m venv $(VENV) || { rm -rf $(VENV); $(SUDO) apt-get update -qq && \
+	  $(APT_INSTALL) python3-venv >/dev/null && $(PY) -m venv $(VENV); }
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
 deps: $(BIN)/rorunner sshd
 
-# The lab needs a real OpenSSH server; install it when missing.
+# The lab needs a real OpenSSH server and client, iproute2 and util-linux; install what is missing.
 sshd:
-	@test -x /usr/sbin/sshd || { \
-	  echo "installing openssh-server"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client iproute2 >/dev/null; }
+	@test -x /usr/sbin/sshd && command -v ssh >/dev/null && command -v ssh-keygen >/dev/null && \
+	  command -v ip >/dev/null && command -v nsenter >/dev/null || { \
+	  echo "installing openssh-server openssh-client iproute2"; \
+	  $(SUDO) apt-get update -qq && $(APT_INSTALL) openssh-server openssh-client iproute2 util-linux >/dev/null; }
 
 lint: $(BIN)/rorunner
 	$(BIN)/ruff check rorunner tests bench examples
@@ -34,10 +40,10 @@ unit: $(BIN)/rorunner
 	$(BIN)/pytest -q -m 'not lab'
 
 lab-up: deps
-	$(BIN)/python -m tests.lab up --hosts $(N) --mode $(LAB_MODE)
+	$(BIN)/python -m tests.lab up --hosts $(N) --mode $(LAB_MODE) --name $(LAB_NAME)
 
 lab-down: $(BIN)/rorunner
-	$(BIN)/python -m tests.lab down
+	$(BIN)/python -m tests.lab down --name $(LAB_NAME)
 
 demo: deps
 	$(BIN)/python -m tests.lab up --hosts $(N) --mode $(LAB_MODE) --name demo
