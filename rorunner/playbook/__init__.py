@@ -1,0 +1,17 @@
+"""Playbooks and roles: loading, strict schema checks and role directories (DESIGN §2)."""
+
+from rorunner.playbook._load import load_playbook
+from rorunner.playbook._model import PathEntry, Play, Playbook, RoleUse, StepEntry, Unit
+from rorunner.playbook._roles import ROLE_FILE, role_search_path
+
+__all__ = [
+    "ROLE_FILE",
+    "PathEntry",
+    "Play",
+    "Playbook",
+    "RoleUse",
+    "StepEntry",
+    "Unit",
+    "load_playbook",
+    "role_search_path",
+]

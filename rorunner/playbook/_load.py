@@ -1,0 +1,140 @@
+"""Loading a playbook file: strict play schema, inline rtas, and every role it reaches."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from rorunner._yaml import load_yaml
+from rorunner.errors import InputError, Location
+from rorunner.playbook._model import Play, Playbook, RoleUse, Unit
+from rorunner.playbook._node import Node
+from rorunner.playbook._roles import check_cycles, find_role, load_role, role_search_path
+from rorunner.playbook._steps import check_name, inline_steps, slug
+
+_PLAY_KEYS = (
+    "name",
+    "hosts",
+    "vars",
+    "roles",
+    "rtas",
+    "serial",
+    "max_fail_percentage",
+    "remote_dir",
+    "fetch_dir",
+)
+_RTAS_KEYS = ("name", "local_pre", "ship", "remote", "fetch", "local_post")
+_ROLE_USE_KEYS = ("role", "vars")
+
+
+def load_playbook(path: str, roles_path: Sequence[str] = ()) -> Playbook:
+    """Load and check a playbook and the roles it uses; mistakes are InputErrors with file:line."""
+    path = os.path.abspath(path)
+    data = load_yaml(path)
+    top = Node(data, path, 1, "playbook")
+    if data is None:
+        top.fail("playbook is empty; expected a list of plays")
+    if not isinstance(data, list):
+        top.fail(f"a playbook is a list of plays, not {type(data).__name__}")
+    base = os.path.dirname(path)
+    plays = tuple(_play(node, index, base) for index, node in enumerate(top.sequence("play"), 1))
+    search = role_search_path(base, roles_path)
+    roles = _load_roles(plays, search)
+    return Playbook(path, plays, roles, search)
+
+
+def _play(node: Node, index: int, base: str) -> Play:
+    keys = node.mapping(_PLAY_KEYS, required=("hosts",))
+    name = keys["name"].string() if "name" in keys else keys["hosts"].string()
+    named = Node(node.value, node.path, node.line, f"play {name!r}")
+    keys = named.mapping(_PLAY_KEYS, required=("hosts",))
+    vars_node = keys.get("vars")
+    remote_dir, fetch_dir = keys.get("remote_dir"), keys.get("fetch_dir")
+    return Play(
+        index=index,
+        id=f"{index:02d}-{slug(name)}",
+        name=name,
+        hosts=keys["hosts"].string(),
+        at=node.at,
+        hosts_at=keys["hosts"].at,
+        vars=vars_node.variables() if vars_node else {},
+        vars_at=vars_node.variable_lines() if vars_node else {},
+        roles=_role_uses(keys["roles"]) if "roles" in keys else (),
+        rtas=_inline_units(keys["rtas"], base) if "rtas" in keys else (),
+        serial=_serial(keys["serial"]) if "serial" in keys else (),
+        max_fail_percentage=(
+            keys["max_fail_percentage"].number(0, 100) if "max_fail_percentage" in keys else None
+        ),
+        remote_dir=remote_dir.string() if remote_dir else None,
+        remote_dir_at=remote_dir.at if remote_dir else None,
+        fetch_dir=fetch_dir.string() if fetch_dir else None,
+        fetch_dir_at=fetch_dir.at if fetch_dir else None,
+    )
+
+
+def _role_uses(node: Node) -> tuple[RoleUse, ...]:
+    uses = []
+    for item in node.sequence("role"):
+        if isinstance(item.value, str):
+            uses.append(RoleUse(item.string(), item.at))
+            continue
+        keys = item.mapping(_ROLE_USE_KEYS, required=("role",))
+        params = keys.get("vars")
+        uses.append(
+            RoleUse(
+                keys["role"].string(),
+                item.at,
+                params=params.variables() if params else {},
+                params_at=params.variable_lines() if params else {},
+            )
+        )
+    return tuple(uses)
+
+
+def _inline_units(node: Node, base: str) -> tuple[Unit, ...]:
+    units: list[Unit] = []
+    for item in node.sequence("rtas"):
+        keys = item.mapping(_RTAS_KEYS, required=("name",))
+        name = check_name(keys["name"], keys["name"].string())
+        if any(unit.name == name for unit in units):
+            keys["name"].fail(f"duplicate rtas name {name!r} in this play")
+        units.append(Unit(name, item.at, inline_steps(keys, base)))
+    return tuple(units)
+
+
+def _serial(node: Node) -> tuple[int | str, ...]:
+    items = node.sequence("serial entry") if isinstance(node.value, list) else [node]
+    values: list[int | str] = []
+    for item in items:
+        value = item.value
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            values.append(value)
+        elif isinstance(value, str) and value.endswith("%") and value[:-1].strip().isdigit():
+            percent = int(value[:-1])
+            if not 0 < percent <= 100:
+                item.fail(f"{item.what} must be between 1% and 100%, not {value}")
+            values.append(f"{percent}%")
+        else:
+            item.fail(f"{item.what} must be a host count or a percentage like '30%', not {value!r}")
+    return tuple(values)
+
+
+def _load_roles(plays: tuple[Play, ...], search: tuple[str, ...]) -> dict[str, Unit]:
+    roles: dict[str, Unit] = {}
+    pending: list[tuple[str, Location]] = [(use.name, use.at) for p in plays for use in p.roles]
+    while pending:
+        name, at = pending.pop(0)
+        if name in roles:
+            continue
+        roles[name] = load_role(name, find_role(name, search, at))
+        pending.extend((dep, roles[name].depends_at[dep]) for dep in roles[name].depends)
+    check_cycles(roles)
+    for play in plays:
+        clash = next((u for u in play.rtas if any(r.name == u.name for r in play.roles)), None)
+        if clash:
+            raise InputError(
+                f"rtas name {clash.name!r} is also a role of this play",
+                clash.at.path,
+                clash.at.line,
+            )
+    return roles

@@ -1,0 +1,162 @@
+"""Role directories: finding them, reading role.yml and their step folders, dependency checks."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable, Sequence
+
+from rorunner._yaml import load_yaml
+from rorunner.errors import InputError, Location, did_you_mean
+from rorunner.model import Phase
+from rorunner.playbook._model import PathEntry, StepEntry, Unit
+from rorunner.playbook._node import Node
+from rorunner.playbook._steps import FILES_STEP, SAFE_NAME, fetch_step
+
+ROLE_FILE = "role.yml"
+_ROLE_KEYS = ("depends", "vars", "fetch", "remote_dir")
+_SCRIPT_DIRS: tuple[Phase, ...] = ("local_pre", "remote", "local_post")
+
+
+def role_search_path(playbook_dir: str, extra: Sequence[str]) -> tuple[str, ...]:
+    """Role directories searched in order: playbook dir, its parent, then --roles-path."""
+    candidates = [
+        os.path.join(playbook_dir, "roles"),
+        os.path.join(os.path.dirname(playbook_dir), "roles"),
+        *(os.path.abspath(path) for path in extra),
+    ]
+    unique: list[str] = []
+    for path in candidates:
+        if path not in unique:
+            unique.append(path)
+    return tuple(unique)
+
+
+def available_roles(search: Iterable[str]) -> set[str]:
+    """Names of every role directory on the search path."""
+    names: set[str] = set()
+    for base in search:
+        if os.path.isdir(base):
+            names.update(
+                e.name for e in os.scandir(base) if e.is_dir() and SAFE_NAME.fullmatch(e.name)
+            )
+    return names
+
+
+def find_role(name: str, search: Sequence[str], at: Location) -> str:
+    """The directory of role `name` (first match on the search path) or an InputError."""
+    if SAFE_NAME.fullmatch(name):
+        for base in search:
+            path = os.path.join(base, name)
+            if os.path.isdir(path):
+                return path
+    hint = did_you_mean(name, available_roles(search))
+    where = ", ".join(search)
+    raise InputError(f"unknown role {name!r}{hint}; searched {where}", at.path, at.line)
+
+
+def load_role(name: str, directory: str) -> Unit:
+    """Read one role directory into a Unit (its dependencies are names, resolved by the caller)."""
+    role_file = os.path.join(directory, ROLE_FILE)
+    keys: dict[str, Node] = {}
+    if os.path.exists(role_file):
+        data = load_yaml(role_file)
+        if data is not None:
+            keys = Node(data, role_file, 1, f"role {name!r}").mapping(_ROLE_KEYS)
+    steps = [*_script_steps(directory, "local_pre")]
+    files = _files_step(directory)
+    steps.extend([files] if files.items else [])
+    steps.extend(_script_steps(directory, "remote"))
+    if "fetch" in keys and keys["fetch"].value is not None:
+        fetch = fetch_step(keys["fetch"], directory)
+        steps.extend([fetch] if fetch.items else [])
+    steps.extend(_script_steps(directory, "local_post"))
+    depends = keys["depends"].sequence("dependency") if "depends" in keys else []
+    defaults = keys.get("vars")
+    remote_dir = keys.get("remote_dir")
+    return Unit(
+        name,
+        Location(role_file if os.path.exists(role_file) else directory),
+        tuple(steps),
+        is_role=True,
+        directory=directory,
+        depends=tuple(dep.string() for dep in depends),
+        depends_at={dep.string(): dep.at for dep in depends},
+        defaults=defaults.variables() if defaults else {},
+        defaults_at=defaults.variable_lines() if defaults else {},
+        remote_dir=remote_dir.string() if remote_dir else None,
+        remote_dir_at=remote_dir.at if remote_dir else None,
+    )
+
+
+def _visible(entries: Iterable[os.DirEntry[str]]) -> list[os.DirEntry[str]]:
+    # Editor backups and dot-files (.gitkeep) are not steps.
+    return sorted(
+        (e for e in entries if not e.name.startswith(".") and not e.name.endswith("~")),
+        key=lambda e: e.name,
+    )
+
+
+def _script_steps(directory: str, phase: Phase) -> list[StepEntry]:
+    folder = os.path.join(directory, phase)
+    if not os.path.isdir(folder):
+        return []
+    steps = []
+    with os.scandir(folder) as entries:
+        for entry in _visible(entries):
+            if not entry.is_file():
+                raise InputError(f"{phase}/ may hold only script files", entry.path)
+            if not SAFE_NAME.fullmatch(entry.name):
+                raise InputError(
+                    "script names may use only letters, digits and . _ + @ -", entry.path
+                )
+            if phase != "remote" and not os.access(entry.path, os.X_OK):
+                raise InputError(
+                    f"{phase} script is not executable (chmod +x {entry.name})", entry.path
+                )
+            steps.append(
+                StepEntry(
+                    phase, entry.name, Location(entry.path), script=entry.path, base=directory
+                )
+            )
+    return steps
+
+
+def _files_step(directory: str) -> StepEntry:
+    root = os.path.join(directory, "files")
+    items: list[PathEntry] = []
+    if os.path.isdir(root):
+        for path in _walk_files(root):
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+            rel = os.path.relpath(path, root)
+            items.append(PathEntry(path, Location(path), dest=rel, mode=mode, templated=False))
+    return StepEntry("ship", FILES_STEP, Location(root), items=tuple(items), base=root)
+
+
+def _walk_files(root: str) -> list[str]:
+    """Every regular file under `root`, sorted by relative path (symlinks followed)."""
+    found: list[str] = []
+    for current, dirs, files in os.walk(root, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(os.path.join(current, f) for f in files if not f.startswith("."))
+    return sorted(found, key=lambda p: os.path.relpath(p, root))
+
+
+def check_cycles(roles: dict[str, Unit]) -> None:
+    """Refuse role dependency cycles, printing the cycle (a -> b -> a) at the closing depends."""
+    done: set[str] = set()
+
+    def visit(name: str, trail: list[str]) -> None:
+        if name in done:
+            return
+        for dep in roles[name].depends:
+            if dep in trail:
+                cycle = [*trail[trail.index(dep) :], dep]
+                at = roles[name].depends_at[dep]
+                message = "role dependency cycle: " + " -> ".join(cycle)
+                raise InputError(message, at.path, at.line)
+            visit(dep, [*trail, dep])
+        done.add(name)
+
+    for name in sorted(roles):
+        visit(name, [name])

@@ -1,0 +1,54 @@
+"""Fixture projects for the playbook and plan tests, and helpers to build inventories directly."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rorunner.model import Group, Host, Inventory
+
+PROJECTS = Path(__file__).parent
+GOLDEN_PROJECT = PROJECTS / "golden"
+
+
+def make_inventory(
+    groups: Mapping[str, Sequence[str]],
+    host_vars: Mapping[str, Mapping[str, Any]] | None = None,
+    addresses: Mapping[str, str] | None = None,
+) -> Inventory:
+    """An Inventory of these groups (hosts in order); addresses default to 2001:db8::N."""
+    host_vars = host_vars or {}
+    addresses = addresses or {}
+    order: list[str] = []
+    for members in groups.values():
+        order.extend(name for name in members if name not in order)
+    hosts = {}
+    for index, name in enumerate(order, start=1):
+        member_of = sorted({"all", *(g for g, m in groups.items() if name in m)})
+        hosts[name] = Host(
+            name=name,
+            address=addresses.get(name, f"2001:db8::{index:x}"),
+            vars=dict(host_vars.get(name, {})),
+            groups=tuple(member_of),
+            source=f"inventory.ini:{index}",
+        )
+    group_map = {g: Group(g, hosts=tuple(m)) for g, m in groups.items()}
+    group_map.setdefault("all", Group("all", children=tuple(groups)))
+    return Inventory(hosts=hosts, groups=group_map, sources=("inventory.ini",))
+
+
+def golden_inventory() -> Inventory:
+    """The fixed inventory of the golden project: two web hosts and one db host."""
+    return make_inventory(
+        {"web": ["web1", "web2"], "db": ["db1"]},
+        host_vars={"db1": {"greeting": "hi"}},
+    )
+
+
+def copy_project(name: str, to: Path) -> Path:
+    """Copy fixture project `name` into `to` (keeping modes) and return the copy's root."""
+    target = to / name
+    shutil.copytree(PROJECTS / name, target)
+    return target

@@ -1,0 +1,2 @@
+#!/bin/sh
+test -f "$RORUNNER_FETCH_DIR/app.out"

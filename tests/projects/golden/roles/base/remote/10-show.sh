@@ -1,0 +1,3 @@
+#!/bin/sh
+set -eu
+cat etc/base.conf

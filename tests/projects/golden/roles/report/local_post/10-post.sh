@@ -1,0 +1,2 @@
+#!/bin/sh
+echo post "$RORUNNER_HOST"
