@@ -59,8 +59,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Entry point of the `rorunner` console script."""
     _register()
     try:
-        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
-        code = 0
+        # With standalone_mode=False click returns the code of a raised click.exceptions.Exit.
+        returned = cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+        code = returned if isinstance(returned, int) else 0
     except click.exceptions.Abort:
         click.echo("rorunner: interrupted", err=True)
         code = EXIT_INTERRUPTED
