@@ -28,9 +28,11 @@ sshd:
 	  echo "installing openssh-server openssh-client iproute2"; \
 	  $(SUDO) apt-get update -qq && $(APT_INSTALL) openssh-server openssh-client iproute2 util-linux >/dev/null; }
 
+LINT_PATHS := $(wildcard rorunner tests bench examples)
+
 lint: $(BIN)/rorunner
-	$(BIN)/ruff check rorunner tests bench examples
-	$(BIN)/ruff format --check rorunner tests bench examples
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
 
 test: deps lint
