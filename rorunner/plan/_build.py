@@ -102,13 +102,12 @@ def build_graph(
     allowed = None
     if limit:
         check_pattern(inventory, limit, Location("--limit"))
-        allowed = set(select(inventory, limit))
+        allowed = set(select(inventory, limit, Location("--limit")))
     built = Built(GraphBuilder(), [], [])
     expander = Expander(playbook, extra_vars)
     last: dict[str, Node] = {}  # per host: the last step of its latest play
     for play in playbook.plays:
-        check_pattern(inventory, play.hosts, play.hosts_at)
-        hosts = [h for h in select(inventory, play.hosts) if allowed is None or h in allowed]
+        hosts = _play_hosts(inventory, play, allowed)
         info = PlayInfo(
             play.id, play.name, tuple(hosts), play.serial, play.max_fail_percentage,
             batches(hosts, play.serial),
@@ -127,6 +126,12 @@ def build_graph(
                 last[host] = final
         _serial_barriers(built.builder, info.batches, ends)
     return built
+
+
+def _play_hosts(inventory: Inventory, play: Play, allowed: set[str] | None) -> list[str]:
+    check_pattern(inventory, play.hosts, play.hosts_at)
+    chosen = select(inventory, play.hosts, play.hosts_at)
+    return [host for host in chosen if allowed is None or host in allowed]
 
 
 def _serial_barriers(
