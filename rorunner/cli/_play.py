@@ -1,0 +1,187 @@
+"""`rorunner play`: plan a playbook, then run it, dry-run it or draw its graph."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from rorunner.cli import cli, connection_options
+from rorunner.errors import (
+    EXIT_HOST_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    InputError,
+    UsageError,
+)
+
+if TYPE_CHECKING:
+    from rorunner.engine import RunResult
+    from rorunner.plan import Plan
+
+GRAPH_FORMATS = ("text", "dot", "mermaid", "json")
+
+
+@cli.command("play")
+@click.argument("playbook", type=click.Path(dir_okay=False))
+@click.option(
+    "-i",
+    "--inventory",
+    "inventories",
+    multiple=True,
+    required=True,
+    help="Inventory file (INI or YAML); repeatable.",
+)
+@click.option("-l", "--limit", default=None, help="Host pattern further limiting the plays.")
+@click.option(
+    "-f",
+    "--forks",
+    type=click.IntRange(min=1),
+    default=25,
+    show_default=True,
+    help="Steps run in parallel.",
+)
+@click.option(
+    "-e",
+    "--extra-vars",
+    "extra_vars",
+    multiple=True,
+    help="k=v pairs, a YAML/JSON mapping, or @file.yml; repeatable.",
+)
+@click.option("--dry-run", is_flag=True, help="Connect to nothing; list what would run and why.")
+@click.option(
+    "--graph",
+    type=click.Choice(GRAPH_FORMATS),
+    default=None,
+    help="Print the plan graph with step statuses and exit.",
+)
+@click.option("--force", is_flag=True, help="Run every step, up to date or not.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON.")
+@click.option("--fetch-dir", default=None, help="Where fetched files land (per host).")
+@click.option("--roles-path", "roles_path", multiple=True, help="Extra role directories.")
+@connection_options
+def play(**options: Any) -> None:
+    """Run PLAYBOOK against the hosts of the inventories."""
+    playbook = Path(options["playbook"]).resolve()
+    plan = _plan(playbook, options)
+    for notice in plan.notices:
+        click.echo(f"rorunner: {notice}", err=True)
+    from rorunner.engine import EngineOptions  # noqa: PLC0415 - lazy: keeps other commands light
+
+    engine = EngineOptions(playbook.parent, forks=options["forks"], force=options["force"])
+    if options["graph"]:
+        _graph(plan, engine, options["graph"])
+    elif options["dry_run"]:
+        _dry_run(plan, engine)
+    else:
+        raise click.exceptions.Exit(_run(plan, engine, as_json=options["as_json"]))
+
+
+def _plan(playbook: Path, options: Mapping[str, Any]) -> Plan:
+    from rorunner.inventory import load_inventory  # noqa: PLC0415 - lazy: keeps other commands light
+    from rorunner.plan import build_plan  # noqa: PLC0415 - lazy: keeps other commands light
+    from rorunner.playbook import load_playbook  # noqa: PLC0415 - lazy: keeps other commands light
+
+    inventory = load_inventory(list(options["inventories"]))
+    book = load_playbook(str(playbook), roles_path=tuple(options["roles_path"]))
+    return build_plan(
+        inventory,
+        book,
+        limit=options["limit"],
+        extra_vars=parse_extra_vars(options["extra_vars"]),
+        fetch_dir=options["fetch_dir"],
+        defaults=_connection_defaults(playbook.parent, options),
+    )
+
+
+def _connection_defaults(project: Path, options: Mapping[str, Any]) -> Any:
+    from rorunner.plan import ConnectionDefaults  # noqa: PLC0415 - lazy: keeps other commands light
+
+    known = options["known_hosts"]
+    known_hosts = (
+        (str(Path(known).resolve()),)
+        if known
+        else (str(project / ".rorunner" / "known_hosts"), os.path.expanduser("~/.ssh/known_hosts"))
+    )
+    key = options["private_key"]
+    return ConnectionDefaults(
+        user=options["user"],
+        key_file=str(Path(key).resolve()) if key else None,
+        known_hosts=known_hosts,
+        host_key_policy=options["host_key_checking"],
+        connect_timeout=options["timeout"],
+        ssh_config=options["ssh_config"],
+    )
+
+
+def parse_extra_vars(values: Sequence[str]) -> dict[str, Any]:
+    """Merge -e values left to right: k=v words, an inline YAML/JSON mapping, or @file."""
+    merged: dict[str, Any] = {}
+    for value in values:
+        merged.update(_one_extra(value))
+    return merged
+
+
+def _one_extra(value: str) -> dict[str, Any]:
+    from rorunner._yaml import load_yaml, parse_yaml, plain  # noqa: PLC0415 - lazy: keeps other commands light
+
+    text = value.strip()
+    if text.startswith("@"):
+        return _mapping(plain(load_yaml(text[1:])), text[1:])
+    if text.startswith("{"):
+        return _mapping(plain(parse_yaml(text, "<-e>")), "<-e>")
+    pairs: dict[str, Any] = {}
+    for word in shlex.split(text):
+        key, sep, val = word.partition("=")
+        if not sep or not key.isidentifier():
+            raise UsageError(f"-e expects key=value, a mapping or @file, got {word!r}")
+        pairs[key] = val
+    return pairs
+
+
+def _mapping(data: Any, where: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise InputError("extra vars must be a mapping", where, 1)
+    return data
+
+
+def _graph(plan: Plan, engine: Any, fmt: str) -> None:
+    from rorunner.engine import dry_run, statuses  # noqa: PLC0415 - lazy: keeps other commands light
+
+    click.echo(plan.render(fmt, status=statuses(dry_run(plan, engine))))
+
+
+def _dry_run(plan: Plan, engine: Any) -> None:
+    from rorunner.engine import dry_run  # noqa: PLC0415 - lazy: keeps other commands light
+    from rorunner.report import Reporter  # noqa: PLC0415 - lazy: keeps other commands light
+
+    Reporter().dry_run(dry_run(plan, engine))
+
+
+def _run(plan: Plan, engine: Any, *, as_json: bool) -> int:
+    from rorunner.engine import run_plan  # noqa: PLC0415 - lazy: keeps other commands light
+    from rorunner.report import Reporter  # noqa: PLC0415 - lazy: keeps other commands light
+
+    reporter = Reporter(live=not as_json)
+    result = run_plan(plan, engine, on_outcome=reporter.step)
+    if as_json:
+        reporter.record_json(result)
+    else:
+        reporter.recap(result)
+    return exit_code_for_result(result)
+
+
+def exit_code_for_result(result: RunResult) -> int:
+    """Interrupted 99, else unreachable 4 (wins), else a failed host 2, else 0."""
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    if result.any_unreachable:
+        return EXIT_UNREACHABLE
+    if result.any_failed:
+        return EXIT_HOST_FAILED
+    return EXIT_OK

@@ -1,0 +1,23 @@
+"""Engine: run a lowered plan with doit (thread runner, write-through DB, project lock)."""
+
+from __future__ import annotations
+
+from rorunner.engine._dry import DryRunEntry, dry_run, statuses
+from rorunner.engine._lock import ProjectLock
+from rorunner.engine._result import HostSummary, RunResult, Status, StepOutcome
+from rorunner.engine._run import DEFAULT_FORKS, STATE_DIR, EngineOptions, run_plan
+
+__all__ = [
+    "DEFAULT_FORKS",
+    "STATE_DIR",
+    "DryRunEntry",
+    "EngineOptions",
+    "HostSummary",
+    "ProjectLock",
+    "RunResult",
+    "Status",
+    "StepOutcome",
+    "dry_run",
+    "run_plan",
+    "statuses",
+]

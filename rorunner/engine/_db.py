@@ -1,0 +1,79 @@
+"""doit dependency backend over sqlite3 that commits after every finished task.
+
+doit's own SqliteDB keeps changes in memory until the run ends, so a kill -9
+loses every success of the run. This backend writes each task's row through:
+`Dependency.save_success` always writes the `deps:` key last, so that write
+is where a finished task becomes durable. WAL with synchronous=NORMAL makes
+each commit survive a killed process without an fsync per task.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+SCHEMA = "create table if not exists doit (task_id text primary key, task_data text)"
+LAST_KEY_OF_SUCCESS = "deps:"
+
+
+class WriteThroughSqliteDB:
+    """A doit DB backend (get/set/in_/remove/remove_all/dump) committing per task."""
+
+    desc = "sqlite3, committed after every finished task"
+
+    def __init__(self, name: str, codec: Any, *, module_name: str | None = None) -> None:
+        self.name = name
+        self.codec = codec
+        self._conn = sqlite3.connect(name, isolation_level=None, check_same_thread=False)
+        self._conn.execute("pragma journal_mode=wal")
+        self._conn.execute("pragma synchronous=normal")
+        self._conn.execute(SCHEMA)
+        self._cache: dict[str, dict[str, Any]] = {}
+
+    def _load(self, task_id: str) -> dict[str, Any]:
+        data = self._cache.get(task_id)
+        if data is None:
+            row = self._conn.execute(
+                "select task_data from doit where task_id=?", (task_id,)
+            ).fetchone()
+            data = self.codec.decode(row[0]) if row else {}
+            self._cache[task_id] = data
+        return data
+
+    def get(self, task_id: str, dependency: str) -> Any:
+        """Value stored for (task, key), or None."""
+        return self._load(task_id).get(dependency)
+
+    def set(self, task_id: str, dependency: str, value: Any) -> None:
+        """Store a value; the last key of a success makes the row durable."""
+        data = self._load(task_id)
+        data[dependency] = value
+        if dependency in (LAST_KEY_OF_SUCCESS, "ignore:"):
+            self._write(task_id, data)
+
+    def _write(self, task_id: str, data: dict[str, Any]) -> None:
+        self._conn.execute(
+            "insert or replace into doit values (?, ?)", (task_id, self.codec.encode(data))
+        )
+
+    def in_(self, task_id: str) -> bool:
+        """Whether the task has a stored row."""
+        return bool(self._load(task_id))
+
+    def remove(self, task_id: str) -> None:
+        """Forget a task (doit calls this when a task fails)."""
+        self._cache[task_id] = {}
+        self._conn.execute("delete from doit where task_id=?", (task_id,))
+
+    def remove_all(self) -> None:
+        """Forget every task."""
+        self._cache.clear()
+        self._conn.execute("delete from doit")
+
+    def dump(self) -> None:
+        """Close the DB; every row is already committed."""
+        self._conn.close()
+
+    def stored(self, task_id: str) -> dict[str, Any]:
+        """Everything stored for a task (for the dry run's reasons)."""
+        return dict(self._load(task_id))

@@ -1,0 +1,80 @@
+"""doit driven from code: our task loader, our DB backend, no user doit.cfg."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from doit.cmd_base import TaskLoader2
+from doit.doit_cmd import DoitMain
+from doit.loader import generate_tasks
+
+BACKEND = "rorunner-sqlite"
+BACKEND_LOCATION = "rorunner.engine._db:WriteThroughSqliteDB"
+
+
+class TaskListLoader(TaskLoader2):  # type: ignore[misc]
+    """Hands doit a fixed list of task dicts and a fixed configuration."""
+
+    def __init__(self, tasks: Sequence[Mapping[str, Any]], config: Mapping[str, Any]) -> None:
+        super().__init__()
+        self._tasks = tasks
+        self._config = config
+
+    def setup(self, opt_values: Mapping[str, Any]) -> None:
+        """Nothing to set up: the tasks are already built."""
+
+    def load_doit_config(self) -> dict[str, Any]:
+        """The run configuration (backend, forks, reporter...)."""
+        return dict(self._config)
+
+    def load_tasks(self, cmd: Any, pos_args: Sequence[str]) -> list[Any]:
+        """The doit Task objects."""
+        return list(generate_tasks("rorunner", (dict(t) for t in self._tasks)))
+
+
+def doit_events(**handlers: Callable[..., Any]) -> Any:
+    """A doit reporter object whose listed events call `handlers`; others do nothing."""
+
+    class _Events:
+        def __getattr__(self, name: str) -> Callable[..., Any]:
+            return handlers.get(name, _ignore)
+
+    return _Events()
+
+
+def _ignore(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+def run_tasks(
+    tasks: Sequence[Mapping[str, Any]],
+    *,
+    dep_file: str,
+    forks: int,
+    force: bool,
+    events: Any,
+) -> int:
+    """Run the tasks with the thread runner; return doit's result code."""
+    config = {
+        "dep_file": dep_file,
+        "backend": BACKEND,
+        "check_file_uptodate": "md5",
+        "reporter": events,
+        "verbosity": 0,
+        "continue": True,
+        "always": force,
+        "num_process": max(1, forks),
+        "par_type": "thread",
+    }
+    main = DoitMain(
+        TaskListLoader(tasks, config),
+        config_filenames=(),
+        extra_config={"BACKEND": {BACKEND: BACKEND_LOCATION}},
+    )
+    return int(main.run(["run"]))
+
+
+def load_doit_tasks(tasks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """doit Task objects by name (for the dry run, which executes nothing)."""
+    return {t.name: t for t in generate_tasks("rorunner", (dict(t) for t in tasks))}

@@ -1,0 +1,102 @@
+"""Per-step outcomes and the run result: plain data, never exceptions."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+Status = Literal["ok", "changed", "skipped", "failed", "unreachable", "not_run"]
+STATUSES: tuple[Status, ...] = ("ok", "changed", "skipped", "failed", "unreachable", "not_run")
+HostState = Literal["ok", "failed", "unreachable"]
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What happened to one step of one host in this run.
+
+    ok: ran and succeeded on the controller; changed: ran and succeeded on or
+    against the host; skipped: up to date; failed/unreachable: it ran and did
+    not succeed; not_run: never started (its host failed earlier, the play hit
+    max_fail_percentage, or the run was interrupted).
+    """
+
+    task: str
+    host: str
+    play: str
+    role: str
+    phase: str
+    step: str
+    status: Status
+    rc: int | None = None
+    duration: float = 0.0
+    reason: str = ""
+    stdout: str | None = None
+    stderr: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON-ready mapping."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class HostSummary:
+    """Counts per status for one host and its final state."""
+
+    host: str
+    counts: tuple[tuple[Status, int], ...]
+    state: HostState
+
+    def count(self, status: Status) -> int:
+        """How many of this host's steps ended with `status`."""
+        return dict(self.counts).get(status, 0)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Everything a run produced, for the CLI to report and map to an exit code."""
+
+    run_id: str
+    outcomes: tuple[StepOutcome, ...]
+    hosts: tuple[HostSummary, ...]
+    interrupted: bool = False
+    record: str | None = None  # path of runs/<id>.json
+
+    @property
+    def any_unreachable(self) -> bool:
+        """Some host could not be reached."""
+        return any(h.state == "unreachable" for h in self.hosts)
+
+    @property
+    def any_failed(self) -> bool:
+        """Some host had a failing step."""
+        return any(h.state == "failed" for h in self.hosts)
+
+    def as_json(self) -> dict[str, Any]:
+        """The run record."""
+        return {
+            "run_id": self.run_id,
+            "interrupted": self.interrupted,
+            "hosts": {
+                h.host: {"state": h.state, **{s: h.count(s) for s in STATUSES}} for h in self.hosts
+            },
+            "steps": [o.as_json() for o in self.outcomes],
+        }
+
+
+def summarise(hosts: Iterable[str], outcomes: Iterable[StepOutcome]) -> tuple[HostSummary, ...]:
+    """Per-host counts and final state, in the order `hosts` gives."""
+    by_host: dict[str, Counter[Status]] = {h: Counter() for h in hosts}
+    for outcome in outcomes:
+        by_host.setdefault(outcome.host, Counter())[outcome.status] += 1
+    return tuple(
+        HostSummary(host, tuple((s, c[s]) for s in STATUSES), _state(c))
+        for host, c in by_host.items()
+    )
+
+
+def _state(counts: Counter[Status]) -> HostState:
+    if counts["unreachable"]:
+        return "unreachable"
+    return "failed" if counts["failed"] else "ok"

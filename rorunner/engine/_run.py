@@ -1,0 +1,164 @@
+"""Run a plan: lower it, drive doit, collect outcomes, write the run record."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from rorunner.engine._doit import doit_events, run_tasks
+from rorunner.engine._limits import play_limits
+from rorunner.engine._lock import ProjectLock
+from rorunner.engine._result import RunResult, StepOutcome, summarise
+from rorunner.engine._state import RunState
+from rorunner.engine._step import StepAction, outcome_for
+from rorunner.tasks._lower import LoweredTask, lower
+
+if TYPE_CHECKING:
+    from rorunner.plan import Plan
+
+STATE_DIR = ".rorunner"
+DEFAULT_FORKS = 25
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Where the project lives and how to run it."""
+
+    project_dir: Path  # the playbook's directory; state goes to <project_dir>/.rorunner
+    forks: int = DEFAULT_FORKS
+    force: bool = False
+
+    @property
+    def state_dir(self) -> Path:
+        """`.rorunner/` beside the playbook."""
+        return self.project_dir / STATE_DIR
+
+    @property
+    def dep_file(self) -> Path:
+        """The dependency DB."""
+        return self.state_dir / "deps.sqlite"
+
+
+def run_plan(
+    plan: Plan,
+    options: EngineOptions,
+    on_outcome: Callable[[StepOutcome], None] | None = None,
+) -> RunResult:
+    """Run every step that is not up to date; per-host outcomes come back as data."""
+    options.state_dir.mkdir(parents=True, exist_ok=True)
+    with ProjectLock(options.state_dir / "lock"):
+        run_id = _new_run_id()
+        log_dir = options.state_dir / "logs" / run_id
+        lowered = lower(plan, project_dir=str(options.project_dir), log_dir=str(log_dir))
+        state = RunState(play_limits(plan), on_outcome)
+        interrupted = _drive(lowered, state, options, log_dir)
+        outcomes = _complete(lowered, state, interrupted)
+        hosts = tuple(dict.fromkeys(step.host for step in plan.steps))
+        result = RunResult(run_id, outcomes, summarise(hosts, outcomes), interrupted)
+        return _write_record(result, options.state_dir / "runs" / f"{run_id}.json")
+
+
+def _drive(
+    lowered: Sequence[LoweredTask], state: RunState, options: EngineOptions, log_dir: Path
+) -> bool:
+    tasks = [_with_step_action(lt, state, log_dir) for lt in lowered]
+    by_name = {lt.name: lt for lt in lowered}
+    events = doit_events(
+        skip_uptodate=lambda task: _skipped(by_name, state, task.name),
+        add_failure=lambda task, fail: _doit_failure(by_name, state, task.name, fail),
+    )
+    try:
+        with _sigterm_as_interrupt():
+            run_tasks(
+                tasks,
+                dep_file=str(options.dep_file),
+                forks=options.forks,
+                force=options.force,
+                events=events,
+            )
+    except KeyboardInterrupt:
+        state.interrupted.set()
+        return True
+    finally:
+        _close_connections()
+    return False
+
+
+def _with_step_action(lowered: LoweredTask, state: RunState, log_dir: Path) -> dict[str, Any]:
+    task = dict(lowered.task)
+    basename, name = lowered.name.split(":", 1)
+    action = StepAction(lowered, tuple(task["actions"]), state, log_dir / f"{basename}.{name}")
+    task["actions"] = [action]
+    task["basename"] = basename
+    return task
+
+
+def _skipped(by_name: dict[str, LoweredTask], state: RunState, name: str) -> None:
+    lowered = by_name.get(name)
+    if lowered is not None:
+        state.record(outcome_for(lowered, "skipped", reason="up to date"))
+
+
+def _doit_failure(by_name: dict[str, LoweredTask], state: RunState, name: str, fail: Any) -> None:
+    # Only reached for problems doit finds itself (e.g. a missing file_dep); a
+    # step's own failures are recorded by its StepAction.
+    lowered = by_name.get(name)
+    if lowered is not None and not state.has(name):
+        message = fail.get_msg().strip().splitlines()
+        state.record(outcome_for(lowered, "failed", reason=message[0] if message else "failed"))
+
+
+def _complete(
+    lowered: Sequence[LoweredTask], state: RunState, interrupted: bool
+) -> tuple[StepOutcome, ...]:
+    recorded = state.outcomes()
+    why = "interrupted" if interrupted else "not started"
+    return tuple(recorded.get(lt.name) or outcome_for(lt, "not_run", reason=why) for lt in lowered)
+
+
+def _write_record(result: RunResult, path: Path) -> RunResult:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    final = RunResult(result.run_id, result.outcomes, result.hosts, result.interrupted, str(path))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(final.as_json(), indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+    return final
+
+
+def _new_run_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{os.getpid()}"
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _close_connections() -> None:
+    # Only when something may be open: an up-to-date run never touches the pool.
+    transport = sys.modules.get("rorunner.transport")
+    if transport is None:
+        return
+    pool = transport.default_pool()
+    if pool.opened:
+        pool.close_all()

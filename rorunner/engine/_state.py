@@ -1,0 +1,94 @@
+"""Shared, thread-safe state of one run: outcomes, hosts that stopped, aborted plays."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from rorunner.engine._result import StepOutcome
+
+
+@dataclass(frozen=True)
+class PlayLimits:
+    """A play's serial batches and its max_fail_percentage (None: no limit)."""
+
+    play: str
+    batches: tuple[tuple[str, ...], ...]
+    max_fail_percentage: float | None = None
+    serial: bool = False
+
+
+class RunState:
+    """Records outcomes and answers "may this step start?" for the worker threads.
+
+    A host that failed or was unreachable starts no further step; a play whose
+    failed hosts within one batch exceed max_fail_percentage (or, with serial,
+    a batch where every host failed, as Ansible does) starts no further step on
+    any host.
+    """
+
+    def __init__(
+        self,
+        limits: Mapping[str, PlayLimits],
+        on_outcome: Callable[[StepOutcome], None] | None = None,
+    ) -> None:
+        self._limits = limits
+        self._on_outcome = on_outcome
+        self._lock = threading.Lock()
+        self._host_down: dict[str, str] = {}
+        self._aborted: dict[str, str] = {}
+        self._failed: dict[tuple[str, int], set[str]] = {}
+        self._outcomes: dict[str, StepOutcome] = {}
+        self.interrupted = threading.Event()
+
+    def blocked(self, host: str, play: str) -> str:
+        """Why a step of `host` in `play` must not start now ('' when it may)."""
+        with self._lock:
+            if self.interrupted.is_set():
+                return "interrupted"
+            if host in self._host_down:
+                return f"host {self._host_down[host]} earlier"
+            return self._aborted.get(play, "")
+
+    def record(self, outcome: StepOutcome) -> None:
+        """Store an outcome, update host and play state, then notify."""
+        with self._lock:
+            self._outcomes[outcome.task] = outcome
+            if outcome.status in ("failed", "unreachable"):
+                self._host_down.setdefault(outcome.host, outcome.status)
+                self._count_failure(outcome.host, outcome.play)
+        if self._on_outcome is not None:
+            self._on_outcome(outcome)
+
+    def _count_failure(self, host: str, play: str) -> None:
+        limits = self._limits.get(play)
+        if limits is None or play in self._aborted:
+            return
+        for index, batch in enumerate(limits.batches):
+            if host in batch:
+                failed = self._failed.setdefault((play, index), set())
+                failed.add(host)
+                reason = _abort_reason(limits, len(failed), len(batch))
+                if reason:
+                    self._aborted[play] = reason
+                return
+
+    def outcomes(self) -> dict[str, StepOutcome]:
+        """A snapshot of the outcomes recorded so far, by task name."""
+        with self._lock:
+            return dict(self._outcomes)
+
+    def has(self, task: str) -> bool:
+        """Whether `task` already has an outcome."""
+        with self._lock:
+            return task in self._outcomes
+
+
+def _abort_reason(limits: PlayLimits, failed: int, size: int) -> str:
+    pct = limits.max_fail_percentage
+    if pct is not None and failed * 100 > pct * size:
+        return f"play {limits.play} exceeded max_fail_percentage {pct:g}"
+    if limits.serial and failed == size:
+        return f"play {limits.play}: every host of a serial batch failed"
+    return ""

@@ -1,0 +1,174 @@
+"""Lowering: a Plan becomes doit task dicts, each built by the public task generators.
+
+One plan step is one doit task, named `<host>:<play>.<role>.<phase>.<step>`
+(every part made doit-safe; a clash after that gets a short stable hash).
+Ordering comes from Plan.predecessors as task_dep; whether a step is up to
+date comes from its plan signature (which already folds in its inputs and its
+predecessors' signatures) through a config_changed check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from doit.tools import config_changed
+
+from rorunner.model import FileMove, PlanStep
+from rorunner.tasks._generators import (
+    gen_task_fetch_files,
+    gen_task_local_exec,
+    gen_task_remote_exec,
+    gen_task_ship_files,
+)
+from rorunner.tasks._names import safe_name
+
+if TYPE_CHECKING:
+    from rorunner.plan import Plan
+
+SCRIPTS_DIR = ".rorunner-scripts"  # where remote role scripts land, under the remote work dir
+
+
+class SignatureCheck(config_changed):  # type: ignore[misc]
+    """doit uptodate: the step's signature equals the one saved at its last success.
+
+    `forget()` keeps the current run from counting as a success (the engine
+    calls it when a step fails or never starts, so its next run repeats it).
+    """
+
+    def forget(self) -> None:
+        """Save no signature for this run."""
+        self.config_digest = None
+
+
+@dataclass(frozen=True)
+class LoweredTask:
+    """A plan step with the full doit name and the task dict built for it."""
+
+    name: str
+    step: PlanStep
+    task: Mapping[str, Any]
+
+
+def task_names(steps: Sequence[PlanStep]) -> dict[tuple[str, ...], str]:
+    """Stable, readable, doit-safe full task names by plan node."""
+    names: dict[tuple[str, ...], str] = {}
+    taken: dict[str, tuple[str, ...]] = {}
+    for step in steps:
+        name = _plain_name(step)
+        if name in taken:
+            digest = hashlib.sha1("\0".join(step.node).encode()).hexdigest()[:8]  # noqa: S324
+            name = f"{name}-{digest}"
+        taken[name] = step.node
+        names[step.node] = name
+    return names
+
+
+def _plain_name(step: PlanStep) -> str:
+    parts = (step.play, step.role, step.phase, step.name)
+    return f"{safe_name(step.host)}:{'.'.join(safe_name(p) for p in parts)}"
+
+
+def lower(
+    plan: Plan,
+    *,
+    project_dir: str,
+    log_dir: str | None = None,
+) -> tuple[LoweredTask, ...]:
+    """Every plan step as a doit task dict, in plan order."""
+    names = task_names(plan.steps)
+    lowered = []
+    for step in plan.steps:
+        name = names[step.node]
+        deps = [names[p.node] for p in plan.predecessors(step)]
+        task = _build(step, name, project_dir, log_dir)
+        task["task_dep"] = sorted(set(task.get("task_dep", [])) | set(deps))
+        task["uptodate"] = [False] if step.spec.always else [SignatureCheck(step.signature)]
+        task["io"] = {"capture": False}
+        task["verbosity"] = 0
+        lowered.append(LoweredTask(name, step, task))
+    return tuple(lowered)
+
+
+def _build(step: PlanStep, full: str, project_dir: str, log_dir: str | None) -> dict[str, Any]:
+    label, name = full.split(":", 1)
+    common: dict[str, Any] = {"name": name, "meta": {"node": list(step.node)}}
+    kind = step.spec.kind
+    if kind == "local":
+        return _local(step, label, project_dir, log_dir, common)
+    if kind == "ship":
+        return gen_task_ship_files(
+            [], step.conn, label, remote_dir=step.remote_dir, moves=step.spec.files, **common
+        )
+    if kind == "fetch":
+        return gen_task_fetch_files(
+            [],
+            step.conn,
+            label,
+            remote_dir=step.remote_dir,
+            moves=step.spec.files,
+            dest_root=step.fetch_dir,
+            **common,
+        )
+    return _remote(step, label, log_dir, common)
+
+
+def _local(
+    step: PlanStep, label: str, project_dir: str, log_dir: str | None, common: dict[str, Any]
+) -> dict[str, Any]:
+    spec = step.spec
+    command, args = (spec.command, []) if spec.command else ('exec "$1"', [spec.script or ""])
+    return gen_task_local_exec(
+        command,
+        [],
+        args,
+        label=label,
+        env=dict(step.env),
+        cwd=project_dir,
+        timeout=spec.timeout,
+        targets=spec.creates,
+        log_dir=log_dir,
+        **common,
+    )
+
+
+def _remote(
+    step: PlanStep, label: str, log_dir: str | None, common: dict[str, Any]
+) -> dict[str, Any]:
+    spec = step.spec
+    run = gen_task_remote_exec(
+        spec.command or _script_command(step),
+        step.conn,
+        label=label,
+        is_dep_task=True,
+        remote_dir=step.remote_dir,
+        env=dict(step.env),
+        timeout=spec.timeout,
+        log_dir=log_dir,
+        **common,
+    )
+    if spec.command or not spec.script:
+        return run
+    # A role script is shipped and run by the same step: one plan step, one task.
+    ship = gen_task_ship_files(
+        [],
+        step.conn,
+        label,
+        remote_dir=step.remote_dir,
+        moves=(FileMove(spec.script, _script_dest(step), mode=0o700),),
+        **common,
+    )
+    run["actions"] = [*ship["actions"], *run["actions"]]
+    run["file_dep"] = sorted({*run.get("file_dep", ()), *ship.get("file_dep", ())})
+    return run
+
+
+def _script_dest(step: PlanStep) -> str:
+    return f"{SCRIPTS_DIR}/{safe_name(step.play)}/{safe_name(step.role)}/{safe_name(step.name)}"
+
+
+def _script_command(step: PlanStep) -> str:
+    return f"exec ./{shlex.quote(_script_dest(step))}"

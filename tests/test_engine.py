@@ -1,0 +1,247 @@
+"""Engine tests without the lab: steps on hosts reached with connection=local."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rorunner.engine import EngineOptions, ProjectLock, dry_run, run_plan
+from rorunner.engine._limits import batches
+from rorunner.errors import LockedError
+from rorunner.tasks._lower import lower, task_names
+from tests.engine_fakes import PlanMaker, count_cmd, counts
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _three_steps(tmp_path: Path, **kw: object) -> PlanMaker:
+    maker = PlanMaker(tmp_path, **kw)  # type: ignore[arg-type]
+    maker.add("local_pre", "prep", command=count_cmd("prep"))
+    maker.add("remote", "work", command=count_cmd("work"))
+    maker.add("local_post", "check", command=count_cmd("check"))
+    return maker
+
+
+def _run(tmp_path: Path, plan: object, **kw: object):  # type: ignore[no-untyped-def]
+    return run_plan(plan, EngineOptions(tmp_path, **kw))  # type: ignore[arg-type]
+
+
+def _statuses(result) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {f"{o.host}.{o.step}": o.status for o in result.outcomes}
+
+
+def test_names_are_readable_doit_safe_and_follow_predecessors(tmp_path: Path) -> None:
+    plan = _three_steps(tmp_path, hosts=("a", "2001:db8::1")).build()
+    lowered = lower(plan, project_dir=str(tmp_path))
+    names = [lt.name for lt in lowered]
+    assert names[:3] == [
+        "a:01-play.r.local_pre.prep",
+        "a:01-play.r.remote.work",
+        "a:01-play.r.local_post.check",
+    ]
+    assert names[3] == "2001_db8__1:01-play.r.local_pre.prep"
+    for lt in lowered:
+        assert not set("=*?[] ") & set(lt.name)
+    assert lowered[1].task["task_dep"] == ["a:01-play.r.local_pre.prep"]
+
+
+def test_clashing_names_get_a_stable_suffix(tmp_path: Path) -> None:
+    maker = PlanMaker(tmp_path, hosts=("a",))
+    maker.add("remote", "x y", command="true").add("remote", "x_y", command="true")
+    names = list(task_names(maker.build().steps).values())
+    assert names[0] == "a:01-play.r.remote.x_y"
+    assert names[1].startswith("a:01-play.r.remote.x_y-") and len(set(names)) == 2
+    assert names == list(task_names(maker.build().steps).values())
+
+
+def test_cold_run_then_everything_up_to_date(tmp_path: Path) -> None:
+    plan = _three_steps(tmp_path).build()
+    first = _run(tmp_path, plan)
+    assert set(_statuses(first).values()) == {"ok", "changed"}
+    assert _statuses(first)["a.work"] == "changed" and _statuses(first)["a.prep"] == "ok"
+    second = _run(tmp_path, plan)
+    assert set(_statuses(second).values()) == {"skipped"}
+    assert counts(tmp_path) == {f"{h}.{t}": 1 for h in "ab" for t in ("check", "prep", "work")}
+    record = json.loads(Path(second.record or "").read_text())
+    assert record["hosts"]["a"]["skipped"] == 3 and len(record["steps"]) == 6
+
+
+def test_changed_input_reruns_that_step_and_what_follows_only(tmp_path: Path) -> None:
+    maker = _three_steps(tmp_path)
+    _run(tmp_path, maker.build())
+    result = _run(tmp_path, maker.build(salt={("b", "work"): "changed"}))
+    assert _statuses(result) == {
+        "a.prep": "skipped",
+        "a.work": "skipped",
+        "a.check": "skipped",
+        "b.prep": "skipped",
+        "b.work": "changed",
+        "b.check": "ok",
+    }
+    assert counts(tmp_path)["b.work"] == 2 and counts(tmp_path)["a.work"] == 1
+
+
+def test_force_reruns_all_and_the_next_run_is_up_to_date(tmp_path: Path) -> None:
+    plan = _three_steps(tmp_path).build()
+    _run(tmp_path, plan)
+    forced = _run(tmp_path, plan, force=True)
+    assert "skipped" not in _statuses(forced).values()
+    assert set(_statuses(_run(tmp_path, plan)).values()) == {"skipped"}
+
+
+def test_always_steps_always_run(tmp_path: Path) -> None:
+    maker = PlanMaker(tmp_path, hosts=("a",))
+    maker.add("remote", "once", command=count_cmd("once"))
+    maker.add("remote", "every", command=count_cmd("every"), always=True)
+    plan = maker.build()
+    _run(tmp_path, plan)
+    second = _run(tmp_path, plan)
+    assert _statuses(second) == {"a.once": "skipped", "a.every": "changed"}
+
+
+def test_failure_stops_only_its_host_and_is_retried_next_time(tmp_path: Path) -> None:
+    maker = PlanMaker(tmp_path)
+    maker.add("remote", "one", command=count_cmd("one"))
+    maker.add("remote", "two", command='test "$RORUNNER_HOST" != a || { echo boom >&2; exit 3; }')
+    maker.add("remote", "three", command=count_cmd("three"))
+    plan = maker.build()
+    result = _run(tmp_path, plan)
+    assert _statuses(result) == {
+        "a.one": "changed",
+        "a.two": "failed",
+        "a.three": "not_run",
+        "b.one": "changed",
+        "b.two": "changed",
+        "b.three": "changed",
+    }
+    failed = next(o for o in result.outcomes if o.status == "failed")
+    assert failed.rc == 3 and Path(failed.stderr or "").read_text() == "boom\n"
+    assert result.any_failed and not result.any_unreachable
+    again = _statuses(_run(tmp_path, plan))
+    assert again["a.one"] == "skipped" and again["a.two"] == "failed"
+    assert again["b.three"] == "skipped"
+
+
+def test_serial_barrier_does_not_spread_a_failure(tmp_path: Path) -> None:
+    maker = PlanMaker(tmp_path, hosts=("a", "b", "c", "d"), serial=(2,), barrier=True)
+    maker.add("remote", "go", command='test "$RORUNNER_HOST" != a')
+    result = _run(tmp_path, maker.build())
+    assert _statuses(result) == {
+        "a.go": "failed",
+        "b.go": "changed",
+        "c.go": "changed",
+        "d.go": "changed",
+    }
+
+
+def test_max_fail_percentage_stops_the_remaining_hosts_of_the_play(tmp_path: Path) -> None:
+    maker = PlanMaker(
+        tmp_path, hosts=("a", "b", "c", "d"), serial=(2,), barrier=True, max_fail_percentage=0
+    )
+    maker.add("remote", "go", command='test "$RORUNNER_HOST" != a')
+    result = _run(tmp_path, maker.build())
+    got = _statuses(result)
+    assert got["a.go"] == "failed" and got["c.go"] == "not_run" and got["d.go"] == "not_run"
+    assert "max_fail_percentage" in next(o.reason for o in result.outcomes if o.host == "c")
+
+
+def test_serial_batches_like_ansible() -> None:
+    hosts = [f"h{i}" for i in range(7)]
+    assert [len(b) for b in batches(hosts, (2,))] == [2, 2, 2, 1]
+    assert [len(b) for b in batches(hosts, (1, "50%"))] == [1, 3, 3]
+    assert batches(hosts, ()) == (tuple(hosts),)
+
+
+def test_dry_run_says_why_and_runs_nothing(tmp_path: Path) -> None:
+    maker = _three_steps(tmp_path, hosts=("a",))
+    maker.add("remote", "every", command="true", always=True)
+    options = EngineOptions(tmp_path)
+    assert {e.reason for e in dry_run(maker.build(), options)} == {"new", "always"}
+    assert not (tmp_path / ".rorunner").exists()
+    _run(tmp_path, maker.build())
+    changed = maker.build(salt={("a", "work"): "x"})
+    entries = {e.step: (e.would_run, e.reason) for e in dry_run(changed, options)}
+    assert entries == {
+        "prep": (False, ""),
+        "work": (True, "inputs changed"),
+        "check": (True, "inputs changed"),
+        "every": (True, "always"),
+    }
+    forced = dry_run(changed, EngineOptions(tmp_path, force=True))
+    assert {e.reason for e in forced if e.step == "prep"} == {"forced"}
+    assert counts(tmp_path)["a.work"] == 1
+
+
+def test_lock_names_the_holder_and_a_dead_holders_lock_is_stale(tmp_path: Path) -> None:
+    path = tmp_path / ".rorunner" / "lock"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys,time; from pathlib import Path; from rorunner.engine import ProjectLock;"
+            "ProjectLock(Path(sys.argv[1])).acquire(); print('held', flush=True); time.sleep(30)",
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(LockedError, match=f"pid {holder.pid}"):
+            ProjectLock(path).acquire()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(10)
+        if holder.stdout is not None:
+            holder.stdout.close()
+    assert path.read_text().strip() == str(holder.pid)  # left behind by the killed run
+    with ProjectLock(path):
+        assert path.read_text().strip() == str(os.getpid())
+
+
+KILL_SCRIPT = """
+import sys
+from pathlib import Path
+from rorunner.engine import EngineOptions, run_plan
+from tests.engine_fakes import PlanMaker, count_cmd
+root = Path(sys.argv[1])
+maker = PlanMaker(root, hosts=("a", "b"))
+maker.add("remote", "one", command=count_cmd("one"))
+maker.add("remote", "slow", command=(
+    count_cmd("slow") + ' && touch "$COUNTERS/$RORUNNER_HOST.started" && '
+    '{ [ "$RORUNNER_HOST" != a ] || { i=0; while [ ! -e "$COUNTERS/release" ] && '
+    '[ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; }; }'))
+maker.add("remote", "three", command=count_cmd("three"))
+run_plan(maker.build(), EngineOptions(root, forks=1))
+"""
+
+
+def test_kill_minus_9_repeats_only_the_step_in_flight(tmp_path: Path) -> None:
+    script = tmp_path / "run.py"
+    script.write_text(KILL_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], cwd=REPO, env=env)
+    started = tmp_path / "counters" / "a.started"
+    for _ in range(200):
+        if started.exists() or proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    assert started.exists()
+    (tmp_path / "counters" / "release").touch()
+    subprocess.run(
+        [sys.executable, str(script), str(tmp_path)], cwd=REPO, env=env, check=True, timeout=60
+    )
+    got = counts(tmp_path)
+    assert got["a.one"] == 1 and got["a.slow"] == 2 and got["a.three"] == 1
+    assert got["b.one"] == 1 and got["b.slow"] == 1 and got["b.three"] == 1
