@@ -1,0 +1,113 @@
+"""Ad hoc commands: run one shell command on many hosts in parallel, outcomes as data."""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from rorunner.errors import TransportError, UnreachableError
+from rorunner.model import ConnectionSpec, Host, HostKeyPolicy
+from rorunner.transport import Pool, default_pool
+
+Status = Literal["ok", "failed", "unreachable"]
+
+
+@dataclass(frozen=True)
+class ConnectionDefaults:
+    """Command-line connection settings; inventory vars override them."""
+
+    user: str | None = None
+    key_file: str | None = None
+    ssh_config: str | None = None
+    known_hosts: tuple[str, ...] = ()
+    host_key_policy: HostKeyPolicy = "strict"
+    connect_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class HostOutcome:
+    """What happened on one host."""
+
+    host: str
+    status: Status
+    rc: int | None
+    stdout: str
+    stderr: str
+    error: str = ""  # the transport error, when unreachable or failed before the command ran
+
+
+def default_known_hosts(base: str | os.PathLike[str] = ".") -> tuple[str, ...]:
+    """`.rorunner/known_hosts` under `base`, then `~/.ssh/known_hosts`."""
+    return (
+        str(Path(base) / ".rorunner" / "known_hosts"),
+        str(Path.home() / ".ssh" / "known_hosts"),
+    )
+
+
+def spec_for_host(host: Host, defaults: ConnectionDefaults) -> ConnectionSpec:
+    """A host's ConnectionSpec: inventory vars first, then the command line; the rest at connect."""
+    return ConnectionSpec(
+        address=host.address,
+        port=host.port,
+        user=host.user or defaults.user,
+        key_file=host.key_file or defaults.key_file,
+        connection=host.connection,
+        label=host.name,
+        known_hosts=defaults.known_hosts,
+        host_key_policy=defaults.host_key_policy,
+        connect_timeout=defaults.connect_timeout,
+        ssh_config=defaults.ssh_config,
+    )
+
+
+def run_adhoc(
+    hosts: Sequence[Host],
+    command: str,
+    defaults: ConnectionDefaults,
+    forks: int = 5,
+    timeout: float | None = None,
+    on_done: Callable[[HostOutcome], None] | None = None,
+) -> tuple[HostOutcome, ...]:
+    """Run `command` on every host, `forks` at a time; `on_done` sees each outcome as it lands.
+
+    `on_done` calls are serialised, so a printer never interleaves two hosts.
+    The result is in the order of `hosts`.
+    """
+    pool = default_pool()
+    lock = threading.Lock()
+
+    def one(host: Host) -> HostOutcome:
+        outcome = _run_one(pool, spec_for_host(host, defaults), command, timeout)
+        if on_done is not None:
+            with lock:
+                on_done(outcome)
+        return outcome
+
+    if not hosts:
+        return ()
+    with ThreadPoolExecutor(max_workers=max(1, min(forks, len(hosts)))) as executor:
+        return tuple(executor.map(one, hosts))
+
+
+def _run_one(pool: Pool, spec: ConnectionSpec, command: str, timeout: float | None) -> HostOutcome:
+    out, err = io.BytesIO(), io.BytesIO()
+    env = {"RORUNNER_HOST": spec.name, "RORUNNER_ADDRESS": spec.address}
+    try:
+        transport = pool.get(spec)
+        rc = transport.exec(command, env=env, timeout=timeout, stdout=out, stderr=err)
+    except UnreachableError as exc:
+        return HostOutcome(spec.name, "unreachable", None, "", "", exc.cause)
+    except TransportError as exc:
+        return HostOutcome(spec.name, "failed", None, _text(out), _text(err), exc.cause)
+    status: Status = "ok" if rc == 0 else "failed"
+    return HostOutcome(spec.name, status, rc, _text(out), _text(err))
+
+
+def _text(buffer: io.BytesIO) -> str:
+    return buffer.getvalue().decode("utf-8", "replace")

@@ -1,0 +1,159 @@
+"""`rorunner inventory` (ansible-inventory views) and `rorunner run` (ad hoc commands)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from rorunner.adhoc import ConnectionDefaults, HostOutcome, default_known_hosts, run_adhoc
+from rorunner.cli import cli, connection_options
+from rorunner.errors import EXIT_HOST_FAILED, EXIT_OK, EXIT_UNREACHABLE
+from rorunner.inventory import (
+    host_view,
+    load_inventory,
+    select_hosts,
+    to_ansible_graph,
+    to_ansible_list,
+    to_json,
+    unmatched_terms,
+)
+from rorunner.model import Inventory
+
+_inventory_option = click.option(
+    "-i",
+    "--inventory",
+    "inventories",
+    multiple=True,
+    required=True,
+    help="Inventory file or directory (repeatable).",
+)
+
+
+@cli.command("inventory")
+@_inventory_option
+@click.option("--list", "mode", flag_value="list", help="Print ansible-inventory --list JSON.")
+@click.option("--graph", "mode", flag_value="graph", help="Print the group tree.")
+@click.option("--host", "host", default=None, help="Print one host's vars as JSON.")
+@click.argument("group", required=False, default="all")
+def inventory_command(
+    inventories: tuple[str, ...], mode: str | None, host: str | None, group: str
+) -> None:
+    """Show an inventory as ansible-inventory does (--list, --graph [GROUP], --host NAME)."""
+    if (mode is None) == (host is None):
+        raise click.UsageError("give exactly one of --list, --graph or --host NAME")
+    inv = _load(inventories)
+    if host is not None:
+        click.echo(to_json(host_view(inv, host)))
+    elif mode == "list":
+        click.echo(to_json(to_ansible_list(inv)))
+    else:
+        click.echo(to_ansible_graph(inv, group))
+
+
+@cli.command("run")
+@click.argument("pattern")
+@_inventory_option
+@click.option("-a", "--args", "command", required=True, help="Shell command to run on each host.")
+@click.option("-l", "--limit", default=None, help="Further limit the hosts with a pattern.")
+@click.option(
+    "-f",
+    "--forks",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Hosts at a time.",
+)
+@click.option(
+    "--command-timeout",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    help="Seconds the command may run on each host.",
+)
+@connection_options
+def run_command(
+    pattern: str,
+    inventories: tuple[str, ...],
+    command: str,
+    limit: str | None,
+    forks: int,
+    command_timeout: float | None,
+    **connection: Any,
+) -> None:
+    """Run an ad hoc shell command on the hosts matching PATTERN, in parallel."""
+    inv = _load(inventories)
+    for text in (pattern, limit):
+        for term in unmatched_terms(inv, text) if text else ():
+            _warn(f"host pattern term {term!r} matches no group or host")
+    hosts = select_hosts(inv, pattern, limit=limit)
+    if not hosts:
+        _warn("no hosts matched, nothing to do")
+        return
+    outcomes = run_adhoc(
+        hosts,
+        command,
+        _defaults(connection),
+        forks=forks,
+        timeout=command_timeout,
+        on_done=_print_outcome,
+    )
+    click.echo(_summary(outcomes))
+    raise click.exceptions.Exit(_exit_code(outcomes))
+
+
+def _load(inventories: tuple[str, ...]) -> Inventory:
+    inv = load_inventory(inventories)
+    for notice in inv.notices:
+        _warn(notice)
+    return inv
+
+
+def _warn(message: str) -> None:
+    click.echo(f"rorunner: warning: {message}", err=True)
+
+
+def _defaults(options: dict[str, Any]) -> ConnectionDefaults:
+    known = options.get("known_hosts")
+    return ConnectionDefaults(
+        user=options.get("user"),
+        key_file=options.get("private_key"),
+        ssh_config=options.get("ssh_config"),
+        known_hosts=(known,) if known else default_known_hosts(),
+        host_key_policy=options.get("host_key_checking") or "strict",
+        connect_timeout=float(options.get("timeout") or 10.0),
+    )
+
+
+def _print_outcome(outcome: HostOutcome) -> None:
+    """One host's block, printed in one write so parallel hosts never interleave."""
+    if outcome.status == "unreachable":
+        head = f"{outcome.host} | UNREACHABLE | {outcome.error}"
+    elif outcome.rc is None:
+        head = f"{outcome.host} | FAILED | {outcome.error}"
+    else:
+        head = f"{outcome.host} | {outcome.status.upper()} | rc={outcome.rc} >>"
+    parts = [head]
+    if outcome.stdout:
+        parts.append(outcome.stdout.rstrip("\n"))
+    if outcome.stderr:
+        parts.append("stderr:\n" + outcome.stderr.rstrip("\n"))
+    click.echo("\n".join(parts))
+
+
+def _summary(outcomes: tuple[HostOutcome, ...]) -> str:
+    counts = {
+        status: sum(o.status == status for o in outcomes)
+        for status in ("ok", "failed", "unreachable")
+    }
+    return (
+        f"{len(outcomes)} hosts: ok={counts['ok']} failed={counts['failed']} "
+        f"unreachable={counts['unreachable']}"
+    )
+
+
+def _exit_code(outcomes: tuple[HostOutcome, ...]) -> int:
+    if any(o.status == "unreachable" for o in outcomes):
+        return EXIT_UNREACHABLE
+    if any(o.status == "failed" for o in outcomes):
+        return EXIT_HOST_FAILED
+    return EXIT_OK
