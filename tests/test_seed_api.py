@@ -1,0 +1,584 @@
+"""Unit tests of the seed task API: dict shapes, names, refs, RTAS, actions (fake hosts)."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pytest
+from doit.cmd_base import ModuleTaskLoader
+from doit.doit_cmd import DoitMain
+
+import rorunner
+import rorunner.tasks._actions as actions_mod
+from rorunner.errors import InputError, RemoteFailure, UnreachableError
+from rorunner.model import ConnectionSpec, FileMove
+from rorunner.tasks import (
+    StepFailure,
+    doit_task_generator_for_RTAS,
+    gen_task_fetch_files,
+    gen_task_local_exec,
+    gen_task_remote_exec,
+    gen_task_ship_files,
+    get_ref_name,
+    step_error,
+    task_meta,
+)
+
+UNSAFE_FOR_DOIT = set(":=*?[] ")
+
+
+class FakeHost:
+    """In-memory host: directories, files and a log of every transport call."""
+
+    def __init__(self) -> None:
+        self.dirs: set[str] = {"/tmp"}
+        self.files: dict[str, bytes] = {}
+        self.calls: list[tuple[Any, ...]] = []
+        self.status = 0
+        self.output = b""
+        self.errput = b""
+
+
+class FakeTransport:
+    """The Transport protocol over a FakeHost."""
+
+    def __init__(self, spec: ConnectionSpec, host: FakeHost) -> None:
+        self.spec = spec
+        self.host = host
+
+    def exec(
+        self,
+        command: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        timeout: float | None = None,
+        stdout: BinaryIO | None = None,
+        stderr: BinaryIO | None = None,
+    ) -> int:
+        self.host.calls.append(("exec", command, cwd, dict(env or {})))
+        if command.startswith("test -d "):
+            return 0 if shlex.split(command)[2] in self.host.dirs else 1
+        if stdout is not None:
+            stdout.write(self.host.output)
+        if stderr is not None:
+            stderr.write(self.host.errput)
+        return self.host.status
+
+    def put(self, local: str, remote: str, mode: int | None = None) -> None:
+        self.host.calls.append(("put", local, remote, mode))
+        if not Path(local).is_dir():
+            self.host.files[remote] = Path(local).read_bytes()
+
+    def put_bytes(self, data: bytes, remote: str, mode: int | None = None) -> None:
+        self.host.calls.append(("put_bytes", remote, mode))
+        self.host.files[remote] = data
+
+    def get(self, remote: str, local: str) -> None:
+        self.host.calls.append(("get", remote, local))
+        Path(local).write_bytes(self.host.files[remote])
+
+    def ensure_dir(self, path: str, private: bool = True) -> str:
+        self.host.calls.append(("ensure_dir", path, private))
+        self.host.dirs.add(path)
+        return path
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> dict[str, FakeHost]:
+    """Route every action to in-memory hosts keyed by spec.name."""
+    hosts: dict[str, FakeHost] = {}
+
+    def transport_for(spec: ConnectionSpec) -> FakeTransport:
+        if spec.address == "2001:db8::dead":
+            raise UnreachableError(spec.name, "connect: no route to host")
+        return FakeTransport(spec, hosts.setdefault(spec.name, FakeHost()))
+
+    monkeypatch.setattr(actions_mod, "transport_for", transport_for)
+    for name in ("RORUNNER_USER", "RORUNNER_PORT", "RORUNNER_KNOWN_HOSTS"):
+        monkeypatch.delenv(name, raising=False)
+    return hosts
+
+
+def run_action(task: dict[str, Any]) -> object:
+    """Run the single python-action of a generated task the way doit would."""
+    (action,) = task["actions"]
+    if isinstance(action, tuple):
+        func, args = action
+        return func(*args)
+    return action()
+
+
+# --- the seed's signatures ------------------------------------------------------------------
+
+SEED_SIGNATURES = {
+    gen_task_ship_files: [
+        ("files_to_ship", inspect.Parameter.empty),
+        ("ipv6", inspect.Parameter.empty),
+        ("label", inspect.Parameter.empty),
+        ("id_args", []),
+        ("remote_dir", "/tmp"),
+        ("is_dep_task", True),
+        ("deps", []),
+    ],
+    gen_task_remote_exec: [
+        ("cmdstr", inspect.Parameter.empty),
+        ("ipv6", inspect.Parameter.empty),
+        ("id_args", []),
+        ("args", []),
+        ("label", None),
+        ("is_dep_task", False),
+        ("deps", []),
+    ],
+    gen_task_local_exec: [
+        ("func", inspect.Parameter.empty),
+        ("id_args", inspect.Parameter.empty),
+        ("args", []),
+        ("is_dep_task", True),
+        ("deps", []),
+        ("label", None),
+    ],
+    doit_task_generator_for_RTAS: [
+        ("rt_tag", inspect.Parameter.empty),
+        ("ipv6", inspect.Parameter.empty),
+        ("id_args", inspect.Parameter.empty),
+        ("remote_work_dir", "/tmp"),
+    ],
+    gen_task_fetch_files: [
+        ("files_to_fetch", inspect.Parameter.empty),
+        ("ipv6", inspect.Parameter.empty),
+        ("label", inspect.Parameter.empty),
+        ("id_args", []),
+        ("remote_dir", "/tmp"),
+        ("local_dir", "fetched"),
+        ("is_dep_task", True),
+        ("deps", []),
+    ],
+}
+
+
+@pytest.mark.parametrize("func", list(SEED_SIGNATURES), ids=lambda f: f.__name__)
+def test_seed_parameters_names_order_defaults(func: Any) -> None:
+    params = list(inspect.signature(func).parameters.values())
+    positional = [p for p in params if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+    assert [(p.name, p.default) for p in positional] == SEED_SIGNATURES[func]
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params[len(positional) :])
+
+
+def test_exported_from_the_package_root() -> None:
+    assert rorunner.gen_task_ship_files is gen_task_ship_files
+    assert rorunner.get_ref_name is get_ref_name
+    assert rorunner.doit_task_generator_for_RTAS is doit_task_generator_for_RTAS
+
+
+def test_list_defaults_are_never_mutated(fake: dict[str, FakeHost], tmp_path: Path) -> None:
+    before = {f: tuple(repr(d) for d in (f.__defaults__ or ())) for f in SEED_SIGNATURES}
+    src = tmp_path / "a.txt"
+    src.write_text("a")
+    tasks = [
+        gen_task_ship_files([str(src)], "2001:db8::1", "ship"),
+        gen_task_remote_exec("true", "2001:db8::1"),
+        gen_task_local_exec(print, ["x"]),
+        gen_task_fetch_files(["out"], "2001:db8::1", "fetch"),
+    ]
+    for task in tasks:
+        task["task_dep"].append("polluted")
+        task["file_dep"].append("polluted")
+        if isinstance(task["actions"][0], tuple):
+            task["actions"][0][1].append("polluted")
+    after = {f: tuple(repr(d) for d in (f.__defaults__ or ())) for f in SEED_SIGNATURES}
+    assert before == after
+    assert gen_task_remote_exec("true", "2001:db8::1")["task_dep"] == []
+
+
+# --- names and references -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ipv6", "expected"),
+    [
+        ("2001:db8::1", "2001_db8__1"),
+        ("2001:0db8:85a3:0000:0000:8a2e:0370:7334", "2001_db8_85a3__8a2e_370_7334"),
+        ("[2001:db8::1]:2222", "2001_db8__1_p2222"),
+        ("[::1]:2201", "__1_p2201"),
+        ("fe80::1%eth0", "fe80__1_eth0"),
+        (ConnectionSpec(address="2001:db8::7", label="web-1"), "web-1"),
+        (ConnectionSpec(address="2001:db8::7", port=2200), "2001_db8__7_p2200"),
+    ],
+)
+def test_host_part_of_names(fake: dict[str, FakeHost], ipv6: Any, expected: str) -> None:
+    task = gen_task_remote_exec("true", ipv6, is_dep_task=True, label="probe")
+    assert task["name"] == expected
+    assert get_ref_name(task) == f"probe:{expected}"
+
+
+def test_ship_dict_shape(fake: dict[str, FakeHost], tmp_path: Path) -> None:
+    src = tmp_path / "file1.txt"
+    src.write_text("one")
+    task = gen_task_ship_files([str(src)], "2001:db8::1", "ship_files_task", id_args=["v1", 2])
+    assert task["basename"] == "ship_files_task"
+    assert task["name"] == "2001_db8__1_v1_2"
+    assert task["file_dep"] == [str(src)]
+    assert task["task_dep"] == []
+    assert get_ref_name(task) == "ship_files_task:2001_db8__1_v1_2"
+    assert task_meta(task) == {
+        "kind": "ship",
+        "host": "2001:db8::1",
+        "ref": "ship_files_task:2001_db8__1_v1_2",
+        "label": "ship_files_task",
+    }
+    assert "paramiko" not in repr(task)
+
+
+def test_names_are_doit_safe_whatever_the_input(fake: dict[str, FakeHost]) -> None:
+    task = gen_task_remote_exec(
+        "true", "[2001:db8::1]:22", id_args=["a:b", "x=y", "*?[]", "sp ace"], label="l:a=b*"
+    )
+    ref = get_ref_name(task, group="grp")
+    base, name = ref.split(":")
+    assert not UNSAFE_FOR_DOIT & set(base + name)
+    with pytest.raises(ValueError, match="not doit-safe"):
+        gen_task_remote_exec("true", "2001:db8::1", name="bad:name")
+
+
+def test_is_dep_task_false_leaves_basename_to_the_task_function(fake: dict[str, FakeHost]) -> None:
+    task = gen_task_remote_exec("echo 'Hello, World!'", "2001:db8::1")
+    assert "basename" not in task
+    assert task["name"] == "2001_db8__1"
+    with pytest.raises(ValueError, match="no basename"):
+        get_ref_name(task)
+    assert get_ref_name(task, group="task_fn") == "task_fn:2001_db8__1"
+
+
+def test_get_ref_name_forms() -> None:
+    assert get_ref_name("already:full") == "already:full"
+    assert get_ref_name({"basename": "my_task", "name": "task_instance"}) == "my_task:task_instance"
+    assert get_ref_name({"basename": "solo"}) == "solo"
+    loaded = {"name": "my_task:task_instance", "actions": []}  # what doit leaves after loading
+    assert get_ref_name(loaded) == "my_task:task_instance"
+
+
+def test_get_ref_name_survives_doit_loading_the_dict(fake: dict[str, FakeHost]) -> None:
+    task = gen_task_remote_exec("true", "2001:db8::1", label="probe", is_dep_task=True)
+    ref = get_ref_name(task)
+    task.pop("basename")  # doit pops basename when it loads a yielded dict
+    assert get_ref_name(task) == ref
+
+
+# --- remote exec ----------------------------------------------------------------------------
+
+
+def test_remote_exec_callable_gets_address_and_args(fake: dict[str, FakeHost]) -> None:
+    seen: list[tuple[Any, ...]] = []
+
+    def generate_command(ipv6: str, *args: str) -> str:
+        seen.append((ipv6, *args))
+        return f"ping {ipv6} {' '.join(args)}"
+
+    task = gen_task_remote_exec(generate_command, "2001:db8::2", args=["-c 5"], label="ping_task")
+    assert seen == [("2001:db8::2", "-c 5")]
+    assert "basename" not in task
+    assert task["name"] == "2001_db8__2"
+    assert task_meta(task)["label"] == "ping_task"
+    assert run_action(task) is None
+    (call,) = [c for c in fake["2001:db8::2"].calls if c[0] == "exec"]
+    assert call[1] == "ping 2001:db8::2 -c 5"
+    assert call[2] is None  # no remote_dir: the login home
+
+
+def test_remote_exec_label_defaults(fake: dict[str, FakeHost]) -> None:
+    def deploy(ipv6: str) -> list[str]:
+        return ["a", "b"]
+
+    task = gen_task_remote_exec(deploy, "2001:db8::1", is_dep_task=True)
+    assert task["basename"] == "deploy"
+    assert (
+        gen_task_remote_exec("true", "2001:db8::1", is_dep_task=True)["basename"] == "remote_exec"
+    )
+
+
+def test_remote_exec_runs_in_private_remote_dir_with_env(fake: dict[str, FakeHost]) -> None:
+    dep = gen_task_remote_exec("true", "2001:db8::1", label="first", is_dep_task=True)
+    task = gen_task_remote_exec(
+        ["echo one", "echo two"],
+        ConnectionSpec(address="2001:db8::1", port=2222, label="h1"),
+        args=["x y"],
+        deps=[dep, "other:task"],
+        remote_dir="work/dir",
+        env={"COLOR": "blue"},
+        timeout=5,
+    )
+    assert task["task_dep"] == ["first:2001_db8__1", "other:task"]
+    assert run_action(task) is None
+    host = fake["h1"]
+    assert ("ensure_dir", "work/dir", True) in host.calls
+    runs = [c for c in host.calls if c[0] == "exec" and not c[1].startswith("test -d")]
+    assert [c[1].splitlines()[-1] for c in runs] == ["echo one", "echo two"]
+    assert runs[0][1].startswith("set -- 'x y'\n")
+    assert all(c[2] == "work/dir" for c in runs)
+    assert runs[0][3] == {
+        "COLOR": "blue",
+        "RORUNNER_ADDRESS": "2001:db8::1",
+        "RORUNNER_HOST": "h1",
+        "RORUNNER_PORT": "2222",
+        "RORUNNER_REMOTE_DIR": "work/dir",
+    }
+
+
+def test_existing_remote_dir_is_left_alone(fake: dict[str, FakeHost]) -> None:
+    task = gen_task_remote_exec("true", "2001:db8::1", remote_dir="/tmp")
+    run_action(task)
+    assert not [c for c in fake["2001:db8::1"].calls if c[0] == "ensure_dir"]
+
+
+def test_non_zero_exit_is_a_classified_failure(fake: dict[str, FakeHost]) -> None:
+    host = fake.setdefault("2001:db8::1", FakeHost())
+    host.status, host.errput = 3, b"disk full\n"
+    task = gen_task_remote_exec(["false", "never"], "2001:db8::1")
+    fail = run_action(task)
+    assert isinstance(fail, StepFailure)
+    assert fail.exit_status == 3
+    error = step_error(fail)
+    assert isinstance(error, RemoteFailure)
+    assert error.host == "2001:db8::1"
+    assert "status 3" in str(error) and "disk full" in str(error)
+    assert [c[1] for c in host.calls if c[0] == "exec"] == ["false"]
+
+
+def test_unreachable_is_a_classified_failure(fake: dict[str, FakeHost]) -> None:
+    fail = run_action(gen_task_remote_exec("true", "2001:db8::dead"))
+    assert isinstance(step_error(fail), UnreachableError)  # type: ignore[arg-type]
+    assert step_error(None) is None
+
+
+def test_log_dir_receives_stdout_and_stderr(fake: dict[str, FakeHost], tmp_path: Path) -> None:
+    host = fake.setdefault("2001:db8::1", FakeHost())
+    host.output, host.errput = b"out\n", b"err\n"
+    task = gen_task_remote_exec(
+        "x", "2001:db8::1", label="rs", is_dep_task=True, log_dir=str(tmp_path)
+    )
+    assert run_action(task) is None
+    assert (tmp_path / "rs.2001_db8__1.stdout").read_bytes() == b"out\n"
+    assert (tmp_path / "rs.2001_db8__1.stderr").read_bytes() == b"err\n"
+
+
+# --- ship -----------------------------------------------------------------------------------
+
+
+def test_ship_files_moves_and_trees(fake: dict[str, FakeHost], tmp_path: Path) -> None:
+    (tmp_path / "tree" / "sub").mkdir(parents=True)
+    (tmp_path / "tree" / "sub" / "b.txt").write_text("b")
+    (tmp_path / "a.txt").write_text("a")
+    task = gen_task_ship_files(
+        [str(tmp_path / "a.txt"), str(tmp_path / "tree")],
+        "2001:db8::1",
+        "ship",
+        remote_dir="/srv/app",
+        moves=[FileMove(src="t.j2", dest="conf/app.conf", mode=0o600, content=b"rendered")],
+    )
+    assert task["file_dep"] == [str(tmp_path / "a.txt"), str(tmp_path / "tree" / "sub" / "b.txt")]
+    assert run_action(task) is None
+    host = fake["2001:db8::1"]
+    ensured = [c[1] for c in host.calls if c[0] == "ensure_dir"]
+    assert ensured == ["/srv/app", "/srv/app/conf"]
+    assert ("put", str(tmp_path / "tree"), "/srv/app/tree", None) in host.calls
+    assert host.files["/srv/app/a.txt"] == b"a"
+    assert host.files["/srv/app/conf/app.conf"] == b"rendered"
+    assert ("put_bytes", "/srv/app/conf/app.conf", 0o600) in host.calls
+
+
+def test_ship_refuses_nothing_to_ship(fake: dict[str, FakeHost]) -> None:
+    with pytest.raises(ValueError, match="nothing to ship"):
+        gen_task_ship_files([], "2001:db8::1", "ship")
+
+
+# --- local exec -----------------------------------------------------------------------------
+
+
+def test_local_exec_python_callable(fake: dict[str, FakeHost]) -> None:
+    def my_function(arg1: int, arg2: int) -> None:
+        pass
+
+    task = gen_task_local_exec(my_function, id_args=[10, 20], label="add_task")
+    assert task["basename"] == "add_task"
+    assert task["name"] == "10_20"
+    assert task["actions"] == [(my_function, [10, 20])]
+    assert get_ref_name(task) == "add_task:10_20"
+    bare = gen_task_local_exec(my_function, [])
+    assert bare["basename"] == "my_function" and "name" not in bare
+    assert get_ref_name(bare) == "my_function"
+    with pytest.raises(ValueError, match="shell commands only"):
+        gen_task_local_exec(my_function, [], env={"A": "1"})
+
+
+def test_local_exec_shell_command(tmp_path: Path) -> None:
+    task = gen_task_local_exec(
+        'printf "%s|%s|%s|%s" "$1" "$2" "$GREETING" "$(pwd)" > out.txt',
+        ["h1", "x y"],
+        label="local",
+        env={"GREETING": "hi"},
+        cwd=str(tmp_path),
+        targets=[str(tmp_path / "out.txt")],
+    )
+    assert task["targets"] == [str(tmp_path / "out.txt")]
+    assert run_action(task) is None
+    assert (tmp_path / "out.txt").read_text() == f"h1|x y|hi|{tmp_path}"
+
+
+def test_local_exec_shell_failure_and_timeout(tmp_path: Path) -> None:
+    fail = run_action(gen_task_local_exec("echo bad >&2; exit 7", [], meta={"host": "h9"}))
+    assert isinstance(fail, StepFailure) and fail.exit_status == 7
+    assert isinstance(fail.error, RemoteFailure) and fail.error.host == "h9"
+    assert "bad" in str(fail.error)
+    slow = gen_task_local_exec("sleep 30", [], timeout=0.5)
+    timed_out = run_action(slow)
+    assert isinstance(timed_out, StepFailure) and "timed out" in str(timed_out.error)
+
+
+# --- fetch ----------------------------------------------------------------------------------
+
+
+def test_fetch_layout(fake: dict[str, FakeHost], tmp_path: Path) -> None:
+    local_dir = str(tmp_path / "fetched")
+    task = gen_task_fetch_files(
+        ["out/result.txt", "/var/log/app.log"],
+        "2001:db8::1",
+        "fetch",
+        remote_dir="/srv/work",
+        local_dir=local_dir,
+        moves=[FileMove(src="/etc/hostname", dest="meta/hostname")],
+    )
+    root = Path(local_dir) / "2001:db8::1"
+    assert task["targets"] == [
+        str(root / "out" / "result.txt"),
+        str(root / "var" / "log" / "app.log"),
+        str(root / "meta" / "hostname"),
+    ]
+    host = fake.setdefault("2001:db8::1", FakeHost())
+    host.files.update(
+        {"/srv/work/out/result.txt": b"r", "/var/log/app.log": b"l", "/etc/hostname": b"h"}
+    )
+    assert run_action(task) is None
+    assert (root / "out" / "result.txt").read_bytes() == b"r"
+    assert (root / "var" / "log" / "app.log").read_bytes() == b"l"
+    assert (root / "meta" / "hostname").read_bytes() == b"h"
+
+
+def test_fetch_host_dir_with_port_and_label(fake: dict[str, FakeHost]) -> None:
+    with_port = gen_task_fetch_files(["a"], "[::1]:2201", "f", local_dir="d")
+    assert with_port["targets"] == [os.path.join("d", "[::1]:2201", "a")]
+    labelled = gen_task_fetch_files(["a"], ConnectionSpec(address="::1", label="h2"), "f")
+    assert labelled["targets"] == [os.path.join("fetched", "h2", "a")]
+    rooted = gen_task_fetch_files(["a"], "::1", "f", dest_root="x/y")
+    assert rooted["targets"] == [os.path.join("x/y", "a")]
+
+
+@pytest.mark.parametrize(
+    "path", ["../escape", "a/../../escape", "/../../etc/passwd", "/", "..", ".", "a/.."]
+)
+def test_fetch_refuses_paths_that_escape(fake: dict[str, FakeHost], path: str) -> None:
+    with pytest.raises(InputError, match="outside"):
+        gen_task_fetch_files([path], "2001:db8::1", "fetch")
+    with pytest.raises(InputError, match="outside"):
+        gen_task_fetch_files([], "2001:db8::1", "fetch", moves=[FileMove(src="ok", dest=path)])
+
+
+def test_fetch_normalises_harmless_dots(fake: dict[str, FakeHost]) -> None:
+    task = gen_task_fetch_files(["/a/./b/../c"], "2001:db8::1", "fetch", local_dir="d")
+    assert task["targets"] == [os.path.join("d", "2001:db8::1", "a", "c")]
+
+
+def test_fetch_refuses_a_local_symlink_that_escapes(
+    fake: dict[str, FakeHost], tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "fetched" / "2001:db8::1"
+    root.mkdir(parents=True)
+    (root / "link").symlink_to(outside)
+    fake.setdefault("2001:db8::1", FakeHost()).files["/tmp/link/x"] = b"payload"
+    task = gen_task_fetch_files(
+        ["link/x"], "2001:db8::1", "fetch", local_dir=str(tmp_path / "fetched")
+    )
+    fail = run_action(task)
+    assert isinstance(fail, StepFailure) and "outside" in str(fail.error)
+    assert not (outside / "x").exists()
+
+
+# --- RTAS -----------------------------------------------------------------------------------
+
+
+def test_rtas_batches_dependencies_and_final_task(
+    fake: dict[str, FakeHost], tmp_path: Path
+) -> None:
+    src = tmp_path / "file1.txt"
+    src.write_text("1")
+
+    def local_work_pre_func(ipv6: str, *id_args: str) -> None:
+        pass
+
+    gen = doit_task_generator_for_RTAS("my_remote_task", "2001:db8::1", ["arg1", "arg2"])
+    assert gen.final_task is None
+    tasks = list(
+        gen(
+            local_steps_pre=local_work_pre_func,
+            to_ship_files=[str(src)],
+            remote_steps="./run.sh",
+            from_ship_files=["result.txt"],
+            local_steps_post=[local_work_pre_func, "echo done"],
+        )
+    )
+    refs = [get_ref_name(t) for t in tasks]
+    name = "2001_db8__1_arg1_arg2"
+    assert refs == [
+        f"my_remote_task.{phase}:{name}"
+        for phase in ("local_pre", "ship", "remote", "fetch", "local_post")
+    ]
+    assert [t["task_dep"] for t in tasks] == [[], *[[r] for r in refs[:-1]]]
+    assert tasks[0]["actions"] == [(local_work_pre_func, ["2001:db8::1", "arg1", "arg2"])]
+    assert len(tasks[-1]["actions"]) == 2
+    assert isinstance(gen.final_task, dict)
+    assert get_ref_name(gen.final_task) == refs[-1]
+    tasks[-1].pop("basename")  # doit consumed the yielded dict; the snapshot still resolves
+    assert get_ref_name(gen.final_task) == refs[-1]
+    assert tasks[2]["actions"][0].workdir == "/tmp"
+
+
+def test_rtas_skips_empty_batches_and_refuses_all_empty(fake: dict[str, FakeHost]) -> None:
+    gen = doit_task_generator_for_RTAS("t", "2001:db8::1", [], remote_work_dir="w")
+    tasks = list(gen(local_steps_pre=None, to_ship_files=None, remote_steps="true",
+                     from_ship_files=None, local_steps_post=lambda ipv6: None))  # fmt: skip
+    assert [get_ref_name(t) for t in tasks] == ["t.remote:2001_db8__1", "t.local_post:2001_db8__1"]
+    assert tasks[1]["task_dep"] == ["t.remote:2001_db8__1"]
+    with pytest.raises(ValueError, match="every batch is empty"):
+        list(gen())
+
+
+def test_rtas_runs_in_order_under_doit(fake: dict[str, FakeHost], tmp_path: Path) -> None:
+    order: list[str] = []
+    hosts = ["2001:db8::1", "2001:db8::2"]
+
+    def task_rtas() -> Any:
+        for addr in hosts:
+            gen = doit_task_generator_for_RTAS("rt", addr, ["x"], remote_work_dir="/tmp/rt")
+            yield from gen(
+                local_steps_pre=lambda ipv6, x: order.append(f"pre {ipv6} {x}"),
+                remote_steps="echo hi",
+                local_steps_post=lambda ipv6, x: order.append(f"post {ipv6} {x}"),
+            )
+
+    loader = ModuleTaskLoader({"task_rtas": task_rtas, "DOIT_CONFIG": {"verbosity": 0}})
+    code = DoitMain(loader).run(["--db-file", str(tmp_path / "db")])
+    assert code == 0
+    for addr in hosts:
+        assert order.index(f"pre {addr} x") < order.index(f"post {addr} x"), order
+        remote = [c for c in fake[addr].calls if c[0] == "exec" and c[1] == "set -- x\necho hi"]
+        assert remote and remote[0][2] == "/tmp/rt"
