@@ -43,12 +43,13 @@ def remote_command_line(command: str, env: Mapping[str, str] | None, cwd: str | 
 
 def kill_group_command(pid: int) -> str:
     """A shell line that TERMs process group `pid`, waits a bounded grace, then KILLs it."""
+    # `kill -SIG -PGID` without "--": dash's kill rejects "--", bash and dash take this form.
     group = f"-{int(pid)}"
     return (
-        f"kill -TERM -- {group} 2>/dev/null; i=0; "
-        f"while kill -0 -- {group} 2>/dev/null && [ $i -lt {KILL_GRACE_TICKS} ]; "
+        f"kill -TERM {group} 2>/dev/null; i=0; "
+        f"while kill -0 {group} 2>/dev/null && [ $i -lt {KILL_GRACE_TICKS} ]; "
         "do sleep 0.1; i=$((i+1)); done; "
-        f"kill -KILL -- {group} 2>/dev/null; exit 0"
+        f"kill -KILL {group} 2>/dev/null; exit 0"
     )
 
 

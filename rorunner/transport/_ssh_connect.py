@@ -84,7 +84,8 @@ def resolve_target(spec: ConnectionSpec) -> Target:
 
 
 def _sockaddr_text(sockaddr: Any) -> str:
-    host, port = sockaddr[0], sockaddr[1]
+    flags = socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
+    host, port = socket.getnameinfo(sockaddr, flags)  # keeps the %scope of link-local addresses
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import fcntl
-import fnmatch
+import functools
 import hashlib
 import hmac
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -45,6 +46,13 @@ class KnownKey:
     revoked: bool
 
 
+@functools.lru_cache(maxsize=256)
+def _glob(pattern: str) -> re.Pattern[str]:
+    """OpenSSH host patterns know only `*` and `?`; brackets are literal ("[addr]:port")."""
+    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile("".join(parts))
+
+
 def _name_matches(pattern: str, name: str) -> bool:
     if pattern.startswith("|1|"):
         try:
@@ -52,7 +60,7 @@ def _name_matches(pattern: str, name: str) -> bool:
         except (ValueError, AssertionError):
             return False  # a malformed hashed entry matches nothing
         return hmac.compare_digest(hashed.encode(), pattern.encode())
-    return fnmatch.fnmatchcase(name, pattern)
+    return _glob(pattern).fullmatch(name) is not None
 
 
 def _line_matches(names: str, name: str) -> bool:

@@ -1,0 +1,497 @@
+"""Transport pieces that need no lab: addresses, command lines, known_hosts, local transport."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from rorunner.errors import HostKeyError, InputError, RemoteFailure, UnreachableError
+from rorunner.model import ConnectionSpec
+from rorunner.transport import LocalTransport, Pool, default_pool, spec_for_address
+from rorunner.transport._shell import PidHeader, kill_group_command, remote_command_line
+from rorunner.transport._ssh_hostkeys import (
+    KnownHostsPolicy,
+    append_known_host,
+    fingerprint,
+    read_known_keys,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+ENV_NAMES = (
+    "RORUNNER_USER",
+    "RORUNNER_PORT",
+    "RORUNNER_PRIVATE_KEY",
+    "RORUNNER_KNOWN_HOSTS",
+    "RORUNNER_HOST_KEY_CHECKING",
+    "RORUNNER_SSH_CONFIG",
+)
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    for name in ENV_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no .rorunner/known_hosts here
+    return monkeypatch
+
+
+# --- spec_for_address --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "address", "port"),
+    [
+        ("2001:db8::1", "2001:db8::1", None),
+        ("2001:DB8:0:0::1", "2001:db8::1", None),
+        ("[2001:db8::1]:2222", "2001:db8::1", 2222),
+        ("[2001:db8::1]", "2001:db8::1", None),
+        ("fe80::1%eth0", "fe80::1%eth0", None),
+        ("[fe80::1%br-lab.1]:22", "fe80::1%br-lab.1", 22),
+        ("::1", "::1", None),
+        ("192.0.2.7", "192.0.2.7", None),
+        ("web01.example", "web01.example", None),
+        ("web01:2200", "web01", 2200),
+    ],
+)
+def test_spec_for_address_parses(
+    clean_env: pytest.MonkeyPatch, text: str, address: str, port: int | None
+) -> None:
+    spec = spec_for_address(text)
+    assert (spec.address, spec.port) == (address, port)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "2001:db8::1::2",
+        "[2001:db8::1]:0",
+        "[2001:db8::1]:99999",
+        "[2001:db8::1]:x",
+        "fe80::1%eth0;rm",
+        "fe80::1%",
+        "192.0.2.1%eth0",
+        "bad host",
+        "-oProxyCommand=x",
+        "a:b:c",
+    ],
+)
+def test_spec_for_address_rejects(clean_env: pytest.MonkeyPatch, text: str) -> None:
+    with pytest.raises(InputError):
+        spec_for_address(text)
+
+
+def test_spec_for_address_reads_env_and_overrides(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    project = tmp_path / ".rorunner"
+    project.mkdir()
+    (project / "known_hosts").write_text("")
+    clean_env.setenv("RORUNNER_USER", "deploy")
+    clean_env.setenv("RORUNNER_PORT", "2022")
+    clean_env.setenv("RORUNNER_PRIVATE_KEY", "/k/id")
+    clean_env.setenv("RORUNNER_KNOWN_HOSTS", os.pathsep.join(["/a/kh", "", "/b/kh"]))
+    clean_env.setenv("RORUNNER_HOST_KEY_CHECKING", "accept-new")
+    clean_env.setenv("RORUNNER_SSH_CONFIG", "/c/config")
+    spec = spec_for_address("2001:db8::5")
+    assert spec == ConnectionSpec(
+        address="2001:db8::5",
+        port=2022,
+        user="deploy",
+        key_file="/k/id",
+        known_hosts=("/a/kh", "/b/kh", str((project / "known_hosts").resolve())),
+        host_key_policy="accept-new",
+        ssh_config="/c/config",
+    )
+    # A port in the text wins over RORUNNER_PORT; explicit overrides win over both.
+    assert spec_for_address("[2001:db8::5]:2200").port == 2200
+    assert spec_for_address("[2001:db8::5]:2200", port=2300, label="h").port == 2300
+    with pytest.raises(InputError, match="unknown connection setting"):
+        spec_for_address("2001:db8::5", colour="red")
+    clean_env.setenv("RORUNNER_HOST_KEY_CHECKING", "yolo")
+    with pytest.raises(InputError, match="RORUNNER_HOST_KEY_CHECKING"):
+        spec_for_address("2001:db8::5")
+
+
+def test_importing_transport_does_not_import_paramiko() -> None:
+    code = "import sys, rorunner.transport; sys.exit(1 if 'paramiko' in sys.modules else 0)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, timeout=60, check=False, capture_output=True
+    )
+    assert done.returncode == 0, done.stderr
+
+
+# --- remote command lines -----------------------------------------------------------------
+
+
+def _run_line(line: str) -> tuple[int, bytes, bytes]:
+    done = subprocess.run(["sh", "-c", line], capture_output=True, timeout=30, check=False)
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_remote_command_line_quotes_env_cwd_and_command(tmp_path: Path) -> None:
+    odd = tmp_path / "dir with 'quotes' and $x"
+    odd.mkdir()
+    nasty = "a b'c\"$(touch pwned)`touch pwned2`;\n"
+    line = remote_command_line(
+        'printf "%s|" "$A" "$(pwd)"; exit 7', {"A": nasty, "B_2": ""}, str(odd)
+    )
+    status, out, _ = _run_line(line)
+    header = PidHeader()
+    body = header.feed(out) + header.flush()
+    assert status == 7
+    assert header.pid is not None and header.pid > 1
+    assert body.decode() == f"{nasty}|{odd}|"
+    assert not (odd / "pwned").exists() and not (tmp_path / "pwned").exists()
+
+
+def test_remote_command_line_rejects_bad_env_names() -> None:
+    for name in ("1A", "A-B", "A B", "A=B", "", "A;rm"):
+        with pytest.raises(InputError, match="not an identifier"):
+            remote_command_line("true", {name: "x"}, None)
+
+
+def test_remote_command_line_missing_cwd_fails() -> None:
+    status, _, err = _run_line(remote_command_line("echo no", None, "/nonexistent/dir"))
+    assert status != 0 and b"nonexistent" in err
+
+
+def test_pid_header_split_across_chunks_and_noise_before_it() -> None:
+    header = PidHeader()
+    stream = b"motd noise\n__RORUNNER_PID__=4242\nreal output\n"
+    got = b"".join(header.feed(stream[i : i + 3]) for i in range(0, len(stream), 3))
+    got += header.flush()
+    assert header.pid == 4242
+    assert got == b"motd noise\nreal output\n"
+
+
+def test_pid_header_absent_passes_everything_through() -> None:
+    header = PidHeader()
+    assert header.feed(b"x" * 10) == b""
+    assert header.flush() == b"x" * 10
+    assert header.pid is None
+
+
+def test_kill_group_command_kills_a_process_group() -> None:
+    leader = subprocess.Popen(
+        ["sh", "-c", "sleep 60 & sleep 60; wait"],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        status, _, _ = _run_line(kill_group_command(leader.pid))
+        assert status == 0
+        assert leader.wait(timeout=10) != 0
+        with pytest.raises(ProcessLookupError):
+            os.killpg(leader.pid, 0)
+    finally:
+        if leader.poll() is None:
+            leader.kill()
+            leader.wait(timeout=10)
+
+
+# --- known_hosts --------------------------------------------------------------------------
+
+
+def _key() -> paramiko.PKey:
+    return paramiko.ECDSAKey.generate()
+
+
+def _line(names: str, key: paramiko.PKey) -> str:
+    return f"{names} {key.get_name()} {key.get_base64()}\n"
+
+
+def test_fingerprint_matches_ssh_keygen(tmp_path: Path) -> None:
+    key = _key()
+    pub = tmp_path / "k.pub"
+    pub.write_text(_line("x", key).split(" ", 1)[1])
+    out = subprocess.run(
+        ["ssh-keygen", "-l", "-E", "sha256", "-f", str(pub)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    assert out.split()[1] == fingerprint(key)
+    assert fingerprint(key).startswith("SHA256:") and not fingerprint(key).endswith("=")
+
+
+def test_read_known_keys_matches_port_hashed_wildcard_negated_and_markers(tmp_path: Path) -> None:
+    plain, on_port, hashed, wild, revoked = _key(), _key(), _key(), _key(), _key()
+    kh = tmp_path / "known_hosts"
+    kh.write_text(
+        "# comment\n\n"
+        + _line("2001:db8::1,other", plain)
+        + _line("[2001:db8::1]:2222", on_port)
+        + _line(paramiko.HostKeys.hash_host("[2001:db8::9]:22"), hashed)
+        + _line("2001:db8::*,!2001:db8::7", wild)
+        + "@revoked "
+        + _line("2001:db8::1", revoked)
+        + "@cert-authority "
+        + _line("*", _key())
+        + "2001:db8::1 ssh-dss AAAAB3NzaC1kc3MAAACBAP\n"  # DSS: gone in paramiko 4+
+        + "garbage line\n"
+        + "2001:db8::1 ssh-ed25519 !!notbase64!!\n"
+    )
+
+    def keys(name: str) -> list[tuple[int, str, bool]]:
+        return [(k.line, fingerprint(k.key), k.revoked) for k in read_known_keys(str(kh), name)]
+
+    assert keys("2001:db8::1") == [
+        (3, fingerprint(plain), False),
+        (6, fingerprint(wild), False),
+        (7, fingerprint(revoked), True),
+    ]
+    assert keys("[2001:db8::1]:2222") == [(4, fingerprint(on_port), False)]
+    assert keys("[2001:db8::9]:22") == [(5, fingerprint(hashed), False)]
+    assert keys("2001:db8::7") == []
+    assert list(read_known_keys(str(tmp_path / "missing"), "x")) == []
+
+
+def test_policy_strict_unknown_changed_and_revoked(tmp_path: Path) -> None:
+    known, offered, revoked = _key(), _key(), _key()
+    kh = tmp_path / "known_hosts"
+    kh.write_text(_line("[::1]:2200", known) + "@revoked " + _line("[::1]:2201", revoked))
+    client = paramiko.SSHClient()
+
+    policy = KnownHostsPolicy("h1", (str(kh),), "strict", "[::1]:2200")
+    policy.missing_host_key(client, "[::1]:2200", known)  # accepted silently
+    with pytest.raises(HostKeyError, match="CHANGED") as changed:
+        policy.missing_host_key(client, "[::1]:2200", offered)
+    message = str(changed.value)
+    assert message.startswith("h1: ")
+    assert fingerprint(known) in message and fingerprint(offered) in message
+
+    unknown = KnownHostsPolicy("h2", (str(kh),), "strict", "[::1]:2299")
+    with pytest.raises(HostKeyError, match="unknown host key") as err:
+        unknown.missing_host_key(client, "[::1]:2299", offered)
+    assert str(err.value).startswith("h2: ") and fingerprint(offered) in str(err.value)
+
+    accept = KnownHostsPolicy("h3", (str(kh),), "accept-new", "[::1]:2201")
+    with pytest.raises(HostKeyError, match="revoked"):
+        accept.missing_host_key(client, "[::1]:2201", revoked)
+
+
+def test_policy_prefers_known_key_types(tmp_path: Path) -> None:
+    kh = tmp_path / "known_hosts"
+    rsa_line = "h ssh-rsa " + paramiko.RSAKey.generate(1024).get_base64() + "\n"
+    kh.write_text(_line("h", _key()) + rsa_line)
+    policy = KnownHostsPolicy("h", (str(kh),), "strict", "h")
+    offered = ("ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-512", "rsa-sha2-256")
+    assert policy.preferred_key_types(offered) == [
+        "ecdsa-sha2-nistp256",
+        "rsa-sha2-512",
+        "rsa-sha2-256",
+        "ssh-ed25519",
+    ]
+
+
+def test_accept_new_appends_once_under_concurrency(tmp_path: Path) -> None:
+    kh = tmp_path / "sub" / "known_hosts"
+    kh.parent.mkdir()
+    existing = "# keep me\n" + _line("other.example", _key()).rstrip("\n")  # no final newline
+    kh.write_text(existing)
+    key = _key()
+    threads = [
+        threading.Thread(target=append_known_host, args=(str(kh), "[::1]:2200", key))
+        for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    lines = kh.read_text().splitlines()
+    assert lines[:2] == existing.splitlines()
+    assert lines[2:] == [_line("[::1]:2200", key).rstrip("\n")]
+    assert [p.name for p in kh.parent.iterdir() if "rorunner-tmp" in p.name] == []
+
+
+# --- connecting without a server ---------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+        sock.bind(("::1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_no_listener_is_unreachable(tmp_path: Path) -> None:
+    port = _free_port()
+    spec = ConnectionSpec(address="::1", port=port, user="nobody", label="ghost", ssh_config=None)
+    with pytest.raises(UnreachableError) as err:
+        Pool().get(spec)
+    assert not isinstance(err.value, HostKeyError)
+    assert str(err.value).startswith("ghost: cannot connect to [::1]:")
+    assert "refused" in str(err.value)
+
+
+def test_unresolvable_name_is_unreachable() -> None:
+    spec = ConnectionSpec(address="no-such-host.invalid", port=22, user="x")
+    with pytest.raises(UnreachableError, match="cannot resolve no-such-host.invalid"):
+        Pool().get(spec)
+
+
+def test_link_local_scope_id_reaches_the_socket() -> None:
+    """fe80::1%lo is resolved with its scope and connected as one address, never split."""
+    spec = ConnectionSpec(address="fe80::1%lo", port=2222, user="x", label="ll")
+    with pytest.raises(UnreachableError, match=r"^ll: cannot connect to \[fe80::1%lo\]:2222: "):
+        Pool().get(spec)
+
+
+def test_silent_listener_fails_within_banner_timeout() -> None:
+    """A port that accepts TCP and never speaks SSH fails with a clear message, in time."""
+    listener = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    listener.bind(("::1", 0))
+    listener.listen(4)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    timeout = 2.0
+    spec = ConnectionSpec(
+        address="::1",
+        port=listener.getsockname()[1],
+        user="nobody",
+        label="mute",
+        connect_timeout=timeout,
+    )
+    started = time.monotonic()
+    try:
+        with pytest.raises(UnreachableError, match="no SSH banner") as err:
+            Pool().get(spec)
+        elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+        thread.join(5)
+        for sock in accepted:
+            sock.close()
+        listener.close()
+    assert str(err.value).startswith("mute: ")
+    assert "does not speak SSH" in str(err.value)
+    assert len(accepted) == 1
+    # A correctness bound, not a speed claim: it must not wait much beyond its banner timeout.
+    assert elapsed < timeout + 3.0
+
+
+def test_missing_private_key_is_unreachable(tmp_path: Path) -> None:
+    spec = ConnectionSpec(address="::1", port=_free_port(), key_file=str(tmp_path / "nope"))
+    with pytest.raises(UnreachableError, match="private key file not found"):
+        Pool().get(spec)
+
+
+def test_missing_ssh_config_is_input_error(tmp_path: Path) -> None:
+    spec = ConnectionSpec(address="::1", port=_free_port(), ssh_config=str(tmp_path / "nope"))
+    with pytest.raises(InputError, match="ssh_config"):
+        Pool().get(spec)
+
+
+def test_default_pool_is_one_per_process() -> None:
+    assert default_pool() is default_pool()
+    assert isinstance(default_pool(), Pool)
+
+
+# --- the local transport ------------------------------------------------------------------
+
+
+@pytest.fixture
+def local() -> LocalTransport:
+    transport = Pool().get(ConnectionSpec(address="localhost", connection="local", label="me"))
+    assert isinstance(transport, LocalTransport)
+    return transport
+
+
+def test_local_exec_status_env_cwd_and_streams(local: LocalTransport, tmp_path: Path) -> None:
+    out, err = io.BytesIO(), io.BytesIO()
+    status = local.exec(
+        'printf "%s|%s" "$V" "$(pwd)"; echo oops >&2; exit 5',
+        env={"V": "a b'c"},
+        cwd=str(tmp_path),
+        stdout=out,
+        stderr=err,
+    )
+    assert (status, out.getvalue(), err.getvalue()) == (5, f"a b'c|{tmp_path}".encode(), b"oops\n")
+    assert local.exec("kill -TERM $$") == 128 + 15
+
+
+def test_local_exec_large_output_both_streams(local: LocalTransport) -> None:
+    class Counter(io.RawIOBase):
+        def __init__(self) -> None:
+            self.count = 0
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, data: object) -> int:
+            size = len(data)  # type: ignore[arg-type]
+            self.count += size
+            return size
+
+    out, err = Counter(), Counter()
+    command = "head -c 20000000 /dev/zero & head -c 5000000 /dev/zero >&2; wait"
+    assert local.exec(command, stdout=out, stderr=err) == 0  # type: ignore[arg-type]
+    assert (out.count, err.count) == (20_000_000, 5_000_000)
+
+
+def test_local_exec_timeout_kills_the_group(local: LocalTransport, tmp_path: Path) -> None:
+    pidfile = tmp_path / "pids"
+    command = f"sleep 300 & echo $! > {pidfile}; sleep 300"
+    with pytest.raises(RemoteFailure, match="timed out after 1s") as err:
+        local.exec(command, timeout=1)
+    assert str(err.value).startswith("me: ")
+    child = int(pidfile.read_text())
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in "ZX"
+
+
+def test_local_files(local: LocalTransport, tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "run.sh").write_text("#!/bin/sh\n")
+    (tree / "run.sh").chmod(0o750)
+    (tree / "sub" / "data").write_text("d")
+    (tree / "sub" / "data").chmod(0o640)
+    dest = tmp_path / "dest"
+    local.put(str(tree), str(dest))
+    assert (dest / "run.sh").stat().st_mode & 0o777 == 0o750
+    assert (dest / "sub" / "data").stat().st_mode & 0o777 == 0o640
+    local.put(str(tree / "run.sh"), str(dest / "copy.sh"), mode=0o700)
+    assert (dest / "copy.sh").stat().st_mode & 0o777 == 0o700
+    local.put_bytes(b"payload", str(dest / "p.bin"))
+    assert (dest / "p.bin").read_bytes() == b"payload"
+    assert (dest / "p.bin").stat().st_mode & 0o777 == 0o644
+    local.get(str(dest / "p.bin"), str(tmp_path / "back" / "p.bin"))
+    assert (tmp_path / "back" / "p.bin").read_bytes() == b"payload"
+    private = local.ensure_dir(str(tmp_path / "a" / "b"))
+    assert private == str(tmp_path / "a" / "b")
+    assert Path(private).stat().st_mode & 0o777 == 0o700
+    assert not [p for p in tmp_path.rglob("*") if "rorunner-tmp" in p.name]
+    with pytest.raises(RemoteFailure, match="^me: get .*missing"):
+        local.get(str(tmp_path / "missing"), str(tmp_path / "x"))
