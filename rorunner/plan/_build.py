@@ -16,7 +16,7 @@ from rorunner.plan._graph import GraphBuilder, Node
 from rorunner.plan._hosts import check_pattern, select
 from rorunner.plan._jinja import render_string
 from rorunner.plan._vars import Layer, resolve
-from rorunner.playbook import Play, Playbook
+from rorunner.playbook import Play, Playbook, StepEntry
 
 DEFAULT_FETCH_DIR = "fetched"
 
@@ -214,5 +214,5 @@ class _PlayContext:
         return os.path.join(os.path.normpath(base), host.name)
 
 
-def _where_map(planned: Sequence[Planned], entries: Sequence[Any]) -> dict[Node, str]:
-    return {p.step.node: str(e.at) for p, e in zip(planned, entries, strict=True)}
+def _where_map(planned: Sequence[Planned], entries: Sequence[StepEntry]) -> dict[Node, Location]:
+    return {p.step.node: e.at for p, e in zip(planned, entries, strict=True)}

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import networkx as nx
 
-from rorunner.errors import InputError
+from rorunner.errors import InputError, Location
 from rorunner.model import PlanStep
 from rorunner.plan._expand import Planned
 
@@ -23,16 +23,15 @@ class GraphBuilder:
         self._rank: dict[Node, int] = {}
         self._digest: dict[Node, str] = {}
 
-    def add_chain(self, planned: Sequence[Planned], at: dict[Node, str]) -> list[Node]:
+    def add_chain(self, planned: Sequence[Planned], at: dict[Node, Location]) -> list[Node]:
         """Add the steps of one unit, each feeding the next; return their nodes in order."""
         nodes: list[Node] = []
         for item in planned:
             node = item.step.node
             if node in self._rank:
-                where = at.get(node, "")
-                raise InputError(
-                    f"duplicate step name {item.step.name!r} in {item.step.role}", where
-                )
+                where = at.get(node, Location(""))
+                message = f"duplicate step name {item.step.name!r} in {item.step.role}"
+                raise InputError(message, where.path or None, where.line)
             self._rank[node] = len(self._rank)
             self._digest[node] = item.digest
             self.graph.add_node(node, step=item.step)

@@ -1,0 +1,403 @@
+"""Planner: validation errors with file:line, role-once, serial barriers, variables, signatures."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from rorunner.errors import InputError
+from rorunner.model import Inventory, PlanStep
+from rorunner.plan import ConnectionDefaults, Plan, build_plan
+from rorunner.playbook import load_playbook
+from tests.projects import copy_project, golden_inventory, make_inventory, write_project
+
+U = "- hosts: web\n  rtas:\n    - name: u\n"
+INVENTORY = {"web": ["web1", "web2"], "db": ["db1"]}
+
+
+def plan_for(
+    root: Path,
+    files: dict[str, str] | None = None,
+    inventory: Inventory | None = None,
+    **kw: object,
+) -> Plan:
+    if files:
+        write_project(root, files)
+    book = load_playbook(str(root / "site.yml"))
+    return build_plan(inventory or make_inventory(INVENTORY), book, **kw)  # type: ignore[arg-type]
+
+
+def plan_error(root: Path, files: dict[str, str], **kw: object) -> InputError:
+    with pytest.raises(InputError) as caught:
+        plan_for(root, files, **kw)
+    return caught.value
+
+
+def where(err: InputError) -> tuple[str, int]:
+    assert err.location is not None, str(err)
+    return Path(err.location.path).name, err.location.line
+
+
+def by_name(plan: Plan) -> dict[str, PlanStep]:
+    return {plan.task_name(step): step for step in plan.steps}
+
+
+def env(step: PlanStep) -> dict[str, str]:
+    return dict(step.env)
+
+
+# --- validation errors -------------------------------------------------------------------------
+
+
+def test_undefined_template_variable_names_template_and_line(tmp_path: Path) -> None:
+    err = plan_error(
+        tmp_path,
+        {
+            "site.yml": "- hosts: web\n  roles: [app]\n",
+            "roles/app/files/app.conf.j2": "a={{ inventory_hostname }}\nb={{ missing_var }}\n",
+        },
+    )
+    assert where(err) == ("app.conf.j2", 2)
+    assert "'missing_var' is undefined" in err.message
+
+
+def test_undefined_variable_in_a_path_names_the_playbook_line(tmp_path: Path) -> None:
+    book = (
+        "- hosts: web\n  rtas:\n    - name: u\n      ship:\n        - 'conf/{{ flavour }}.conf'\n"
+    )
+    err = plan_error(tmp_path, {"site.yml": book})
+    assert where(err) == ("site.yml", 5)
+    assert "'flavour' is undefined" in err.message
+
+
+def test_undefined_variable_in_a_variable_value(tmp_path: Path) -> None:
+    book = "- hosts: web\n  vars:\n    a: 1\n    b: '{{ nope }}'\n  rtas:\n    - name: u\n"
+    err = plan_error(tmp_path, {"site.yml": book})
+    assert where(err) == ("site.yml", 4)
+    assert "variable 'b'" in err.message
+
+
+def test_variable_cycle_is_an_error(tmp_path: Path) -> None:
+    book = "- hosts: web\n  vars:\n    a: '{{ b }}'\n    b: '{{ a }}'\n  rtas:\n    - name: u\n"
+    err = plan_error(tmp_path, {"site.yml": book})
+    assert "a -> b -> a" in err.message
+
+
+def test_missing_ship_file_names_the_entry(tmp_path: Path) -> None:
+    book = U + "      ship:\n        - here.txt\n        - gone.txt\n"
+    err = plan_error(tmp_path, {"site.yml": book, "here.txt": "x"})
+    assert where(err) == ("site.yml", 6)
+    assert "no such file" in err.message and "gone.txt" in err.message
+
+
+def test_ship_may_name_a_file_a_local_pre_step_creates(tmp_path: Path) -> None:
+    book = (
+        "- hosts: web\n  rtas:\n    - name: u\n      local_pre:\n"
+        "        - {run: 'tar czf build/app.tgz src', creates: [build/app.tgz]}\n"
+        "      ship: [build/app.tgz]\n"
+    )
+    plan = plan_for(tmp_path, {"site.yml": book})
+    step = by_name(plan)["web1/01-web/u/ship/files"]
+    (move,) = step.spec.files
+    assert move.src == str(tmp_path / "build/app.tgz") and move.dest == "build/app.tgz"
+    pre = by_name(plan)["web1/01-web/u/local_pre/01-tar-czf-build-app-tgz"]
+    assert pre.spec.creates == (str(tmp_path / "build/app.tgz"),)
+
+
+def test_unknown_hosts_pattern_suggests(tmp_path: Path) -> None:
+    err = plan_error(tmp_path, {"site.yml": "- name: x\n  hosts: webb:db\n  rtas: [{name: u}]\n"})
+    assert where(err) == ("site.yml", 2)
+    assert "no host or group named 'webb'" in err.message
+    assert "did you mean 'web'?" in err.message
+
+
+def test_duplicate_step_names_are_refused(tmp_path: Path) -> None:
+    book = (
+        "- hosts: web\n  rtas:\n    - name: u\n      remote:\n"
+        "        - {name: go, run: 'true'}\n        - {name: go, run: 'false'}\n"
+    )
+    err = plan_error(tmp_path, {"site.yml": book})
+    assert where(err) == ("site.yml", 6)
+    assert "duplicate step name 'go'" in err.message
+
+
+def test_fetch_may_not_escape_the_host_dir(tmp_path: Path) -> None:
+    book = "- hosts: web\n  rtas:\n    - name: u\n      fetch:\n        - {src: a, dest: ../../x}\n"
+    err = plan_error(tmp_path, {"site.yml": book})
+    assert where(err) == ("site.yml", 5)
+    assert "escapes" in err.message
+
+
+def test_ship_dest_may_not_escape_the_work_dir(tmp_path: Path) -> None:
+    book = "- hosts: web\n  rtas:\n    - name: u\n      ship:\n        - {src: a, dest: /etc/a}\n"
+    err = plan_error(tmp_path, {"site.yml": book, "a": "x"})
+    assert "must be a relative path" in err.message
+
+
+def test_limit_leaving_a_play_without_hosts_skips_it_with_a_notice(tmp_path: Path) -> None:
+    book = (
+        "- name: dbs\n  hosts: db\n  rtas: [{name: u, remote: [ls]}]\n- name: webs\n  hosts: web\n"
+    )
+    plan = plan_for(
+        tmp_path, {"site.yml": book + "  rtas: [{name: u, remote: [ls]}]\n"}, limit="web1"
+    )
+    assert plan.hosts == ("web1",)
+    assert [p.hosts for p in plan.plays] == [(), ("web1",)]
+    assert plan.notices == ("play 01-dbs (dbs): skipped, no hosts matched after --limit",)
+
+
+def test_limit_with_a_typo_is_an_error(tmp_path: Path) -> None:
+    err = plan_error(tmp_path, {"site.yml": "- hosts: all\n  rtas: [{name: u}]\n"}, limit="wbe1")
+    assert "did you mean 'web1'?" in err.message
+
+
+def test_limit_with_negation_and_ipv6_literal(tmp_path: Path) -> None:
+    files = {"site.yml": "- hosts: all\n  rtas: [{name: u, remote: [ls]}]\n"}
+    assert plan_for(tmp_path, files, limit="!web").hosts == ("db1",)
+    assert plan_for(tmp_path, limit="2001:db8::2").hosts == ("web2",)
+
+
+# --- graph semantics ---------------------------------------------------------------------------
+
+ROLES = {
+    "site.yml": "- hosts: all\n  roles: [web, db]\n",
+    "roles/base/remote/10-base.sh": "echo base\n",
+    "roles/base/files/base.txt": "base\n",
+    "roles/web/role.yml": "depends: [base]\n",
+    "roles/web/remote/10-web.sh": "echo web\n",
+    "roles/db/role.yml": "depends: [base]\n",
+    "roles/db/remote/10-db.sh": "echo db\n",
+}
+
+
+def test_role_runs_once_per_host_and_feeds_every_dependent(tmp_path: Path) -> None:
+    plan = plan_for(tmp_path, ROLES)
+    web1 = [plan.task_name(s) for s in plan.steps if s.host == "web1"]
+    assert web1 == [
+        "web1/01-all/base/ship/files",
+        "web1/01-all/base/remote/10-base.sh",
+        "web1/01-all/web/remote/10-web.sh",
+        "web1/01-all/db/remote/10-db.sh",
+    ]
+    steps = by_name(plan)
+    base_last = steps["web1/01-all/base/remote/10-base.sh"]
+    db_first = steps["web1/01-all/db/remote/10-db.sh"]
+    assert base_last in plan.feeders(db_first)
+    assert base_last in plan.feeders(steps["web1/01-all/web/remote/10-web.sh"])
+    # db follows web by list order only: web's changes do not re-run db
+    assert steps["web1/01-all/web/remote/10-web.sh"] in plan.predecessors(db_first)
+    assert steps["web1/01-all/web/remote/10-web.sh"] not in plan.feeders(db_first)
+
+
+def test_serial_batches_wait_for_the_previous_batch(tmp_path: Path) -> None:
+    book = "- hosts: all\n  serial: [1, '50%']\n  rtas: [{name: u, remote: [a, b]}]\n"
+    inventory = make_inventory({"all4": ["h1", "h2", "h3", "h4", "h5"]})
+    plan = plan_for(tmp_path, {"site.yml": book}, inventory=inventory)
+    assert plan.plays[0].batches == (("h1",), ("h2", "h3"), ("h4", "h5"))
+    steps = by_name(plan)
+    first_h2 = steps["h2/01-all/u/remote/01-a"]
+    assert plan.predecessors(first_h2) == (steps["h1/01-all/u/remote/02-b"],)
+    assert plan.feeders(first_h2) == ()
+    first_h4 = steps["h4/01-all/u/remote/01-a"]
+    assert {s.host for s in plan.predecessors(first_h4)} == {"h2", "h3"}
+    assert first_h2.signature != steps["h3/01-all/u/remote/01-a"].signature
+
+
+def test_plays_run_in_order_per_host(tmp_path: Path) -> None:
+    book = "- name: one\n  hosts: all\n  rtas: [{name: u, remote: [a]}]\n"
+    book += "- name: two\n  hosts: web\n  rtas: [{name: v, remote: [b]}]\n"
+    plan = plan_for(tmp_path, {"site.yml": book})
+    steps = by_name(plan)
+    assert plan.predecessors(steps["web2/02-two/v/remote/01-b"]) == (
+        steps["web2/01-one/u/remote/01-a"],
+    )
+
+
+def test_order_is_deterministic(tmp_path: Path) -> None:
+    project = copy_project("golden", tmp_path)
+    book = str(project / "playbooks/site.yml")
+    first = build_plan(golden_inventory(), load_playbook(book))
+    second = build_plan(golden_inventory(), load_playbook(book))
+    assert [s.node for s in first.steps] == [s.node for s in second.steps]
+    assert [s.signature for s in first.steps] == [s.signature for s in second.steps]
+    for fmt in ("text", "dot", "mermaid", "json"):
+        assert first.render(fmt) == second.render(fmt)
+
+
+# --- signatures --------------------------------------------------------------------------------
+
+
+def _signatures(project: Path, **kw: object) -> dict[str, str]:
+    book = load_playbook(str(project / "playbooks/site.yml"))
+    plan = build_plan(golden_inventory(), book, **kw)  # type: ignore[arg-type]
+    return {plan.task_name(s): s.signature for s in plan.steps}
+
+
+def _changed(before: dict[str, str], after: dict[str, str]) -> set[str]:
+    assert before.keys() == after.keys()
+    return {name for name in before if before[name] != after[name]}
+
+
+def test_changing_a_role_file_changes_only_what_it_feeds(tmp_path: Path) -> None:
+    project = copy_project("golden", tmp_path)
+    before = _signatures(project)
+    (project / "roles/app/remote/20-again.sh").write_text("#!/bin/sh\necho changed >> app.out\n")
+    changed = _changed(before, _signatures(project))
+    expected = {
+        f"{host}/01-site/app/{tail}"
+        for host in ("web1", "web2", "db1")
+        for tail in ("remote/20-again.sh", "fetch/files", "local_post/10-check.sh")
+    }
+    assert changed == expected
+
+
+def test_changing_a_dependency_changes_its_dependents(tmp_path: Path) -> None:
+    project = copy_project("golden", tmp_path)
+    before = _signatures(project)
+    (project / "roles/base/files/etc/static.txt").write_text("new\n")
+    changed = _changed(before, _signatures(project))
+    web1 = {name.split("/", 1)[1] for name in changed if name.startswith("web1/")}
+    assert "01-site/base/ship/files" in web1
+    assert "01-site/app/local_pre/10-prepare.sh" in web1
+    assert "01-site/report/remote/10-report.sh" in web1
+    assert not any("/adhoc/" in name or "02-rolling" in name for name in changed)
+
+
+def test_a_host_variable_changes_only_that_host(tmp_path: Path) -> None:
+    project = copy_project("golden", tmp_path)
+    book = load_playbook(str(project / "playbooks/site.yml"))
+    before = build_plan(golden_inventory(), book)
+    inventory = make_inventory(
+        {"web": ["web1", "web2"], "db": ["db1"]},
+        host_vars={"db1": {"greeting": "hi"}, "web2": {"colour": "blue"}},
+    )
+    after = build_plan(inventory, book)
+    changed = {s.host for s, t in zip(before.steps, after.steps, strict=True) if s != t}
+    assert changed == {"web2"}
+
+
+def test_template_content_is_rendered_per_host(tmp_path: Path) -> None:
+    project = copy_project("golden", tmp_path)
+    plan = build_plan(golden_inventory(), load_playbook(str(project / "playbooks/site.yml")))
+    steps = by_name(plan)
+    for host, greeting in (("web1", "hello"), ("db1", "hello")):  # play vars beat host vars
+        moves = {m.dest: m for m in steps[f"{host}/01-site/base/ship/files"].spec.files}
+        conf = moves["etc/base.conf"]
+        assert (
+            conf.content
+            == f"# rendered for {host}\nport=8080\nmotd={greeting} from {host}\n".encode()
+        )
+        assert conf.src.endswith("base.conf.j2")
+        assert moves["etc/static.txt"].content is None
+
+
+# --- variables, env, connections, dirs ---------------------------------------------------------
+
+
+def test_variable_precedence(tmp_path: Path) -> None:
+    files = {
+        "site.yml": (
+            "- hosts: web\n  vars: {p: play, q: play, r: play}\n"
+            "  roles:\n    - {role: r1, vars: {q: param, r: param}}\n"
+        ),
+        "roles/r1/role.yml": "vars: {d: default, h: default, p: default, q: default, r: default}\n",
+        "roles/r1/remote/10-x.sh": "true\n",
+    }
+    inventory = make_inventory(INVENTORY, host_vars={"web1": {"h": "host", "p": "host"}})
+    plan = plan_for(tmp_path, files, inventory=inventory, extra_vars={"r": "extra"})
+    values = env(by_name(plan)["web1/01-web/r1/remote/10-x.sh"])
+    assert [values[k] for k in "dhpqr"] == ["default", "host", "play", "param", "extra"]
+
+
+def test_step_env_has_context_and_json_for_non_strings(tmp_path: Path) -> None:
+    files = {"site.yml": "- hosts: db\n  vars: {n: 3, l: [1, a], bad-name: x}\n"}
+    files["site.yml"] += "  rtas: [{name: u, remote: [ls]}]\n"
+    err_or_plan = None
+    with pytest.raises(InputError) as caught:
+        plan_for(tmp_path, files)
+    err_or_plan = caught.value
+    assert "not a valid variable name" in err_or_plan.message
+    files["site.yml"] = files["site.yml"].replace(", bad-name: x", "")
+    plan = plan_for(tmp_path, files, fetch_dir=str(tmp_path / "out"))
+    (step,) = plan.steps
+    values = env(step)
+    assert values["n"] == "3" and values["l"] == '[1,"a"]'
+    assert values["RORUNNER_HOST"] == "db1"
+    assert values["RORUNNER_ADDRESS"] == "2001:db8::3"
+    assert values["RORUNNER_PORT"] == "22"
+    assert values["RORUNNER_REMOTE_DIR"] == ".rorunner/work/01-db"
+    assert values["RORUNNER_FETCH_DIR"] == str(tmp_path / "out" / "db1")
+    assert step.env == tuple(sorted(step.env))
+
+
+def test_connection_spec_inventory_over_cli_defaults(tmp_path: Path) -> None:
+    files = {"site.yml": "- hosts: all\n  rtas: [{name: u, remote: [ls]}]\n"}
+    inventory = make_inventory(INVENTORY)
+    hosts = dict(inventory.hosts)
+    hosts["web1"] = dataclasses.replace(hosts["web1"], user="deploy", port=2222)
+    inventory = Inventory(hosts=hosts, groups=inventory.groups)
+    defaults = ConnectionDefaults(user="ops", known_hosts=("kh",), connect_timeout=3.0)
+    plan = plan_for(tmp_path, files, inventory=inventory, defaults=defaults)
+    conns = {s.host: s.conn for s in plan.steps}
+    assert (conns["web1"].user, conns["web1"].port, conns["web1"].label) == ("deploy", 2222, "web1")
+    assert (conns["web2"].user, conns["web2"].port) == ("ops", None)
+    assert conns["web2"].known_hosts == ("kh",) and conns["web2"].connect_timeout == 3.0
+
+
+def test_remote_and_fetch_dirs_are_templated_per_host(tmp_path: Path) -> None:
+    files = {
+        "site.yml": (
+            "- hosts: web\n  remote_dir: '/srv/{{ inventory_hostname }}'\n"
+            "  fetch_dir: 'out/{{ colour }}'\n  vars: {colour: red}\n"
+            "  rtas: [{name: u, fetch: [/etc/os-release]}]\n"
+        )
+    }
+    plan = plan_for(tmp_path, files)
+    step = by_name(plan)["web2/01-web/u/fetch/files"]
+    assert step.remote_dir == "/srv/web2"
+    assert step.fetch_dir == str(tmp_path / "out/red/web2")
+    (move,) = step.spec.files
+    assert (move.src, move.dest) == (
+        "/etc/os-release",
+        str(tmp_path / "out/red/web2/etc/os-release"),
+    )
+
+
+def test_commands_are_never_templated(tmp_path: Path) -> None:
+    book = "- hosts: web\n  rtas: [{name: u, remote: ['echo {{ undefined_thing }}']}]\n"
+    plan = plan_for(tmp_path, {"site.yml": book})
+    assert plan.steps[0].spec.command == "echo {{ undefined_thing }}"
+
+
+def test_role_files_ship_with_their_modes_and_scripts_run_from_local_paths(tmp_path: Path) -> None:
+    plan = plan_for(tmp_path, ROLES)
+    (tmp_path / "roles/base/files/base.txt").chmod(0o640)
+    plan = plan_for(tmp_path)
+    steps = by_name(plan)
+    (move,) = steps["db1/01-all/base/ship/files"].spec.files
+    assert (move.dest, move.mode) == ("base.txt", 0o640)
+    script = steps["db1/01-all/base/remote/10-base.sh"].spec
+    assert (script.kind, script.script) == (
+        "remote",
+        str(tmp_path / "roles/base/remote/10-base.sh"),
+    )
+
+
+def test_renderings(tmp_path: Path) -> None:
+    plan = plan_for(tmp_path, ROLES, limit="web1")
+    node = plan.steps[0].node
+    text = plan.render("text", {node: "would run"})
+    assert text.splitlines()[0] == "web1 (2001:db8::1)"
+    assert "01-all/base/ship/files" in text.splitlines()[1] and "would run" in text
+    assert plan.render("dot").startswith("digraph plan {")
+    assert "style=dashed" in plan.render("dot")
+    assert plan.render("mermaid").startswith("flowchart TD")
+    document = json.loads(plan.render("json", {node: "up to date"}))
+    assert document["nodes"][0]["status"] == "up to date"
+    assert document["nodes"][0]["host"] == "web1"
+    assert {"from", "to", "feeds"} <= set(document["edges"][0])
+    with pytest.raises(ValueError, match="unknown plan format"):
+        plan.render("yaml")
