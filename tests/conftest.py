@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from rorunner.model import ConnectionSpec
-from tests.lab import Lab, LabError, LabHost, start_lab
+from tests.lab import Lab, LabBusyError, LabError, LabHost, start_lab
 
 LAB_HOSTS = 4
 LAB_NAME = "test"
@@ -49,11 +49,20 @@ def _stop_on_signals(lab: Lab) -> Callable[[], None]:
     return undo
 
 
+def _start_session_lab() -> Lab:
+    """Lab "test" (or RORUNNER_LAB_NAME); a per-process name when another run holds it."""
+    name = os.environ.get("RORUNNER_LAB_NAME") or LAB_NAME
+    try:
+        return start_lab(LAB_HOSTS, mode="auto", name=name)
+    except LabBusyError:
+        return start_lab(LAB_HOSTS, mode="auto", name=f"{name}{os.getpid()}")
+
+
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Lab]:
     """A lab of 4 sshd hosts named "test"; mode from RORUNNER_LAB_MODE (default auto)."""
     try:
-        started = start_lab(LAB_HOSTS, mode="auto", name=LAB_NAME)
+        started = _start_session_lab()
     except (LabError, OSError, subprocess.SubprocessError) as err:
         pytest.fail(f"the sshd lab could not start: {err}", pytrace=False)
     undo = _stop_on_signals(started)

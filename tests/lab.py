@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import getpass
 import ipaddress
 import json
@@ -26,7 +27,7 @@ import subprocess
 import sys
 import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -45,6 +46,10 @@ ACCEPTED_RE = re.compile(r"\bAccepted \S+ for \S+ from ")
 
 class LabError(RuntimeError):
     """The lab could not be started or stopped; the message says why."""
+
+
+class LabBusyError(LabError):
+    """A live process (not this one) owns a running lab of that name."""
 
 
 # --- processes we start: (pid, kernel start time) so a reused PID is never signalled ---------
@@ -324,7 +329,8 @@ class Lab:
         _terminate([*_descendants(procs), *procs])
         for host in self.hosts:
             host._sshd = host._holder = None
-        _cleanup_stale(self.name)
+        with _name_lock(self.name):
+            _cleanup_stale(self.name)
 
     def __enter__(self) -> Lab:
         return self
@@ -366,10 +372,10 @@ def _address(prefix: str, index: int) -> str:
 # --- stale state ------------------------------------------------------------------------------
 
 
-def _recorded(lab_dir: Path) -> list[_Proc]:
+def _recorded(lab_dir: Path, file: str = "pids") -> list[_Proc]:
     procs = []
     try:
-        lines = (lab_dir / "pids").read_text().splitlines()
+        lines = (lab_dir / file).read_text().splitlines()
     except OSError:
         return []
     for line in lines:
@@ -410,6 +416,32 @@ def _cleanup_stale(name: str) -> None:
     if batch:
         _run(["ip", "-force", "-batch", "-"], "\n".join(batch) + "\n")
     (lab_dir / "pids").unlink(missing_ok=True)
+    (lab_dir / "owner").unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _name_lock(name: str) -> Iterator[None]:
+    """Serialise start/stop of one lab name across processes (bounded wait)."""
+    LAB_ROOT.mkdir(exist_ok=True)
+    with (LAB_ROOT / f".{name}.lock").open("w") as handle:
+        deadline = time.monotonic() + 30.0
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise LabError(f"lab {name!r} stayed locked for 30s") from None
+                time.sleep(0.05)
+        yield
+
+
+def _claim(lab_dir: Path, name: str) -> None:
+    """Refuse a lab that a live process started; an owner that died left stale state."""
+    me = os.getpid()
+    for owner in _recorded(lab_dir, "owner"):
+        if owner.pid != me and _alive(owner):
+            raise LabBusyError(f"lab {name!r} is in use by live process {owner.pid}")
 
 
 # --- files: keys, sshd configs, known_hosts, inventories, ssh_config --------------------------
@@ -721,7 +753,8 @@ def _check_tools() -> None:
     missing = [t for t in (SSHD, "ssh-keygen") if not shutil.which(t)]
     if missing:
         raise LabError(f"missing {', '.join(missing)} (install openssh-server / openssh-client)")
-    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
+    if os.geteuid() == 0:  # sshd's privilege separation dir (only used when root)
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
 
 
 def start_lab(n: int = 4, mode: Mode = "auto", name: str = "test") -> Lab:
@@ -730,10 +763,17 @@ def start_lab(n: int = 4, mode: Mode = "auto", name: str = "test") -> Lab:
         raise LabError(f"bad lab name {name!r} or host count {n}")
     resolved = _resolve_mode(mode)
     _check_tools()
-    _cleanup_stale(name)
     lab_dir = LAB_ROOT / name
-    shutil.rmtree(lab_dir, ignore_errors=True)
-    lab_dir.mkdir(parents=True)
+    with _name_lock(name):
+        _claim(lab_dir, name)
+        _cleanup_stale(name)
+        shutil.rmtree(lab_dir, ignore_errors=True)
+        lab_dir.mkdir(parents=True)
+        (lab_dir / "owner").write_text(f"{os.getpid()} {_start_time(os.getpid())}\n")
+    return _launch(lab_dir, name, resolved, n)
+
+
+def _launch(lab_dir: Path, name: str, resolved: Literal["netns", "loopback"], n: int) -> Lab:
     netns = resolved == "netns"
     hosts = _netns_hosts(lab_dir, name, n) if netns else _loopback_hosts(lab_dir, n)
     user = "root" if netns else getpass.getuser()
@@ -781,7 +821,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.action == "down":
-            _cleanup_stale(args.name)
+            with _name_lock(args.name):
+                _cleanup_stale(args.name)
             print(f"lab {args.name!r} stopped")
             return 0
         started = time.monotonic()

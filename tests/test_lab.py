@@ -9,10 +9,12 @@ import socket
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from rorunner.model import ConnectionSpec
 from tests.lab import Lab, LabHost, read_banner, start_lab
 
 
@@ -210,3 +212,40 @@ def test_restart_after_a_crash_cleans_up_and_coexists(lab: Lab) -> None:
         listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
         assert "rrcrash-" not in listed.stdout
         assert not Path(f"/sys/class/net/{again.bridge}").exists()
+
+
+def test_lab_spec_reaches_a_host(lab: Lab, lab_spec: Callable[..., ConnectionSpec]) -> None:
+    host = lab.hosts[0]
+    spec = lab_spec(host)
+    assert (spec.address, spec.port, spec.user, spec.label) == (
+        host.address,
+        host.port,
+        lab.user,
+        host.name,
+    )
+    assert spec.key_file == str(lab.client_key)
+    assert spec.known_hosts == (str(lab.known_hosts),)
+    assert lab_spec(host, connect_timeout=2.0).connect_timeout == 2.0
+
+
+def _lab_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    repo = Path(__file__).resolve().parent.parent
+    argv = [sys.executable, "-m", "tests.lab", *args]
+    return subprocess.run(argv, cwd=repo, capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.mark.lab
+def test_command_line_up_and_down(lab: Lab) -> None:
+    name = f"cli{os.getpid()}"
+    up = _lab_cli("up", "--hosts", "2", "--mode", lab.mode, "--name", name)
+    pids_file = lab.dir.parent / name / "pids"
+    try:
+        assert up.returncode == 0, up.stderr
+        assert "h2" in up.stdout
+        pids = [int(line.split()[0]) for line in pids_file.read_text().splitlines()]
+        assert pids and not any(_gone(pid) for pid in pids)
+    finally:
+        down = _lab_cli("down", "--name", name)
+    assert down.returncode == 0, down.stderr
+    assert all(_gone(pid) for pid in pids)
+    assert not pids_file.exists()
