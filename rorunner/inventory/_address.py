@@ -11,7 +11,7 @@ _HOSTNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 _GROUPNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 _SCOPE = re.compile(r"[A-Za-z0-9_.-]{1,15}\Z")
 _IPV4ISH = re.compile(r"[0-9]+(\.[0-9]+){3}\Z")
-_BRACKETED = re.compile(r"\[([^\[\]]+)\]:(.*)\Z", re.S)
+_BRACKETED = re.compile(r"\[(.+)\]:([^\]]*)\Z", re.S)
 
 
 def split_host_port(token: str, path: str, line: int) -> tuple[str, int | None]:
@@ -34,6 +34,7 @@ def split_host_port(token: str, path: str, line: int) -> tuple[str, int | None]:
 
 
 def _is_address_in_brackets(inner: str) -> bool:
+    inner = re.sub(r"\[[^\]]*\]", "0", inner)  # a range inside the address counts as one part
     return "::" in inner or inner.count(":") >= 3 or ":" not in inner
 
 
