@@ -194,7 +194,7 @@ def test_bad_inventory_contacts_nothing(tmp_path: Path) -> None:
     """`run` with a bad inventory fails before any connection: the command never runs."""
     marker = tmp_path / "ran"
     path = tmp_path / "h.ini"
-    path.write_text(f"local1 ansible_connection=local\nbad;host\n")
+    path.write_text("local1 ansible_connection=local\nbad;host\n")
     result = run_cli("run", "all", "-i", str(path), "-a", f"touch {marker}")
     assert result.code == 3
     assert f"{path}:2: " in result.err
