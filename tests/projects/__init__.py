@@ -52,3 +52,16 @@ def copy_project(name: str, to: Path) -> Path:
     target = to / name
     shutil.copytree(PROJECTS / name, target)
     return target
+
+
+def write_project(root: Path, files: Mapping[str, str]) -> Path:
+    """Write `files` (relative path -> text) under `root`; paths under local_pre/, local_post/
+    or remote/ and names ending in .sh are made executable. Returns `root`."""
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        parts = set(Path(rel).parts)
+        if parts & {"local_pre", "local_post", "remote"} or rel.endswith(".sh"):
+            path.chmod(0o755)
+    return root
