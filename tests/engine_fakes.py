@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rorunner.model import ConnectionSpec, PlanStep, StepSpec
+from rorunner.plan import batches
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,10 @@ class FakePlay:
     hosts: tuple[str, ...]
     serial: tuple[int | str, ...] = ()
     max_fail_percentage: float | None = None
+
+    @property
+    def batches(self) -> tuple[tuple[str, ...], ...]:
+        return batches(self.hosts, self.serial)
 
 
 @dataclass(frozen=True)
@@ -85,8 +90,6 @@ class PlanMaker:
         edges: dict[tuple[str, ...], tuple[PlanStep, ...]],
         last_of: Mapping[str, PlanStep],
     ) -> None:
-        from rorunner.engine._limits import batches
-
         groups = batches(list(self.hosts), self.serial)
         for before, after in itertools.pairwise(groups):
             for host in after:

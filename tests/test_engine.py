@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from rorunner.engine import EngineOptions, ProjectLock, dry_run, run_plan
-from rorunner.engine._limits import batches
 from rorunner.errors import LockedError
 from rorunner.tasks._lower import lower, task_names
 from tests.engine_fakes import PlanMaker, count_cmd, counts
@@ -150,13 +149,6 @@ def test_max_fail_percentage_stops_the_remaining_hosts_of_the_play(tmp_path: Pat
     got = _statuses(result)
     assert got["a.go"] == "failed" and got["c.go"] == "not_run" and got["d.go"] == "not_run"
     assert "max_fail_percentage" in next(o.reason for o in result.outcomes if o.host == "c")
-
-
-def test_serial_batches_like_ansible() -> None:
-    hosts = [f"h{i}" for i in range(7)]
-    assert [len(b) for b in batches(hosts, (2,))] == [2, 2, 2, 1]
-    assert [len(b) for b in batches(hosts, (1, "50%"))] == [1, 3, 3]
-    assert batches(hosts, ()) == (tuple(hosts),)
 
 
 def test_dry_run_says_why_and_runs_nothing(tmp_path: Path) -> None:

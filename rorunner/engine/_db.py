@@ -9,8 +9,11 @@ each commit survive a killed process without an fsync per task.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from typing import Any
+
+from doit.dependency import MD5Checker
 
 SCHEMA = "create table if not exists doit (task_id text primary key, task_data text)"
 LAST_KEY_OF_SUCCESS = "deps:"
@@ -77,3 +80,33 @@ class WriteThroughSqliteDB:
     def stored(self, task_id: str) -> dict[str, Any]:
         """Everything stored for a task (for the dry run's reasons)."""
         return dict(self._load(task_id))
+
+
+class MissingIsChanged(MD5Checker):  # type: ignore[misc]
+    """doit's MD5 file checker, except that a missing file_dep means "changed", not an error.
+
+    A shipped file made by a local_pre step is missing when that step failed;
+    doit would then fail the ship task itself and, through task_dep, steps of
+    other hosts behind a serial barrier. Here the step just runs (and the
+    engine reports it as not run, since its host already failed).
+    """
+
+    CheckerError = ()  # info() never raises
+
+    def info(self, file_path: str) -> os.stat_result | None:
+        """os.stat, or None for a missing file."""
+        try:
+            return os.stat(file_path)
+        except OSError:
+            return None
+
+    def check_modified(self, file_path: str, file_stat: os.stat_result | None, state: Any) -> bool:
+        """Missing or different from the saved state."""
+        return file_stat is None or bool(super().check_modified(file_path, file_stat, state))
+
+    def get_state(self, dep: str, current_state: Any) -> Any:
+        """The saved state, None (keep nothing new) for a missing file."""
+        try:
+            return super().get_state(dep, current_state)
+        except OSError:
+            return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -9,7 +11,11 @@ from doit.cmd_base import TaskLoader2
 from doit.doit_cmd import DoitMain
 from doit.loader import generate_tasks
 
+from rorunner.engine._db import MissingIsChanged
+from rorunner.errors import RorunnerError
+
 BACKEND = "rorunner-sqlite"
+DOIT_SETUP_ERROR = 3
 BACKEND_LOCATION = "rorunner.engine._db:WriteThroughSqliteDB"
 
 
@@ -59,7 +65,7 @@ def run_tasks(
     config = {
         "dep_file": dep_file,
         "backend": BACKEND,
-        "check_file_uptodate": "md5",
+        "check_file_uptodate": MissingIsChanged,
         "reporter": events,
         "verbosity": 0,
         "continue": True,
@@ -72,7 +78,14 @@ def run_tasks(
         config_filenames=(),
         extra_config={"BACKEND": {BACKEND: BACKEND_LOCATION}},
     )
-    return int(main.run(["run"]))
+    # doit reports problems it finds before running anything (exit 3) on stderr;
+    # catch them so they surface as our error instead of stray output.
+    captured = io.StringIO()
+    with contextlib.redirect_stderr(captured):
+        code = int(main.run(["run"]))
+    if code == DOIT_SETUP_ERROR:
+        raise RorunnerError(f"doit refused the lowered plan: {captured.getvalue().strip()}")
+    return code
 
 
 def load_doit_tasks(tasks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

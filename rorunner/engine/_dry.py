@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from doit.dependency import Dependency
 
-from rorunner.engine._db import WriteThroughSqliteDB
+from rorunner.engine._db import MissingIsChanged, WriteThroughSqliteDB
 from rorunner.engine._doit import load_doit_tasks
 from rorunner.tasks._lower import LoweredTask, lower
 
@@ -38,7 +38,7 @@ def dry_run(plan: Plan, options: EngineOptions) -> tuple[DryRunEntry, ...]:
         return tuple(
             _entry(lt, "always" if lt.step.spec.always else "new", options.force) for lt in lowered
         )
-    deps = Dependency(WriteThroughSqliteDB, str(options.dep_file))
+    deps = Dependency(WriteThroughSqliteDB, str(options.dep_file), checker_cls=MissingIsChanged)
     try:
         tasks = load_doit_tasks([lt.task for lt in lowered])
         return tuple(_entry(lt, _reason(lt, deps, tasks), options.force) for lt in lowered)

@@ -1,9 +1,8 @@
-"""serial batches and max_fail_percentage per play, as Ansible computes them."""
+"""Per-play failure limits for the run state, from the plan's plays."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rorunner.engine._state import PlayLimits
 
@@ -12,45 +11,13 @@ if TYPE_CHECKING:
 
 
 def play_limits(plan: Plan) -> dict[str, PlayLimits]:
-    """PlayLimits for every play of the plan, by play id."""
-    limits = {}
-    for play in plan.plays:
-        serial = _serial_values(getattr(play, "serial", ()))
-        hosts = tuple(play.hosts)
-        limits[play.id] = PlayLimits(
+    """PlayLimits for every play of the plan (batches as the planner computed them), by id."""
+    return {
+        play.id: PlayLimits(
             play=play.id,
-            batches=batches(hosts, serial),
+            batches=tuple(play.batches),
             max_fail_percentage=play.max_fail_percentage,
-            serial=bool(serial),
+            serial=bool(play.serial),
         )
-    return limits
-
-
-def _serial_values(serial: Any) -> tuple[int | str, ...]:
-    if serial is None:
-        return ()
-    if isinstance(serial, int | str):
-        return (serial,)
-    return tuple(serial)
-
-
-def batches(hosts: Sequence[str], serial: Sequence[int | str]) -> tuple[tuple[str, ...], ...]:
-    """Split hosts into serial batches; sizes are counts or "N%", the last one repeats."""
-    if not serial:
-        return (tuple(hosts),) if hosts else ()
-    out: list[tuple[str, ...]] = []
-    start, index = 0, 0
-    while start < len(hosts):
-        size = _batch_size(serial[min(index, len(serial) - 1)], len(hosts))
-        out.append(tuple(hosts[start : start + size]))
-        start += size
-        index += 1
-    return tuple(out)
-
-
-def _batch_size(value: int | str, total: int) -> int:
-    if isinstance(value, str) and value.endswith("%"):
-        size = int(total * float(value[:-1]) / 100)
-    else:
-        size = int(value)
-    return max(1, min(size, total)) if size > 0 else total
+        for play in plan.plays
+    }

@@ -14,10 +14,12 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from doit.exceptions import UnmetDependency
+
 from rorunner.engine._doit import doit_events, run_tasks
 from rorunner.engine._limits import play_limits
 from rorunner.engine._lock import ProjectLock
-from rorunner.engine._result import RunResult, StepOutcome, summarise
+from rorunner.engine._result import RunResult, Status, StepOutcome, summarise
 from rorunner.engine._state import RunState
 from rorunner.engine._step import StepAction, outcome_for
 from rorunner.tasks._lower import LoweredTask, lower
@@ -112,9 +114,11 @@ def _doit_failure(by_name: dict[str, LoweredTask], state: RunState, name: str, f
     # Only reached for problems doit finds itself (e.g. a missing file_dep); a
     # step's own failures are recorded by its StepAction.
     lowered = by_name.get(name)
-    if lowered is not None and not state.has(name):
-        message = fail.get_msg().strip().splitlines()
-        state.record(outcome_for(lowered, "failed", reason=message[0] if message else "failed"))
+    if lowered is None or state.has(name):
+        return
+    message = fail.get_msg().strip().splitlines()
+    status: Status = "not_run" if isinstance(fail, UnmetDependency) else "failed"
+    state.record(outcome_for(lowered, status, reason=message[0] if message else "failed"))
 
 
 def _complete(

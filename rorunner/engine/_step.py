@@ -56,6 +56,9 @@ class StepAction:
             self.state.record(outcome_for(self.lowered, "not_run", reason=blocked))
             return
         start = time.monotonic()
+        for created in step.spec.creates:
+            # A local_pre may promise build/x.tgz; give it the directory to write into.
+            Path(created).parent.mkdir(parents=True, exist_ok=True)
         fail = _execute(self.actions)
         status, rc, reason = _classify(fail, step.spec.kind)
         if status not in ("ok", "changed"):

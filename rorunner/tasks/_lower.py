@@ -10,8 +10,10 @@ predecessors' signatures) through a config_changed check.
 from __future__ import annotations
 
 import hashlib
+import os
 import shlex
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +52,7 @@ class LoweredTask:
 
     name: str
     step: PlanStep
-    task: Mapping[str, Any]
+    task: dict[str, Any]
 
 
 def task_names(steps: Sequence[PlanStep]) -> dict[tuple[str, ...], str]:
@@ -90,6 +92,21 @@ def lower(
         task["io"] = {"capture": False}
         task["verbosity"] = 0
         lowered.append(LoweredTask(name, step, task))
+    return _without_shared_targets(lowered)
+
+
+def _without_shared_targets(lowered: list[LoweredTask]) -> tuple[LoweredTask, ...]:
+    """Drop targets that several tasks declare (one local_pre per host making the same file).
+
+    doit refuses a target with two creators; ordering does not need it (the
+    plan's edges already put the creator first), only the "missing target
+    means not up to date" check does, which a unique target keeps.
+    """
+    seen = Counter(t for lt in lowered for t in lt.task.get("targets", ()))
+    for lt in lowered:
+        targets = lt.task.get("targets")
+        if targets and any(seen[t] > 1 for t in targets):
+            lt.task["targets"] = [t for t in targets if seen[t] == 1]
     return tuple(lowered)
 
 
@@ -109,11 +126,18 @@ def _build(step: PlanStep, full: str, project_dir: str, log_dir: str | None) -> 
             step.conn,
             label,
             remote_dir=step.remote_dir,
-            moves=step.spec.files,
+            moves=tuple(_under_fetch_dir(m, step.fetch_dir) for m in step.spec.files),
             dest_root=step.fetch_dir,
             **common,
         )
     return _remote(step, label, log_dir, common)
+
+
+def _under_fetch_dir(move: FileMove, fetch_dir: str) -> FileMove:
+    # The plan gives absolute local paths under fetch_dir; the generator wants them relative.
+    if not os.path.isabs(move.dest):
+        return move
+    return FileMove(move.src, os.path.relpath(move.dest, fetch_dir), move.mode, move.content)
 
 
 def _local(

@@ -1,0 +1,270 @@
+"""`rorunner play` end to end through the CLI against the sshd lab."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.lab import Lab
+from tests.play_project import remote_count, remote_file, write_project
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class Project:
+    """A copy of the test project plus the command line to run it against the lab."""
+
+    def __init__(self, root: Path, lab: Lab) -> None:
+        self.tag = root.name
+        self.books = write_project(root, self.tag)
+        self.lab = lab
+
+    def argv(self, book: str = "site.yml", *extra: str) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "rorunner",
+            "play",
+            str(self.books / book),
+            "-i",
+            str(self.lab.inventory_ini),
+            "--known-hosts",
+            str(self.lab.known_hosts),
+            "--private-key",
+            str(self.lab.client_key),
+            *extra,
+        ]
+
+    def run(self, book: str = "site.yml", *extra: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        return subprocess.run(
+            self.argv(book, *extra),
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=self.books,
+            timeout=120,
+        )
+
+    def count(self, host: str, name: str) -> int:
+        return remote_count(self.lab.host(host).home, self.tag, name)
+
+    def accepted(self) -> dict[str, int]:
+        return {h.name: h.accepted() for h in self.lab.hosts}
+
+    def release(self) -> None:
+        for host in self.lab.hosts:
+            (host.home / f"release-{self.tag}").touch()
+
+
+@pytest.fixture
+def project(tmp_path: Path, lab: Lab) -> Iterator[Project]:
+    proj = Project(tmp_path, lab)
+    try:
+        yield proj
+    finally:
+        proj.release()
+
+
+def _lines(result: subprocess.CompletedProcess[str], word: str) -> list[str]:
+    return [line for line in result.stdout.splitlines() if line.startswith(word)]
+
+
+def test_site_runs_ships_fetches_and_local_steps_see_the_vars(project: Project) -> None:
+    result = project.run()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PLAY RECAP" in result.stdout
+    for host in project.lab.hosts:
+        conf = remote_file(host.home, project.tag, "app.conf")
+        assert conf.read_text() == f"host={host.name} colour=blue\n"
+        assert conf.stat().st_mode & 0o777 == 0o644
+        secret = remote_file(host.home, project.tag, "private/secret.txt")
+        assert secret.read_text() == "s3cret\n" and secret.stat().st_mode & 0o777 == 0o600
+        workdir = remote_file(host.home, project.tag, "")
+        assert workdir.stat().st_mode & 0o777 == 0o700
+        fetched = project.books / "fetched" / host.name / "app.conf"
+        assert fetched.read_text() == conf.read_text()
+        env = dict(
+            line.split("=", 1)
+            for line in (project.books / f"env-{host.name}.txt").read_text().splitlines()
+        )
+        assert env["RORUNNER_HOST"] == host.name
+        assert env["RORUNNER_ADDRESS"] == host.address
+        assert env["RORUNNER_FETCH_DIR"] == str(project.books / "fetched" / host.name)
+        assert project.count(host.name, "base") == project.count(host.name, "app") == 1
+
+
+def test_unchanged_rerun_is_all_up_to_date_and_connects_nowhere(project: Project) -> None:
+    assert project.run().returncode == 0
+    before = project.accepted()
+    again = project.run()
+    assert again.returncode == 0, again.stdout + again.stderr
+    statuses = {
+        line.split()[0]
+        for line in again.stdout.splitlines()
+        if line.startswith(("ok", "changed", "skipped", "failed", "unreachable"))
+    }
+    assert statuses == {"skipped"}
+    assert all("up to date" in line for line in _lines(again, "skipped"))
+    assert project.accepted() == before
+
+
+def test_unchanged_rerun_does_not_even_import_paramiko(project: Project) -> None:
+    assert project.run().returncode == 0
+    code = (
+        "import sys, runpy\n"
+        "sys.argv = ['rorunner'] + sys.argv[1:]\n"
+        "try:\n"
+        "    runpy.run_module('rorunner', run_name='__main__')\n"
+        "except SystemExit as e:\n"
+        "    assert e.code == 0, e.code\n"
+        "print('PARAMIKO', 'paramiko' in sys.modules)\n"
+    )
+    argv = [sys.executable, "-c", code, *project.argv()[3:]]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
+    assert "PARAMIKO False" in out.stdout, out.stdout + out.stderr
+
+
+def test_changing_one_role_file_reruns_only_what_it_feeds(project: Project) -> None:
+    assert project.run().returncode == 0
+    template = project.books.parent / "roles" / "app" / "files" / "app.conf.j2"
+    template.write_text("host={{ inventory_hostname }} colour={{ colour }} v2\n")
+    again = project.run()
+    assert again.returncode == 0, again.stdout
+    ran = {
+        " > ".join(line.split("] ", 1)[1].split(" > ")[1:3])
+        for line in again.stdout.splitlines()
+        if line.startswith(("ok", "changed"))
+    }
+    assert ran == {"app > ship", "app > remote", "app > fetch", "app > local_post"}
+    for host in project.lab.hosts:
+        assert project.count(host.name, "base") == 1
+        assert project.count(host.name, "app") == 2
+        assert project.count(host.name, "inline") == 1
+
+
+def test_force_reruns_everything(project: Project) -> None:
+    assert project.run().returncode == 0
+    assert project.run("site.yml", "--force").returncode == 0
+    assert {project.count(h.name, "base") for h in project.lab.hosts} == {2}
+
+
+@pytest.mark.parametrize(
+    ("limit", "expected"),
+    [("web", {"h1", "h2"}), ("!web", {"h3", "h4"}), ("ADDRESS_OF_H3", {"h3"})],
+)
+def test_limit_touches_only_matched_hosts(project: Project, limit: str, expected: set[str]) -> None:
+    if limit == "ADDRESS_OF_H3":
+        limit = project.lab.host("h3").address
+        expected = {h.name for h in project.lab.hosts if h.address == limit}
+    result = project.run("site.yml", "-l", limit)
+    assert result.returncode == 0, result.stdout + result.stderr
+    touched = {h.name for h in project.lab.hosts if project.count(h.name, "base")}
+    assert touched == expected
+
+
+def test_one_host_failing_stops_only_that_host_exit_2(project: Project) -> None:
+    result = project.run("fail.yml")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert project.count("h2", "before") == 1 and project.count("h2", "after") == 0
+    for name in ("h1", "h3", "h4"):
+        assert project.count(name, "after") == 1
+    assert any(line.startswith("failed") and "[h2]" in line for line in result.stdout.splitlines())
+
+
+def test_unreachable_host_exit_4(project: Project) -> None:
+    down = project.lab.host("h4")
+    down.stop_sshd()
+    try:
+        result = project.run("fail.yml")
+    finally:
+        down.start_sshd()
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert any(
+        line.startswith("unreachable") and "[h4]" in line for line in result.stdout.splitlines()
+    )
+    assert project.count("h1", "after") == 1
+
+
+def _start_slow(project: Project) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        project.argv("slow.yml"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=project.books,
+    )
+    deadline = time.monotonic() + 60
+    started = [remote_file(h.home, project.tag, "started") for h in project.lab.hosts]
+    while not all(p.exists() for p in started):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    return proc
+
+
+def test_kill_9_during_a_slow_step_then_rerun_repeats_only_that_step(project: Project) -> None:
+    proc = _start_slow(project)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    project.release()
+    result = project.run("slow.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for host in project.lab.hosts:
+        assert project.count(host.name, "one") == 1
+        assert project.count(host.name, "slow") == 2
+        assert project.count(host.name, "three") == 1
+
+
+def test_second_concurrent_run_exits_1_naming_the_pid(project: Project) -> None:
+    proc = _start_slow(project)
+    try:
+        second = project.run("slow.yml")
+    finally:
+        project.release()
+        proc.communicate(timeout=60)
+    assert second.returncode == 1, second.stdout + second.stderr
+    assert f"pid {proc.pid}" in second.stderr
+    assert proc.returncode == 0
+
+
+def test_dry_run_connects_nowhere_and_says_why(project: Project) -> None:
+    before = project.accepted()
+    dry = project.run("site.yml", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "[h1]" in dry.stdout
+    assert all("(new)" in line for line in dry.stdout.splitlines() if "would run" in line)
+    assert project.accepted() == before
+    assert project.run().returncode == 0
+    after_run = project.accepted()
+    again = project.run("site.yml", "--dry-run")
+    assert "would run" not in again.stdout and "up to date" in again.stdout
+    assert project.accepted() == after_run
+
+
+def test_graph_json_has_statuses_and_runs_nothing(project: Project) -> None:
+    before = project.accepted()
+    out = project.run("site.yml", "--graph", "json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["nodes"] and all(n.get("status") for n in data["nodes"])
+    assert project.accepted() == before
+
+
+def test_json_prints_the_run_record(project: Project) -> None:
+    out = project.run("site.yml", "--json")
+    assert out.returncode == 0, out.stderr
+    record = json.loads(out.stdout)
+    assert set(record["hosts"]) == {h.name for h in project.lab.hosts}
+    assert record["hosts"]["h1"]["state"] == "ok"
+    assert all(step["status"] in ("ok", "changed") for step in record["steps"])
