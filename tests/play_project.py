@@ -63,7 +63,8 @@ ROLE_FILES: dict[str, str] = {
     "roles/app/files/app.conf.j2": "host={{ inventory_hostname }} colour={{ colour }}\n",
     "roles/app/remote/10-app.sh": "#!/bin/sh\necho x >> count.app\ngrep -q host= app.conf\n",
     "roles/app/local_pre/10-pre.sh": (
-        "#!/bin/sh\nenv | grep '^RORUNNER_' | sort > \"$RORUNNER_PLAYBOOK_DIR/env-$RORUNNER_HOST.txt\"\n"
+        "#!/bin/sh\nenv | grep '^RORUNNER_' | sort "
+        '> "$RORUNNER_PLAYBOOK_DIR/env-$RORUNNER_HOST.txt"\n'
     ),
     "roles/app/local_post/10-post.sh": (
         '#!/bin/sh\ntest -f "$RORUNNER_FETCH_DIR/app.conf"\n'
