@@ -123,6 +123,8 @@ def _signal_all(procs: Iterable[_Proc], sig: signal.Signals) -> None:
         if _alive(proc):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(proc.pid, sig)
+                if sig == signal.SIGTERM:  # a test may have left it SIGSTOPped
+                    os.kill(proc.pid, signal.SIGCONT)
 
 
 def _wait_dead(procs: list[_Proc], timeout: float) -> list[_Proc]:
@@ -631,6 +633,8 @@ def _holder_script(lab: Lab, host: LabHost) -> str:
         "set -e",
         "ip link set lo up",
         f"ip addr add {host.address}/64 dev eth0 nodad",
+        # so that `ip link set eth0 down` / `up` (a fault tests inject) keeps the address
+        "echo 1 > /proc/sys/net/ipv6/conf/eth0/keep_addr_on_down",
         "ip link set eth0 up",
         # The new tmpfs is built at /root (replaced by HOME below), then moved over /tmp.
         "mount -t tmpfs -o mode=1777,size=256m rrtmp /root",

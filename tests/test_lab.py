@@ -134,6 +134,16 @@ def test_stop_and_start_sshd_keeps_the_host(lab: Lab) -> None:
     host.sh("rm -f /tmp/rr-lab-restart", check=True)
 
 
+def test_link_down_and_up_keeps_the_address(lab: Lab) -> None:
+    if lab.mode != "netns":
+        assert lab.hosts[0].netns is None  # loopback hosts have no link of their own
+        return
+    host = lab.hosts[2]
+    host.sh("ip link set eth0 down && ip link set eth0 up", check=True)
+    assert host.address in host.sh("ip -6 addr show dev eth0", check=True).stdout
+    assert read_banner(host.address, host.port, timeout=5.0) is not None
+
+
 def test_inventories_agree_under_ansible(lab: Lab, tmp_path: Path) -> None:
     tool = Path(sys.executable).with_name("ansible-inventory")
     env = {**os.environ, "ANSIBLE_HOME": str(tmp_path), "ANSIBLE_LOCAL_TEMP": str(tmp_path)}
