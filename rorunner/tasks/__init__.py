@@ -16,7 +16,7 @@ from rorunner.tasks._generators import (
     gen_task_remote_exec,
     gen_task_ship_files,
 )
-from rorunner.tasks._hosts import HostRef
+from rorunner.tasks._hosts import HostRef, host_dir, host_token
 from rorunner.tasks._names import TaskRef, get_ref_name, safe_name
 from rorunner.tasks._outcome import StepFailure, step_error
 from rorunner.tasks._rtas import RTASGenerator, doit_task_generator_for_RTAS
@@ -33,6 +33,8 @@ __all__ = [
     "gen_task_remote_exec",
     "gen_task_ship_files",
     "get_ref_name",
+    "host_dir",
+    "host_token",
     "safe_name",
     "step_error",
     "task_meta",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rorunner.model import ConnectionSpec
-from rorunner.tasks._names import host_dir_name, host_token, split_host_port
+from rorunner.tasks._names import spec_dir_name, spec_token, split_host_port
 from rorunner.transport import spec_for_address
 
 HostRef = str | ConnectionSpec
@@ -21,17 +21,28 @@ class Target:
     spec: ConnectionSpec
     token: str
     dir_name: str
-    address: str  # what a callable cmdstr / RTAS local step receives as `ipv6`
+    address: str  # what a callable receives as `ipv6`: the string as given, or spec.address
 
 
 def resolve_host(ipv6: HostRef) -> Target:
     """Resolve a bare address, "[addr]:port", a host name or a ConnectionSpec (used as is)."""
     if isinstance(ipv6, ConnectionSpec):
         return Target(
-            ipv6, host_token(ipv6, ipv6.port), host_dir_name(ipv6, ipv6.port), ipv6.address
+            ipv6, spec_token(ipv6, ipv6.port), spec_dir_name(ipv6, ipv6.port), ipv6.address
         )
     if not isinstance(ipv6, str) or not ipv6.strip():
         raise ValueError(f"ipv6 must be an address string or a ConnectionSpec, not {ipv6!r}")
     spec = spec_for_address(ipv6)
     _, named_port = split_host_port(ipv6.strip())
-    return Target(spec, host_token(spec, named_port), host_dir_name(spec, named_port), spec.address)
+    given = ipv6.strip()
+    return Target(spec, spec_token(spec, named_port), spec_dir_name(spec, named_port), given)
+
+
+def host_token(ipv6: HostRef) -> str:
+    """The host part of task names: "2001:db8::1" -> "2001_db8__1", "[::1]:2201" -> "__1_p2201"."""
+    return resolve_host(ipv6).token
+
+
+def host_dir(ipv6: HostRef) -> str:
+    """The <host> directory a fetch lands in: the label, the address, or "[addr]:port"."""
+    return resolve_host(ipv6).dir_name

@@ -46,7 +46,7 @@ def split_host_port(text: str) -> tuple[str, int | None]:
     return text, None
 
 
-def host_token(spec: ConnectionSpec, named_port: int | None) -> str:
+def spec_token(spec: ConnectionSpec, named_port: int | None) -> str:
     """The host part of a task name: the spec's label, else its address (+ _p<port> when named)."""
     if spec.label:
         return safe_name(spec.label)
@@ -54,7 +54,7 @@ def host_token(spec: ConnectionSpec, named_port: int | None) -> str:
     return safe_name(spec.address) + suffix
 
 
-def host_dir_name(spec: ConnectionSpec, named_port: int | None) -> str:
+def spec_dir_name(spec: ConnectionSpec, named_port: int | None) -> str:
     """The per-host fetch directory: the label, else the address ("[addr]:port" with a port)."""
     if spec.label:
         return spec.label
