@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> Any:
     if name in __all__ and name != "__version__":
-        import rorunner.tasks
+        import rorunner.tasks  # noqa: PLC0415
 
         return getattr(rorunner.tasks, name)
     raise AttributeError(f"module 'rorunner' has no attribute {name!r}")

@@ -81,7 +81,7 @@ class HostKeyError(UnreachableError):
 
 def did_you_mean(word: str, choices: list[str] | tuple[str, ...] | set[str]) -> str:
     """Return ' (did you mean X?)' when a close choice exists, else ''."""
-    import difflib
+    import difflib  # noqa: PLC0415
 
     close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""

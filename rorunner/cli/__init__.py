@@ -25,7 +25,7 @@ def cli() -> None:
 
 def _register() -> None:
     # Subcommands live in their own modules; importing them attaches them to `cli`.
-    from rorunner.cli import _inventory, _play  # noqa: F401
+    from rorunner.cli import _inventory, _play  # noqa: F401, PLC0415
 
 
 def exit_code_for(exc: BaseException) -> int:
@@ -49,7 +49,7 @@ def _report(exc: BaseException) -> None:
     elif isinstance(exc, RorunnerError):
         click.echo(f"rorunner: error: {exc}", err=True)
     else:
-        import traceback
+        import traceback  # noqa: PLC0415
 
         traceback.print_exception(exc, file=sys.stderr)
         click.echo(f"rorunner: internal error: {exc!r}", err=True)
@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except click.exceptions.Abort:
         click.echo("rorunner: interrupted", err=True)
         code = EXIT_INTERRUPTED
-    except BaseException as exc:  # noqa: BLE001 - this is the one place that maps errors
+    except BaseException as exc:  # the one place that maps errors to exit codes
         if isinstance(exc, SystemExit):
             raise
         _report(exc)
@@ -76,17 +76,35 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Decorate a command with the connection options shared by `play` and `run`."""
     options = [
-        click.option("-u", "--user", default=None, help="Login user (default: ssh_config, then you)."),
-        click.option("--private-key", type=click.Path(dir_okay=False), default=None,
-                     help="Private key file."),
-        click.option("--ssh-config", type=click.Path(dir_okay=False), default=None,
-                     help="OpenSSH client config (default ~/.ssh/config)."),
-        click.option("--known-hosts", type=click.Path(dir_okay=False), default=None,
-                     help="known_hosts file (default .rorunner/known_hosts, then ~/.ssh)."),
-        click.option("--host-key-checking", type=click.Choice(["strict", "accept-new"]),
-                     default="strict", show_default=True),
-        click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0,
-                     show_default=True, help="Connect timeout in seconds."),
+        click.option("-u", "--user", default=None, help="Login user (default: ssh_config, you)."),
+        click.option(
+            "--private-key", type=click.Path(dir_okay=False), default=None, help="Private key file."
+        ),
+        click.option(
+            "--ssh-config",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="OpenSSH client config (default ~/.ssh/config).",
+        ),
+        click.option(
+            "--known-hosts",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="known_hosts file (default .rorunner/known_hosts, then ~/.ssh).",
+        ),
+        click.option(
+            "--host-key-checking",
+            type=click.Choice(["strict", "accept-new"]),
+            default="strict",
+            show_default=True,
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0.1),
+            default=10.0,
+            show_default=True,
+            help="Connect timeout in seconds.",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
