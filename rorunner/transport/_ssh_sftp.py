@@ -123,11 +123,11 @@ def ensure_dir(sftp: paramiko.SFTPClient, path: str, private: bool, uid: int) ->
             sftp.mkdir(prefix, mode)
         except OSError:
             sftp.stat(prefix)  # someone else created it meanwhile; anything else re-raises
+    if not stat.S_ISDIR(sftp.stat(path).st_mode or 0):
+        raise OSError(errno.ENOTDIR, "not a directory", path)
     if private:
         sftp.chmod(path, 0o700)
     attrs = sftp.stat(path)
-    if not stat.S_ISDIR(attrs.st_mode or 0):
-        raise OSError(errno.ENOTDIR, "not a directory", path)
     if private:
         owner = attrs.st_uid if attrs.st_uid is not None else -1
         problem = check_private_dir(path, attrs.st_mode or 0, owner, uid)

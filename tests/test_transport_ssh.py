@@ -1,0 +1,576 @@
+"""The SSH transport against the real sshd lab: exec, files, host keys, pooling."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import os
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rorunner.errors import HostKeyError, RemoteFailure, UnreachableError
+from rorunner.model import ConnectionSpec
+from rorunner.transport import Pool, Transport
+from tests.lab import Lab, LabHost
+
+SpecFor = Callable[..., ConnectionSpec]
+
+
+class CountingSink(io.RawIOBase):
+    """A binary sink that keeps only a byte count and a running hash."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.digest = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.count += len(data)
+        self.digest.update(data)
+        return len(data)
+
+
+@pytest.fixture
+def pool() -> Iterator[Pool]:
+    fresh = Pool()
+    yield fresh
+    fresh.close_all()
+
+
+@pytest.fixture
+def host(lab: Lab) -> LabHost:
+    return lab.hosts[0]
+
+
+@pytest.fixture
+def transport(pool: Pool, host: LabHost, lab_spec: SpecFor) -> Transport:
+    return pool.get(lab_spec(host))
+
+
+def _wait_until(predicate: Callable[[], bool], limit: float = 10.0) -> bool:
+    deadline = time.monotonic() + limit
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _remote_text(host: LabHost, command: str) -> str:
+    return host.sh(command, timeout=60).stdout
+
+
+# --- exec ----------------------------------------------------------------------------------
+
+
+def test_exec_exit_codes(transport: Transport) -> None:
+    assert transport.exec("true") == 0
+    assert transport.exec("exit 3") == 3
+    assert transport.exec("false") == 1
+    assert transport.exec("exit 255") == 255
+
+
+def test_exec_env_cwd_and_streams(transport: Transport) -> None:
+    workdir = transport.ensure_dir(f"exec-{uuid.uuid4().hex[:8]}/with space", private=False)
+    out, err = io.BytesIO(), io.BytesIO()
+    value = "a b'c\"$(id)`id`;|&*\n"
+    status = transport.exec(
+        'printf "%s|%s|%s" "$VALUE" "$OTHER" "$(pwd)"; echo warn >&2; exit 4',
+        env={"VALUE": value, "OTHER": ""},
+        cwd=workdir,
+        stdout=out,
+        stderr=err,
+    )
+    assert status == 4
+    assert out.getvalue().decode() == f"{value}||{workdir}"
+    assert err.getvalue() == b"warn\n"
+    # A relative cwd is under the login home, as every relative remote path.
+    out = io.BytesIO()
+    relative = workdir.rsplit("/", 2)[-2] + "/with space"
+    assert transport.exec("pwd", cwd=relative, stdout=out) == 0
+    assert out.getvalue().decode().strip() == workdir
+
+
+def test_exec_missing_cwd_is_a_failed_command(transport: Transport) -> None:
+    err = io.BytesIO()
+    assert transport.exec("true", cwd="/nonexistent/dir", stderr=err) != 0
+    assert b"nonexistent" in err.getvalue()
+
+
+def test_exec_100mb_stdout_10mb_stderr_without_deadlock(transport: Transport) -> None:
+    out, err = CountingSink(), CountingSink()
+    command = "head -c 100000000 /dev/zero & head -c 10000000 /dev/zero >&2; wait"
+    status = transport.exec(command, stdout=out, stderr=err, timeout=600)  # type: ignore[arg-type]
+    assert status == 0
+    assert (out.count, err.count) == (100_000_000, 10_000_000)
+    assert out.digest.hexdigest() == hashlib.sha256(bytes(100_000_000)).hexdigest()
+
+
+def test_exec_without_sinks_discards_output(transport: Transport) -> None:
+    assert transport.exec("head -c 5000000 /dev/zero; head -c 5000000 /dev/zero >&2") == 0
+
+
+def test_exec_timeout_kills_the_remote_process_group(transport: Transport, host: LabHost) -> None:
+    marker = f"rorunner-timeout-{uuid.uuid4().hex}"
+    command = f"sh -c 'sleep 300 # {marker}' & sleep 300 # {marker}"
+    with pytest.raises(RemoteFailure, match="timed out after 1s") as err:
+        transport.exec(command, timeout=1)
+    assert str(err.value).startswith(f"{host.name}: ")
+    assert "killed" in str(err.value)
+    # "[r]" keeps pgrep from matching the shell that runs it.
+    pattern = f"[r]{marker[1:]}"
+    assert _wait_until(lambda: _remote_text(host, f"pgrep -f '{pattern}' || true") == "")
+    assert transport.exec("true") == 0  # the connection is still usable
+
+
+def test_exec_without_exit_status_is_a_failure(transport: Transport) -> None:
+    # The command shell kills itself: sshd reports a signal, not an exit status.
+    with pytest.raises(RemoteFailure, match="without an exit status"):
+        transport.exec("kill -KILL $$")
+
+
+# --- files -------------------------------------------------------------------------------
+
+
+def _make_tree(root: Path) -> dict[str, tuple[int, bytes]]:
+    files = {
+        "run.sh": (0o750, b"#!/bin/sh\necho run\n"),
+        "conf/app.conf": (0o640, b"key = value\n"),
+        "conf/secret": (0o600, b"s3cret\n"),
+        "empty": (0o644, b""),
+        "deep/a/b/c.bin": (0o444, os.urandom(300_000)),
+    }
+    for rel, (mode, data) in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        path.chmod(mode)
+    (root / "conf").chmod(0o750)
+    return files
+
+
+def test_put_tree_keeps_modes_and_contents(
+    transport: Transport, host: LabHost, tmp_path: Path
+) -> None:
+    files = _make_tree(tmp_path / "tree")
+    remote = transport.ensure_dir(f"ship-{uuid.uuid4().hex[:8]}")
+    transport.put(str(tmp_path / "tree"), f"{remote}/tree")
+    listing = _remote_text(host, f"cd {remote}/tree && find . -type f -exec stat -c '%n %a' {{}} +")
+    modes = dict(line.split() for line in listing.splitlines())
+    assert modes == {f"./{rel}": f"{mode:o}" for rel, (mode, _) in files.items()}
+    dir_mode = _remote_text(host, f"stat -c %a {remote}/tree/conf").strip()
+    assert dir_mode == "750"
+    for rel, (_, data) in files.items():
+        local = tmp_path / "back" / rel
+        transport.get(f"{remote}/tree/{rel}", str(local))
+        assert local.read_bytes() == data
+    leftovers = _remote_text(host, f"find {remote} -name '*rorunner-tmp*'")
+    assert leftovers == ""
+
+
+def test_put_file_mode_override_put_bytes_and_relative_paths(
+    transport: Transport, host: LabHost, tmp_path: Path
+) -> None:
+    name = f"files-{uuid.uuid4().hex[:8]}"
+    home_dir = transport.ensure_dir(name)
+    local = tmp_path / "script.sh"
+    local.write_text("echo hi\n")
+    local.chmod(0o644)
+    transport.put(str(local), f"{name}/script.sh", mode=0o755)  # relative: under the home
+    transport.put_bytes(b"bytes\n", f"{name}/data.txt")
+    transport.put_bytes(b"private\n", f"{name}/key", mode=0o600)
+    stats = _remote_text(host, f"cd {home_dir} && stat -c '%n %a' script.sh data.txt key")
+    assert stats.split("\n")[:3] == ["script.sh 755", "data.txt 644", "key 600"]
+    out = io.BytesIO()
+    assert transport.exec(f"./{name}/script.sh", stdout=out) == 0
+    assert out.getvalue() == b"hi\n"
+
+
+def test_ensure_dir_private_and_checked(transport: Transport, host: LabHost) -> None:
+    base = f"ens-{uuid.uuid4().hex[:8]}"
+    path = transport.ensure_dir(f"{base}/work/play")
+    assert path.startswith("/") and path.endswith(f"{base}/work/play")
+    assert _remote_text(host, f"stat -c %a {path}").strip() == "700"
+    assert transport.ensure_dir(path) == path  # idempotent
+    host.sh(f"chmod 0777 {path}", check=True)
+    assert transport.ensure_dir(path) == path  # tightened again
+    assert _remote_text(host, f"stat -c %a {path}").strip() == "700"
+    host.sh(f"touch {path}/file", check=True)
+    with pytest.raises(RemoteFailure, match=f"^{host.name}: ensure_dir .*file"):
+        transport.ensure_dir(f"{path}/file")
+    public = transport.ensure_dir(f"{base}/public", private=False)
+    assert _remote_text(host, f"stat -c %a {public}").strip() == "755"
+
+
+def test_ensure_dir_refuses_a_dir_owned_by_someone_else(
+    transport: Transport, host: LabHost, lab: Lab
+) -> None:
+    path = transport.ensure_dir(f"own-{uuid.uuid4().hex[:8]}")
+    if lab.user == "root":
+        host.sh(f"chown 4242 {path}", check=True)
+        with pytest.raises(RemoteFailure, match="owned by uid 4242"):
+            transport.ensure_dir(path)
+    else:  # a non-root login cannot chown; a root-owned directory shows the same refusal
+        with pytest.raises(RemoteFailure, match="^" + host.name + ": ensure_dir /usr"):
+            transport.ensure_dir("/usr")
+
+
+def test_sftp_errors_name_host_and_path(
+    transport: Transport, host: LabHost, tmp_path: Path
+) -> None:
+    with pytest.raises(RemoteFailure, match=f"^{host.name}: get /nonexistent/x"):
+        transport.get("/nonexistent/x", str(tmp_path / "x"))
+    with pytest.raises(RemoteFailure, match=f"^{host.name}: put /nonexistent/dir/x"):
+        transport.put_bytes(b"x", "/nonexistent/dir/x")
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_reader_never_sees_a_partial_file(
+    transport: Transport, host: LabHost, tmp_path: Path
+) -> None:
+    versions = [bytes([65 + i]) * (1_000_000 + 250_000 * i) for i in range(3)]
+    expected = {hashlib.md5(v).hexdigest() for v in versions}
+    workdir = transport.ensure_dir(f"race-{uuid.uuid4().hex[:8]}")
+    target = f"{workdir}/target.bin"
+    transport.put_bytes(versions[0], target)
+    reads = 300
+    reader_script = (
+        f"i=0; while [ $i -lt {reads} ]; do md5sum < {target} | cut -d' ' -f1; i=$((i+1)); done"
+    )
+    seen: list[str] = []
+    reader = threading.Thread(
+        target=lambda: seen.extend(host.sh(reader_script, timeout=300).stdout.split())
+    )
+    reader.start()
+    written = 0
+    while reader.is_alive() and written < 2000:
+        transport.put_bytes(versions[written % len(versions)], target)
+        written += 1
+    reader.join(300)
+    assert not reader.is_alive()
+    assert len(seen) == reads
+    assert set(seen) <= expected, "a reader saw a file that was neither old nor new"
+    assert len(set(seen)) >= 2, "the file was never replaced while it was being read"
+    assert _remote_text(host, f"ls -a {workdir}").split() == [".", "..", "target.bin"]
+
+
+def test_get_is_atomic_for_a_local_reader(transport: Transport, tmp_path: Path) -> None:
+    versions = [bytes([97 + i]) * (800_000 + 300_000 * i) for i in range(2)]
+    remote = transport.ensure_dir(f"get-{uuid.uuid4().hex[:8]}")
+    for i, data in enumerate(versions):
+        transport.put_bytes(data, f"{remote}/v{i}")
+    local = tmp_path / "fetched" / "file.bin"
+    transport.get(f"{remote}/v0", str(local))
+    stop = threading.Event()
+    bad: list[int] = []
+    reads = [0]
+
+    def read_loop() -> None:
+        while not stop.is_set():
+            data = local.read_bytes()
+            reads[0] += 1
+            if data not in versions:
+                bad.append(len(data))
+
+    reader = threading.Thread(target=read_loop)
+    reader.start()
+    try:
+        for i in range(40):
+            transport.get(f"{remote}/v{i % 2}", str(local))
+    finally:
+        stop.set()
+        reader.join(30)
+    assert bad == []
+    assert reads[0] > 0
+    assert sorted(p.name for p in local.parent.iterdir()) == ["file.bin"]
+
+
+# --- one connection per host -------------------------------------------------------------
+
+
+def test_one_tcp_connection_per_host_across_many_operations(
+    pool: Pool, lab: Lab, lab_spec: SpecFor, tmp_path: Path
+) -> None:
+    host = lab.hosts[1]
+    before = host.accepted()
+    spec = lab_spec(host)
+    local = tmp_path / "f.txt"
+    local.write_text("payload\n")
+    workdir = pool.get(spec).ensure_dir(f"pool-{uuid.uuid4().hex[:8]}")
+    pool.get(spec).put_bytes(b"fetch me", f"{workdir}/source")
+
+    def mixed(i: int) -> None:
+        # A fresh Transport each time, from specs that differ only in their label.
+        transport = pool.get(dataclasses.replace(spec, label=f"{host.name}-{i}"))
+        kind = i % 5
+        if kind == 0:
+            assert transport.exec(f"echo {i}", stdout=io.BytesIO()) == 0
+        elif kind == 1:
+            transport.put(str(local), f"{workdir}/f{i}.txt")
+        elif kind == 2:
+            transport.put_bytes(b"%d" % i, f"{workdir}/b{i}")
+        elif kind == 3:
+            transport.get(f"{workdir}/source", str(tmp_path / f"got{i}"))
+            assert (tmp_path / f"got{i}").read_bytes() == b"fetch me"
+        else:
+            assert transport.ensure_dir(f"{workdir}/d{i}") == f"{workdir}/d{i}"
+
+    errors: list[BaseException] = []
+
+    def guarded(i: int) -> None:
+        try:
+            mixed(i)
+        except BaseException as exc:
+            errors.append(exc)
+
+    for i in range(8):
+        guarded(i)
+    threads = [threading.Thread(target=guarded, args=(i,)) for i in range(8, 20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    assert pool.opened == 1
+    assert _wait_until(lambda: host.accepted() - before >= 1, 5)
+    assert host.accepted() - before == 1
+
+
+def test_pool_reconnects_after_close_all(pool: Pool, host: LabHost, lab_spec: SpecFor) -> None:
+    assert pool.get(lab_spec(host)).exec("true") == 0
+    pool.close_all()
+    assert pool.get(lab_spec(host)).exec("true") == 0
+    assert pool.opened == 2
+
+
+def test_parallel_hosts_each_get_one_connection(pool: Pool, lab: Lab, lab_spec: SpecFor) -> None:
+    before = {h.name: h.accepted() for h in lab.hosts}
+    results: dict[str, str] = {}
+
+    def work(h: LabHost) -> None:
+        out = io.BytesIO()
+        for _ in range(5):
+            pool.get(lab_spec(h)).exec("hostname", stdout=out)
+        results[h.name] = out.getvalue().decode().split()[0]
+
+    threads = [threading.Thread(target=work, args=(h,)) for h in lab.hosts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert pool.opened == len(lab.hosts)
+    assert sorted(results) == sorted(h.name for h in lab.hosts)
+    if lab.mode == "netns":  # each namespace has its own hostname
+        assert {results[h.name] for h in lab.hosts} == {h.hostname for h in lab.hosts}
+    assert _wait_until(lambda: all(h.accepted() - before[h.name] == 1 for h in lab.hosts), 5)
+
+
+# --- host keys ---------------------------------------------------------------------------
+
+
+def _lab_line(lab: Lab, host: LabHost) -> str:
+    name = host.address if host.port == 22 else f"[{host.address}]:{host.port}"
+    lines = [line for line in lab.known_hosts.read_text().splitlines() if line.split()[0] == name]
+    assert len(lines) == 1
+    return lines[0]
+
+
+def _fingerprint_of(line: str, tmp_path: Path) -> str:
+    pub = tmp_path / f"{uuid.uuid4().hex}.pub"
+    pub.write_text(line.split(" ", 1)[1] + "\n")
+    out = subprocess.run(
+        ["ssh-keygen", "-l", "-E", "sha256", "-f", str(pub)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return out.stdout.split()[1]
+
+
+def _no_user_known_hosts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # ~/.ssh/known_hosts is always consulted; point HOME at an empty place for these tests.
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    monkeypatch.setenv("HOME", str(home))
+
+
+def test_strict_unknown_key_is_refused_with_its_fingerprint(
+    pool: Pool,
+    lab: Lab,
+    host: LabHost,
+    lab_spec: SpecFor,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _no_user_known_hosts(monkeypatch, tmp_path)
+    empty = tmp_path / "known_hosts"
+    empty.write_text("# nothing yet\n")
+    before = host.accepted()
+    with pytest.raises(HostKeyError) as err:
+        pool.get(lab_spec(host, known_hosts=(str(empty),)))
+    message = str(err.value)
+    assert message.startswith(f"{host.name}: unknown host key for ")
+    assert host.address in message
+    assert _fingerprint_of(_lab_line(lab, host), tmp_path) in message
+    assert empty.read_text() == "# nothing yet\n"
+    assert host.accepted() == before  # refused before authenticating
+
+
+def test_accept_new_adds_the_key_once_and_keeps_other_lines(
+    lab: Lab, host: LabHost, lab_spec: SpecFor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_user_known_hosts(monkeypatch, tmp_path)
+    other = _lab_line(lab, lab.hosts[1]).split(" ", 1)[1]
+    known = tmp_path / "known_hosts"
+    original = f"# team file\nsomewhere.example {other}\n"
+    known.write_text(original)
+    spec = lab_spec(host, known_hosts=(str(known),), host_key_policy="accept-new")
+    for _ in range(3):  # separate pools: each connects and checks the key again
+        fresh = Pool()
+        try:
+            assert fresh.get(spec).exec("true") == 0
+        finally:
+            fresh.close_all()
+    text = known.read_text()
+    assert text.startswith(original)
+    added = text[len(original) :].splitlines()
+    assert len(added) == 1
+    assert added[0].split()[1:] == _lab_line(lab, host).split()[1:]
+    assert added[0].split()[0] == _lab_line(lab, host).split()[0]
+    strict = Pool()
+    try:  # the added line is good enough for strict checking
+        assert strict.get(dataclasses.replace(spec, host_key_policy="strict")).exec("true") == 0
+    finally:
+        strict.close_all()
+
+
+def test_changed_key_is_refused_even_with_accept_new(
+    pool: Pool,
+    lab: Lab,
+    host: LabHost,
+    lab_spec: SpecFor,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _no_user_known_hosts(monkeypatch, tmp_path)
+    fake = tmp_path / "fake_key"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(fake)],
+        check=True,
+        timeout=30,
+        capture_output=True,
+    )
+    name = _lab_line(lab, host).split()[0]
+    wrong = f"{name} {fake.with_suffix('.pub').read_text().split()[0]} "
+    wrong += fake.with_suffix(".pub").read_text().split()[1]
+    known = tmp_path / "known_hosts"
+    known.write_text(wrong + "\n")
+    for policy in ("strict", "accept-new"):
+        with pytest.raises(HostKeyError, match="CHANGED") as err:
+            pool.get(lab_spec(host, known_hosts=(str(known),), host_key_policy=policy))
+        message = str(err.value)
+        assert message.startswith(f"{host.name}: ")
+        assert _fingerprint_of(wrong, tmp_path) in message  # the one we knew
+        assert _fingerprint_of(_lab_line(lab, host), tmp_path) in message  # the one offered
+    assert known.read_text() == wrong + "\n"
+
+
+def test_hashed_known_hosts_entries_are_found(
+    pool: Pool, lab: Lab, host: LabHost, lab_spec: SpecFor, tmp_path: Path
+) -> None:
+    hashed = tmp_path / "known_hosts"
+    hashed.write_text(lab.known_hosts.read_text())
+    subprocess.run(
+        ["ssh-keygen", "-H", "-f", str(hashed)], check=True, timeout=30, capture_output=True
+    )
+    assert host.address not in hashed.read_text()
+    assert pool.get(lab_spec(host, known_hosts=(str(hashed),))).exec("true") == 0
+
+
+# --- ssh_config, auth, unreachable -------------------------------------------------------
+
+
+def test_ssh_config_fills_hostname_port_user_and_key(
+    pool: Pool, lab: Lab, host: LabHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_user_known_hosts(monkeypatch, tmp_path)
+    spec = ConnectionSpec(address=host.name, ssh_config=str(lab.ssh_config))
+    out = io.BytesIO()
+    assert pool.get(spec).exec("id -un", stdout=out) == 0
+    assert out.getvalue().decode().strip() == lab.user
+
+
+def test_wrong_key_is_an_auth_failure(
+    pool: Pool, host: LabHost, lab_spec: SpecFor, tmp_path: Path
+) -> None:
+    other = tmp_path / "other_key"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)],
+        check=True,
+        timeout=30,
+        capture_output=True,
+    )
+    with pytest.raises(UnreachableError, match="authentication failed") as err:
+        pool.get(lab_spec(host, key_file=str(other)))
+    assert not isinstance(err.value, HostKeyError)
+    assert str(err.value).startswith(f"{host.name}: ")
+
+
+def test_lab_address_without_listener_is_unreachable(
+    pool: Pool, host: LabHost, lab_spec: SpecFor
+) -> None:
+    # Port 9 (discard) has no listener on the lab host: the host itself refuses.
+    with pytest.raises(UnreachableError, match=r"cannot connect to .*refused") as err:
+        pool.get(lab_spec(host, port=9, connect_timeout=3.0))
+    assert not isinstance(err.value, HostKeyError)
+    assert str(err.value).startswith(f"{host.name}: ")
+    assert pool.opened == 0
+
+
+def test_link_local_with_scope_id(lab: Lab) -> None:
+    """A silent listener on the lab bridge's link-local address, reached as fe80::x%bridge.
+
+    The loopback lab has no link-local address of its own; there the scope id is shown to
+    reach the socket by the kernel's answer for fe80::1%lo.
+    """
+    if lab.mode != "netns" or not lab.bridge:
+        spec = ConnectionSpec(address="fe80::1%lo", port=22, user="x", label="ll")
+        with pytest.raises(UnreachableError, match=r"^ll: cannot connect to \[fe80::1%lo\]:22"):
+            Pool().get(spec)
+        return
+    found = subprocess.run(
+        ["ip", "-6", "-o", "addr", "show", "dev", lab.bridge, "scope", "link"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout.split()
+    local = found[found.index("inet6") + 1].split("/")[0]
+    listener = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    listener.bind((local, 0, 0, socket.if_nametoindex(lab.bridge)))
+    listener.listen(1)
+    listener.settimeout(10)
+    spec = ConnectionSpec(
+        address=f"{local}%{lab.bridge}",
+        port=listener.getsockname()[1],
+        user="x",
+        label="ll",
+        connect_timeout=1.0,
+    )
+    try:
+        with pytest.raises(UnreachableError, match="no SSH banner"):
+            Pool().get(spec)
+    finally:
+        listener.close()
