@@ -9,11 +9,13 @@ from collections.abc import Callable, Sequence
 
 from rorunner._yaml import read_text
 from rorunner.errors import InputError
+from rorunner.inventory._ranges import expand_range
 from rorunner.model import Host, Inventory
 
 Pattern = str | Sequence[str]
 _TERM = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
 _SPECIAL = (".", "?", "*", "[")
+_SUBSCRIPT = re.compile(r"(.+)\[(?:(-?[0-9]+)|([0-9]+):([0-9]*))\]\Z")
 
 
 def pattern_terms(pattern: Pattern) -> list[str]:
@@ -89,6 +91,39 @@ def _match(inventory: Inventory, term: str, source: str) -> set[str]:
         raise InputError("empty term in host pattern", *_where(source))
     if term.startswith("@"):
         return _evaluate(inventory, _file_terms(term[1:], source), source)
+    subscript = _SUBSCRIPT.match(term) if term[0] != "~" else None
+    if subscript:
+        return _subscripted(inventory, subscript, term, source)
+    return _plain_match(inventory, term, source)
+
+
+def _subscripted(inventory: Inventory, match: re.Match[str], term: str, source: str) -> set[str]:
+    """`group[0]`, `group[-1]`, `group[1:3]` (inclusive), `group[2:]`, in inventory order.
+
+    When the part before the brackets matches nothing, the term is read as a host
+    range instead (`2001:db8::[1:3]`), which Ansible's patterns cannot express.
+    """
+    base, index, start, end = match.groups()
+    found = _plain_match(inventory, base, source)
+    if not found:
+        return _as_range(inventory, term)
+    ordered = [name for name in inventory.hosts if name in found]
+    if index is not None:
+        position = int(index)
+        return {ordered[position]} if -len(ordered) <= position < len(ordered) else set()
+    last = int(end) if end else len(ordered) - 1
+    return set(ordered[int(start) : last + 1])
+
+
+def _as_range(inventory: Inventory, term: str) -> set[str]:
+    try:
+        names = expand_range(term, "", 0)
+    except InputError:
+        return set()
+    return {name for name in names if name in inventory.hosts}
+
+
+def _plain_match(inventory: Inventory, term: str, source: str) -> set[str]:
     test = _compile(term, source)
     groups = {name for name in inventory.groups if test(name)}
     found = {h.name for h in inventory.hosts.values() if groups.intersection(h.groups)}
