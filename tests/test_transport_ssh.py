@@ -140,6 +140,57 @@ def test_exec_without_exit_status_is_a_failure(transport: Transport) -> None:
         transport.exec("kill -KILL $$")
 
 
+def test_exec_stdin_is_empty(transport: Transport) -> None:
+    out = io.BytesIO()
+    assert transport.exec("cat; echo done", stdout=out, timeout=60) == 0
+    assert out.getvalue() == b"done\n"
+
+
+def test_at_most_eight_commands_share_a_connection_at_once(
+    pool: Pool, host: LabHost, lab_spec: SpecFor
+) -> None:
+    """sshd's MaxSessions defaults to 10: 16 concurrent commands run, never more than 8 at once."""
+    transport = pool.get(lab_spec(host))
+    slots = transport.ensure_dir(f"slots-{uuid.uuid4().hex[:8]}")
+    # Each command registers itself, waits until it sees a second peer or a bounded while,
+    # records how many peers were registered, then leaves.
+    command = (
+        f"touch {slots}/$$; i=0; while [ $(ls {slots} | wc -l) -lt 2 ] && [ $i -lt 20 ]; "
+        f"do sleep 0.1; i=$((i+1)); done; sleep 0.3; ls {slots} | wc -l; rm {slots}/$$"
+    )
+    peaks: list[int] = []
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        out = io.BytesIO()
+        try:
+            assert transport.exec(command, stdout=out, timeout=120) == 0
+            peaks.append(int(out.getvalue()))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(180)
+    assert errors == []
+    assert len(peaks) == 16
+    assert max(peaks) <= 8
+    assert pool.opened == 1
+
+
+def test_connection_lost_mid_command_is_unreachable_and_the_pool_reconnects(
+    pool: Pool, host: LabHost, lab_spec: SpecFor
+) -> None:
+    transport = pool.get(lab_spec(host))
+    # The command kills the sshd process that serves this very connection (its parent).
+    with pytest.raises(UnreachableError, match="connection lost"):
+        transport.exec("kill -KILL $PPID; sleep 5", timeout=60)
+    assert pool.get(lab_spec(host)).exec("true") == 0
+    assert pool.opened == 2
+
+
 # --- files -------------------------------------------------------------------------------
 
 

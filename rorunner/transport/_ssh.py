@@ -21,6 +21,7 @@ from rorunner.transport._ssh_exec import CommandTimeout, pump, run_small, wait_e
 # sshd's MaxSessions defaults to 10: the SFTP session plus 8 commands stays below it.
 MAX_CHANNELS = 8
 _HELPER_LIMIT = 30.0
+_KEEPALIVE = 15
 _T = TypeVar("_T")
 
 
@@ -30,6 +31,9 @@ class SshConnection:
     def __init__(self, spec: ConnectionSpec) -> None:
         self.spec = spec
         self.client, self.target = connect(spec)
+        transport = self.client.get_transport()
+        if transport is not None:
+            transport.set_keepalive(_KEEPALIVE)  # long quiet commands must not look dead to NAT
         self._channels = threading.BoundedSemaphore(MAX_CHANNELS)
         self._sftp_lock = threading.RLock()
         self._sftp: paramiko.SFTPClient | None = None
@@ -76,11 +80,11 @@ class SshConnection:
         with self._channels:
             yield
 
-    def helper(self, name: str, command: str) -> tuple[int, bytes]:
+    def helper(self, name: str, command: str, limit: float = _HELPER_LIMIT) -> tuple[int, bytes]:
         """Run a short internal command on a fresh channel (caller holds a slot)."""
         channel = self.open_channel(name)
         try:
-            return run_small(channel, command, _HELPER_LIMIT)
+            return run_small(channel, command, limit)
         finally:
             channel.close()
 
@@ -141,26 +145,49 @@ class SshTransport:
         """Run `command` via `sh -c` on the host; return its exit status."""
         line = remote_command_line(command, env, cwd)
         deadline = None if timeout is None else time.monotonic() + timeout
-        name = self.spec.name
         with self.connection.slot():
-            channel = self.connection.open_channel(name)
-            header = PidHeader()
-            try:
-                channel.exec_command(line)
-                pump(channel, header, stdout, stderr, deadline)
-                status = wait_exit_status(channel, header, deadline)
-            except CommandTimeout as timed_out:
-                channel.close()
-                raise RemoteFailure(name, self._kill(timed_out.pid, timeout)) from None
-            except (paramiko.SSHException, OSError, EOFError) as exc:
-                raise RemoteFailure(name, f"command failed on the channel: {exc}") from exc
-            finally:
-                channel.close()
+            status = self._run(line, deadline, timeout, stdout, stderr)
         if status < 0:
+            if not self.connection.is_active():
+                raise UnreachableError(self.spec.name, "SSH connection lost during a command")
             raise RemoteFailure(
-                name, "command ended without an exit status (killed by a signal or channel closed)"
+                self.spec.name,
+                "command ended without an exit status (killed by a signal or channel closed)",
             )
         return status
+
+    def _run(
+        self,
+        line: str,
+        deadline: float | None,
+        timeout: float | None,
+        stdout: BinaryIO | None,
+        stderr: BinaryIO | None,
+    ) -> int:
+        name = self.spec.name
+        channel = self.connection.open_channel(name)
+        header = PidHeader()
+        try:
+            channel.exec_command(line)
+            channel.shutdown_write()  # the command's stdin is empty, never a hang
+            pump(channel, header, stdout, stderr, deadline)
+            return wait_exit_status(channel, header, deadline)
+        except CommandTimeout as timed_out:
+            channel.close()
+            raise RemoteFailure(name, self._kill(timed_out.pid, timeout)) from None
+        except KeyboardInterrupt:
+            channel.close()
+            if header.pid is not None:
+                self.connection.helper(name, kill_group_command(header.pid), limit=5.0)
+            raise
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            if not self.connection.is_active():
+                raise UnreachableError(
+                    name, f"SSH connection lost during a command: {exc}"
+                ) from exc
+            raise RemoteFailure(name, f"command failed on the channel: {exc}") from exc
+        finally:
+            channel.close()
 
     def _kill(self, pid: int | None, timeout: float | None) -> str:
         what = f"command timed out after {timeout:g}s"
