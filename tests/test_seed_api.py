@@ -582,3 +582,15 @@ def test_rtas_runs_in_order_under_doit(fake: dict[str, FakeHost], tmp_path: Path
         assert order.index(f"pre {addr} x") < order.index(f"post {addr} x"), order
         remote = [c for c in fake[addr].calls if c[0] == "exec" and c[1] == "set -- x\necho hi"]
         assert remote and remote[0][2] == "/tmp/rt"
+
+
+def test_step_failure_survives_pickling() -> None:
+    """doit's process runner sends failures back pickled; the typed error must survive."""
+    import pickle
+
+    fail = pickle.loads(pickle.dumps(StepFailure(UnreachableError("h1", "banner timeout"), None)))
+    assert isinstance(fail, StepFailure)
+    assert isinstance(fail.error, UnreachableError)
+    assert (fail.error.host, fail.error.cause, fail.exit_status) == ("h1", "banner timeout", None)
+    again = pickle.loads(pickle.dumps(StepFailure(RemoteFailure("h2", "exit 4"), 4)))
+    assert isinstance(again.error, RemoteFailure) and again.exit_status == 4

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from doit.exceptions import BaseFail, TaskFailed
 
-from rorunner.errors import RorunnerError
+from rorunner.errors import RorunnerError, TransportError
 
 
 class StepFailure(TaskFailed):  # type: ignore[misc]
@@ -14,6 +16,19 @@ class StepFailure(TaskFailed):  # type: ignore[misc]
         super().__init__(str(error))
         self.error = error
         self.exit_status = exit_status
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # doit's process runner pickles failures; a TransportError cannot rebuild from its args.
+        if isinstance(self.error, TransportError):
+            kind = type(self.error)
+            return (_rebuild, (kind, self.error.host, self.error.cause, self.exit_status))
+        return (StepFailure, (self.error, self.exit_status))
+
+
+def _rebuild(
+    kind: type[TransportError], host: str, cause: str, exit_status: int | None
+) -> StepFailure:
+    return StepFailure(kind(host, cause), exit_status)
 
 
 def step_error(fail: BaseFail | None) -> RorunnerError | None:
