@@ -401,3 +401,46 @@ def test_renderings(tmp_path: Path) -> None:
     assert {"from", "to", "feeds"} <= set(document["edges"][0])
     with pytest.raises(ValueError, match="unknown plan format"):
         plan.render("yaml")
+
+
+@pytest.mark.parametrize(
+    ("remote_dir", "expected"),
+    [("~/deploy/app", "deploy/app"), ("/srv/app/", "/srv/app"), ("work//x/../y", "work/y")],
+)
+def test_remote_dir_is_normalised(tmp_path: Path, remote_dir: str, expected: str) -> None:
+    book = f"- hosts: db\n  remote_dir: '{remote_dir}'\n  rtas: [{{name: u, remote: [ls]}}]\n"
+    plan = plan_for(tmp_path, {"site.yml": book})
+    assert plan.steps[0].remote_dir == expected
+
+
+@pytest.mark.parametrize("remote_dir", ["~", "/", ".", "..", "../x", "~root/x", "{{ empty }}"])
+def test_remote_dir_not_a_dir_of_its_own_is_refused(tmp_path: Path, remote_dir: str) -> None:
+    book = f"- hosts: db\n  vars: {{empty: ''}}\n  remote_dir: '{remote_dir}'\n"
+    err = plan_error(tmp_path, {"site.yml": book + "  rtas: [{name: u, remote: [ls]}]\n"})
+    assert where(err) == ("site.yml", 3)
+    assert "remote_dir" in err.message
+
+
+def test_two_fetches_landing_on_one_file_are_refused(tmp_path: Path) -> None:
+    book = U + "      fetch:\n        - a/x.log\n        - {src: /var/x.log, dest: a/x.log}\n"
+    err = plan_error(tmp_path, {"site.yml": book})
+    assert where(err) == ("site.yml", 6)
+    assert "two fetched files land at 'a/x.log'" in err.message
+
+
+def test_a_path_that_renders_empty_is_refused(tmp_path: Path) -> None:
+    book = "- hosts: db\n  vars: {f: ''}\n  rtas:\n    - name: u\n      ship: ['{{ f }}']\n"
+    err = plan_error(tmp_path, {"site.yml": book})
+    assert where(err) == ("site.yml", 5)
+    assert "empty" in err.message
+
+
+def test_role_param_vars_apply_to_that_role_only(tmp_path: Path) -> None:
+    files = {
+        "site.yml": "- hosts: db\n  roles: [{role: a, vars: {x: param}}, b]\n",
+        "roles/a/remote/10-a.sh": "true\n",
+        "roles/b/role.yml": "vars: {x: default}\n",
+        "roles/b/remote/10-b.sh": "true\n",
+    }
+    plan = plan_for(tmp_path, files)
+    assert [env(s)["x"] for s in plan.steps] == ["param", "default"]

@@ -239,3 +239,8 @@ def test_inline_step_names_and_options(tmp_path: Path) -> None:
 def test_empty_playbook_is_an_error(tmp_path: Path) -> None:
     err = error(tmp_path, "")
     assert "empty" in err.message
+
+
+def test_play_errors_name_the_play(tmp_path: Path) -> None:
+    err = error(tmp_path, "- name: Deploy web\n  hosts: web\n  serial: -1\n")
+    assert err.message.startswith("play 'Deploy web': 'serial'")

@@ -127,8 +127,7 @@ class Expander:
             if value is not None:
                 if not isinstance(value, str) or not value.strip():
                     raise InputError("remote_dir must be a non-empty string", at.path, at.line)
-                text = render_string(value, variables, at, "remote_dir")
-                return posixpath.normpath(text)
+                return _checked_remote_dir(render_string(value, variables, at, "remote_dir"), at)
         return f"{DEFAULT_REMOTE_ROOT}/{play.id}"
 
     def _creates(self, unit: Unit, variables: Mapping[str, Any]) -> dict[str, str]:
@@ -181,7 +180,7 @@ class Expander:
     ) -> list[FileMove]:
         src, dest = item.src, item.dest
         if item.templated:
-            src = render_string(src, variables, item.at, "ship src")
+            src = _non_empty(render_string(src, variables, item.at, "ship src"), item.at)
             dest = render_string(dest, variables, item.at, "ship dest") if dest else None
         local = os.path.normpath(os.path.join(base, src))
         target = dest or _default_dest(src)
@@ -212,13 +211,17 @@ class Expander:
     def _fetch(
         self, entry: StepEntry, variables: Mapping[str, Any], fetch_dir: str
     ) -> tuple[FileMove, ...]:
-        moves = []
+        moves: dict[str, FileMove] = {}
         for item in entry.items:
-            src = render_string(item.src, variables, item.at, "fetch src")
+            src = _non_empty(render_string(item.src, variables, item.at, "fetch src"), item.at)
             dest = render_string(item.dest, variables, item.at, "fetch dest") if item.dest else None
             relative = _inside("fetch dest", dest or src.lstrip("/"), item.at, absolute_ok=not dest)
-            moves.append(FileMove(src, os.path.join(fetch_dir, relative)))
-        return tuple(moves)
+            local = os.path.join(fetch_dir, relative)
+            if local in moves:
+                message = f"two fetched files land at {relative!r}"
+                raise InputError(message, item.at.path, item.at.line)
+            moves[local] = FileMove(src, local)
+        return tuple(moves.values())
 
     def _digest(self, step: PlanStep, creates: Mapping[str, str]) -> str:
         spec = step.spec
@@ -257,6 +260,23 @@ def _location(source: str) -> Location:
     if path and line.isdigit():
         return Location(path, int(line))
     return Location(source or "inventory")
+
+
+def _non_empty(path: str, at: Location) -> str:
+    if not path.strip():
+        raise InputError("path is empty after rendering", at.path, at.line)
+    return path
+
+
+def _checked_remote_dir(text: str, at: Location) -> str:
+    """Normalise a remote work dir; `~/x` means x under the login home, as a relative path does."""
+    if text == "~" or text.startswith("~/"):
+        text = text[2:]
+    norm = posixpath.normpath(text) if text.strip() else "."
+    if norm in (".", "/") or norm.startswith("~") or norm == ".." or norm.startswith("../"):
+        message = f"remote_dir {text!r} must name a directory of its own (it is made private)"
+        raise InputError(message, at.path, at.line)
+    return norm
 
 
 def _posix(path: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from rorunner._yaml import load_yaml
 from rorunner.errors import InputError, Location
@@ -44,10 +44,11 @@ def load_playbook(path: str, roles_path: Sequence[str] = ()) -> Playbook:
 
 
 def _play(node: Node, index: int, base: str) -> Play:
+    title = node.value.get("name") if isinstance(node.value, Mapping) else None
+    if isinstance(title, str) and title.strip():
+        node = Node(node.value, node.path, node.line, f"play {title!r}")
     keys = node.mapping(_PLAY_KEYS, required=("hosts",))
     name = keys["name"].string() if "name" in keys else keys["hosts"].string()
-    named = Node(node.value, node.path, node.line, f"play {name!r}")
-    keys = named.mapping(_PLAY_KEYS, required=("hosts",))
     vars_node = keys.get("vars")
     remote_dir, fetch_dir = keys.get("remote_dir"), keys.get("fetch_dir")
     return Play(
