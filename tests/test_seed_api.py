@@ -594,3 +594,23 @@ def test_step_failure_survives_pickling() -> None:
     assert (fail.error.host, fail.error.cause, fail.exit_status) == ("h1", "banner timeout", None)
     again = pickle.loads(pickle.dumps(StepFailure(RemoteFailure("h2", "exit 4"), 4)))
     assert isinstance(again.error, RemoteFailure) and again.exit_status == 4
+
+
+def test_task_dicts_hold_only_plain_data(fake: dict[str, FakeHost], tmp_path: Path) -> None:
+    """No live connection in a task: every generated dict pickles, before and after running."""
+    import pickle
+
+    src = tmp_path / "a.txt"
+    src.write_text("a")
+    spec = ConnectionSpec(address="2001:db8::1", port=22, user="root", label="h1")
+    tasks = [
+        gen_task_ship_files([str(src)], spec, "ship"),
+        gen_task_remote_exec(["true", "echo x"], spec, remote_dir="w", env={"A": "1"}),
+        gen_task_fetch_files(["out"], spec, "fetch", local_dir=str(tmp_path)),
+        gen_task_local_exec("true", ["h1"], env={"B": "2"}),
+    ]
+    for task in tasks:
+        restored = pickle.loads(pickle.dumps(task))
+        assert restored["actions"] == task["actions"]
+    run_action(tasks[1])
+    assert pickle.loads(pickle.dumps(tasks[1]))["actions"] == tasks[1]["actions"]
