@@ -444,3 +444,16 @@ def test_role_param_vars_apply_to_that_role_only(tmp_path: Path) -> None:
     }
     plan = plan_for(tmp_path, files)
     assert [env(s)["x"] for s in plan.steps] == ["param", "default"]
+
+
+def test_templated_values_nest_and_extra_vars_win(tmp_path: Path) -> None:
+    book = (
+        "- hosts: db\n  vars:\n    base: /srv\n    paths: ['{{ base }}/a', {b: '{{ base }}/b'}]\n"
+        "    ansible_python_interpreter: '{{ ansible_playbook_python }}'\n"
+        "  rtas: [{name: u, remote: [ls]}]\n"
+    )
+    plan = plan_for(tmp_path, {"site.yml": book}, extra_vars={"base": "/opt"})
+    values = env(plan.steps[0])
+    assert json.loads(values["paths"]) == ["/opt/a", {"b": "/opt/b"}]
+    # Ansible-only settings that template Ansible facts are kept as written, not an error
+    assert values["ansible_python_interpreter"] == "{{ ansible_playbook_python }}"

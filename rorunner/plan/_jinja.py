@@ -45,7 +45,7 @@ def render_string(text: str, context: Mapping[str, Any], at: Location, what: str
         ) from None
     except jinja2.UndefinedError as exc:
         raise InputError(f"{what}: {exc.message}", at.path, at.line) from None
-    except Exception as exc:
+    except Exception as exc:  # a runtime error in a template is still the user's input
         raise InputError(f"{what}: template error: {exc}", at.path, at.line) from None
 
 
@@ -60,7 +60,7 @@ class TemplateFiles:
         template = self._template(path)
         try:
             return template.render(context).encode()
-        except Exception as exc:
+        except Exception as exc:  # undefined names and runtime errors alike are input errors
             line = _template_line(exc.__traceback__, path)
             message = getattr(exc, "message", None) or str(exc)
             raise InputError(f"template: {message}", path, line) from None

@@ -57,8 +57,15 @@ class _Resolver:
             cycle = " -> ".join([*self.active[self.active.index(name) :], name])
             raise InputError(f"variable refers to itself: {cycle}", at.path or None, at.line)
         self.active.append(name)
-        value = self._render(self.raw[name], name)
-        self.active.pop()
+        try:
+            value = self._render(self.raw[name], name)
+        except InputError:
+            if not name.startswith("ansible_"):
+                raise
+            # Ansible's own settings may template Ansible-only facts: keep them as written.
+            value = self.raw[name]
+        finally:
+            self.active.pop()
         self.done[name] = value
         return value
 
@@ -69,7 +76,7 @@ class _Resolver:
             context = {n: self.get(n) for n in sorted(needed) if n in self.raw}
             try:
                 return ENV.from_string(value).render(context)
-            except Exception as exc:
+            except Exception as exc:  # undefined names and runtime errors alike are input errors
                 message = getattr(exc, "message", None) or str(exc)
                 raise InputError(
                     f"variable {name!r}: {message}", at.path or None, at.line
