@@ -19,6 +19,7 @@ import ipaddress
 import json
 import os
 import re
+import secrets
 import shlex
 import shutil
 import signal
@@ -39,8 +40,9 @@ LAB_ROOT = REPO / ".lab"
 READY_TIMEOUT = 10.0  # banner / namespace readiness, seconds
 STOP_TIMEOUT = 3.0  # SIGTERM grace before SIGKILL, seconds
 POLL = 0.01
+PORT_RANGE = (20000, 32000)  # loopback sshd ports; Linux hands out ephemeral ports from 32768
 ULA_BASE = "fd5a:7e57"  # our own ULA /48; the machine's eth0 uses fd00::/64
-NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")  # also a path part: no dots
 ACCEPTED_RE = re.compile(r"\bAccepted \S+ for \S+ from ")
 
 
@@ -84,16 +86,18 @@ def _alive(proc: _Proc | None) -> bool:
     return _start_time(proc.pid) == proc.start
 
 
-def _spawn(argv: Sequence[str], log: Path) -> _Proc:
-    """Start a daemon in its own session, stdout+stderr appended to `log`."""
+def _spawn(argv: Sequence[str], log: Path, record: Path) -> _Proc:
+    """Start a daemon in its own session, stdout+stderr appended to `log`, noted in `record`."""
     actions = [
         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
         (os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
         (os.POSIX_SPAWN_DUP2, 1, 2),
     ]
     pid = os.posix_spawnp(argv[0], list(argv), dict(os.environ), file_actions=actions, setsid=True)
-    proc = _proc(pid)
-    return proc if proc is not None else _Proc(pid, -1)
+    proc = _proc(pid) or _Proc(pid, -1)
+    with record.open("a") as pids:  # append-only: a restarted sshd is recorded too
+        pids.write(f"{proc.pid} {proc.start} {log.parent.name} {Path(argv[0]).name}\n")
+    return proc
 
 
 def _descendants(roots: Iterable[_Proc]) -> list[_Proc]:
@@ -219,6 +223,7 @@ class LabHost:
     home: Path
     netns: str | None
     config: Path
+    _pids: Path = field(repr=False)  # the lab's append-only PID record
     _sshd: _Proc | None = field(default=None, repr=False)
     _holder: _Proc | None = field(default=None, repr=False)
 
@@ -257,7 +262,7 @@ class LabHost:
 
     def _spawn_sshd(self) -> None:
         argv = [*self._enter(), SSHD, "-D", "-e", "-f", str(self.config)]
-        self._sshd = _spawn(argv, self.log)
+        self._sshd = _spawn(argv, self.log, self._pids)
 
     def start_sshd(self) -> None:
         """Start sshd again (same address, port, keys) and wait for its banner."""
@@ -496,14 +501,24 @@ def _sshd_config(lab: Lab, host: LabHost, extra: Sequence[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _supported_extras(config: Path) -> list[str]:
+_EXTRAS: list[list[str]] = []  # cache: what this machine's sshd accepts
+
+
+def _supported_extras(lab: Lab, host: LabHost) -> list[str]:
     """`PerSourcePenalties no` where sshd knows it (>= 9.8), so failing tests don't ban ::1."""
-    probe = config.with_name("probe_config")
-    extra = ["PerSourcePenalties no"]
-    probe.write_text(config.read_text() + "\n".join(extra) + "\n")
-    ok = _run([SSHD, "-t", "-f", str(probe)]).returncode == 0
-    probe.unlink()
-    return extra if ok else []
+    if not _EXTRAS:
+        extra = ["PerSourcePenalties no"]
+        probe = host.config.with_name("probe_config")
+        probe.write_text(_sshd_config(lab, host, extra))
+        ok = _run([SSHD, "-t", "-f", str(probe)]).returncode == 0
+        probe.unlink()
+        _EXTRAS.append(extra if ok else [])
+    return _EXTRAS[0]
+
+
+def _write_sshd_configs(lab: Lab, hosts: Sequence[LabHost]) -> None:
+    for host in hosts:
+        host.config.write_text(_sshd_config(lab, host, _supported_extras(lab, host)))
 
 
 def _host_key_line(lab: Lab, host: LabHost) -> str:
@@ -585,23 +600,13 @@ def _write_client_files(lab: Lab) -> None:
 
 
 def _prepare_files(lab: Lab) -> None:
-    """Keys for the client and every host, then sshd configs and the client-side files."""
+    """HOME dirs, keys for the client and every host, sshd configs."""
     for host in lab.hosts:
         host.home.mkdir(parents=True)
     keys = [lab.client_key] + [h.config.parent / "ssh_host_ed25519_key" for h in lab.hosts]
     _keygen(keys)
     (lab.dir / "authorized_keys").write_text(Path(f"{lab.client_key}.pub").read_text())
-    for host in lab.hosts:
-        host.config.write_text(_sshd_config(lab, host, []))
-    extra = _supported_extras(lab.hosts[0].config)
-    for host in lab.hosts:
-        host.config.write_text(_sshd_config(lab, host, extra))
-    _write_client_files(lab)
-
-
-def _record_pids(lab: Lab) -> None:
-    lines = [f"{p.pid} {p.start} {h.name}" for h in lab.hosts for p in (h._holder, h._sshd) if p]
-    (lab.dir / "pids").write_text("\n".join(lines) + "\n")
+    _write_sshd_configs(lab, lab.hosts)
 
 
 # --- netns mode --------------------------------------------------------------------------------
@@ -678,8 +683,7 @@ def _start_netns(lab: Lab) -> None:
         assert host.netns is not None
         script = _holder_script(lab, host)
         argv = ["ip", "netns", "exec", host.netns, "unshare", "--mount", "--uts", "sh", "-c"]
-        host._holder = _spawn([*argv, script], host.log)
-    _record_pids(lab)
+        host._holder = _spawn([*argv, script], host.log, host._pids)
     _wait_holders(lab.hosts)
 
 
@@ -695,14 +699,39 @@ def _netns_hosts(lab_dir: Path, name: str, n: int) -> list[LabHost]:
 
 
 def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket(socket.AF_INET6, socket.SOCK_STREAM) for _ in range(n)]
-    try:
-        for sock in socks:
-            sock.bind(("::1", 0))
-        return [sock.getsockname()[1] for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
+    """Ports free on [::1], below the ephemeral range so client sockets never take them."""
+    ports: list[int] = []
+    for _ in range(50 * n):
+        port = secrets.randbelow(PORT_RANGE[1] - PORT_RANGE[0]) + PORT_RANGE[0]
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("::1", port))
+            except OSError:
+                continue
+        if port not in ports:
+            ports.append(port)
+        if len(ports) == n:
+            return ports
+    raise LabError(f"no {n} free ports on [::1] in {PORT_RANGE}")
+
+
+def _start_loopback(lab: Lab) -> None:
+    """Start every sshd; one that lost its port to another process gets a new one."""
+    for _ in range(3):
+        for host in lab.hosts:
+            if not _alive(host._sshd):
+                host._spawn_sshd()
+        try:
+            _wait_banners(lab.hosts)
+            return
+        except LabError:
+            lost = [h for h in lab.hosts if not _alive(h._sshd) and "in use" in _tail(h.log)]
+            if not lost:
+                raise
+        for host, port in zip(lost, _free_ports(len(lost)), strict=True):
+            host.port = port
+        _write_sshd_configs(lab, lost)
+    raise LabError("sshd kept losing its port on [::1]")
 
 
 def _loopback_hosts(lab_dir: Path, n: int) -> list[LabHost]:
@@ -729,6 +758,7 @@ def _new_host(
         home=hostdir / "home",
         netns=netns,
         config=hostdir / "sshd_config",
+        _pids=lab_dir / "pids",
     )
 
 
@@ -796,10 +826,12 @@ def _launch(lab_dir: Path, name: str, resolved: Literal["netns", "loopback"], n:
 def _start_sshds(lab: Lab) -> None:
     if lab.mode == "netns":
         _start_netns(lab)
-    for host in lab.hosts:
-        host._spawn_sshd()
-    _record_pids(lab)
-    _wait_banners(lab.hosts)
+        for host in lab.hosts:
+            host._spawn_sshd()
+        _wait_banners(lab.hosts)
+    else:
+        _start_loopback(lab)
+    _write_client_files(lab)
 
 
 # --- command line ---------------------------------------------------------------------------
