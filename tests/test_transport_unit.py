@@ -385,6 +385,28 @@ def test_silent_listener_fails_within_banner_timeout() -> None:
     assert elapsed < timeout + 3.0
 
 
+def test_connection_failures_print_nothing() -> None:
+    """paramiko's own error logging must not reach stderr: only the CLI prints."""
+    code = (
+        "import socket\n"
+        "from rorunner.errors import UnreachableError\n"
+        "from rorunner.model import ConnectionSpec\n"
+        "from rorunner.transport import Pool\n"
+        "mute = socket.socket(socket.AF_INET6)\n"
+        "mute.bind(('::1', 0))\n"
+        "mute.listen(1)\n"
+        "spec = ConnectionSpec('::1', port=mute.getsockname()[1], user='x', connect_timeout=1)\n"
+        "try:\n"
+        "    Pool().get(spec)\n"
+        "except UnreachableError:\n"
+        "    pass\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, timeout=60, check=False, capture_output=True
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, b"", b"")
+
+
 def test_missing_private_key_is_unreachable(tmp_path: Path) -> None:
     spec = ConnectionSpec(address="::1", port=_free_port(), key_file=str(tmp_path / "nope"))
     with pytest.raises(UnreachableError, match="private key file not found"):

@@ -10,19 +10,33 @@ Contract (implemented in the private modules of this package):
   runs `command` with `sh -c` in `cwd`, streams both outputs concurrently into
   the binary sinks, returns the exit status; a missing exit status or a
   timeout raises RemoteFailure (the timeout also kills the remote process).
-- `put(local, remote, mode=None)`: a file or a tree; `put_bytes(data, remote, mode)`;
-  every file is written to a temporary name and renamed into place.
+- `put(local, remote, mode=None)`: a file (to the file `remote`; mode: given, else the
+  local file's) or a tree (mirrored as the directory `remote`; files keep their modes,
+  directories created keep theirs, existing ones are left alone); `put_bytes(data,
+  remote, mode)` (0644 unless given); every file is written to
+  `<dir>/.<name>.rorunner-tmp-<random>` and renamed into place, so a reader sees the
+  old file or the new one. Parent directories must exist (see `ensure_dir`).
 - `get(remote, local)`: a file, atomically (temp + rename) on the controller.
 - `ensure_dir(path, private=True)`: creates the directory (0700 when private),
   checks it, and returns its absolute path (relative paths are under the
-  login home).
+  login home). Relative (and `~/`) remote paths are under the login home everywhere.
 - Errors: UnreachableError / HostKeyError (connect, banner, auth, host key) or
   RemoteFailure (exit status, SFTP, timeout), each naming the host and cause.
 
 Pool API: `default_pool().get(spec)` returns the Transport of a ConnectionSpec
 (one SSHClient and one SFTP session per (address, port, user), connected on
-first use); `pool.close_all()`, `pool.opened`. `spec_for_address(text, **overrides)`
-builds a ConnectionSpec for a bare address from RORUNNER_* environment variables.
+first use, at most 8 commands at once per connection, SFTP calls serialised);
+`pool.close_all()`, `pool.opened`. A `connection="local"` spec gets a LocalTransport.
+`spec_for_address(text, **overrides)` builds a ConnectionSpec for a bare address
+from RORUNNER_* environment variables.
+
+Connecting: ssh_config (spec.ssh_config, else ~/.ssh/config) fills HostName (for
+names, not IP literals), Port, User, IdentityFile and UserKnownHostsFile where the
+spec left them None; then port 22 and the current user. An explicit key_file is
+used alone (no agent, no ~/.ssh/id_* guessing). connect_timeout bounds the TCP
+connect, the SSH banner and authentication (the whole negotiation: twice that).
+Host keys are checked against spec.known_hosts, ssh_config's UserKnownHostsFile
+and ~/.ssh/known_hosts, as `addr` (port 22) or `[addr]:port`.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import ipaddress
+import logging
 import os
 import socket
 from dataclasses import dataclass
@@ -14,6 +15,10 @@ import paramiko
 from rorunner.errors import InputError, TransportError, UnreachableError
 from rorunner.model import ConnectionSpec
 from rorunner.transport._ssh_hostkeys import KnownHostsPolicy, known_hosts_name, transport_factory
+
+# paramiko logs failures (with tracebacks) from its own thread; without a handler Python's
+# last-resort handler would print them. Only the CLI prints: our errors carry the cause.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 USER_SSH_CONFIG = "~/.ssh/config"
 USER_KNOWN_HOSTS = "~/.ssh/known_hosts"
