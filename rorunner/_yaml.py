@@ -11,8 +11,7 @@ multi-document streams. `plain(data)` strips the ruamel types for storage.
 from __future__ import annotations
 
 import datetime
-import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from ruamel.yaml.events import (
     NodeEvent,
     ScalarEvent,
 )
+from ruamel.yaml.parser import RoundTripParser
 
 from rorunner.errors import InputError
 
@@ -72,9 +72,8 @@ def load_yaml(path: str | Path) -> Any:
 
 def parse_yaml(text: str, path: str = "<string>") -> Any:
     """Parse YAML text safely (see module doc); `path` names the source in errors."""
-    _check_events(_events(text, path), path)
     try:
-        return _loader().load(text)
+        return _loader(path).load(text)
     except MarkedYAMLError as exc:
         raise _marked_error(exc, path) from None
     except YAMLError as exc:  # pragma: no cover - every ruamel load error we know is marked
@@ -115,81 +114,95 @@ def plain(data: Any) -> Any:
     return str(data)  # pragma: no cover - the safe loader builds nothing else
 
 
-def _loader() -> YAML:
+def _loader(path: str) -> YAML:
     yaml = YAML(typ="rt", pure=True)
     yaml.allow_duplicate_keys = False
+    yaml.Parser = _checking_parser(path)
     return yaml
 
 
-def _events(text: str, path: str) -> list[Event]:
-    try:
-        return list(_loader().parse(io.StringIO(text)))
-    except MarkedYAMLError as exc:
-        raise _marked_error(exc, path) from None
+def _checking_parser(path: str) -> type[RoundTripParser]:
+    """A parser that checks every event as the loader pulls it: one pass, nothing expanded."""
+
+    class CheckingParser(RoundTripParser):
+        def __init__(self, loader: Any) -> None:
+            super().__init__(loader)
+            self._checker = _EventChecker(path)
+
+        def get_event(self) -> Any:
+            event = super().get_event()
+            self._checker.see(event)
+            return event
+
+    return CheckingParser
 
 
-def _check_events(events: Iterable[Event], path: str) -> None:
-    """Refuse explicit tags, several documents, and aliases that expand past the node cap."""
-    sizes: dict[str, int] = {}
-    stack: list[tuple[str | None, int]] = []
-    documents = total = 0
-    for event in events:
+class _EventChecker:
+    """Refuses explicit tags, several documents, and aliases that expand past the node cap."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.sizes: dict[str, int] = {}  # anchor -> expanded node count
+        self.stack: list[tuple[str | None, int]] = []  # open collections: (anchor, count)
+        self.documents = 0
+        self.total = 0
+
+    def see(self, event: Event) -> None:
         line = event.start_mark.line + 1 if event.start_mark else 0
         if isinstance(event, DocumentStartEvent):
-            documents += 1
-            if documents > 1:
-                raise InputError("only one YAML document is allowed per file", path, line)
+            self.documents += 1
+            if self.documents > 1:
+                raise InputError("only one YAML document is allowed per file", self.path, line)
         if isinstance(event, NodeEvent | CollectionStartEvent):
-            _check_tag(event, path, line)
-        size = _event_size(event, sizes, stack, path, line)
-        if size:
-            total += size
-            if total > MAX_EXPANDED_NODES:
-                raise InputError(
-                    f"YAML aliases expand past {MAX_EXPANDED_NODES} nodes (alias bomb?)", path, line
-                )
+            self._check_tag(event, line)
+        self._count(event, line)
 
+    def _check_tag(self, event: Event, line: int) -> None:
+        tag = getattr(event, "tag", None)
+        if tag is None:
+            return
+        value = str(getattr(tag, "value", tag))
+        # No explicit tag at all: python objects, !vault, !unsafe, and even !!str (which the
+        # round-trip loader would hand back as a TaggedScalar instead of a str).
+        raise InputError(f"YAML tags are not allowed (found {value!r})", self.path, line)
 
-def _check_tag(event: Event, path: str, line: int) -> None:
-    tag = getattr(event, "tag", None)
-    if tag is None:
-        return
-    value = str(getattr(tag, "value", tag))
-    # No explicit tag at all: python objects, !vault, !unsafe, and even !!str (which the
-    # round-trip loader would hand back as a TaggedScalar instead of a str).
-    raise InputError(f"YAML tags are not allowed (found {value!r})", path, line)
-
-
-def _event_size(
-    event: Event, sizes: dict[str, int], stack: list[tuple[str | None, int]], path: str, line: int
-) -> int:
-    """Track expanded node sizes; return the size of a just-completed top-level node."""
-    if isinstance(event, CollectionStartEvent):
-        stack.append((event.anchor, 1))
-        return 0
-    if isinstance(event, ScalarEvent):
-        size = 1
-        if event.anchor:
-            sizes[event.anchor] = 1
-    elif isinstance(event, AliasEvent):
-        if event.anchor not in sizes:
-            raise InputError(f"unknown YAML alias *{event.anchor}", path, line)
-        size = sizes[event.anchor]
-    elif isinstance(event, CollectionEndEvent):
-        anchor, size = stack.pop()
-        if anchor:
-            sizes[anchor] = size
-    else:
-        return 0
-    if stack:
-        anchor, count = stack[-1]
-        stack[-1] = (anchor, count + size)
-        if count + size > MAX_EXPANDED_NODES:
+    def _count(self, event: Event, line: int) -> None:
+        if isinstance(event, CollectionStartEvent):
+            self.stack.append((event.anchor, 1))
+            return
+        size = self._size(event, line)
+        if size is None:
+            return
+        if self.stack:
+            anchor, count = self.stack[-1]
+            self.stack[-1] = (anchor, count + size)
+            size = count + size
+        else:
+            self.total += size
+            size = self.total
+        if size > MAX_EXPANDED_NODES:
             raise InputError(
-                f"YAML aliases expand past {MAX_EXPANDED_NODES} nodes (alias bomb?)", path, line
+                f"YAML aliases expand past {MAX_EXPANDED_NODES} nodes (alias bomb?)",
+                self.path,
+                line,
             )
-        return 0
-    return size
+
+    def _size(self, event: Event, line: int) -> int | None:
+        """Expanded size of the node an event completes (None: no node completed)."""
+        if isinstance(event, ScalarEvent):
+            if event.anchor:
+                self.sizes[event.anchor] = 1
+            return 1
+        if isinstance(event, AliasEvent):
+            if event.anchor not in self.sizes:
+                raise InputError(f"unknown YAML alias *{event.anchor}", self.path, line)
+            return self.sizes[event.anchor]
+        if isinstance(event, CollectionEndEvent):
+            anchor, size = self.stack.pop()
+            if anchor:
+                self.sizes[anchor] = size
+            return size
+        return None
 
 
 def _marked_error(exc: MarkedYAMLError, path: str) -> InputError:
