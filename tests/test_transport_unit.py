@@ -315,6 +315,23 @@ def test_accept_new_appends_once_under_concurrency(tmp_path: Path) -> None:
     assert [p.name for p in kh.parent.iterdir() if "rorunner-tmp" in p.name] == []
 
 
+def test_accept_new_appends_once_across_processes(tmp_path: Path) -> None:
+    kh = tmp_path / "known_hosts"
+    kh.write_text("# team\n")
+    key = _key()
+    code = (
+        "import base64, sys, paramiko\n"
+        "from rorunner.transport._ssh_hostkeys import append_known_host\n"
+        "blob = base64.b64decode(sys.argv[3])\n"
+        "key = paramiko.PKey.from_type_string(sys.argv[2], blob)\n"
+        "append_known_host(sys.argv[1], '[2001:db8::1]:2222', key)\n"
+    )
+    argv = [sys.executable, "-c", code, str(kh), key.get_name(), key.get_base64()]
+    procs = [subprocess.Popen(argv, cwd=REPO) for _ in range(6)]
+    assert [p.wait(timeout=60) for p in procs] == [0] * 6
+    assert kh.read_text() == "# team\n" + _line("[2001:db8::1]:2222", key)
+
+
 # --- connecting without a server ---------------------------------------------------------
 
 
@@ -477,6 +494,23 @@ def test_local_exec_timeout_kills_the_group(local: LocalTransport, tmp_path: Pat
     while _alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(child)
+
+
+def test_local_put_tree_follows_symlinks_and_refuses_loops(
+    local: LocalTransport, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "inner.txt").write_text("inner")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "linked").symlink_to(outside)
+    local.put(str(tree), str(tmp_path / "copy"))
+    assert (tmp_path / "copy" / "linked" / "inner.txt").read_text() == "inner"
+    assert not (tmp_path / "copy" / "linked").is_symlink()
+    (outside / "back").symlink_to(tree)
+    with pytest.raises(RemoteFailure, match="symlink loop"):
+        local.put(str(tree), str(tmp_path / "copy2"))
 
 
 def _alive(pid: int) -> bool:

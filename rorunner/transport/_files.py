@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
@@ -40,10 +41,19 @@ def copy_local_file(src: str, dest: str, mode: int | None = None) -> None:
 
 
 def walk_tree(root: str) -> Iterator[tuple[str, list[str], list[str]]]:
-    """os.walk in a deterministic order (sorted names), following no symlinked dirs."""
-    for top, dirs, files in os.walk(root):
+    """os.walk in sorted order, following symlinks (copied as what they point to); loops fail."""
+    seen: set[str] = set()
+    for top, dirs, files in os.walk(root, followlinks=True, onerror=_raise):
+        real = os.path.realpath(top)
+        if real in seen:
+            raise OSError(errno.ELOOP, "symlink loop in the tree", top)
+        seen.add(real)
         dirs.sort()
         yield top, dirs, sorted(files)
+
+
+def _raise(error: OSError) -> None:
+    raise error
 
 
 def copy_local_tree(

@@ -145,5 +145,7 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
 
 
 def _make_dir(path: str, mode: int) -> None:
-    os.makedirs(path, exist_ok=True)
-    os.chmod(path, mode)
+    """Create `path` with `mode`; an existing directory keeps its mode (as over SSH)."""
+    if not os.path.isdir(path):
+        os.makedirs(path)
+        os.chmod(path, mode)
