@@ -201,6 +201,15 @@ def test_bad_inventory_contacts_nothing(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
+def test_inventory_script_is_refused(tmp_path: Path) -> None:
+    script = tmp_path / "inv.py"
+    script.write_text("#!/bin/sh\necho '{}'\n")
+    script.chmod(0o755)
+    result = run_cli("inventory", "-i", str(script), "--list")
+    assert result.code == 3
+    assert f"{script}:1: dynamic inventory scripts are not supported" in result.err
+
+
 def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "h.ini"
     path.write_text("h1\n")

@@ -150,19 +150,20 @@ def _host(
         return _split_where(origins.get(key, acc.source))
 
     address = acc.address
-    if "ansible_host" in values:
+    host_var = _first(values, ("ansible_host", "ansible_ssh_host"))
+    if host_var:
         address = normalise_address(
-            str(values["ansible_host"]), f"ansible_host of {acc.name!r}", *loc("ansible_host")
+            str(values[host_var]), f"{host_var} of {acc.name!r}", *loc(host_var)
         )
-    port = None
-    if "ansible_port" in values:
-        port = parse_port(values["ansible_port"], "ansible_port", *loc("ansible_port"))
+    port_var = _first(values, ("ansible_port", "ansible_ssh_port"))
+    port = parse_port(values[port_var], port_var, *loc(port_var)) if port_var else None
+    user_var = _first(values, ("ansible_user", "ansible_ssh_user"))
     key_var = _first(values, ("ansible_ssh_private_key_file", "ansible_private_key_file"))
     return Host(
         name=acc.name,
         address=address,
         port=port,
-        user=_text(values.get("ansible_user")),
+        user=_text(values[user_var]) if user_var else None,
         key_file=_text(values.get(key_var)) if key_var else None,
         connection=_connection(values.get("ansible_connection"), *loc("ansible_connection")),
         vars=MappingProxyType(values),

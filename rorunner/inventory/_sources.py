@@ -40,6 +40,8 @@ def inventory_files(path: str) -> list[str]:
 def read_source(path: str, builder: Builder) -> None:
     """Parse one inventory file into `builder`, as YAML or INI by extension (sniffed if none)."""
     text = read_text(path)
+    if text.startswith("#!") and os.access(path, os.X_OK):
+        raise InputError("dynamic inventory scripts are not supported", path, 1)
     ext = Path(path).suffix.lower()
     if ext in YAML_EXTENSIONS or (not ext and _looks_like_yaml(text, path)):
         read_yaml(parse_yaml(text, path), path, builder)
