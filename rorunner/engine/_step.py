@@ -120,5 +120,7 @@ def _classify(fail: BaseFail | None, kind: str) -> tuple[Status, int | None, str
     rc = getattr(fail, "exit_status", None)
     if isinstance(error, UnreachableError):
         return "unreachable", None, str(error)
+    if rc is not None:
+        return "failed", rc, ""
     message = str(error) if error is not None else fail.get_msg().strip()
     return "failed", rc, message.splitlines()[0] if message else "failed"

@@ -86,7 +86,7 @@ def lower(
     for step in plan.steps:
         name = names[step.node]
         deps = [names[p.node] for p in plan.predecessors(step)]
-        task = _build(step, name, project_dir, log_dir)
+        task = _build(step, name, project_dir, log_dir, _dir_ready(plan, step))
         task["task_dep"] = sorted(set(task.get("task_dep", [])) | set(deps))
         task["uptodate"] = [False] if step.spec.always else [SignatureCheck(step.signature)]
         task["io"] = {"capture": False}
@@ -110,7 +110,19 @@ def _without_shared_targets(lowered: list[LoweredTask]) -> tuple[LoweredTask, ..
     return tuple(lowered)
 
 
-def _build(step: PlanStep, full: str, project_dir: str, log_dir: str | None) -> dict[str, Any]:
+def _dir_ready(plan: Plan, step: PlanStep) -> bool:
+    """Whether a step ordered before this one on the same host already prepared its work dir."""
+    return any(
+        p.host == step.host
+        and p.remote_dir == step.remote_dir
+        and p.spec.kind in ("ship", "remote")
+        for p in plan.predecessors(step)
+    )
+
+
+def _build(
+    step: PlanStep, full: str, project_dir: str, log_dir: str | None, dir_ready: bool
+) -> dict[str, Any]:
     label, name = full.split(":", 1)
     common: dict[str, Any] = {"name": name, "meta": {"node": list(step.node)}}
     kind = step.spec.kind
@@ -130,7 +142,7 @@ def _build(step: PlanStep, full: str, project_dir: str, log_dir: str | None) -> 
             dest_root=step.fetch_dir,
             **common,
         )
-    return _remote(step, label, log_dir, common)
+    return _remote(step, label, log_dir, dir_ready, common)
 
 
 def _under_fetch_dir(move: FileMove, fetch_dir: str) -> FileMove:
@@ -160,15 +172,21 @@ def _local(
 
 
 def _remote(
-    step: PlanStep, label: str, log_dir: str | None, common: dict[str, Any]
+    step: PlanStep, label: str, log_dir: str | None, dir_ready: bool, common: dict[str, Any]
 ) -> dict[str, Any]:
     spec = step.spec
+    command = spec.command or _script_command(step)
+    if dir_ready:
+        # The generator checks (and if need be creates) the work dir before every
+        # command, one extra SSH round trip per step; a step behind a ship or remote
+        # step of the same host and dir only needs to enter it.
+        command = f"cd {shlex.quote(step.remote_dir)} || exit 1\n{command}"
     run = gen_task_remote_exec(
-        spec.command or _script_command(step),
+        command,
         step.conn,
         label=label,
         is_dep_task=True,
-        remote_dir=step.remote_dir,
+        remote_dir=None if dir_ready else step.remote_dir,
         env=dict(step.env),
         timeout=spec.timeout,
         log_dir=log_dir,
