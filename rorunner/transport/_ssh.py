@@ -15,13 +15,14 @@ from rorunner.errors import RemoteFailure, TransportError, UnreachableError
 from rorunner.model import ConnectionSpec
 from rorunner.transport import _ssh_sftp as sftp_ops
 from rorunner.transport._shell import PidHeader, kill_group_command, remote_command_line
-from rorunner.transport._ssh_connect import Target, connect
+from rorunner.transport._ssh_connect import connect
 from rorunner.transport._ssh_exec import CommandTimeout, pump, run_small, wait_exit_status
 
 # sshd's MaxSessions defaults to 10: the SFTP session plus 8 commands stays below it.
 MAX_CHANNELS = 8
 _HELPER_LIMIT = 30.0
 _KEEPALIVE = 15
+_SFTP_REPLY_LIMIT = 120.0
 _T = TypeVar("_T")
 
 
@@ -40,11 +41,6 @@ class SshConnection:
         self._home: str | None = None
         self._uid: int | None = None
 
-    @property
-    def target_info(self) -> Target:
-        """Where this connection went (after ssh_config and defaults)."""
-        return self.target
-
     def is_active(self) -> bool:
         """Whether the SSH transport is still up."""
         transport = self.client.get_transport()
@@ -55,12 +51,9 @@ class SshConnection:
         return SshTransport(self, spec)
 
     def close(self) -> None:
-        """Close SFTP and the SSH connection."""
-        with self._sftp_lock:
-            if self._sftp is not None:
-                self._sftp.close()
-                self._sftp = None
+        """Close the SSH connection (and so the SFTP session; a blocked SFTP call fails)."""
         self.client.close()
+        self._sftp = None
 
     def open_channel(self, name: str) -> paramiko.Channel:
         """A new session channel; a dead connection is reported as unreachable."""
@@ -98,17 +91,26 @@ class SshConnection:
             self._uid = int(out)
         return self._uid
 
+    def _sftp_session(self) -> tuple[paramiko.SFTPClient, str]:
+        """The SFTP session and login home, opened on first use (caller holds the lock)."""
+        if self._sftp is None or self._home is None:
+            sftp = self.client.open_sftp()
+            channel = sftp.get_channel()
+            if channel is not None:
+                # A reply that never comes must not hang the run (a bound per reply, not total).
+                channel.settimeout(max(_SFTP_REPLY_LIMIT, 6 * self.spec.connect_timeout))
+            self._home = sftp.normalize(".")
+            self._sftp = sftp
+        return self._sftp, self._home
+
     def with_sftp(
         self, name: str, what: str, action: Callable[[paramiko.SFTPClient, str], _T]
     ) -> _T:
         """Run `action(sftp, home)` under the SFTP lock; SFTP errors become RemoteFailure."""
         with self._sftp_lock:
             try:
-                if self._sftp is None:
-                    self._sftp = self.client.open_sftp()
-                    self._home = self._sftp.normalize(".")
-                assert self._home is not None
-                return action(self._sftp, self._home)
+                sftp, home = self._sftp_session()
+                return action(sftp, home)
             except TransportError:
                 raise
             except (OSError, paramiko.SSHException, EOFError) as exc:
