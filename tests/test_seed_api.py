@@ -614,3 +614,17 @@ def test_task_dicts_hold_only_plain_data(fake: dict[str, FakeHost], tmp_path: Pa
         assert restored["actions"] == task["actions"]
     run_action(tasks[1])
     assert pickle.loads(pickle.dumps(tasks[1]))["actions"] == tasks[1]["actions"]
+
+
+def test_a_lone_string_or_dict_counts_as_one_item(
+    fake: dict[str, FakeHost], tmp_path: Path
+) -> None:
+    src = tmp_path / "only.txt"
+    src.write_text("x")
+    dep = gen_task_remote_exec("true", "2001:db8::1", label="d", is_dep_task=True)
+    task = gen_task_ship_files(str(src), "2001:db8::1", "ship", id_args="v1", deps=dep)  # type: ignore[arg-type]
+    assert task["name"] == "2001_db8__1_v1"
+    assert task["file_dep"] == [str(src)]
+    assert task["task_dep"] == ["d:2001_db8__1"]
+    fetch = gen_task_fetch_files("out.txt", "2001:db8::1", "f", local_dir="d")  # type: ignore[arg-type]
+    assert fetch["targets"] == [os.path.join("d", "2001:db8::1", "out.txt")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +11,15 @@ from rorunner.tasks._hosts import Target
 from rorunner.tasks._names import TaskRef, check_safe_name, full_name, get_ref_name, safe_name
 
 TaskDict = dict[str, Any]
+
+
+def as_list(value: Any) -> list[Any]:
+    """A fresh list of the items; a lone string, path or task dict counts as one item."""
+    if value is None:
+        return []
+    if isinstance(value, str | bytes | os.PathLike | Mapping):
+        return [value]
+    return list(value)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 from rorunner.errors import InputError
 from rorunner.model import FileMove
 from rorunner.tasks._actions import FetchFiles, RunCommands, ShipFiles
-from rorunner.tasks._build import Extras, TaskDict, assemble, naming, step_env
+from rorunner.tasks._build import Extras, TaskDict, as_list, assemble, naming, step_env
 from rorunner.tasks._hosts import LOCAL_SPEC, HostRef, resolve_host
 from rorunner.tasks._names import TaskRef
 
@@ -42,7 +42,8 @@ def gen_task_ship_files(
 ) -> TaskDict:
     """Create a doit task that ships files (or trees) to `remote_dir` on one host."""
     target = resolve_host(ipv6)
-    shipped = tuple(_ship_move(os.fspath(p)) for p in files_to_ship) + tuple(moves)
+    id_args, deps = as_list(id_args), as_list(deps)
+    shipped = tuple(_ship_move(os.fspath(p)) for p in as_list(files_to_ship)) + tuple(moves)
     if not shipped:
         raise ValueError(f"{label}: nothing to ship")
     if not remote_dir:
@@ -90,6 +91,7 @@ def gen_task_remote_exec(
 ) -> TaskDict:
     """Create a doit task that runs a command (or several, in order) on one host."""
     target = resolve_host(ipv6)
+    id_args, args, deps = as_list(id_args), as_list(args), as_list(deps)
     commands = _commands(cmdstr, target.address, args)
     positional = () if callable(cmdstr) else tuple(str(a) for a in args)
     if label is None:
@@ -145,7 +147,8 @@ def gen_task_local_exec(
     """Create a doit task that calls `func(*id_args, *args)`, or runs a shell command string."""
     if label is None:
         label = "local_exec" if isinstance(func, str) else getattr(func, "__name__", "local_exec")
-    names = naming(label, is_dep_task, list(id_args), name)
+    id_args, args, deps = as_list(id_args), as_list(args), as_list(deps)
+    names = naming(label, is_dep_task, id_args, name)
     host = (meta or {}).get("host")
     extras = Extras(uptodate, file_dep, targets, doc, meta)
     if isinstance(func, str):
@@ -191,7 +194,8 @@ def gen_task_fetch_files(
     """Create a doit task that fetches remote files into <local_dir>/<host>/ (see docs)."""
     target = resolve_host(ipv6)
     root = dest_root if dest_root is not None else os.path.join(local_dir, target.dir_name)
-    wanted = [(p, p) for p in files_to_fetch] + [(m.src, m.dest) for m in moves]
+    id_args, deps = as_list(id_args), as_list(deps)
+    wanted = [(p, p) for p in as_list(files_to_fetch)] + [(m.src, m.dest) for m in moves]
     if not wanted:
         raise ValueError(f"{label}: nothing to fetch")
     pairs = tuple(

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from rorunner.model import Phase
-from rorunner.tasks._build import TaskDict
+from rorunner.tasks._build import TaskDict, as_list
 from rorunner.tasks._generators import (
     CommandSource,
     LocalStep,
@@ -37,7 +37,7 @@ class RTASGenerator:
     ) -> None:
         self.rt_tag = rt_tag
         self.ipv6 = ipv6
-        self.id_args = tuple(id_args)
+        self.id_args = tuple(as_list(id_args))
         self.remote_work_dir = remote_work_dir
         self.options = dict(options)
         self.final_task: TaskDict | None = None
@@ -140,7 +140,7 @@ def doit_task_generator_for_RTAS(
     """Return the RTAS task generator (local_pre, ship, remote, fetch, local_post) of one host."""
     options: dict[str, Any] = {
         "local_dir": local_dir,
-        "deps": tuple(deps),
+        "deps": tuple(as_list(deps)),
         "meta": dict(meta or {}),
     }
     options.update(env=env, timeout=timeout, uptodate=uptodate, log_dir=log_dir)
