@@ -244,3 +244,21 @@ def test_empty_playbook_is_an_error(tmp_path: Path) -> None:
 def test_play_errors_name_the_play(tmp_path: Path) -> None:
     err = error(tmp_path, "- name: Deploy web\n  hosts: web\n  serial: -1\n")
     assert err.message.startswith("play 'Deploy web': 'serial'")
+
+
+def test_misspelt_role_folder_is_refused(tmp_path: Path) -> None:
+    write_project(tmp_path, {"site.yml": "- hosts: all\n  roles: [a]\n", "roles/a/remtoe/x.sh": ""})
+    with pytest.raises(InputError) as caught:
+        load_playbook(str(tmp_path / "site.yml"))
+    assert "unknown role folder 'remtoe' (did you mean 'remote'?)" in caught.value.message
+    assert caught.value.location is not None
+    assert caught.value.location.path == str(tmp_path / "roles/a/remtoe")
+
+
+def test_misspelt_role_file_is_refused_but_docs_are_fine(tmp_path: Path) -> None:
+    files = {"site.yml": "- hosts: all\n  roles: [a]\n", "roles/a/README.md": "docs\n"}
+    write_project(tmp_path, files)
+    load_playbook(str(tmp_path / "site.yml"))
+    write_project(tmp_path, {"roles/a/role.yaml": "vars: {}\n"})
+    with pytest.raises(InputError, match=r"must be named 'role\.yml'"):
+        load_playbook(str(tmp_path / "site.yml"))

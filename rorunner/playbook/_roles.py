@@ -57,6 +57,7 @@ def find_role(name: str, search: Sequence[str], at: Location) -> str:
 
 def load_role(name: str, directory: str) -> Unit:
     """Read one role directory into a Unit (its dependencies are names, resolved by the caller)."""
+    _check_layout(directory)
     role_file = os.path.join(directory, ROLE_FILE)
     keys: dict[str, Node] = {}
     if os.path.exists(role_file):
@@ -87,6 +88,21 @@ def load_role(name: str, directory: str) -> Unit:
         remote_dir=remote_dir.string() if remote_dir else None,
         remote_dir_at=remote_dir.at if remote_dir else None,
     )
+
+
+def _check_layout(directory: str) -> None:
+    """Refuse a misspelt step folder or role file, which would otherwise be silently ignored."""
+    folders = (*_SCRIPT_DIRS, "files")
+    with os.scandir(directory) as entries:
+        for entry in _visible(entries):
+            if entry.is_dir() and entry.name not in folders:
+                hint = did_you_mean(entry.name, folders)
+                known = ", ".join(f"{f}/" for f in folders)
+                message = f"unknown role folder {entry.name!r}{hint}; a role has {known}"
+                raise InputError(message, entry.path)
+            misspelt = entry.name.endswith((".yml", ".yaml")) and entry.name != ROLE_FILE
+            if entry.is_file() and misspelt and did_you_mean(entry.name, (ROLE_FILE,)):
+                raise InputError(f"role file must be named {ROLE_FILE!r}", entry.path)
 
 
 def _visible(entries: Iterable[os.DirEntry[str]]) -> list[os.DirEntry[str]]:
