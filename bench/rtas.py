@@ -50,7 +50,8 @@ PLAYBOOK = """\
       fetch:
         - sums.txt
       local_post:
-        - run: grep -q data.bin "$RORUNNER_FETCH_DIR/sums.txt" && grep -q app.conf "$RORUNNER_FETCH_DIR/sums.txt"
+        - run: grep -q data.bin "$RORUNNER_FETCH_DIR/sums.txt"
+            && grep -q app.conf "$RORUNNER_FETCH_DIR/sums.txt"
 """
 
 RUN_SH = "#!/bin/sh\nhostname > hostname.txt\n"

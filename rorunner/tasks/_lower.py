@@ -31,6 +31,7 @@ from rorunner.tasks._names import safe_name
 if TYPE_CHECKING:
     from rorunner.plan import Plan
 
+_USES_DIR = ("ship", "remote")
 SCRIPTS_DIR = ".rorunner-scripts"  # where remote role scripts land, under the remote work dir
 
 
