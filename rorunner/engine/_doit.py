@@ -8,15 +8,34 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from doit.cmd_base import TaskLoader2
+from doit.cmd_run import Run
 from doit.doit_cmd import DoitMain
 from doit.loader import generate_tasks
+from doit.plugin import PluginDict
 
-from rorunner.engine._db import MissingIsChanged
+from rorunner.engine._db import MissingIsChanged, WriteThroughSqliteDB
 from rorunner.errors import RorunnerError
 
 BACKEND = "rorunner-sqlite"
 DOIT_SETUP_ERROR = 3
-BACKEND_LOCATION = "rorunner.engine._db:WriteThroughSqliteDB"
+
+
+class _Run(Run):  # type: ignore[misc]
+    """doit's run command whose only DB backend is ours (no plugin scan)."""
+
+    def get_backends(self) -> dict[str, type]:
+        """Our write-through sqlite backend."""
+        return {BACKEND: WriteThroughSqliteDB}
+
+
+class _DoitMain(DoitMain):  # type: ignore[misc]
+    """DoitMain offering only `run` (no entry-point scan for plugin commands)."""
+
+    def get_cmds(self) -> PluginDict:
+        """The one command."""
+        cmds = PluginDict()
+        cmds["run"] = _Run
+        return cmds
 
 
 class TaskListLoader(TaskLoader2):  # type: ignore[misc]
@@ -73,11 +92,7 @@ def run_tasks(
         "num_process": max(1, forks),
         "par_type": "thread",
     }
-    main = DoitMain(
-        TaskListLoader(tasks, config),
-        config_filenames=(),
-        extra_config={"BACKEND": {BACKEND: BACKEND_LOCATION}},
-    )
+    main = _DoitMain(TaskListLoader(tasks, config), config_filenames=())
     # doit reports problems it finds before running anything (exit 3) on stderr;
     # catch them so they surface as our error instead of stray output.
     captured = io.StringIO()
@@ -86,6 +101,14 @@ def run_tasks(
     if code == DOIT_SETUP_ERROR:
         raise RorunnerError(f"doit refused the lowered plan: {captured.getvalue().strip()}")
     return code
+
+
+def flat_task(full_name: str, task: Mapping[str, Any]) -> dict[str, Any]:
+    """The task under its full name as a plain basename: doit then adds no per-host
+    group task, which it would run (and record) on every run."""
+    flat = {k: v for k, v in task.items() if k != "name"}
+    flat["basename"] = full_name
+    return flat
 
 
 def load_doit_tasks(tasks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from doit.dependency import Dependency
 
 from rorunner.engine._db import MissingIsChanged, WriteThroughSqliteDB
-from rorunner.engine._doit import load_doit_tasks
+from rorunner.engine._doit import flat_task, load_doit_tasks
 from rorunner.tasks._lower import LoweredTask, lower
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def dry_run(plan: Plan, options: EngineOptions) -> tuple[DryRunEntry, ...]:
         )
     deps = Dependency(WriteThroughSqliteDB, str(options.dep_file), checker_cls=MissingIsChanged)
     try:
-        tasks = load_doit_tasks([lt.task for lt in lowered])
+        tasks = load_doit_tasks([flat_task(lt.name, lt.task) for lt in lowered])
         return tuple(_entry(lt, _reason(lt, deps, tasks), options.force) for lt in lowered)
     finally:
         deps.close()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from doit.exceptions import UnmetDependency
 
-from rorunner.engine._doit import doit_events, run_tasks
+from rorunner.engine._doit import doit_events, flat_task, run_tasks
 from rorunner.engine._limits import play_limits
 from rorunner.engine._lock import ProjectLock
 from rorunner.engine._result import RunResult, Status, StepOutcome, summarise
@@ -96,11 +96,10 @@ def _drive(
 
 
 def _with_step_action(lowered: LoweredTask, state: RunState, log_dir: Path) -> dict[str, Any]:
-    task = dict(lowered.task)
+    task = flat_task(lowered.name, lowered.task)
     basename, name = lowered.name.split(":", 1)
     action = StepAction(lowered, tuple(task["actions"]), state, log_dir / f"{basename}.{name}")
     task["actions"] = [action]
-    task["basename"] = basename
     return task
 
 
@@ -133,7 +132,7 @@ def _write_record(result: RunResult, path: Path) -> RunResult:
     path.parent.mkdir(parents=True, exist_ok=True)
     final = RunResult(result.run_id, result.outcomes, result.hosts, result.interrupted, str(path))
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(final.as_json(), indent=2, sort_keys=True) + "\n")
+    tmp.write_text(json.dumps(final.as_json(), sort_keys=True) + "\n")
     tmp.replace(path)
     return final
 
