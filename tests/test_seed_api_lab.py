@@ -114,6 +114,24 @@ def test_rendezvous_fails_when_the_hosts_run_one_after_another(lab: Lab, tmp_pat
     assert "rendezvous: only 1/3" in done.stdout + done.stderr
 
 
+def test_a_host_down_fails_only_its_own_chain(lab: Lab, tmp_path: Path) -> None:
+    hosts = lab.hosts[:3]
+    down = hosts[1]
+    down.stop_sshd()
+    try:
+        done = run_dodo(lab, hosts, tmp_path, "--continue", "rtas")
+    finally:
+        down.start_sshd()
+    assert done.returncode != 0
+    assert f"rtas.ship:{host_token(host_arg(down))}" in done.stdout + done.stderr
+    for host in (hosts[0], hosts[2]):
+        arg = host_arg(host)
+        rtas = f"/tmp/rorunner-rtas-{host_token(arg)}"
+        assert remote_text(host, f"{rtas}/result.txt") == f"input for {arg}\nseen {arg}\n"
+        assert (tmp_path / "rtas" / host_token(arg) / "post.txt").read_text() == "checked\n"
+    assert not (tmp_path / "rtas" / host_token(host_arg(down)) / "post.txt").exists()
+
+
 # --- the generated actions against one real host ---------------------------------------------
 
 
