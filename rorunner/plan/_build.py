@@ -11,7 +11,7 @@ from typing import Any
 
 from rorunner.errors import InputError, Location
 from rorunner.model import ConnectionSpec, Host, HostKeyPolicy, Inventory
-from rorunner.plan._expand import Expander, HostPlay, Planned
+from rorunner.plan._expand import Expander, HostPlay, Planned, host_location
 from rorunner.plan._graph import GraphBuilder, Node
 from rorunner.plan._hosts import check_pattern, select
 from rorunner.plan._jinja import render_string
@@ -109,9 +109,13 @@ def build_graph(
     for play in playbook.plays:
         hosts = _play_hosts(inventory, play, allowed)
         info = PlayInfo(
-            play.id, play.name, tuple(hosts), play.serial, play.max_fail_percentage,
-            batches(hosts, play.serial),
-        )  # fmt: skip
+            id=play.id,
+            name=play.name,
+            hosts=tuple(hosts),
+            serial=play.serial,
+            max_fail_percentage=play.max_fail_percentage,
+            batches=batches(hosts, play.serial),
+        )
         built.plays.append(info)
         if not hosts:
             why = "after --limit" if allowed is not None else "by its hosts pattern"
@@ -197,14 +201,16 @@ class _PlayContext:
 
     def _fetch_dir(self, host: Host, cli_dir: str | None) -> str:
         if "/" in host.name or host.name in (".", ".."):
-            raise InputError(f"host name {host.name!r} cannot name a fetch directory", host.source)
+            at = host_location(host)
+            message = f"host name {host.name!r} cannot name a fetch directory"
+            raise InputError(message, at.path, at.line)
         if cli_dir:
             return os.path.join(os.path.abspath(cli_dir), host.name)
         base = os.path.join(self.playbook.directory, DEFAULT_FETCH_DIR)
         if self.play.fetch_dir:
             at = self.play.fetch_dir_at or self.play.at
             layers = [
-                Layer(host.vars, {}, Location(host.source or "inventory")),
+                Layer(host.vars, {}, host_location(host)),
                 Layer(self.play.vars, self.play.vars_at, self.play.at),
                 Layer(self.expander.extra_vars, {}, Location("--extra-vars")),
             ]

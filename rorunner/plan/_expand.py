@@ -92,7 +92,7 @@ class Expander:
 
     def _variables(self, where: HostPlay, unit: Unit, use: RoleUse | None) -> dict[str, Any]:
         host, play = where.host, where.play
-        host_at = _location(host.source)
+        host_at = host_location(host)
         builtin: dict[str, Any] = {"ansible_host": host.address}
         builtin.update({"ansible_port": host.port} if host.port else {})
         layers = [
@@ -255,11 +255,12 @@ class Expander:
         return "promised:" + move.src  # made by a local_pre step; its signature stands for it
 
 
-def _location(source: str) -> Location:
-    path, _, line = source.rpartition(":")
+def host_location(host: Host) -> Location:
+    """Where an inventory host was defined ("file:line" in Host.source)."""
+    path, _, line = host.source.rpartition(":")
     if path and line.isdigit():
         return Location(path, int(line))
-    return Location(source or "inventory")
+    return Location(host.source or "inventory")
 
 
 def _non_empty(path: str, at: Location) -> str:
