@@ -457,3 +457,31 @@ def test_templated_values_nest_and_extra_vars_win(tmp_path: Path) -> None:
     assert json.loads(values["paths"]) == ["/opt/a", {"b": "/opt/b"}]
     # Ansible-only settings that template Ansible facts are kept as written, not an error
     assert values["ansible_python_interpreter"] == "{{ ansible_playbook_python }}"
+
+
+def test_empty_group_is_a_notice_not_an_error(tmp_path: Path) -> None:
+    inventory = make_inventory({"web": ["web1"], "spare": []})
+    book = "- name: spares\n  hosts: spare\n  max_fail_percentage: 25\n  rtas: [{name: u}]\n"
+    plan = plan_for(tmp_path, {"site.yml": book}, inventory=inventory)
+    assert plan.steps == ()
+    assert plan.notices == (
+        "play 01-spares (spares): skipped, no hosts matched by its hosts pattern",
+    )
+    (info,) = plan.plays
+    assert (info.id, info.hosts, info.batches, info.max_fail_percentage) == (
+        "01-spares",
+        (),
+        (),
+        25.0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("serial", "sizes"),
+    [((), [5]), ((2,), [2, 2, 1]), (("40%",), [2, 2, 1]), (("10%",), [1] * 5), ((1, 3), [1, 3, 1])],
+)
+def test_serial_batch_sizes(serial: tuple[int | str, ...], sizes: list[int]) -> None:
+    from rorunner.plan import batches
+
+    hosts = ["a", "b", "c", "d", "e"]
+    assert [len(batch) for batch in batches(hosts, serial)] == sizes
