@@ -13,7 +13,12 @@ from collections.abc import Iterable
 from rorunner.inventory._builder import Builder
 from rorunner.inventory._patterns import pattern_terms, select_hosts, unmatched_terms
 from rorunner.inventory._resolve import resolve
-from rorunner.inventory._sources import inventory_files, read_source
+from rorunner.inventory._sources import (
+    inventory_files,
+    is_host_list,
+    read_host_list,
+    read_source,
+)
 from rorunner.inventory._views import host_view, to_ansible_graph, to_ansible_list, to_json
 from rorunner.model import Inventory
 
@@ -31,12 +36,20 @@ __all__ = [
 
 
 def load_inventory(paths: str | Iterable[str]) -> Inventory:
-    """Read every inventory path in order (files or directories) and resolve the result."""
+    """Read every inventory source in order and resolve the result.
+
+    A source is a file, a directory (its inventory files, recursively) or a
+    comma-separated host list such as `"web1,[2001:db8::1]:2222,"`.
+    """
     if isinstance(paths, str):
         paths = [paths]
     builder = Builder()
     sources: list[str] = []
     for path in paths:
+        if is_host_list(str(path)):
+            read_host_list(str(path), builder)
+            sources.append(str(path))
+            continue
         for file in inventory_files(str(path)):
             read_source(file, builder)
             sources.append(file)

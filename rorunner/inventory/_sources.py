@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rorunner._yaml import parse_yaml, read_text
 from rorunner.errors import InputError
+from rorunner.inventory._address import split_host_port
 from rorunner.inventory._builder import Builder
 from rorunner.inventory._ini import read_ini
 from rorunner.inventory._yamlinv import read_yaml
@@ -18,6 +19,20 @@ _IGNORED = re.compile(
     r"^\.|^host_vars$|^group_vars$|^vars_plugins$|"
     r"(\.pyc|\.pyo|\.swp|\.bak|~|\.rpm|\.md|\.txt|\.rst|\.orig|\.cfg|\.retry)$"
 )
+
+
+def is_host_list(source: str) -> bool:
+    """`-i 'web1,2001:db8::1,'`: a comma-separated host list (Ansible's host_list), not a path."""
+    return "," in source and not os.path.exists(source)
+
+
+def read_host_list(source: str, builder: Builder) -> None:
+    """Add each host of a comma-separated list to ungrouped (`[addr]:port` allowed)."""
+    label = "<host list>"
+    for token in (t.strip() for t in source.split(",")):
+        if token:
+            name, port = split_host_port(token, label, 0)
+            builder.add_host(name, "ungrouped", port, label)
 
 
 def inventory_files(path: str) -> list[str]:
