@@ -10,7 +10,7 @@ import pytest
 
 from rorunner.errors import InputError
 from rorunner.model import Inventory, PlanStep
-from rorunner.plan import ConnectionDefaults, Plan, build_plan
+from rorunner.plan import ConnectionDefaults, Plan, batches, build_plan
 from rorunner.playbook import load_playbook
 from tests.projects import copy_project, golden_inventory, make_inventory, write_project
 
@@ -481,7 +481,6 @@ def test_empty_group_is_a_notice_not_an_error(tmp_path: Path) -> None:
     [((), [5]), ((2,), [2, 2, 1]), (("40%",), [2, 2, 1]), (("10%",), [1] * 5), ((1, 3), [1, 3, 1])],
 )
 def test_serial_batch_sizes(serial: tuple[int | str, ...], sizes: list[int]) -> None:
-    from rorunner.plan import batches
 
     hosts = ["a", "b", "c", "d", "e"]
     assert [len(batch) for batch in batches(hosts, serial)] == sizes
