@@ -54,6 +54,14 @@ def run_dodo(lab: Lab, hosts: list[LabHost], out: Path, *args: str, **extra: str
     )
 
 
+def clean_remote(hosts: list[LabHost]) -> None:
+    """Remove what an earlier run left on the hosts, so every check below sees this run's work."""
+    for host in hosts:
+        token = host_token(host_arg(host))
+        done = host.sh(f"rm -rf /tmp/rorunner-seed-{token} /tmp/rorunner-rtas-{token}")
+        assert done.returncode == 0, done.stderr
+
+
 def remote_text(host: LabHost, path: str) -> str:
     """A file's content as the host itself sees it."""
     done = host.sh(f"cat {path}")
@@ -63,6 +71,7 @@ def remote_text(host: LabHost, path: str) -> str:
 
 def test_seed_examples_run_under_plain_doit(lab: Lab, tmp_path: Path) -> None:
     hosts = lab.hosts[:3]
+    clean_remote(hosts)
     before = {h.name: h.accepted() for h in hosts}
     done = run_dodo(lab, hosts, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -90,6 +99,7 @@ def test_seed_examples_run_under_plain_doit(lab: Lab, tmp_path: Path) -> None:
 
 def test_rtas_graph_over_three_hosts_runs_in_parallel(lab: Lab, tmp_path: Path) -> None:
     hosts = lab.hosts[:3]
+    clean_remote(hosts)
     done = run_dodo(lab, hosts, tmp_path, "-n", "3", "-P", "thread", RORUNNER_RENDEZVOUS="3")
     assert done.returncode == 0, done.stdout + done.stderr
     # the rendezvous let every local_pre finish only once all three were running at once
@@ -116,6 +126,7 @@ def test_rendezvous_fails_when_the_hosts_run_one_after_another(lab: Lab, tmp_pat
 
 def test_a_host_down_fails_only_its_own_chain(lab: Lab, tmp_path: Path) -> None:
     hosts = lab.hosts[:3]
+    clean_remote(hosts)
     down = hosts[1]
     down.stop_sshd()
     try:
@@ -147,6 +158,7 @@ def test_ship_exec_fetch_on_a_real_host(
     host = lab.hosts[3]
     spec = lab_spec(host)
     work = "/tmp/rorunner-seed-unit"
+    assert host.sh(f"rm -rf {work}").returncode == 0
     shipped = gen_task_ship_files([str(DATA / "file1.txt")], spec, "ship", remote_dir=work)
     assert run_action(shipped) is None
     assert host.sh(f"stat -c %a {work}").stdout.strip() == "700"
