@@ -41,6 +41,10 @@ class InputError(RorunnerError):
         self.location = Location(path, line) if path else None
         super().__init__(f"{self.location}: {message}" if self.location else message)
 
+    def __reduce__(self) -> tuple[type[InputError], tuple[str, str | None, int]]:
+        loc = self.location
+        return (type(self), (self.message, loc.path if loc else None, loc.line if loc else 0))
+
 
 class UsageError(RorunnerError):
     """Bad command-line options."""
@@ -61,6 +65,10 @@ class TransportError(RorunnerError):
         self.host = host
         self.cause = cause
         super().__init__(f"{host}: {cause}")
+
+    def __reduce__(self) -> tuple[type[TransportError], tuple[str, str]]:
+        # Exceptions pickle their args by default; ours are (host, cause).
+        return (type(self), (self.host, self.cause))
 
 
 class UnreachableError(TransportError):
