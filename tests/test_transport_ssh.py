@@ -123,7 +123,9 @@ def test_exec_without_sinks_discards_output(transport: Transport) -> None:
 
 def test_exec_timeout_kills_the_remote_process_group(transport: Transport, host: LabHost) -> None:
     marker = f"rorunner-timeout-{uuid.uuid4().hex}"
-    command = f"sh -c 'sleep 300 # {marker}' & sleep 300 # {marker}"
+    # A child that ignores TERM (so KILL is needed), a background child, and the command itself.
+    stubborn = f"sh -c 'trap \"\" TERM; sleep 300; exit 0 # {marker}' &"
+    command = f"{stubborn} sh -c 'sleep 300 # {marker}' & sleep 300 # {marker}"
     with pytest.raises(RemoteFailure, match="timed out after 1s") as err:
         transport.exec(command, timeout=1)
     assert str(err.value).startswith(f"{host.name}: ")
