@@ -268,3 +268,30 @@ def test_json_prints_the_run_record(project: Project) -> None:
     assert set(record["hosts"]) == {h.name for h in project.lab.hosts}
     assert record["hosts"]["h1"]["state"] == "ok"
     assert all(step["status"] in ("ok", "changed") for step in record["steps"])
+
+
+def test_ctrl_c_exits_99_and_the_rerun_repeats_only_the_interrupted_step(
+    project: Project,
+) -> None:
+    proc = _start_slow(project)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 99, out + err
+    assert "interrupted" in out + err
+    project.release()
+    result = project.run("slow.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for host in project.lab.hosts:
+        assert project.count(host.name, "one") == 1
+        assert project.count(host.name, "slow") == 2
+        assert project.count(host.name, "three") == 1
+
+
+def test_plan_error_exits_3_with_file_and_line_and_connects_nowhere(project: Project) -> None:
+    book = project.books / "bad.yml"
+    book.write_text("- name: bad\n  hosts: all\n  roles:\n    - nosuchrole\n")
+    before = project.accepted()
+    result = project.run("bad.yml")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert f"{book}:4" in result.stderr
+    assert project.accepted() == before

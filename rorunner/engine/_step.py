@@ -61,6 +61,9 @@ class StepAction:
             Path(created).parent.mkdir(parents=True, exist_ok=True)
         fail = _execute(self.actions)
         status, rc, reason = _classify(fail, step.spec.kind)
+        if fail is not None and self.state.interrupted.is_set():
+            # Cut short by Ctrl-C (its connection was closed under it): not its own failure.
+            status, rc, reason = "not_run", None, "interrupted"
         if status not in ("ok", "changed"):
             self._forget()
         self.state.record(

@@ -1,0 +1,163 @@
+"""`rorunner play` pieces that need no lab: -e parsing, exit codes, reporter, graph, dry run."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rorunner.cli import _register, cli
+from rorunner.cli._play import exit_code_for_result, parse_extra_vars
+from rorunner.engine import RunResult, StepOutcome
+from rorunner.engine._result import summarise
+from rorunner.errors import InputError, UsageError
+from rorunner.report import Reporter, recap_lines, step_line
+from tests.projects import GOLDEN_PROJECT
+
+REPO = Path(__file__).resolve().parents[1]
+INVENTORY = """\
+[web]
+web1 ansible_host=2001:db8::1
+web2 ansible_host=2001:db8::2
+[db]
+db1 ansible_host=2001:db8::3 greeting=hi
+"""
+
+
+def _outcome(host: str, status: str, step: str = "s") -> StepOutcome:
+    return StepOutcome(f"{host}:{step}", host, "01-p", "r", "remote", step, status)  # type: ignore[arg-type]
+
+
+def _result(*outcomes: StepOutcome, interrupted: bool = False) -> RunResult:
+    hosts = tuple(dict.fromkeys(o.host for o in outcomes))
+    return RunResult("id", outcomes, summarise(hosts, outcomes), interrupted)
+
+
+def test_extra_vars_from_pairs_mappings_and_files(tmp_path: Path) -> None:
+    extra = tmp_path / "extra.yml"
+    extra.write_text("colour: red\nsizes: [1, 2]\n")
+    got = parse_extra_vars(["a=1 b='two words'", f"@{extra}", '{"a": 3}'])
+    assert got == {"a": 3, "b": "two words", "colour": "red", "sizes": [1, 2]}
+
+
+def test_extra_vars_errors(tmp_path: Path) -> None:
+    with pytest.raises(UsageError):
+        parse_extra_vars(["novalue"])
+    listed = tmp_path / "list.yml"
+    listed.write_text("- 1\n")
+    with pytest.raises(InputError, match=f"{listed}:1"):
+        parse_extra_vars([f"@{listed}"])
+
+
+@pytest.mark.parametrize(
+    ("statuses", "interrupted", "code"),
+    [
+        (("ok", "skipped"), False, 0),
+        (("failed", "ok"), False, 2),
+        (("failed", "unreachable"), False, 4),
+        (("ok",), True, 99),
+    ],
+)
+def test_exit_code_for_result(statuses: tuple[str, ...], interrupted: bool, code: int) -> None:
+    outcomes = [_outcome(f"h{i}", s) for i, s in enumerate(statuses)]
+    assert exit_code_for_result(_result(*outcomes, interrupted=interrupted)) == code
+
+
+def test_step_lines_and_recap() -> None:
+    line = step_line(_outcome("h1", "skipped"))
+    assert line == "skipped     [h1] 01-p > r > remote > s (up to date)"
+    failed = StepOutcome(
+        "t", "h2", "01-p", "r", "remote", "s", "failed", rc=3, duration=0.5, stderr="/x.stderr"
+    )
+    assert (
+        step_line(failed)
+        == "failed      [h2] 01-p > r > remote > s (rc=3; 0.50s; stderr: /x.stderr)"
+    )
+    recap = recap_lines(_result(_outcome("h1", "ok"), _outcome("host-2", "failed")))
+    assert recap[1].startswith("PLAY RECAP")
+    assert recap[2].startswith("h1     : ok=1  changed=0  skipped=0  failed=0")
+    assert recap[3].startswith("host-2 : ok=0  changed=0  skipped=0  failed=1")
+
+
+def test_reporter_lines_never_interleave() -> None:
+    out = io.StringIO()
+    reporter = Reporter(out)
+    outcomes = [_outcome(f"h{i}", "changed", "x" * 200) for i in range(20)]
+
+    def burst(outcome: StepOutcome) -> None:
+        for _ in range(50):
+            reporter.step(outcome)
+
+    threads = [threading.Thread(target=burst, args=(o,)) for o in outcomes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1000
+    assert set(lines) == {step_line(o) for o in outcomes}
+
+
+@pytest.fixture
+def golden(tmp_path: Path) -> Path:
+    project = tmp_path / "golden"
+    shutil.copytree(GOLDEN_PROJECT, project)
+    (project / "hosts.ini").write_text(INVENTORY)
+    return project
+
+
+def _invoke(golden: Path, *args: str) -> str:
+    _register()
+    book = str(golden / "playbooks" / "site.yml")
+    inv = str(golden / "hosts.ini")
+    result = CliRunner().invoke(cli, ["play", book, "-i", inv, *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+@pytest.mark.parametrize("fmt", ["text", "dot", "mermaid", "json"])
+def test_graph_prints_the_plan_with_statuses(golden: Path, fmt: str) -> None:
+    out = _invoke(golden, "--graph", fmt)
+    if fmt == "json":
+        nodes = json.loads(out)["nodes"]
+        assert {n["status"] for n in nodes} == {"would run (new)"}
+        assert {n["host"] for n in nodes} == {"web1", "web2", "db1"}
+    else:
+        assert "web1" in out and "db1" in out
+    assert not (golden / "playbooks" / ".rorunner").exists()
+
+
+def test_dry_run_lists_steps_per_host_in_order(golden: Path) -> None:
+    out = _invoke(golden, "--dry-run", "-l", "db")
+    lines = out.splitlines()
+    assert "no hosts matched" not in out  # notices go to stderr
+    assert lines[0] == "[db1]"
+    assert lines[1] == "  would run  01-site > base > ship > files (new)"
+    assert "[web1]" not in out
+
+
+def test_inventory_option_is_repeatable_and_required(golden: Path, tmp_path: Path) -> None:
+    more = tmp_path / "more.ini"
+    more.write_text("[db]\ndb2 ansible_host=2001:db8::4\n")
+    _register()
+    book = str(golden / "playbooks" / "site.yml")
+    args = ["play", book, "-i", str(golden / "hosts.ini"), "-i", str(more), "--dry-run"]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert "[db2]" in result.stdout
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    missing = subprocess.run(
+        [sys.executable, "-m", "rorunner", "play", book],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert missing.returncode == 5
