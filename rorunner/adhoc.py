@@ -91,8 +91,17 @@ def run_adhoc(
 
     if not hosts:
         return ()
-    with ThreadPoolExecutor(max_workers=max(1, min(forks, len(hosts)))) as executor:
-        return tuple(executor.map(one, hosts))
+    executor = ThreadPoolExecutor(max_workers=max(1, min(forks, len(hosts))))
+    try:
+        futures = [executor.submit(one, host) for host in hosts]
+        return tuple(future.result() for future in futures)
+    except BaseException:
+        # Interrupted: start nothing new and drop the connections, so running commands end now.
+        executor.shutdown(wait=False, cancel_futures=True)
+        pool.close_all()
+        raise
+    finally:
+        executor.shutdown(wait=True)
 
 
 def _run_one(pool: Pool, spec: ConnectionSpec, command: str, timeout: float | None) -> HostOutcome:

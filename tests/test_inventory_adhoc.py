@@ -1,0 +1,85 @@
+"""rorunner.adhoc as a library: outcomes as data, specs from hosts, interruption."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+
+from rorunner.adhoc import ConnectionDefaults, HostOutcome, run_adhoc, spec_for_host
+from rorunner.inventory import load_inventory
+from rorunner.model import Host
+
+
+def _local_hosts(tmp_path: Path, count: int) -> tuple[Host, ...]:
+    path = tmp_path / "local.ini"
+    path.write_text("".join(f"l{i} ansible_connection=local\n" for i in range(1, count + 1)))
+    return tuple(load_inventory(str(path)).hosts.values())
+
+
+def test_outcomes_are_data_in_host_order(tmp_path: Path) -> None:
+    hosts = _local_hosts(tmp_path, 3)
+    seen: list[str] = []
+    cmd = 'echo "out $RORUNNER_HOST"; echo err >&2; [ "$RORUNNER_HOST" != l2 ]'
+    outcomes = run_adhoc(
+        hosts, cmd, ConnectionDefaults(), forks=3, on_done=lambda o: seen.append(o.host)
+    )
+    assert sorted(seen) == ["l1", "l2", "l3"]
+    assert outcomes == (
+        HostOutcome("l1", "ok", 0, "out l1\n", "err\n"),
+        HostOutcome("l2", "failed", 1, "out l2\n", "err\n"),
+        HostOutcome("l3", "ok", 0, "out l3\n", "err\n"),
+    )
+    assert run_adhoc((), "true", ConnectionDefaults()) == ()
+
+
+def test_spec_for_host_prefers_inventory_vars(tmp_path: Path) -> None:
+    path = tmp_path / "h.ini"
+    path.write_text("a ansible_host=2001:db8::7 ansible_port=2222 ansible_user=inv\nb\n")
+    inv = load_inventory(str(path))
+    defaults = ConnectionDefaults(
+        user="cli",
+        key_file="/k",
+        known_hosts=("/kh",),
+        host_key_policy="accept-new",
+        connect_timeout=3.0,
+        ssh_config="/cfg",
+    )
+    a = spec_for_host(inv.hosts["a"], defaults)
+    assert (a.address, a.port, a.user, a.key_file, a.label) == (
+        "2001:db8::7",
+        2222,
+        "inv",
+        "/k",
+        "a",
+    )
+    assert (a.known_hosts, a.host_key_policy, a.connect_timeout, a.ssh_config) == (
+        ("/kh",),
+        "accept-new",
+        3.0,
+        "/cfg",
+    )
+    b = spec_for_host(inv.hosts["b"], defaults)
+    assert (b.address, b.port, b.user) == ("b", None, "cli")
+
+
+def test_interrupt_starts_no_more_hosts(tmp_path: Path) -> None:
+    """Ctrl-C while the first of three hosts runs (one fork): the other two never start."""
+    hosts = _local_hosts(tmp_path, 3)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+
+    def interrupt_once_the_first_host_runs() -> None:
+        for _ in range(3000):  # bounded: 30 s
+            if any(marks.iterdir()):
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            threading.Event().wait(0.01)
+
+    threading.Thread(target=interrupt_once_the_first_host_runs, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        run_adhoc(hosts, f'touch {marks}/"$RORUNNER_HOST"; sleep 1', ConnectionDefaults(), forks=1)
+    assert sorted(p.name for p in marks.iterdir()) == ["l1"]
