@@ -150,6 +150,7 @@ def test_notices(tmp_path: Path) -> None:
         ("2001:db8::1,2001:db8::2", ["2001:db8::1", "2001:db8::2"]),
         ("2001:db8::[1:2]", ["2001:db8::1", "2001:db8::2"]),
         ("web,!2001:db8::1", ["web01", "web02", "web03", "web04", "2001:db8::2"]),
+        ("web:!2001:db8::1", ["web01", "web02", "web03", "web04", "2001:db8::2"]),
         ("nosuch", []),
     ],
 )
@@ -182,6 +183,10 @@ def test_pattern_terms_keep_ipv6_whole() -> None:
     assert pattern_terms("web:db:!x") == ["web", "db", "!x"]
     assert pattern_terms("web[1:3]:db") == ["web[1:3]", "db"]
     assert pattern_terms(" a , b ") == ["a", "b"]
+    assert pattern_terms("web:!2001:db8::1:web") == ["web", "!2001:db8::1", "web"]
+    assert pattern_terms("2001:db8::[1:2]:&web") == ["2001:db8::[1:2]", "&web"]
+    assert pattern_terms("ab:cd:&ef") == ["ab", "cd", "&ef"]
+    assert pattern_terms("web db") == ["web", "db"]
 
 
 def test_bad_regex_is_input_error(fleet: Inventory) -> None:

@@ -27,8 +27,35 @@ def pattern_terms(pattern: Pattern) -> list[str]:
     elif _is_ipv6_literal(pattern.strip().lstrip("!&")):
         parts = [pattern]
     else:
-        parts = _TERM.findall(pattern)
+        parts = [
+            term
+            for part in _colon_terms(pattern)
+            for term in ([part] if ":" in part else _TERM.findall(part))
+        ]
     return [part.strip() for part in parts if part.strip()]
+
+
+def _colon_terms(pattern: str) -> list[str]:
+    """Split at ':' outside brackets, keeping IPv6 literals whole (`web:!2001:db8::1`)."""
+    pieces, depth, start = [], 0, 0
+    for index, char in enumerate(pattern):
+        depth += (char == "[") - (char == "]")
+        if char == ":" and depth == 0:
+            pieces.append(pattern[start:index])
+            start = index + 1
+    pieces.append(pattern[start:])
+    terms, i = [], 0
+    while i < len(pieces):
+        end = next((j for j in range(len(pieces), i + 1, -1) if _joins_to_ipv6(pieces[i:j])), i + 1)
+        terms.append(":".join(pieces[i:end]))
+        i = end
+    return terms
+
+
+def _joins_to_ipv6(pieces: list[str]) -> bool:
+    candidate = ":".join(pieces).strip().lstrip("!&")
+    # Only '::' forms or all eight groups: "ab:cd" stays two group names, as in Ansible.
+    return ("::" in candidate or len(pieces) == 8) and _is_ipv6_literal(candidate)
 
 
 def _is_ipv6_literal(text: str) -> bool:
@@ -40,7 +67,7 @@ def _is_ipv6_literal(text: str) -> bool:
     try:
         ipaddress.IPv6Address(plain)
     except ValueError:
-        return "::" in text
+        return False
     return True
 
 
