@@ -484,3 +484,17 @@ def test_serial_batch_sizes(serial: tuple[int | str, ...], sizes: list[int]) -> 
 
     hosts = ["a", "b", "c", "d", "e"]
     assert [len(batch) for batch in batches(hosts, serial)] == sizes
+
+
+def test_created_files_keep_one_signature_whether_or_not_a_run_left_them(tmp_path: Path) -> None:
+    book = (
+        U + "      local_pre:\n        - {run: 'echo x > out/a.txt', creates: [out/a.txt]}\n"
+        "      ship: [out/a.txt]\n      fetch: [/etc/hostname]\n"
+    )
+    before = [s.signature for s in plan_for(tmp_path, {"site.yml": book}).steps]
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out/a.txt").write_text("left by the last run\n")
+    plan = plan_for(tmp_path)
+    assert [s.signature for s in plan.steps] == before
+    (move,) = by_name(plan)["web1/01-web/u/ship/files"].spec.files
+    assert (move.mode, move.content) == (None, None)

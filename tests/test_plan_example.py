@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +13,7 @@ import pytest
 from rorunner.inventory import load_inventory
 from rorunner.plan import build_plan
 from rorunner.playbook import load_playbook
+from tests.lab import Lab
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "playbooks" / "site.yml"
@@ -52,3 +57,33 @@ def test_example_template_renders_per_host() -> None:
     assert conf.content is not None
     assert b"listen=[2001:db8:20::21]:5432" in conf.content  # host var beats the role default
     assert b"environment=lab" in conf.content  # play var beats the group var
+
+
+def _play(root: Path, lab: Lab, *extra: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "rorunner", "play", str(root / "playbooks" / "site.yml")]
+    argv += ["-i", str(lab.inventory_ini), "--known-hosts", str(lab.known_hosts)]
+    argv += ["--private-key", str(lab.client_key), *extra]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        argv, capture_output=True, text=True, env=env, cwd=root, timeout=180, check=False
+    )
+
+
+def test_example_site_runs_on_the_lab(tmp_path: Path, lab: Lab) -> None:
+    for part in ("playbooks", "roles"):
+        shutil.copytree(
+            ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns(".*", "fetched")
+        )
+    first = _play(tmp_path, lab)
+    assert first.returncode == 0, first.stdout + first.stderr
+    fetched = tmp_path / "playbooks" / "fetched"
+    for host in lab.hosts:
+        status = (fetched / host.name / "app/status.txt").read_text()
+        assert f"host={host.name}\n" in status and f"[{host.address}]:8080" in status
+        summary = (fetched / host.name / "report/summary.txt").read_text()
+        assert summary == f"{host.name}: 3 health samples\n"
+        assert (fetched / host.name / "release.txt").read_text() == "release 1.0\n"
+    again = _play(tmp_path, lab)
+    assert again.returncode == 0, again.stdout + again.stderr
+    recap = again.stdout.split("PLAY RECAP")[1]
+    assert recap.count("changed=0") == len(lab.hosts), again.stdout

@@ -184,13 +184,15 @@ class Expander:
             dest = render_string(dest, variables, item.at, "ship dest") if dest else None
         local = os.path.normpath(os.path.join(base, src))
         target = dest or _default_dest(src)
-        if os.path.isdir(local):
+        if local in creates:  # made during the run: what exists now is a previous run's output
+            pairs = [(local, target)]
+        elif os.path.isdir(local):
             found = walk_files(local)
             pairs = [
                 (path, posixpath.join(target, _posix(os.path.relpath(path, local))))
                 for path in found
             ]
-        elif os.path.isfile(local) or local in creates:
+        elif os.path.isfile(local):
             pairs = [(local, target)]
         else:
             raise InputError(f"ship: no such file or directory: {src}", item.at.path, item.at.line)
@@ -200,7 +202,7 @@ class Expander:
         self, path: str, dest: str, item: PathEntry, variables: Mapping[str, Any], promised: bool
     ) -> FileMove:
         dest = _inside("ship dest", dest, item.at)
-        if promised and not os.path.exists(path):
+        if promised:
             return FileMove(path, dest, item.mode)
         mode = item.mode if item.mode is not None else self.files.mode(path)
         if path.endswith(".j2"):
@@ -225,10 +227,11 @@ class Expander:
 
     def _digest(self, step: PlanStep, creates: Mapping[str, str]) -> str:
         spec = step.spec
-        files = [
-            [move.src if spec.kind == "fetch" else "", move.dest, move.mode, self._content(move)]
-            for move in spec.files
-        ]
+        files: list[list[Any]]
+        if spec.kind == "fetch":
+            files = [[move.src, move.dest] for move in spec.files]
+        else:
+            files = [[move.dest, move.mode, self._content(move, creates)] for move in spec.files]
         own = {
             "kind": spec.kind,
             "command": spec.command,
@@ -247,12 +250,14 @@ class Expander:
         text = json.dumps(own, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
-    def _content(self, move: FileMove) -> str:
+    def _content(self, move: FileMove, creates: Mapping[str, str]) -> str:
+        if move.src in creates:
+            # Made by a local_pre step during the run: that step's signature stands for it, so
+            # the key does not depend on whether a previous run left the file behind.
+            return "created-by:" + creates[move.src]
         if move.content is not None:
             return bytes_digest(move.content)
-        if os.path.isfile(move.src):
-            return self.files.digest(move.src)
-        return "promised:" + move.src  # made by a local_pre step; its signature stands for it
+        return self.files.digest(move.src)
 
 
 def host_location(host: Host) -> Location:
