@@ -142,6 +142,27 @@ def test_exec_without_exit_status_is_a_failure(transport: Transport) -> None:
         transport.exec("kill -KILL $$")
 
 
+def test_exec_timeout_applies_to_a_command_that_never_stops_talking(
+    transport: Transport, host: LabHost
+) -> None:
+    marker = f"rorunner-chatty-{uuid.uuid4().hex}"
+    out = CountingSink()
+    with pytest.raises(RemoteFailure, match="timed out after 1s"):
+        # `head` bounds the test even if the timeout were ignored (about 3 GB of output).
+        command = f"yes {marker} | head -c 3000000000"
+        transport.exec(command, timeout=1, stdout=out)  # type: ignore[arg-type]
+    assert out.count > 0
+    pattern = f"[r]{marker[1:]}"
+    assert _wait_until(lambda: _remote_text(host, f"pgrep -f '{pattern}' || true") == "")
+
+
+def test_exec_streams_that_end_at_different_times(transport: Transport) -> None:
+    out, err = io.BytesIO(), io.BytesIO()
+    command = "echo early; exec 1>&-; sleep 1; echo late >&2; exec 2>&-; sleep 1; exit 6"
+    assert transport.exec(command, stdout=out, stderr=err, timeout=60) == 6
+    assert (out.getvalue(), err.getvalue()) == (b"early\n", b"late\n")
+
+
 def test_exec_stdin_is_empty(transport: Transport) -> None:
     out = io.BytesIO()
     assert transport.exec("cat; echo done", stdout=out, timeout=60) == 0

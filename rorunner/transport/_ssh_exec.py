@@ -51,26 +51,36 @@ def pump(
     deadline: float | None,
 ) -> None:
     """Copy stdout and stderr to the sinks until both end; memory stays at one chunk each."""
-    channel.settimeout(0.0)
     out_open = err_open = True
     while out_open or err_open:
-        moved = False
-        if out_open and (data := _recv(channel.recv)) is not None:
-            moved = True
-            if data:
-                _write(stdout, header.feed(data))
-            else:
-                out_open = False
-                _write(stdout, header.flush())
-        if err_open and (data := _recv(channel.recv_stderr)) is not None:
-            moved = True
-            _write(stderr, data)
-            err_open = bool(data)
-        if not moved:
-            wait = _remaining(deadline)
-            if wait <= 0:
-                raise CommandTimeout(header.pid)
+        wait = _remaining(deadline)
+        if wait <= 0:  # checked every round: a command that never stops talking times out too
+            raise CommandTimeout(header.pid)
+        out, err = _read_round(channel, out_open, err_open, wait)
+        if out is not None:
+            _write(stdout, header.feed(out) if out else header.flush())
+            out_open = bool(out)
+        if err is not None:
+            _write(stderr, err)
+            err_open = bool(err)
+
+
+def _read_round(
+    channel: paramiko.Channel, out_open: bool, err_open: bool, wait: float
+) -> tuple[bytes | None, bytes | None]:
+    """One read of each open stream, waiting at most `wait` seconds for anything to come."""
+    if out_open and err_open:
+        channel.settimeout(0.0)
+        out, err = _recv(channel.recv), _recv(channel.recv_stderr)
+        if out is None and err is None:
+            # The channel's fileno is readable when either stream has data (or ends).
             select.select([channel], [], [], wait)
+        return out, err
+    # One stream ended: its closed buffer would keep select() awake, so block on the other.
+    channel.settimeout(wait)
+    if out_open:
+        return _recv(channel.recv), None
+    return None, _recv(channel.recv_stderr)
 
 
 def wait_exit_status(channel: paramiko.Channel, header: PidHeader, deadline: float | None) -> int:
