@@ -12,6 +12,7 @@ from tests.inventory_helpers import run_cli
 CASES: list[tuple[str, str, str | bytes, int, str]] = [
     ("unclosed-section", "h.ini", "a\n[web\nw1\n", 2, "unclosed section header '[web'"),
     ("bad-section-spaces", "h.ini", "[web servers]\n", 1, "invalid section header"),
+    ("section-trailing-junk", "h.ini", "[web]\nw1\n[web:vars] x=1\n", 3, "invalid section header"),
     ("unknown-section-type", "h.ini", "[web]\nw1\n[web:hostz]\n", 3, "unknown type 'hostz'"),
     ("vars-without-equals", "h.ini", "[web]\nw1\n[web:vars]\nport 80\n", 4, "expected key=value"),
     ("host-var-without-equals", "h.ini", "[web]\nw1 debug\n", 2, "expected key=value"),

@@ -100,6 +100,14 @@ def test_ungrouped_and_all(fleet: Inventory) -> None:
     assert next(iter(fleet.hosts)) == "plain"
 
 
+def test_bracketed_host_lines_with_comments(tmp_path: Path) -> None:
+    path = tmp_path / "c.ini"
+    path.write_text("[v6] # six\n[2001:db8::1]:2222 # port\n[a:b]x # range\n")
+    inv = load_inventory(str(path))
+    assert list(inv.hosts) == ["2001:db8::1", "ax", "bx"]
+    assert inv.hosts["2001:db8::1"].port == 2222
+
+
 def test_same_address_on_other_ports_is_fine(tmp_path: Path) -> None:
     path = tmp_path / "ports.ini"
     path.write_text("a ansible_host=::1 ansible_port=2201\nb ansible_host=::1 ansible_port=2202\n")
