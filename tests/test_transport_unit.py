@@ -358,48 +358,70 @@ def test_link_local_scope_id_reaches_the_socket() -> None:
         Pool().get(spec)
 
 
-def test_silent_listener_fails_within_banner_timeout() -> None:
-    """A port that accepts TCP and never speaks SSH fails with a clear message, in time."""
-    listener = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    listener.bind(("::1", 0))
-    listener.listen(4)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
+class _MuteServer:
+    """A TCP listener on ::1 that accepts, optionally sends `greeting`, then says nothing."""
 
-    def accept() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
+    def __init__(self, greeting: bytes = b"") -> None:
+        self.greeting = greeting
+        self.listener = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        self.listener.bind(("::1", 0))
+        self.listener.listen(4)
+        self.listener.settimeout(0.2)
+        self.port = int(self.listener.getsockname()[1])
+        self.accepted: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
             try:
-                accepted.append(listener.accept()[0])
+                conn = self.listener.accept()[0]
             except TimeoutError:
                 continue
+            conn.sendall(self.greeting)
+            self.accepted.append(conn)
 
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    timeout = 2.0
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        for conn in self.accepted:
+            conn.close()
+        self.listener.close()
+
+
+def _fail_to_connect(server: _MuteServer, timeout: float) -> tuple[UnreachableError, float]:
     spec = ConnectionSpec(
-        address="::1",
-        port=listener.getsockname()[1],
-        user="nobody",
-        label="mute",
-        connect_timeout=timeout,
+        address="::1", port=server.port, user="nobody", label="mute", connect_timeout=timeout
     )
     started = time.monotonic()
     try:
-        with pytest.raises(UnreachableError, match="no SSH banner") as err:
+        with pytest.raises(UnreachableError) as err:
             Pool().get(spec)
-        elapsed = time.monotonic() - started
     finally:
-        stop.set()
-        thread.join(5)
-        for sock in accepted:
-            sock.close()
-        listener.close()
-    assert str(err.value).startswith("mute: ")
-    assert "does not speak SSH" in str(err.value)
-    assert len(accepted) == 1
+        elapsed = time.monotonic() - started
+        server.close()
+    return err.value, elapsed
+
+
+def test_silent_listener_fails_within_banner_timeout() -> None:
+    """A port that accepts TCP and never speaks SSH fails with a clear message, in time."""
+    server = _MuteServer()
+    error, elapsed = _fail_to_connect(server, 2.0)
+    assert str(error).startswith("mute: no SSH banner from [::1]:")
+    assert "does not speak SSH" in str(error)
+    assert len(server.accepted) == 1
     # A correctness bound, not a speed claim: it must not wait much beyond its banner timeout.
-    assert elapsed < timeout + 3.0
+    assert elapsed < 2.0 + 3.0
+
+
+def test_stalled_negotiation_times_out() -> None:
+    """A server that sends its banner and then nothing: bounded by twice the connect timeout."""
+    server = _MuteServer(b"SSH-2.0-OpenSSH_9.9 mute\r\n")
+    error, elapsed = _fail_to_connect(server, 1.0)
+    assert str(error).startswith("mute: SSH negotiation with [::1]:")
+    assert "timed out after 2s" in str(error)
+    assert elapsed < 2 * 1.0 + 3.0
 
 
 def test_connection_failures_print_nothing() -> None:

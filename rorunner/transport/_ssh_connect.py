@@ -127,8 +127,11 @@ def _classify(name: str, target: Target, timeout: float, exc: BaseException) -> 
             f"no SSH banner from {where} within {timeout:g}s: the port accepts TCP "
             "but does not speak SSH",
         )
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return UnreachableError(name, f"SSH negotiation with {where} timed out after {timeout:g}s")
+    # paramiko's start_client returns quietly when its own deadline passes; the next call
+    # then finds "No existing session".
+    if isinstance(exc, TimeoutError) or "No existing session" in text:
+        limit = 2 * timeout
+        return UnreachableError(name, f"SSH negotiation with {where} timed out after {limit:g}s")
     return UnreachableError(name, f"SSH connection to {where} failed: {text or type(exc).__name__}")
 
 
