@@ -14,6 +14,7 @@ import pytest
 
 from rorunner.engine import EngineOptions, ProjectLock, dry_run, run_plan
 from rorunner.errors import LockedError
+from rorunner.model import FileMove
 from rorunner.tasks._lower import lower, task_names
 from tests.engine_fakes import PlanMaker, count_cmd, counts
 
@@ -237,3 +238,23 @@ def test_kill_minus_9_repeats_only_the_step_in_flight(tmp_path: Path) -> None:
     got = counts(tmp_path)
     assert got["a.one"] == 1 and got["a.slow"] == 2 and got["a.three"] == 1
     assert got["b.one"] == 1 and got["b.slow"] == 1 and got["b.three"] == 1
+
+
+def test_a_file_every_host_rewrites_is_never_shipped_half_written(tmp_path: Path) -> None:
+    shared = tmp_path / "build" / "shared.txt"
+    maker = PlanMaker(tmp_path, hosts=("a", "b", "c", "d"))
+    maker.add(
+        "local_pre",
+        "make",
+        command=f"printf a > {shared}; sleep 0.2; printf b >> {shared}",
+        creates=(str(shared),),
+    )
+    maker.add("ship", "files", files=(FileMove(str(shared), "s.txt"),))
+    plan = maker.build()
+    lowered = lower(plan, project_dir=str(tmp_path))
+    assert all(lt.shared_files == (str(shared),) for lt in lowered)
+    assert all("targets" not in lt.task or not lt.task["targets"] for lt in lowered)
+    result = _run(tmp_path, plan)
+    assert {o.status for o in result.outcomes} == {"ok", "changed"}
+    for host in "abcd":
+        assert (tmp_path / "remote" / host / "s.txt").read_text() == "ab"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -295,3 +296,42 @@ def test_plan_error_exits_3_with_file_and_line_and_connects_nowhere(project: Pro
     assert result.returncode == 3, result.stdout + result.stderr
     assert f"{book}:4" in result.stderr
     assert project.accepted() == before
+
+
+def test_example_site_completes_and_an_unchanged_rerun_connects_nowhere(
+    tmp_path: Path, lab: Lab
+) -> None:
+    for part in ("playbooks", "roles"):
+        shutil.copytree(REPO / part, tmp_path / part)
+    books = tmp_path / "playbooks"
+    argv = [
+        sys.executable,
+        "-m",
+        "rorunner",
+        "play",
+        str(books / "site.yml"),
+        "-i",
+        str(lab.inventory_ini),
+        "--known-hosts",
+        str(lab.known_hosts),
+        "--private-key",
+        str(lab.client_key),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    first = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    assert first.returncode == 0, first.stdout + first.stderr
+    for host in lab.hosts:
+        work = host.home / ".rorunner" / "work" / "01-site"
+        assert work.stat().st_mode & 0o777 == 0o700
+        motd = (work / "motd").read_text()
+        assert motd.startswith(f"{host.name} ({host.address}) is managed by rorunner.")
+        assert (work / "motd").stat().st_mode & 0o777 == 0o644
+        assert (work / "bin" / "health.sh").stat().st_mode & 0o111
+        fetched = books / "fetched" / host.name
+        assert (fetched / "release.txt").read_text() == (work / "release.txt").read_text()
+    before = {h.name: h.accepted() for h in lab.hosts}
+    again = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    assert again.returncode == 0, again.stdout + again.stderr
+    steps = [line for line in again.stdout.splitlines() if line.startswith(("ok ", "changed "))]
+    assert steps == [] and "skipped" in again.stdout
+    assert {h.name: h.accepted() for h in lab.hosts} == before

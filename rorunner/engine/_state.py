@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 from rorunner.engine._result import StepOutcome
@@ -40,6 +41,7 @@ class RunState:
         self._aborted: dict[str, str] = {}
         self._failed: dict[tuple[str, int], set[str]] = {}
         self._outcomes: dict[str, StepOutcome] = {}
+        self._files: dict[str, threading.Lock] = {}
         self.interrupted = threading.Event()
 
     def blocked(self, host: str, play: str) -> str:
@@ -73,6 +75,16 @@ class RunState:
                 if reason:
                     self._aborted[play] = reason
                 return
+
+    @contextmanager
+    def file_locks(self, paths: Sequence[str]) -> Iterator[None]:
+        """Hold the locks of these local files (taken in sorted order: no deadlock)."""
+        with self._lock:
+            locks = [self._files.setdefault(p, threading.Lock()) for p in sorted(paths)]
+        with ExitStack() as stack:
+            for lock in locks:
+                stack.enter_context(lock)
+            yield
 
     def outcomes(self) -> dict[str, StepOutcome]:
         """A snapshot of the outcomes recorded so far, by task name."""

@@ -59,7 +59,8 @@ class StepAction:
         for created in step.spec.creates:
             # A local_pre may promise build/x.tgz; give it the directory to write into.
             Path(created).parent.mkdir(parents=True, exist_ok=True)
-        fail = _execute(self.actions)
+        with self.state.file_locks(self.lowered.shared_files):
+            fail = _execute(self.actions)
         status, rc, reason = _classify(fail, step.spec.kind)
         if fail is not None and self.state.interrupted.is_set():
             # Cut short by Ctrl-C (its connection was closed under it): not its own failure.

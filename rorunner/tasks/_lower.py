@@ -14,7 +14,7 @@ import os
 import shlex
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from doit.tools import config_changed
@@ -54,6 +54,7 @@ class LoweredTask:
     name: str
     step: PlanStep
     task: dict[str, Any]
+    shared_files: tuple[str, ...] = ()  # local files other hosts' steps also write: lock them
 
 
 def task_names(steps: Sequence[PlanStep]) -> dict[tuple[str, ...], str]:
@@ -101,14 +102,20 @@ def _without_shared_targets(lowered: list[LoweredTask]) -> tuple[LoweredTask, ..
 
     doit refuses a target with two creators; ordering does not need it (the
     plan's edges already put the creator first), only the "missing target
-    means not up to date" check does, which a unique target keeps.
+    means not up to date" check does, which a unique target keeps. Steps that
+    write or ship such a file get it in `shared_files`, so that the engine
+    never lets one host's step ship it while another host's step rewrites it.
     """
     seen = Counter(t for lt in lowered for t in lt.task.get("targets", ()))
+    shared = {t for t, n in seen.items() if n > 1}
+    out = []
     for lt in lowered:
         targets = lt.task.get("targets")
-        if targets and any(seen[t] > 1 for t in targets):
-            lt.task["targets"] = [t for t in targets if seen[t] == 1]
-    return tuple(lowered)
+        if targets and shared.intersection(targets):
+            lt.task["targets"] = [t for t in targets if t not in shared]
+        touched = {*lt.step.spec.creates, *(m.src for m in lt.step.spec.files)}
+        out.append(replace(lt, shared_files=tuple(sorted(shared & touched))))
+    return tuple(out)
 
 
 def _dir_ready(plan: Plan, step: PlanStep) -> bool:
