@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import io
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -611,6 +612,24 @@ def test_lab_address_without_listener_is_unreachable(
     assert not isinstance(err.value, HostKeyError)
     assert str(err.value).startswith(f"{host.name}: ")
     assert pool.opened == 0
+
+
+def test_stopped_sshd_listener_fails_within_the_banner_timeout(
+    pool: Pool, lab: Lab, lab_spec: SpecFor
+) -> None:
+    """A real sshd frozen with SIGSTOP: the kernel still accepts TCP, no banner ever comes."""
+    host = lab.hosts[-1]
+    os.kill(host.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with pytest.raises(UnreachableError, match="no SSH banner") as err:
+            pool.get(lab_spec(host, connect_timeout=2.0))
+        elapsed = time.monotonic() - started
+    finally:
+        os.kill(host.pid, signal.SIGCONT)
+    assert str(err.value).startswith(f"{host.name}: ")
+    assert elapsed < 2.0 + 3.0  # a correctness bound: the banner timeout, not a hang
+    assert pool.get(lab_spec(host)).exec("true") == 0
 
 
 def test_link_local_with_scope_id(lab: Lab) -> None:

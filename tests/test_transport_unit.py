@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import socket
@@ -422,6 +423,33 @@ def test_stalled_negotiation_times_out() -> None:
     assert str(error).startswith("mute: SSH negotiation with [::1]:")
     assert "timed out after 2s" in str(error)
     assert elapsed < 2 * 1.0 + 3.0
+
+
+def test_connect_timeout_when_nobody_answers_the_syn() -> None:
+    """A listener whose accept queue is full drops SYNs: the TCP connect itself times out."""
+    listener = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    listener.bind(("::1", 0))
+    listener.listen(0)
+    port = int(listener.getsockname()[1])
+    fillers: list[socket.socket] = []
+    try:
+        for _ in range(2):  # the first fills the queue, the second shows SYNs are now dropped
+            filler = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+            filler.settimeout(0.5)
+            fillers.append(filler)
+            with contextlib.suppress(OSError):
+                filler.connect(("::1", port))
+        spec = ConnectionSpec(address="::1", port=port, user="x", label="syn", connect_timeout=1.0)
+        started = time.monotonic()
+        with pytest.raises(
+            UnreachableError, match=r"^syn: cannot connect to \[::1\]:\d+: timed out"
+        ):
+            Pool().get(spec)
+        assert time.monotonic() - started < 1.0 + 3.0
+    finally:
+        for sock in fillers:
+            sock.close()
+        listener.close()
 
 
 def test_connection_failures_print_nothing() -> None:
