@@ -26,6 +26,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
@@ -337,7 +338,8 @@ class Lab:
         for host in self.hosts:
             host._sshd = host._holder = None
         with _name_lock(self.name):
-            _cleanup_stale(self.name)
+            if not _owned_by_others(self.name):  # stop() twice must not hit a newer run
+                _cleanup_stale(self.name)
 
     def __enter__(self) -> Lab:
         return self
@@ -410,10 +412,38 @@ def _namespace_procs(namespaces: Iterable[str]) -> list[_Proc]:
     return procs
 
 
+def _state_dir() -> Path:
+    """Machine-wide registry of lab names: namespaces, bridges and subnets are machine-wide."""
+    base = Path("/run") if os.geteuid() == 0 else Path(tempfile.gettempdir())
+    path = base / f"rorunner-lab-{os.geteuid()}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+def _owner(name: str) -> tuple[_Proc, Path] | None:
+    """Who started lab `name` last (process, lab dir), from any checkout."""
+    try:
+        pid, start, lab_dir = (_state_dir() / f"{name}.owner").read_text().split(maxsplit=2)
+        return _Proc(int(pid), int(start)), Path(lab_dir.strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _claim(name: str, lab_dir: Path) -> None:
+    """Refuse a name a live process uses (any checkout); else take it over."""
+    owner = _owner(name)
+    if owner and owner[0].pid != os.getpid() and _alive(owner[0]):
+        raise LabBusyError(f"lab {name!r} is in use by process {owner[0].pid} ({owner[1]})")
+    _cleanup_stale(name)
+    me = _Proc(os.getpid(), _start_time(os.getpid()) or -1)
+    (_state_dir() / f"{name}.owner").write_text(f"{me.pid} {me.start} {lab_dir}\n")
+
+
 def _cleanup_stale(name: str) -> None:
-    """Stop what an earlier run of lab `name` left: recorded PIDs, namespaces, bridge."""
-    lab_dir = LAB_ROOT / name
-    recorded = [p for p in _recorded(lab_dir) if _alive(p)]
+    """Stop what a run of lab `name` left: recorded PIDs, namespaces, veths, bridge."""
+    owner = _owner(name)
+    dirs = {LAB_ROOT / name} | ({owner[1]} if owner else set())
+    recorded = [p for d in dirs for p in _recorded(d) if _alive(p)]
     namespaces = _our_namespaces(name)
     _terminate([*_descendants(recorded), *recorded, *_namespace_procs(namespaces)])
     # Deleting our end of each veth pair is synchronous; a netns deletion is not.
@@ -422,15 +452,20 @@ def _cleanup_stale(name: str) -> None:
     batch = [f"link del {link}" for link in links] + [f"netns del {ns}" for ns in namespaces]
     if batch:
         _run(["ip", "-force", "-batch", "-"], "\n".join(batch) + "\n")
-    (lab_dir / "pids").unlink(missing_ok=True)
-    (lab_dir / "owner").unlink(missing_ok=True)
+    for lab_dir in dirs:
+        (lab_dir / "pids").unlink(missing_ok=True)
+    (_state_dir() / f"{name}.owner").unlink(missing_ok=True)
+
+
+def _owned_by_others(name: str) -> bool:
+    owner = _owner(name)
+    return owner is not None and owner[0].pid != os.getpid() and _alive(owner[0])
 
 
 @contextlib.contextmanager
 def _name_lock(name: str) -> Iterator[None]:
     """Serialise start/stop of one lab name across processes (bounded wait)."""
-    LAB_ROOT.mkdir(exist_ok=True)
-    with (LAB_ROOT / f".{name}.lock").open("w") as handle:
+    with (_state_dir() / f"{name}.lock").open("w") as handle:
         deadline = time.monotonic() + 30.0
         while True:
             try:
@@ -441,14 +476,6 @@ def _name_lock(name: str) -> Iterator[None]:
                     raise LabError(f"lab {name!r} stayed locked for 30s") from None
                 time.sleep(0.05)
         yield
-
-
-def _claim(lab_dir: Path, name: str) -> None:
-    """Refuse a lab that a live process started; an owner that died left stale state."""
-    me = os.getpid()
-    for owner in _recorded(lab_dir, "owner"):
-        if owner.pid != me and _alive(owner):
-            raise LabBusyError(f"lab {name!r} is in use by live process {owner.pid}")
 
 
 # --- files: keys, sshd configs, known_hosts, inventories, ssh_config --------------------------
@@ -799,11 +826,9 @@ def start_lab(n: int = 4, mode: Mode = "auto", name: str = "test") -> Lab:
     _check_tools()
     lab_dir = LAB_ROOT / name
     with _name_lock(name):
-        _claim(lab_dir, name)
-        _cleanup_stale(name)
+        _claim(name, lab_dir)
         shutil.rmtree(lab_dir, ignore_errors=True)
         lab_dir.mkdir(parents=True)
-        (lab_dir / "owner").write_text(f"{os.getpid()} {_start_time(os.getpid())}\n")
     return _launch(lab_dir, name, resolved, n)
 
 

@@ -12,8 +12,6 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from rorunner.model import ConnectionSpec
 from tests.lab import Lab, LabHost, read_banner, start_lab
 
@@ -186,28 +184,28 @@ def test_env_points_at_the_lab_files(lab: Lab) -> None:
         assert line.split()[:2] == [where, "ssh-ed25519"]
 
 
-@pytest.mark.lab
-def test_loopback_fallback_accepts_a_real_ssh_login() -> None:
-    lab = start_lab(2, mode="loopback", name="lofb")
+def test_loopback_fallback_accepts_a_real_ssh_login(lab: Lab) -> None:
+    fallback = start_lab(2, mode="loopback", name=f"{lab.name}lo")  # unique per session
     try:
-        assert lab.mode == "loopback"
-        assert len({h.port for h in lab.hosts}) == 2
-        for host in lab.hosts:
-            done = _ssh(lab, host, "echo ok")
+        assert fallback.mode == "loopback"
+        assert len({h.port for h in fallback.hosts}) == 2
+        for host in fallback.hosts:
+            done = _ssh(fallback, host, "echo ok")
             assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr
             assert host.accepted() == 1
-        assert f"remote_dir={lab.hosts[0].home / 'work'}" in lab.inventory_ini.read_text()
-        pids = [h.pid for h in lab.hosts]
+        remote_dir = f"remote_dir={fallback.hosts[0].home / 'work'}"
+        assert remote_dir in fallback.inventory_ini.read_text()
+        pids = [h.pid for h in fallback.hosts]
     finally:
-        lab.stop()
+        fallback.stop()
     assert all(_gone(pid) for pid in pids)
 
 
-@pytest.mark.lab
 def test_restart_after_a_crash_cleans_up_and_coexists(lab: Lab) -> None:
-    crashed = start_lab(2, mode=lab.mode, name="crash")
+    name = f"{lab.name}cr"
+    crashed = start_lab(2, mode=lab.mode, name=name)
     old_pids = [h.pid for h in crashed.hosts]
-    again = start_lab(2, mode=lab.mode, name="crash")  # as if the first run had died
+    again = start_lab(2, mode=lab.mode, name=name)  # as if the first run had died
     new_pids = [h.pid for h in again.hosts]
     try:
         assert all(_gone(pid) for pid in old_pids)
@@ -220,7 +218,7 @@ def test_restart_after_a_crash_cleans_up_and_coexists(lab: Lab) -> None:
     assert all(_gone(pid) for pid in new_pids)
     if lab.mode == "netns":
         listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
-        assert "rrcrash-" not in listed.stdout
+        assert f"rr{name}-" not in listed.stdout
         assert not Path(f"/sys/class/net/{again.bridge}").exists()
 
 
@@ -244,9 +242,8 @@ def _lab_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, cwd=repo, capture_output=True, text=True, timeout=60, check=False)
 
 
-@pytest.mark.lab
 def test_command_line_up_and_down(lab: Lab) -> None:
-    name = f"cli{os.getpid()}"
+    name = f"{lab.name}cli"
     up = _lab_cli("up", "--hosts", "2", "--mode", lab.mode, "--name", name)
     pids_file = lab.dir.parent / name / "pids"
     try:
