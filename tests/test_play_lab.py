@@ -335,3 +335,43 @@ def test_example_site_completes_and_an_unchanged_rerun_connects_nowhere(
     steps = [line for line in again.stdout.splitlines() if line.startswith(("ok ", "changed "))]
     assert steps == [] and "skipped" in again.stdout
     assert {h.name: h.accepted() for h in lab.hosts} == before
+
+
+def test_extra_vars_fetch_dir_roles_path_and_project_known_hosts(tmp_path: Path, lab: Lab) -> None:
+    books = write_project(tmp_path / "proj", tmp_path.name)
+    moved = tmp_path / "elsewhere" / "roles"
+    moved.parent.mkdir(parents=True)
+    (books.parent / "roles").rename(moved)
+    state = books / ".rorunner"
+    state.mkdir()
+    shutil.copy(lab.known_hosts, state / "known_hosts")  # the default: beside the playbook
+    extra = tmp_path / "extra.yml"
+    extra.write_text("colour: green\n")
+    argv = [
+        sys.executable,
+        "-m",
+        "rorunner",
+        "play",
+        str(books / "site.yml"),
+        "-i",
+        str(lab.inventory_ini),
+        "--private-key",
+        str(lab.client_key),
+        "-e",
+        f"@{extra}",
+        "-e",
+        "unused=1",
+        "--fetch-dir",
+        str(tmp_path / "got"),
+        "--roles-path",
+        str(moved),
+        "-l",
+        "h1",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HOME": str(tmp_path)}  # no ~/.ssh fallback
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    h1 = lab.host("h1")
+    conf = remote_file(h1.home, tmp_path.name, "app.conf").read_text()
+    assert conf == "host=h1 colour=green\n"
+    assert (tmp_path / "got" / "h1" / "app.conf").read_text() == conf
