@@ -69,7 +69,7 @@ def lab() -> Iterator[Lab]:
     try:
         yield started
     finally:
-        started.stop()
+        started.stop(remove=started.name.endswith(str(os.getpid())))  # a throwaway name
         undo()
 
 

@@ -331,8 +331,11 @@ class Lab:
         """The host called `name` (h1..hN)."""
         return next(h for h in self.hosts if h.name == name)
 
-    def stop(self) -> None:
-        """Stop every process we started and remove namespaces and bridge; idempotent."""
+    def stop(self, remove: bool = False) -> None:
+        """Stop every process we started, remove namespaces and bridge; idempotent.
+
+        `remove` also deletes the lab dir (keys, logs) and the name's lock: for throwaway names.
+        """
         procs = [p for h in self.hosts for p in h._procs()]
         _terminate([*_descendants(procs), *procs])
         for host in self.hosts:
@@ -340,12 +343,19 @@ class Lab:
         with _name_lock(self.name):
             if not _owned_by_others(self.name):  # stop() twice must not hit a newer run
                 _cleanup_stale(self.name)
+                if remove:
+                    _remove(self.name)
 
     def __enter__(self) -> Lab:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _remove(name: str) -> None:
+    shutil.rmtree(LAB_ROOT / name, ignore_errors=True)
+    (_state_dir() / f"{name}.lock").unlink(missing_ok=True)
 
 
 # --- naming: distinct interfaces and subnets per lab name ------------------------------------
@@ -879,11 +889,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--hosts", type=int, default=4)
     parser.add_argument("--mode", choices=["auto", "netns", "loopback"], default="auto")
     parser.add_argument("--name", default="lab")
+    parser.add_argument("--remove", action="store_true", help="down: also delete .lab/NAME")
     args = parser.parse_args(argv)
     try:
         if args.action == "down":
             with _name_lock(args.name):
                 _cleanup_stale(args.name)
+                if args.remove:
+                    _remove(args.name)
             print(f"lab {args.name!r} stopped")
             return 0
         started = time.monotonic()

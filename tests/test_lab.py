@@ -197,7 +197,7 @@ def test_loopback_fallback_accepts_a_real_ssh_login(lab: Lab) -> None:
         assert remote_dir in fallback.inventory_ini.read_text()
         pids = [h.pid for h in fallback.hosts]
     finally:
-        fallback.stop()
+        fallback.stop(remove=True)
     assert all(_gone(pid) for pid in pids)
 
 
@@ -214,7 +214,7 @@ def test_restart_after_a_crash_cleans_up_and_coexists(lab: Lab) -> None:
         if lab.mode == "netns":
             assert again.prefix != lab.prefix and again.bridge != lab.bridge
     finally:
-        again.stop()
+        again.stop(remove=True)
     assert all(_gone(pid) for pid in new_pids)
     if lab.mode == "netns":
         listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
@@ -252,7 +252,7 @@ def test_command_line_up_and_down(lab: Lab) -> None:
         pids = [int(line.split()[0]) for line in pids_file.read_text().splitlines()]
         assert pids and not any(_gone(pid) for pid in pids)
     finally:
-        down = _lab_cli("down", "--name", name)
+        down = _lab_cli("down", "--name", name, "--remove")
     assert down.returncode == 0, down.stderr
     assert all(_gone(pid) for pid in pids)
-    assert not pids_file.exists()
+    assert not pids_file.parent.exists()
