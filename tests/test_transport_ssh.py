@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import io
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -449,6 +450,37 @@ def test_parallel_hosts_each_get_one_connection(pool: Pool, lab: Lab, lab_spec: 
     if lab.mode == "netns":  # each namespace has its own hostname
         assert {results[h.name] for h in lab.hosts} == {h.hostname for h in lab.hosts}
     assert _wait_until(lambda: all(h.accepted() - before[h.name] == 1 for h in lab.hosts), 5)
+
+
+def test_a_forked_child_opens_its_own_connection(
+    pool: Pool, host: LabHost, lab_spec: SpecFor
+) -> None:
+    """doit's process runner forks: a child must not share (or close) the parent's socket."""
+    parent = pool.get(lab_spec(host))
+    assert parent.exec("true") == 0
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child, reports through the pipe
+        code = 1
+        try:
+            ok = pool.get(lab_spec(host)).exec("true", timeout=60) == 0 and pool.opened == 1
+            pool.close_all()
+            code = 0 if ok else 2
+        finally:
+            os.write(write_end, bytes([code]))
+            os._exit(code)
+    os.close(write_end)
+    try:
+        ready, _, _ = select.select([read_end], [], [], 120)
+        reported = os.read(read_end, 1) if ready else b"timeout"
+    finally:
+        os.close(read_end)
+        if not ready:
+            os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+    assert reported == bytes([0])
+    assert parent.exec("true") == 0  # the parent's connection survived the child
+    assert pool.opened == 1
 
 
 # --- host keys ---------------------------------------------------------------------------
