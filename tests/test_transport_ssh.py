@@ -470,6 +470,7 @@ def test_a_forked_child_opens_its_own_connection(
             os.write(write_end, bytes([code]))
             os._exit(code)
     os.close(write_end)
+    ready: list[int] = []
     try:
         ready, _, _ = select.select([read_end], [], [], 120)
         reported = os.read(read_end, 1) if ready else b"timeout"
