@@ -31,17 +31,14 @@ class WriteThroughSqliteDB:
         self._conn.execute("pragma journal_mode=wal")
         self._conn.execute("pragma synchronous=normal")
         self._conn.execute(SCHEMA)
-        self._cache: dict[str, dict[str, Any]] = {}
+        # One query for every row: a run asks about every task anyway.
+        self._cache: dict[str, dict[str, Any]] = {
+            task_id: codec.decode(data)
+            for task_id, data in self._conn.execute("select task_id, task_data from doit")
+        }
 
     def _load(self, task_id: str) -> dict[str, Any]:
-        data = self._cache.get(task_id)
-        if data is None:
-            row = self._conn.execute(
-                "select task_data from doit where task_id=?", (task_id,)
-            ).fetchone()
-            data = self.codec.decode(row[0]) if row else {}
-            self._cache[task_id] = data
-        return data
+        return self._cache.setdefault(task_id, {})
 
     def get(self, task_id: str, dependency: str) -> Any:
         """Value stored for (task, key), or None."""

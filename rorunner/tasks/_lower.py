@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 import shlex
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from doit.tools import config_changed
@@ -32,7 +34,10 @@ if TYPE_CHECKING:
     from rorunner.plan import Plan
 
 _USES_DIR = ("ship", "remote")
-SCRIPTS_DIR = ".rorunner-scripts"  # where remote role scripts land, under the remote work dir
+# Remote role scripts land under the remote work dir; a small text script travels inside
+# the command that runs it, well under Linux's 128 KiB limit for one argument.
+SCRIPTS_DIR = ".rorunner-scripts"
+INLINE_SCRIPT_MAX = 64 * 1024
 
 
 class SignatureCheck(config_changed):  # type: ignore[misc]
@@ -183,7 +188,8 @@ def _remote(
     step: PlanStep, label: str, log_dir: str | None, dir_ready: bool, common: dict[str, Any]
 ) -> dict[str, Any]:
     spec = step.spec
-    command = spec.command or _script_command(step)
+    inline = None if spec.command or not spec.script else _script_in_command(step, spec.script)
+    command = spec.command or inline or _script_command(step)
     if dir_ready:
         # The generator checks (and if need be creates) the work dir before every
         # command, one extra SSH round trip per step; a step behind a ship or remote
@@ -198,11 +204,12 @@ def _remote(
         env=dict(step.env),
         timeout=spec.timeout,
         log_dir=log_dir,
+        file_dep=[spec.script] if spec.script else [],
         **common,
     )
-    if spec.command or not spec.script:
+    if spec.command or not spec.script or inline:
         return run
-    # A role script is shipped and run by the same step: one plan step, one task.
+    # A big or binary role script is shipped by SFTP, then run, by the same task.
     ship = gen_task_ship_files(
         [],
         step.conn,
@@ -214,6 +221,33 @@ def _remote(
     run["actions"] = [*ship["actions"], *run["actions"]]
     run["file_dep"] = sorted({*run.get("file_dep", ()), *ship.get("file_dep", ())})
     return run
+
+
+def _script_in_command(step: PlanStep, script: str) -> str | None:
+    """Ship a small text script inside the command that runs it (no SFTP round trips).
+
+    It is written under a temporary name and renamed into place, then run, as a
+    shipped script would be. None when it is too big for one command line, not
+    UTF-8 text, or contains the here-document delimiter.
+    """
+    data = Path(script).read_bytes()
+    if len(data) > INLINE_SCRIPT_MAX or b"\0" in data:
+        return None
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        return None
+    delimiter = "RORUNNER_SCRIPT_" + hashlib.sha256(data).hexdigest()[:16]
+    if delimiter in text:
+        return None
+    dest = _script_dest(step)
+    body = text if text.endswith("\n") else text + "\n"
+    q_dest, q_tmp = shlex.quote(dest), shlex.quote(dest + ".tmp")
+    return (
+        f"mkdir -p {shlex.quote(posixpath.dirname(dest))} && umask 077 && "
+        f"cat > {q_tmp} <<'{delimiter}'\n{body}{delimiter}\n"
+        f"chmod 700 {q_tmp} && mv -f {q_tmp} {q_dest} && exec ./{q_dest}"
+    )
 
 
 def _script_dest(step: PlanStep) -> str:
