@@ -258,3 +258,24 @@ def test_a_file_every_host_rewrites_is_never_shipped_half_written(tmp_path: Path
     assert {o.status for o in result.outcomes} == {"ok", "changed"}
     for host in "abcd":
         assert (tmp_path / "remote" / host / "s.txt").read_text() == "ab"
+
+
+@pytest.mark.parametrize("padding", [0, 70 * 1024], ids=["inline", "shipped"])
+def test_remote_role_scripts_arrive_intact_and_run(tmp_path: Path, padding: int) -> None:
+    script = tmp_path / "10-s.sh"
+    script.write_text(
+        "#!/bin/sh\n# " + "x" * padding + "\n"
+        "cat <<'EOF' > out.txt\n'quoted' \"double\" $HOME `tick` \\\\ EOF\nEOF\n"
+        'echo "$0" >> out.txt\n'
+    )
+    script.chmod(0o755)
+    maker = PlanMaker(tmp_path, hosts=("a",))
+    maker.add("remote", "first", command="true")
+    maker.add("remote", "10-s.sh", script=str(script))
+    result = _run(tmp_path, maker.build())
+    assert {o.status for o in result.outcomes} == {"changed"}, result.outcomes
+    out = (tmp_path / "remote" / "a" / "out.txt").read_text().splitlines()
+    assert out[0] == "'quoted' \"double\" $HOME `tick` \\\\ EOF"
+    assert out[1] == "./.rorunner-scripts/01-play/r/10-s.sh"
+    landed = tmp_path / "remote" / "a" / ".rorunner-scripts" / "01-play" / "r" / "10-s.sh"
+    assert landed.read_bytes() == script.read_bytes() and landed.stat().st_mode & 0o777 == 0o700
