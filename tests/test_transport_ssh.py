@@ -104,6 +104,17 @@ def test_exec_env_cwd_and_streams(transport: Transport) -> None:
     assert out.getvalue().decode().strip() == workdir
 
 
+def test_exec_env_values_are_not_in_any_argv(transport: Transport) -> None:
+    secret = f"s3cret-{uuid.uuid4().hex}"
+    out = io.BytesIO()
+    # Lists every process's argv on the host while the command runs.
+    listing = 'for f in /proc/[0-9]*/cmdline; do tr "\\0" " " < "$f"; echo; done; echo "$TOKEN"'
+    assert transport.exec(listing, env={"TOKEN": secret}, stdout=out, timeout=60) == 0
+    lines = out.getvalue().decode(errors="replace").splitlines()
+    assert lines[-1] == secret  # the command saw it in its environment
+    assert not any(secret in line for line in lines[:-1])
+
+
 def test_exec_missing_cwd_is_a_failed_command(transport: Transport) -> None:
     err = io.BytesIO()
     assert transport.exec("true", cwd="/nonexistent/dir", stderr=err) != 0

@@ -18,7 +18,7 @@ import pytest
 from rorunner.errors import HostKeyError, InputError, RemoteFailure, UnreachableError
 from rorunner.model import ConnectionSpec
 from rorunner.transport import LocalTransport, Pool, default_pool, spec_for_address
-from rorunner.transport._shell import PidHeader, kill_group_command, remote_command_line
+from rorunner.transport._shell import LAUNCHER, PidHeader, kill_group_command, remote_script
 from rorunner.transport._ssh_hostkeys import (
     KnownHostsPolicy,
     append_known_host,
@@ -134,35 +134,45 @@ def test_importing_transport_does_not_import_paramiko() -> None:
 # --- remote command lines -----------------------------------------------------------------
 
 
-def _run_line(line: str) -> tuple[int, bytes, bytes]:
-    done = subprocess.run(["sh", "-c", line], capture_output=True, timeout=30, check=False)
+def _run_line(line: str, script: bytes = b"") -> tuple[int, bytes, bytes]:
+    done = subprocess.run(
+        ["sh", "-c", line], input=script, capture_output=True, timeout=30, check=False
+    )
     return done.returncode, done.stdout, done.stderr
 
 
-def test_remote_command_line_quotes_env_cwd_and_command(tmp_path: Path) -> None:
+@pytest.mark.parametrize("shell", ["sh", "bash"])
+def test_launcher_runs_the_script_with_env_cwd_and_quoting(tmp_path: Path, shell: str) -> None:
     odd = tmp_path / "dir with 'quotes' and $x"
     odd.mkdir()
     nasty = "a b'c\"$(touch pwned)`touch pwned2`;\n"
-    line = remote_command_line(
-        'printf "%s|" "$A" "$(pwd)"; exit 7', {"A": nasty, "B_2": ""}, str(odd)
+    script = remote_script(
+        'printf "%s|" "$A" "$(pwd)" "$(cat)"; exit 7', {"A": nasty, "B_2": ""}, str(odd)
     )
-    status, out, _ = _run_line(line)
+    done = subprocess.run(
+        [shell, "-c", LAUNCHER], input=script, capture_output=True, timeout=30, check=False
+    )
     header = PidHeader()
-    body = header.feed(out) + header.flush()
-    assert status == 7
+    body = header.feed(done.stdout) + header.flush()
+    assert done.returncode == 7, done.stderr
     assert header.pid is not None and header.pid > 1
-    assert body.decode() == f"{nasty}|{odd}|"
+    assert body.decode() == f"{nasty}|{odd}||"  # the command's stdin is empty
     assert not (odd / "pwned").exists() and not (tmp_path / "pwned").exists()
 
 
-def test_remote_command_line_rejects_bad_env_names() -> None:
+def test_env_values_stay_out_of_the_launcher() -> None:
+    assert "s3cret" not in LAUNCHER
+    assert b"export A=s3cret" in remote_script("true", {"A": "s3cret"}, None)
+
+
+def test_remote_script_rejects_bad_env_names() -> None:
     for name in ("1A", "A-B", "A B", "A=B", "", "A;rm"):
         with pytest.raises(InputError, match="not an identifier"):
-            remote_command_line("true", {name: "x"}, None)
+            remote_script("true", {name: "x"}, None)
 
 
-def test_remote_command_line_missing_cwd_fails() -> None:
-    status, _, err = _run_line(remote_command_line("echo no", None, "/nonexistent/dir"))
+def test_remote_script_missing_cwd_fails() -> None:
+    status, _, err = _run_line(LAUNCHER, remote_script("echo no", None, "/nonexistent/dir"))
     assert status != 0 and b"nonexistent" in err
 
 

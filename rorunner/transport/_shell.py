@@ -1,4 +1,4 @@
-"""Remote command lines: quoting, env validation, the PID header and the kill command."""
+"""Remote command lines: the launcher, quoting, env validation, PID header, group kill."""
 
 from __future__ import annotations
 
@@ -26,19 +26,27 @@ def check_env(env: Mapping[str, str] | None) -> dict[str, str]:
     return checked
 
 
-def remote_command_line(command: str, env: Mapping[str, str] | None, cwd: str | None) -> str:
-    """The line handed to the login shell: print our PID, cd, then exec `sh -c command`.
+# What the login shell runs: report its PID, then read the real script from stdin and run
+# it. sshd starts each session's shell in a new session (setsid), so that PID is also the
+# process group id; the script `exec`s, keeping it, so the whole group can be killed.
+LAUNCHER = f'printf \'{PID_MARKER.decode()}%s\\n\' "$$" && eval "$(cat)"'
 
-    sshd starts every session's shell in a new session (setsid), so that shell's
-    PID is also its process group id; `exec` keeps it, so the group can be killed.
+
+def remote_script(command: str, env: Mapping[str, str] | None, cwd: str | None) -> bytes:
+    """The script LAUNCHER reads from stdin: `cd <cwd> && export K=V.. && exec sh -c <command>`.
+
+    It travels over the channel's stdin, so env values (which may be secrets) never show
+    in any process's argv on the host; every value is shlex-quoted, every name checked.
+    The command's own stdin is then at end of file.
     """
-    parts = [f"printf '{PID_MARKER.decode()}%s\\n' \"$$\""]
+    parts = []
     if cwd:
         parts.append(f"cd -- {shlex.quote(cwd)}")
     assignments = [f"{name}={shlex.quote(value)}" for name, value in check_env(env).items()]
-    runner = "exec env " + " ".join(assignments) if assignments else "exec"
-    parts.append(f"{runner} sh -c {shlex.quote(command)}")
-    return " && ".join(parts)
+    if assignments:
+        parts.append("export " + " ".join(assignments))
+    parts.append(f"exec sh -c {shlex.quote(command)}")
+    return (" && ".join(parts) + "\n").encode()
 
 
 def kill_group_command(pid: int) -> str:

@@ -14,7 +14,7 @@ import paramiko
 from rorunner.errors import RemoteFailure, TransportError, UnreachableError
 from rorunner.model import ConnectionSpec
 from rorunner.transport import _ssh_sftp as sftp_ops
-from rorunner.transport._shell import PidHeader, kill_group_command, remote_command_line
+from rorunner.transport._shell import LAUNCHER, PidHeader, kill_group_command, remote_script
 from rorunner.transport._ssh_connect import connect
 from rorunner.transport._ssh_exec import CommandTimeout, pump, run_small, wait_exit_status
 
@@ -145,10 +145,10 @@ class SshTransport:
         stderr: BinaryIO | None = None,
     ) -> int:
         """Run `command` via `sh -c` on the host; return its exit status."""
-        line = remote_command_line(command, env, cwd)
+        script = remote_script(command, env, cwd)
         deadline = None if timeout is None else time.monotonic() + timeout
         with self.connection.slot():
-            status = self._run(line, deadline, timeout, stdout, stderr)
+            status = self._run(script, deadline, timeout, stdout, stderr)
         if status < 0:
             if not self.connection.is_active():
                 raise UnreachableError(self.spec.name, "SSH connection lost during a command")
@@ -160,7 +160,7 @@ class SshTransport:
 
     def _run(
         self,
-        line: str,
+        script: bytes,
         deadline: float | None,
         timeout: float | None,
         stdout: BinaryIO | None,
@@ -170,8 +170,9 @@ class SshTransport:
         channel = self.connection.open_channel(name)
         header = PidHeader()
         try:
-            channel.exec_command(line)
-            channel.shutdown_write()  # the command's stdin is empty, never a hang
+            channel.exec_command(LAUNCHER)
+            channel.sendall(script)
+            channel.shutdown_write()  # the command's stdin is then empty, never a hang
             pump(channel, header, stdout, stderr, deadline)
             return wait_exit_status(channel, header, deadline)
         except CommandTimeout as timed_out:
