@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -151,17 +152,20 @@ def warm_up() -> None:
     )
 
 
-def timed(argv: Sequence[str], cwd: Path) -> float:
-    """Wall-clock seconds of a process that must succeed."""
+def timed(argv: Sequence[str], cwd: Path) -> tuple[float, float]:
+    """Wall-clock and CPU (user + system) seconds of a process that must succeed."""
     env = bench_env()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(
             f"failed ({proc.returncode}): {' '.join(argv)}\n{proc.stdout}{proc.stderr}"
         )
-    return elapsed
+    return elapsed, cpu
 
 
 def rorunner_argv(project: Path, inventory: Path, lab: Lab) -> list[str]:
@@ -179,12 +183,12 @@ def rorunner_argv(project: Path, inventory: Path, lab: Lab) -> list[str]:
 
 
 def measure(lab: Lab, size: int, repeat: int, scratch: Path) -> dict[str, float]:
-    """Median seconds of each variant on the first `size` lab hosts."""
+    """Median wall and CPU seconds of each variant on the first `size` lab hosts."""
     hosts = lab.hosts[:size]
     inventory = write_inventory(scratch / f"inv-{size}.ini", lab, hosts)
     script = scratch / "baseline.py"
     script.write_text(PARAMIKO_SCRIPT)
-    runs: dict[str, list[float]] = {"paramiko": [], "cold": [], "rerun": []}
+    runs: dict[str, list[tuple[float, float]]] = {"paramiko": [], "cold": [], "rerun": []}
     for rep in range(repeat):
         base = write_project(scratch / f"p-{size}-{rep}", f".bench/p-{size}-{rep}")
         argv = [
@@ -200,20 +204,23 @@ def measure(lab: Lab, size: int, repeat: int, scratch: Path) -> dict[str, float]
         proj = write_project(scratch / f"r-{size}-{rep}", f".bench/r-{size}-{rep}")
         runs["cold"].append(timed(rorunner_argv(proj, inventory, lab), proj))
         runs["rerun"].append(timed(rorunner_argv(proj, inventory, lab), proj))
-    return {k: statistics.median(v) for k, v in runs.items()}
+    medians = {k: statistics.median(w for w, _ in v) for k, v in runs.items()}
+    medians.update({f"{k}_cpu": statistics.median(c for _, c in v) for k, v in runs.items()})
+    return medians
 
 
 def table(results: dict[int, dict[str, float]]) -> str:
     """The results as a plain-text table with ratios."""
     head = (
         f"{'hosts':>5}  {'paramiko':>9}  {'rorunner cold':>13}  {'cold/paramiko':>13}  "
-        f"{'unchanged re-run':>16}"
+        f"{'unchanged re-run':>16}   {'CPU s: paramiko / cold / re-run':>31}"
     )
     lines = [head, "-" * len(head)]
     for size, r in results.items():
         lines.append(
             f"{size:>5}  {r['paramiko']:>8.3f}s  {r['cold']:>12.3f}s  "
-            f"{r['cold'] / r['paramiko']:>12.2f}x  {r['rerun']:>15.3f}s"
+            f"{r['cold'] / r['paramiko']:>12.2f}x  {r['rerun']:>15.3f}s   "
+            f"{r['paramiko_cpu']:>13.2f} / {r['cold_cpu']:.2f} / {r['rerun_cpu']:.2f}"
         )
     return "\n".join(lines)
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from doit.dependency import Dependency
+from doit.dependency import Dependency, JSONCodec
 
 from rorunner.engine._db import MissingIsChanged, WriteThroughSqliteDB
 from rorunner.engine._doit import flat_task, load_doit_tasks
@@ -46,6 +46,25 @@ def dry_run(plan: Plan, options: EngineOptions) -> tuple[DryRunEntry, ...]:
         deps.close()
 
 
+def likely_to_run(lowered: Sequence[LoweredTask], options: EngineOptions) -> list[LoweredTask]:
+    """Steps whose signature alone says they will run: always, forced, new or changed."""
+    if options.force or not options.dep_file.exists():
+        return list(lowered)
+    db = WriteThroughSqliteDB(str(options.dep_file), JSONCodec())
+    try:
+        return [
+            lt
+            for lt in lowered
+            if lt.step.spec.always or _saved_signature(db.stored(lt.name)) != lt.step.signature
+        ]
+    finally:
+        db.dump()
+
+
+def _saved_signature(stored: Mapping[str, Any]) -> Any:
+    return (stored.get("_values_:") or {}).get("_config_changed")
+
+
 def _entry(lowered: LoweredTask, reason: str, force: bool) -> DryRunEntry:
     step = lowered.step
     if force and reason == "":
@@ -62,7 +81,7 @@ def _reason(lowered: LoweredTask, deps: Any, tasks: Mapping[str, Any]) -> str:
     stored = deps.backend.stored(lowered.name)
     if not stored:
         return "new"
-    saved = (stored.get("_values_:") or {}).get("_config_changed")
+    saved = _saved_signature(stored)
     if saved is None:
         return "did not succeed last time"
     if saved != lowered.step.signature:

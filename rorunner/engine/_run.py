@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 from doit.exceptions import UnmetDependency
 
 from rorunner.engine._doit import doit_events, flat_task, run_tasks
+from rorunner.engine._dry import likely_to_run
 from rorunner.engine._limits import play_limits
 from rorunner.engine._lock import ProjectLock
+from rorunner.engine._prewarm import Prewarm, hosts_to_prewarm
 from rorunner.engine._result import RunResult, Status, StepOutcome, summarise
 from rorunner.engine._state import RunState
 from rorunner.engine._step import StepAction, outcome_for
@@ -62,7 +64,8 @@ def run_plan(
         log_dir = options.state_dir / "logs" / run_id
         lowered = lower(plan, project_dir=str(options.project_dir), log_dir=str(log_dir))
         state = RunState(play_limits(plan), on_outcome)
-        interrupted = _drive(lowered, state, options, log_dir)
+        prewarm = Prewarm(hosts_to_prewarm(lt.step for lt in likely_to_run(lowered, options)))
+        interrupted = _drive(lowered, state, options, log_dir, prewarm)
         outcomes = _complete(lowered, state, interrupted)
         hosts = tuple(dict.fromkeys(step.host for step in plan.steps))
         result = RunResult(run_id, outcomes, summarise(hosts, outcomes), interrupted)
@@ -70,9 +73,13 @@ def run_plan(
 
 
 def _drive(
-    lowered: Sequence[LoweredTask], state: RunState, options: EngineOptions, log_dir: Path
+    lowered: Sequence[LoweredTask],
+    state: RunState,
+    options: EngineOptions,
+    log_dir: Path,
+    prewarm: Prewarm,
 ) -> bool:
-    tasks = [_with_step_action(lt, state, log_dir) for lt in lowered]
+    tasks = [_with_step_action(lt, state, log_dir, prewarm) for lt in lowered]
     by_name = {lt.name: lt for lt in lowered}
     events = doit_events(
         skip_uptodate=lambda task: _skipped(by_name, state, task.name),
@@ -95,10 +102,13 @@ def _drive(
     return False
 
 
-def _with_step_action(lowered: LoweredTask, state: RunState, log_dir: Path) -> dict[str, Any]:
+def _with_step_action(
+    lowered: LoweredTask, state: RunState, log_dir: Path, prewarm: Prewarm
+) -> dict[str, Any]:
     task = flat_task(lowered.name, lowered.task)
     basename, name = lowered.name.split(":", 1)
-    action = StepAction(lowered, tuple(task["actions"]), state, log_dir / f"{basename}.{name}")
+    stem = log_dir / f"{basename}.{name}"
+    action = StepAction(lowered, tuple(task["actions"]), state, stem, prewarm)
     task["actions"] = [action]
     return task
 

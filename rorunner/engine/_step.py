@@ -11,6 +11,7 @@ from typing import Any
 from doit.action import CmdAction
 from doit.exceptions import BaseFail, TaskError
 
+from rorunner.engine._prewarm import REMOTE_KINDS, Prewarm
 from rorunner.engine._result import Status, StepOutcome
 from rorunner.engine._state import RunState
 from rorunner.errors import UnreachableError
@@ -47,6 +48,7 @@ class StepAction:
     actions: tuple[Any, ...]
     state: RunState
     log_stem: Path | None
+    prewarm: Prewarm | None = None
 
     def __call__(self) -> None:
         step = self.lowered.step
@@ -56,6 +58,8 @@ class StepAction:
             self.state.record(outcome_for(self.lowered, "not_run", reason=blocked))
             return
         start = time.monotonic()
+        if self._connect_failed(start):
+            return
         for created in step.spec.creates:
             # A local_pre may promise build/x.tgz; give it the directory to write into.
             Path(created).parent.mkdir(parents=True, exist_ok=True)
@@ -77,6 +81,19 @@ class StepAction:
                 **self._logs(),
             )
         )
+
+    def _connect_failed(self, start: float) -> bool:
+        """Wait for the host's early connect; record its failure as this step's outcome."""
+        if self.prewarm is None or self.lowered.step.spec.kind not in REMOTE_KINDS:
+            return False
+        error = self.prewarm.wait(self.lowered.step.host)
+        if error is None:
+            return False
+        self._forget()
+        status: Status = "unreachable" if isinstance(error, UnreachableError) else "failed"
+        duration = round(time.monotonic() - start, 3)
+        self.state.record(outcome_for(self.lowered, status, duration=duration, reason=str(error)))
+        return True
 
     def _forget(self) -> None:
         for check in self.lowered.task.get("uptodate", ()):
