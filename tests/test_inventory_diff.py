@@ -19,7 +19,9 @@ from typing import Any
 
 import pytest
 
+from rorunner.errors import InputError
 from rorunner.inventory import load_inventory, to_ansible_list
+from tests.inventory_fuzz import random_ini
 from tests.inventory_helpers import run_cli
 
 CORPUS = Path(__file__).parent / "inventories" / "diff"
@@ -48,7 +50,7 @@ def _list_argv(sources: tuple[str, ...]) -> list[str]:
     return argv
 
 
-def _run_oracle(jobs: list[list[str]], home: Path) -> list[dict[str, Any]]:
+def _run_oracle(jobs: list[list[str]], home: Path, check: bool = True) -> list[dict[str, Any]]:
     """Every ansible-inventory job in one interpreter (tests/ansible_oracle.py forks per job)."""
     env = {
         **os.environ,
@@ -71,7 +73,7 @@ def _run_oracle(jobs: list[list[str]], home: Path) -> list[dict[str, Any]]:
     assert done.returncode == 0, f"ansible oracle failed: {done.stderr[-2000:]}"
     results: list[dict[str, Any]] = json.loads(done.stdout)
     for argv, result in zip(jobs, results, strict=True):
-        assert result["rc"] == 0, f"ansible-inventory {argv}: {result['out']}"
+        assert result["rc"] == 0 or not check, f"ansible-inventory {argv}: {result['out']}"
     return results
 
 
@@ -122,6 +124,31 @@ def test_cli_graph_and_host_match_ansible(
     ours = run_cli("inventory", *job)
     assert ours.code == 0
     assert ours.out == oracle[tuple(job)]
+
+
+FUZZ_SEEDS = range(60)
+
+
+def test_random_ini_inventories_match_ansible(tmp_path: Path) -> None:
+    """Seeded random INI inventories: both tools list the same, or both refuse the file."""
+    paths = []
+    for seed in FUZZ_SEEDS:
+        path = tmp_path / f"fuzz{seed}.ini"
+        path.write_text(random_ini(seed))
+        paths.append(path)
+    results = _run_oracle([["--list", "-i", str(p)] for p in paths], tmp_path, check=False)
+    listed = 0
+    for path, result in zip(paths, results, strict=True):
+        try:
+            ours: Any = to_ansible_list(load_inventory(str(path)))
+        except InputError as exc:
+            ours = f"error: {exc}"
+        if result["rc"] != 0:
+            assert isinstance(ours, str), f"{path}: ansible refused it, rorunner did not"
+            continue
+        assert ours == json.loads(result["out"]), path
+        listed += 1
+    assert listed >= 50
 
 
 # Where rorunner deliberately differs from ansible-core (docs/inventory.md says why).

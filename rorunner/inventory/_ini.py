@@ -46,15 +46,12 @@ def read_ini(text: str, path: str, builder: Builder) -> None:
 
 
 def _is_section(line: str) -> bool:
-    """A section header, or what can only be a broken one; `[addr]:port` lines are hosts."""
+    """A section header, or a broken one; `[addr]:port ...` and `[a:c]x` lines are hosts."""
     if not line.startswith("[") or _SECTION.match(line):
         return line.startswith("[")
     close = line.find("]")
-    if close < 0 or line.endswith("]"):
-        return True
-    content = line[1:close]
-    looks_like_header = ":" not in content or re.fullmatch(r"[^:\s]+:[A-Za-z_]+", content)
-    return line[close + 1].isspace() and bool(looks_like_header)
+    after = line[close + 1 : close + 2]
+    return close < 0 or after in ("", "#") or after.isspace()
 
 
 def _section(line: str, path: str, number: int, builder: Builder, state: _State) -> None:
