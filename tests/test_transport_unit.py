@@ -343,6 +343,42 @@ def test_accept_new_appends_once_across_processes(tmp_path: Path) -> None:
     assert kh.read_text() == "# team\n" + _line("[2001:db8::1]:2222", key)
 
 
+def test_resolve_target_fills_gaps_from_ssh_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rorunner.transport._ssh_connect import resolve_target
+
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("USER", "me")
+    monkeypatch.setenv("LOGNAME", "me")
+    key = tmp_path / "id_lab"
+    key.write_text("not read here")
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        "Host web1\n  HostName 2001:db8::10\n  Port 2201\n  User deploy\n"
+        f"  IdentityFile {key}\n  IdentityFile {tmp_path}/missing\n  IdentitiesOnly yes\n"
+        f"  UserKnownHostsFile {tmp_path}/kh_config\n"
+        "Host *\n  User fallback\n"
+    )
+    target = resolve_target(
+        ConnectionSpec(address="web1", ssh_config=str(config), known_hosts=("/p/kh",))
+    )
+    assert (target.hostname, target.port, target.user) == ("2001:db8::10", 2201, "deploy")
+    assert target.key_files == (str(key),) and target.only_keys
+    assert target.known_hosts == ("/p/kh", f"{tmp_path}/kh_config", f"{home}/.ssh/known_hosts")
+    # What the spec sets wins; an IP literal is never renamed; defaults: port 22, the user.
+    spec = ConnectionSpec(address="web1", port=2, user="u", key_file="~/k", ssh_config=str(config))
+    target = resolve_target(spec)
+    assert (target.port, target.user, target.key_files) == (2, "u", (f"{home}/k",))
+    target = resolve_target(ConnectionSpec(address="fe80::1%lo", ssh_config=str(config)))
+    assert (target.hostname, target.port, target.user) == ("fe80::1%lo", 22, "fallback")
+    assert not target.only_keys and target.key_files == ()
+    target = resolve_target(ConnectionSpec(address="2001:db8::1"))  # no ~/.ssh/config at all
+    assert (target.port, target.user) == (22, "me")
+
+
 # --- connecting without a server ---------------------------------------------------------
 
 

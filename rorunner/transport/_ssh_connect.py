@@ -33,7 +33,7 @@ class Target:
     user: str
     key_files: tuple[str, ...]
     known_hosts: tuple[str, ...]
-    explicit_key: bool  # spec.key_file given: use only it (no agent, no ~/.ssh/id_* guessing)
+    only_keys: bool  # use only key_files: spec.key_file given, or IdentitiesOnly yes
 
 
 def _is_ip_literal(text: str) -> bool:
@@ -84,7 +84,7 @@ def resolve_target(spec: ConnectionSpec) -> Target:
         user=spec.user or config.get("user") or getpass.getuser(),
         key_files=keys,
         known_hosts=tuple(files),
-        explicit_key=bool(spec.key_file),
+        only_keys=bool(spec.key_file) or str(config.get("identitiesonly", "")).lower() == "yes",
     )
 
 
@@ -139,7 +139,7 @@ def connect(spec: ConnectionSpec) -> tuple[paramiko.SSHClient, Target]:
     """Open, verify and authenticate one SSHClient for `spec`."""
     target = resolve_target(spec)
     timeout = spec.connect_timeout
-    if target.explicit_key and not os.path.isfile(target.key_files[0]):
+    if spec.key_file and not os.path.isfile(target.key_files[0]):
         raise UnreachableError(spec.name, f"private key file not found: {target.key_files[0]}")
     sock = open_socket(spec.name, target.hostname, target.port, timeout)
     policy = KnownHostsPolicy(
@@ -156,7 +156,7 @@ def connect(spec: ConnectionSpec) -> tuple[paramiko.SSHClient, Target]:
             port=target.port,
             username=target.user,
             key_filename=cast(Any, list(target.key_files)) or None,  # the stub says str only
-            allow_agent=not target.explicit_key,
+            allow_agent=not target.only_keys,
             look_for_keys=not target.key_files,
             sock=sock,
             timeout=2 * timeout,  # whole negotiation; the banner has its own, shorter bound
