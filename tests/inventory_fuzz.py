@@ -93,3 +93,74 @@ def _assignment(rng: random.Random) -> str:
         return f"{key}={rng.randint(1, 65535)}"
     value = rng.choice(VALUES)
     return f"{key}={value}" if " " not in value or value[0] in "\"'" else f"{key}='{value}'"
+
+
+YAML_VALUES = (
+    "1",
+    "-7",
+    "1.5",
+    "true",
+    "false",
+    "null",
+    "abc",
+    '"q x"',
+    "'007'",
+    "[1, two]",
+    "{a: 1, b: [x]}",
+    '"{{ x }}"',
+    "héllo",
+    '""',
+)
+YAML_HOSTS = (
+    "h1",
+    "h2",
+    "h3",
+    '"r[1:3]"',
+    '"2001:db8::[1:2]"',
+    '"[2001:db8::9]:2200"',
+    '"p:2222"',
+    "192.0.2.7",
+    '"fe80::1%eth0"',
+)
+
+
+def random_yaml(seed: int) -> str:
+    """A YAML inventory with nested children (a DAG: groups repeat, never cycle)."""
+    rng = random.Random(seed)
+    lines: list[str] = []
+    for top in rng.sample(("all", "g0", "g1"), rng.randint(1, 3)):
+        _yaml_group(rng, top, [], 0, lines)
+    return "\n".join(lines) + "\n"
+
+
+def _yaml_group(
+    rng: random.Random, name: str, path: list[str], indent: int, lines: list[str]
+) -> None:
+    pad = " " * indent
+    lines.append(f"{pad}{name}:")
+    sections = rng.sample(("hosts", "vars", "children"), rng.randint(0, 3))
+    if not sections:
+        lines[-1] += " {}" if rng.random() < 0.5 else ""
+    for section in sections:
+        lines.append(f"{pad}  {section}:")
+        if section == "hosts":
+            for host in rng.sample(YAML_HOSTS, rng.randint(1, 3)):
+                lines.append(f"{pad}    {host}:")
+                for key in rng.sample(("a", "b", "c", "ansible_user"), rng.randint(0, 2)):
+                    lines.append(f"{pad}      {key}: {rng.choice(YAML_VALUES)}")
+        elif section == "vars":
+            for key in rng.sample(("a", "b", "c", "ansible_group_priority"), rng.randint(1, 3)):
+                value = (
+                    str(rng.randint(0, 5))
+                    if key == "ansible_group_priority"
+                    else rng.choice(YAML_VALUES)
+                )
+                lines.append(f"{pad}    {key}: {value}")
+        else:
+            rank = -1 if name == "all" else int(name[1:])  # children rank higher: no cycles
+            free = [f"g{i}" for i in range(rank + 1, 5)]
+            for child in rng.sample(free, min(len(free), rng.randint(0, 2))):
+                if len(path) < 3:
+                    _yaml_group(rng, child, [*path, name], indent + 4, lines)
+                else:
+                    lines.append(f"{pad}    {child}:")
