@@ -89,12 +89,16 @@ def lower(
 ) -> tuple[LoweredTask, ...]:
     """Every plan step as a doit task dict, in plan order."""
     names = task_names(plan.steps)
+    made = {path for step in plan.steps for path in step.spec.creates}
     lowered = []
     for step in plan.steps:
         name = names[step.node]
         deps = [names[p.node] for p in plan.predecessors(step)]
         task = _build(step, name, project_dir, log_dir, _dir_ready(plan, step))
         task["task_dep"] = sorted(set(task.get("task_dep", [])) | set(deps))
+        # The signature already covers every file that exists at plan time; doit
+        # need only watch the ones a local step makes later (no md5 of big files).
+        task["file_dep"] = [path for path in task.get("file_dep", ()) if path in made]
         task["uptodate"] = [False] if step.spec.always else [SignatureCheck(step.signature)]
         task["io"] = {"capture": False}
         task["verbosity"] = 0
@@ -204,7 +208,6 @@ def _remote(
         env=dict(step.env),
         timeout=spec.timeout,
         log_dir=log_dir,
-        file_dep=[spec.script] if spec.script else [],
         **common,
     )
     if spec.command or not spec.script or inline:
