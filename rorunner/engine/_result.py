@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 Status = Literal["ok", "changed", "skipped", "failed", "unreachable", "not_run"]
@@ -36,8 +36,8 @@ class StepOutcome:
     stderr: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        """JSON-ready mapping."""
-        return asdict(self)
+        """JSON-ready mapping (shallow: every field is a plain value)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)
