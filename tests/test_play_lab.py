@@ -375,3 +375,33 @@ def test_extra_vars_fetch_dir_roles_path_and_project_known_hosts(tmp_path: Path,
     conf = remote_file(h1.home, tmp_path.name, "app.conf").read_text()
     assert conf == "host=h1 colour=green\n"
     assert (tmp_path / "got" / "h1" / "app.conf").read_text() == conf
+
+
+SERIAL = """\
+- name: rolling
+  hosts: all
+  serial: 2
+  remote_dir: {remote_dir}
+{limit}  rtas:
+    - name: r
+      remote:
+        - test "$RORUNNER_HOST" != h1
+        - echo x >> count.done
+"""
+
+
+@pytest.mark.parametrize(("limit", "done"), [("", {"h2", "h3", "h4"}), ("0", set())])
+def test_serial_batches_and_max_fail_percentage(
+    project: Project, limit: str, done: set[str]
+) -> None:
+    """A failure in batch 1 does not stop batch 2, unless max_fail_percentage is exceeded
+    (then h2, in h1's batch, may or may not have finished: hosts run freely, not in lockstep)."""
+    extra = f"  max_fail_percentage: {limit}\n" if limit else ""
+    book = project.books / "serial.yml"
+    book.write_text(SERIAL.format(remote_dir=f".rr-tests/{project.tag}", limit=extra))
+    result = project.run("serial.yml")
+    assert result.returncode == 2, result.stdout + result.stderr
+    finished = {h.name for h in project.lab.hosts if project.count(h.name, "done")}
+    assert finished - {"h2"} == done - {"h2"}
+    if not limit:
+        assert "h2" in finished
