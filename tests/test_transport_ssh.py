@@ -25,6 +25,7 @@ from rorunner.transport import Pool, Transport
 from tests.lab import Lab, LabHost
 
 SpecFor = Callable[..., ConnectionSpec]
+SCRATCH_ROOT = ".rr-transport-tests"
 
 
 class CountingSink(io.RawIOBase):
@@ -60,6 +61,20 @@ def transport(pool: Pool, host: LabHost, lab_spec: SpecFor) -> Transport:
     return pool.get(lab_spec(host))
 
 
+@pytest.fixture
+def scratch(lab: Lab) -> Iterator[str]:
+    """A fresh directory name relative to the login home, removed on every lab host afterwards.
+
+    (In the loopback lab the login home is the real user's home, so nothing may stay there.)
+    """
+    relative = f"{SCRATCH_ROOT}/{uuid.uuid4().hex[:12]}"
+    yield relative
+    for each in lab.hosts:  # ~user is the passwd home, the one sshd logs into
+        each.sh(
+            f"rm -rf ~{lab.user}/{relative}; rmdir ~{lab.user}/{SCRATCH_ROOT} 2>/dev/null; true"
+        )
+
+
 def _wait_until(predicate: Callable[[], bool], limit: float = 10.0) -> bool:
     deadline = time.monotonic() + limit
     while not predicate():
@@ -83,8 +98,8 @@ def test_exec_exit_codes(transport: Transport) -> None:
     assert transport.exec("exit 255") == 255
 
 
-def test_exec_env_cwd_and_streams(transport: Transport) -> None:
-    workdir = transport.ensure_dir(f"exec-{uuid.uuid4().hex[:8]}/with space", private=False)
+def test_exec_env_cwd_and_streams(scratch: str, transport: Transport) -> None:
+    workdir = transport.ensure_dir(f"{scratch}/exec/with space", private=False)
     out, err = io.BytesIO(), io.BytesIO()
     value = "a b'c\"$(id)`id`;|&*\n"
     status = transport.exec(
@@ -99,7 +114,7 @@ def test_exec_env_cwd_and_streams(transport: Transport) -> None:
     assert err.getvalue() == b"warn\n"
     # A relative cwd is under the login home, as every relative remote path.
     out = io.BytesIO()
-    relative = workdir.rsplit("/", 2)[-2] + "/with space"
+    relative = f"{scratch}/exec/with space"
     assert transport.exec("pwd", cwd=relative, stdout=out) == 0
     assert out.getvalue().decode().strip() == workdir
 
@@ -183,11 +198,11 @@ def test_exec_stdin_is_empty(transport: Transport) -> None:
 
 
 def test_at_most_eight_commands_share_a_connection_at_once(
-    pool: Pool, host: LabHost, lab_spec: SpecFor
+    scratch: str, pool: Pool, host: LabHost, lab_spec: SpecFor
 ) -> None:
     """sshd's MaxSessions defaults to 10: 16 concurrent commands run, never more than 8 at once."""
     transport = pool.get(lab_spec(host))
-    slots = transport.ensure_dir(f"slots-{uuid.uuid4().hex[:8]}")
+    slots = transport.ensure_dir(f"{scratch}/slots")
     # Each command registers itself, waits until it sees a second peer or a bounded while,
     # records how many peers were registered, then leaves.
     command = (
@@ -248,10 +263,10 @@ def _make_tree(root: Path) -> dict[str, tuple[int, bytes]]:
 
 
 def test_put_tree_keeps_modes_and_contents(
-    transport: Transport, host: LabHost, tmp_path: Path
+    scratch: str, transport: Transport, host: LabHost, tmp_path: Path
 ) -> None:
     files = _make_tree(tmp_path / "tree")
-    remote = transport.ensure_dir(f"ship-{uuid.uuid4().hex[:8]}")
+    remote = transport.ensure_dir(f"{scratch}/ship")
     transport.put(str(tmp_path / "tree"), f"{remote}/tree")
     listing = _remote_text(host, f"cd {remote}/tree && find . -type f -exec stat -c '%n %a' {{}} +")
     modes = dict(line.split() for line in listing.splitlines())
@@ -267,9 +282,9 @@ def test_put_tree_keeps_modes_and_contents(
 
 
 def test_put_file_mode_override_put_bytes_and_relative_paths(
-    transport: Transport, host: LabHost, tmp_path: Path
+    scratch: str, transport: Transport, host: LabHost, tmp_path: Path
 ) -> None:
-    name = f"files-{uuid.uuid4().hex[:8]}"
+    name = f"{scratch}/files"
     home_dir = transport.ensure_dir(name)
     local = tmp_path / "script.sh"
     local.write_text("echo hi\n")
@@ -284,8 +299,8 @@ def test_put_file_mode_override_put_bytes_and_relative_paths(
     assert out.getvalue() == b"hi\n"
 
 
-def test_ensure_dir_private_and_checked(transport: Transport, host: LabHost) -> None:
-    base = f"ens-{uuid.uuid4().hex[:8]}"
+def test_ensure_dir_private_and_checked(scratch: str, transport: Transport, host: LabHost) -> None:
+    base = f"{scratch}/ens"
     path = transport.ensure_dir(f"{base}/work/play")
     assert path.startswith("/") and path.endswith(f"{base}/work/play")
     assert _remote_text(host, f"stat -c %a {path}").strip() == "700"
@@ -301,9 +316,9 @@ def test_ensure_dir_private_and_checked(transport: Transport, host: LabHost) -> 
 
 
 def test_ensure_dir_refuses_a_dir_owned_by_someone_else(
-    transport: Transport, host: LabHost, lab: Lab
+    scratch: str, transport: Transport, host: LabHost, lab: Lab
 ) -> None:
-    path = transport.ensure_dir(f"own-{uuid.uuid4().hex[:8]}")
+    path = transport.ensure_dir(f"{scratch}/own")
     if lab.user == "root":
         host.sh(f"chown 4242 {path}", check=True)
         with pytest.raises(RemoteFailure, match="owned by uid 4242"):
@@ -324,11 +339,11 @@ def test_sftp_errors_name_host_and_path(
 
 
 def test_a_reader_never_sees_a_partial_file(
-    transport: Transport, host: LabHost, tmp_path: Path
+    scratch: str, transport: Transport, host: LabHost, tmp_path: Path
 ) -> None:
     versions = [bytes([65 + i]) * (1_000_000 + 250_000 * i) for i in range(3)]
     expected = {hashlib.md5(v).hexdigest() for v in versions}
-    workdir = transport.ensure_dir(f"race-{uuid.uuid4().hex[:8]}")
+    workdir = transport.ensure_dir(f"{scratch}/race")
     target = f"{workdir}/target.bin"
     transport.put_bytes(versions[0], target)
     reads = 300
@@ -352,9 +367,11 @@ def test_a_reader_never_sees_a_partial_file(
     assert _remote_text(host, f"ls -a {workdir}").split() == [".", "..", "target.bin"]
 
 
-def test_get_is_atomic_for_a_local_reader(transport: Transport, tmp_path: Path) -> None:
+def test_get_is_atomic_for_a_local_reader(
+    scratch: str, transport: Transport, tmp_path: Path
+) -> None:
     versions = [bytes([97 + i]) * (800_000 + 300_000 * i) for i in range(2)]
-    remote = transport.ensure_dir(f"get-{uuid.uuid4().hex[:8]}")
+    remote = transport.ensure_dir(f"{scratch}/get")
     for i, data in enumerate(versions):
         transport.put_bytes(data, f"{remote}/v{i}")
     local = tmp_path / "fetched" / "file.bin"
@@ -387,14 +404,14 @@ def test_get_is_atomic_for_a_local_reader(transport: Transport, tmp_path: Path) 
 
 
 def test_one_tcp_connection_per_host_across_many_operations(
-    pool: Pool, lab: Lab, lab_spec: SpecFor, tmp_path: Path
+    scratch: str, pool: Pool, lab: Lab, lab_spec: SpecFor, tmp_path: Path
 ) -> None:
     host = lab.hosts[1]
     before = host.accepted()
     spec = lab_spec(host)
     local = tmp_path / "f.txt"
     local.write_text("payload\n")
-    workdir = pool.get(spec).ensure_dir(f"pool-{uuid.uuid4().hex[:8]}")
+    workdir = pool.get(spec).ensure_dir(f"{scratch}/pool")
     pool.get(spec).put_bytes(b"fetch me", f"{workdir}/source")
 
     def mixed(i: int) -> None:
