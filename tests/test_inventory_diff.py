@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from rorunner.errors import InputError
-from rorunner.inventory import load_inventory, to_ansible_list
+from rorunner.inventory import load_inventory, select_hosts, to_ansible_list
 from tests.inventory_fuzz import random_ini, random_yaml
 from tests.inventory_helpers import run_cli
 
@@ -41,6 +41,43 @@ EXTRA_JOBS = [
     ["-i", GRAPH_SOURCE, "--graph", "web"],
     ["-i", GRAPH_SOURCE, "--host", "weu1"],
 ]
+
+
+# Host patterns, checked through ansible-inventory --limit (which hosts remain).
+PATTERN_CASES: list[tuple[str, str]] = [
+    (str(CORPUS / "02_nested_children.ini"), pattern)
+    for pattern in (
+        "web",
+        "web:db",
+        "web,db",
+        "prod:&web",
+        "prod:!web_eu",
+        "!web",
+        "w*",
+        "~we.*1",
+        "web[0]",
+        "web[1:2]",
+        "web[1:]",
+        "web_eu[-1]",
+        "*",
+        "all",
+        "prod:&web:!weu1",
+        "db*",
+        "web_?s",
+        "!prod:!eu",
+        "nosuch",
+        "web:&nosuch",
+        "eu:web_us",
+        "&web:db1",
+        "prod[2:3],eu",
+        "*1",
+        "~^(db|w)",
+    )
+] + [
+    (str(CORPUS / "09_ipv6_forms.ini"), pattern)
+    for pattern in ("2001:db8::1", "2001:db8:1::*,", "v6,!::1", "v6ports[1]", "*::a*,::1")
+]
+PATTERN_JOBS = [["--list", "-i", source, "--limit", pattern] for source, pattern in PATTERN_CASES]
 
 
 def _list_argv(sources: tuple[str, ...]) -> list[str]:
@@ -89,9 +126,9 @@ def _sorted_lists(data: Any) -> Any:
 @pytest.fixture(scope="module")
 def oracle(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, ...], str]:
     """ansible-inventory's output for every list source and every extra job."""
-    jobs = [_list_argv(sources) for sources in SOURCES] + EXTRA_JOBS
+    jobs = [_list_argv(sources) for sources in SOURCES] + EXTRA_JOBS + PATTERN_JOBS
     results = _run_oracle(jobs, tmp_path_factory.mktemp("ansible-home"))
-    keys = [tuple(s) for s in SOURCES] + [tuple(job) for job in EXTRA_JOBS]
+    keys = [tuple(s) for s in SOURCES] + [tuple(job) for job in EXTRA_JOBS + PATTERN_JOBS]
     return {key: result["out"] for key, result in zip(keys, results, strict=True)}
 
 
@@ -124,6 +161,18 @@ def test_cli_graph_and_host_match_ansible(
     ours = run_cli("inventory", *job)
     assert ours.code == 0
     assert ours.out == oracle[tuple(job)]
+
+
+@pytest.mark.parametrize(("source", "pattern"), PATTERN_CASES, ids=[p for _, p in PATTERN_CASES])
+def test_patterns_match_ansible(
+    source: str, pattern: str, oracle: dict[tuple[str, ...], str]
+) -> None:
+    listed = json.loads(oracle[("--list", "-i", source, "--limit", pattern)])
+    theirs = {
+        h for name, group in listed.items() if name != "_meta" for h in group.get("hosts", ())
+    }
+    ours = {h.name for h in select_hosts(load_inventory(source), "all", limit=pattern)}
+    assert ours == theirs
 
 
 FUZZ_SEEDS = range(50)

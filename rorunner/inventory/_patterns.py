@@ -125,21 +125,48 @@ def _match(inventory: Inventory, term: str, source: str) -> set[str]:
 
 
 def _subscripted(inventory: Inventory, match: re.Match[str], term: str, source: str) -> set[str]:
-    """`group[0]`, `group[-1]`, `group[1:3]` (inclusive), `group[2:]`, in inventory order.
+    """`group[0]`, `group[-1]`, `group[1:3]` (inclusive), `group[2:]`, in Ansible's order.
 
     When the part before the brackets matches nothing, the term is read as a host
     range instead (`2001:db8::[1:3]`), which Ansible's patterns cannot express.
     """
     base, index, start, end = match.groups()
-    found = _plain_match(inventory, base, source)
-    if not found:
+    ordered = _ordered_matches(inventory, base, source)
+    if not ordered:
         return _as_range(inventory, term)
-    ordered = [name for name in inventory.hosts if name in found]
     if index is not None:
         position = int(index)
         return {ordered[position]} if -len(ordered) <= position < len(ordered) else set()
     last = int(end) if end else len(ordered) - 1
     return set(ordered[int(start) : last + 1])
+
+
+def _ordered_matches(inventory: Inventory, term: str, source: str) -> list[str]:
+    """What a term matches, in order: each matched group's hosts, then matched host names."""
+    test = _compile(term, source)
+    groups = [name for name in inventory.groups if test(name)]
+    found: dict[str, None] = {}
+    for group in groups:
+        found.update(dict.fromkeys(_group_hosts_in_order(inventory, group)))
+    if not groups or term[0] == "~" or any(c in term for c in _SPECIAL):
+        found.update((name, None) for name in inventory.hosts if test(name))
+    by_address = _by_address(inventory, term)
+    found.update((name, None) for name in inventory.hosts if name in by_address)
+    return list(found)
+
+
+def _group_hosts_in_order(inventory: Inventory, group: str) -> list[str]:
+    """The group's own hosts, then its descendants' level by level (Ansible's get_hosts)."""
+    levels, seen, frontier = [group], {group}, [group]
+    while frontier:
+        frontier = [c for g in frontier for c in inventory.groups[g].children if c not in seen]
+        frontier = list(dict.fromkeys(frontier))
+        seen.update(frontier)
+        levels += frontier
+    hosts: dict[str, None] = {}
+    for name in levels:
+        hosts.update(dict.fromkeys(inventory.groups[name].hosts))
+    return list(hosts)
 
 
 def _as_range(inventory: Inventory, term: str) -> set[str]:
