@@ -9,7 +9,9 @@ Contract (implemented in the private modules of this package):
 - `Transport.exec(command, env=..., cwd=..., timeout=..., stdout=..., stderr=...)`
   runs `command` with `sh -c` in `cwd`, streams both outputs concurrently into
   the binary sinks, returns the exit status; a missing exit status or a
-  timeout raises RemoteFailure (the timeout also kills the remote process).
+  timeout raises RemoteFailure (the timeout also kills the remote process
+  group). Over SSH, cwd, env and command reach the host on the channel's stdin
+  (never in argv); the command's own stdin is empty.
 - `put(local, remote, mode=None)`: a file (to the file `remote`; mode: given, else the
   local file's) or a tree (mirrored as the directory `remote`; files keep their modes,
   directories created keep theirs, existing ones are left alone); `put_bytes(data,
@@ -33,7 +35,8 @@ from RORUNNER_* environment variables.
 Connecting: ssh_config (spec.ssh_config, else ~/.ssh/config) fills HostName (for
 names, not IP literals), Port, User, IdentityFile and UserKnownHostsFile where the
 spec left them None; then port 22 and the current user. An explicit key_file is
-used alone (no agent, no ~/.ssh/id_* guessing). connect_timeout bounds the TCP
+used alone (no agent, no ~/.ssh/id_* guessing), as are IdentityFiles under
+IdentitiesOnly yes. connect_timeout bounds the TCP
 connect, the SSH banner and authentication (the whole negotiation: twice that).
 Host keys are checked against spec.known_hosts, ssh_config's UserKnownHostsFile
 and ~/.ssh/known_hosts, as `addr` (port 22) or `[addr]:port`.
