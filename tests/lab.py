@@ -30,6 +30,7 @@ import tempfile
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -491,22 +492,16 @@ def _name_lock(name: str) -> Iterator[None]:
 # --- files: keys, sshd configs, known_hosts, inventories, ssh_config --------------------------
 
 
+def _keygen_one(path: Path) -> str:
+    argv = ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "rorunner-lab", "-f", str(path)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    return "" if done.returncode == 0 else f"{path}: {done.stderr.strip()}"
+
+
 def _keygen(paths: Sequence[Path]) -> None:
     """Generate ed25519 keys in parallel with ssh-keygen."""
-    procs = [
-        subprocess.Popen(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "rorunner-lab", "-f", str(p)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        for p in paths
-    ]
-    errors = []
-    for path, proc in zip(paths, procs, strict=True):
-        _, err = proc.communicate(timeout=30)
-        if proc.returncode != 0:
-            errors.append(f"{path}: {err.decode(errors='replace').strip()}")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        errors = [e for e in pool.map(_keygen_one, paths) if e]
     if errors:
         raise LabError("ssh-keygen failed: " + "; ".join(errors))
 
@@ -687,7 +682,7 @@ def _holder_script(lab: Lab, host: LabHost) -> str:
     steps += [
         "mount --move /root /tmp",
         f"mount --bind {q(str(host.home))} /root",
-        f"hostname {q(host.hostname)}",
+        f"echo {q(host.hostname)} > /proc/sys/kernel/hostname",  # our own UTS namespace
         "exec sleep infinity",
     ]
     return "; ".join(steps)

@@ -66,7 +66,7 @@ def test_hosts_have_distinct_endpoints_and_answer_with_a_banner(lab: Lab) -> Non
 
 
 def test_each_host_has_its_own_hostname(lab: Lab) -> None:
-    names = [h.sh("hostname", check=True).stdout.strip() for h in lab.hosts]
+    names = [h.sh("uname -n", check=True).stdout.strip() for h in lab.hosts]
     assert names == [h.hostname for h in lab.hosts]
     if lab.mode == "netns":
         assert names == [h.name for h in lab.hosts]
@@ -106,7 +106,7 @@ def test_home_is_the_controller_directory(lab: Lab) -> None:
 def test_real_ssh_login_is_counted_as_accepted(lab: Lab) -> None:
     host = lab.hosts[1]
     before = host.accepted()
-    done = _ssh(lab, host, "hostname; echo $HOME")
+    done = _ssh(lab, host, "uname -n; echo $HOME")
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[0] == host.hostname
     if lab.mode == "netns":
@@ -123,7 +123,7 @@ def test_stop_and_start_sshd_keeps_the_host(lab: Lab) -> None:
         assert _gone(old_pid)
         assert read_banner(host.address, host.port) is None
         assert _ssh(lab, host, "true").returncode == 255
-        assert host.sh("hostname").stdout.strip() == host.hostname  # namespaces stay
+        assert host.sh("uname -n").stdout.strip() == host.hostname  # namespaces stay
     finally:
         host.start_sshd()
     assert host.pid != old_pid
