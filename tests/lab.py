@@ -14,10 +14,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
-import getpass
 import ipaddress
 import json
 import os
+import pwd
 import re
 import secrets
 import shlex
@@ -709,7 +709,15 @@ def _wait_holders(hosts: Sequence[LabHost]) -> None:
             time.sleep(POLL)
 
 
+def _check_prefix_free(lab: Lab) -> None:
+    """Two lab names whose hash picks the same /64 would fight over routes: say so."""
+    used = _must(["ip", "-6", "-o", "addr", "show", "to", f"{lab.prefix}/64"]).split()
+    if used:
+        raise LabError(f"{lab.prefix}/64 is already on {used[1]}: rename lab {lab.name!r}")
+
+
 def _start_netns(lab: Lab) -> None:
+    _check_prefix_free(lab)
     _must(["ip", "-batch", "-"], _netns_batch(lab))
     for host in lab.hosts:
         assert host.netns is not None
@@ -840,7 +848,7 @@ def start_lab(n: int = 4, mode: Mode = "auto", name: str = "test") -> Lab:
 def _launch(lab_dir: Path, name: str, resolved: Literal["netns", "loopback"], n: int) -> Lab:
     netns = resolved == "netns"
     hosts = _netns_hosts(lab_dir, name, n) if netns else _loopback_hosts(lab_dir, n)
-    user = "root" if netns else getpass.getuser()
+    user = "root" if netns else pwd.getpwuid(os.geteuid()).pw_name
     lab = Lab(name, resolved, lab_dir, hosts, user)
     if netns:
         lab.bridge, lab.prefix = _bridge_name(name), _prefix(name)
