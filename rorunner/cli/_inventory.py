@@ -35,9 +35,10 @@ _inventory_option = click.option(
 @click.option("--list", "mode", flag_value="list", help="Print ansible-inventory --list JSON.")
 @click.option("--graph", "mode", flag_value="graph", help="Print the group tree.")
 @click.option("--host", "host", default=None, help="Print one host's vars as JSON.")
+@click.option("-l", "--limit", default=None, help="With --list: only hosts matching a pattern.")
 @click.argument("group", required=False, default="all")
 def inventory_command(
-    inventories: tuple[str, ...], mode: str | None, host: str | None, group: str
+    inventories: tuple[str, ...], mode: str | None, host: str | None, limit: str | None, group: str
 ) -> None:
     """Show an inventory as ansible-inventory does (--list, --graph [GROUP], --host NAME)."""
     if (mode is None) == (host is None):
@@ -46,7 +47,8 @@ def inventory_command(
     if host is not None:
         click.echo(to_json(host_view(inv, host)))
     elif mode == "list":
-        click.echo(to_json(to_ansible_list(inv)))
+        only = None if limit is None else [h.name for h in select_hosts(inv, "all", limit=limit)]
+        click.echo(to_json(to_ansible_list(inv, only)))
     else:
         click.echo(to_ansible_graph(inv, group))
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from rorunner.errors import InputError, did_you_mean
 from rorunner.model import Inventory
 
 
-def to_ansible_list(inventory: Inventory) -> dict[str, Any]:
-    """The structure `ansible-inventory --list` prints for the same inventory."""
+def to_ansible_list(inventory: Inventory, only: Iterable[str] | None = None) -> dict[str, Any]:
+    """The structure `ansible-inventory --list [--limit ...]` prints; `only` = the limited hosts."""
+    keep = set(inventory.hosts if only is None else only)
     result: dict[str, Any] = {}
     seen: set[str] = set()
     stack = ["all"]
@@ -18,8 +20,9 @@ def to_ansible_list(inventory: Inventory) -> dict[str, Any]:
         name = stack.pop()
         group = inventory.groups[name]
         entry: dict[str, Any] = {}
-        if name != "all" and group.hosts:
-            entry["hosts"] = list(group.hosts)
+        hosts = [h for h in group.hosts if h in keep] if name != "all" else []
+        if hosts:
+            entry["hosts"] = hosts
         if group.children:
             entry["children"] = list(group.children)
         if entry:
@@ -27,7 +30,11 @@ def to_ansible_list(inventory: Inventory) -> dict[str, Any]:
         fresh = [c for c in group.children if c not in seen]
         seen.update(fresh)
         stack.extend(reversed(fresh))
-    hostvars = {name: dict(host.vars) for name, host in inventory.hosts.items() if host.vars}
+    hostvars = {
+        name: dict(host.vars)
+        for name, host in inventory.hosts.items()
+        if host.vars and name in keep
+    }
     result["_meta"] = {"hostvars": hostvars, "profile": "inventory_legacy"}
     return result
 
