@@ -36,6 +36,11 @@ MAX_EXPANDED_NODES = 2_000_000
 
 def read_text(path: str | Path, max_bytes: int = MAX_BYTES) -> str:
     """Read a UTF-8 text file, refusing missing, unreadable, oversize or non-UTF-8 files."""
+    return decode_utf8(read_bytes(path, max_bytes), str(path))
+
+
+def read_bytes(path: str | Path, max_bytes: int = MAX_BYTES) -> bytes:
+    """Read a file's bytes, refusing missing, unreadable or oversize files."""
     name = str(path)
     try:
         with open(path, "rb") as stream:
@@ -48,7 +53,7 @@ def read_text(path: str | Path, max_bytes: int = MAX_BYTES) -> str:
         raise InputError(f"cannot read: {exc.strerror or exc}", name) from None
     if len(data) > max_bytes:
         raise InputError(f"file is larger than {max_bytes} bytes", name)
-    return decode_utf8(data, name)
+    return data
 
 
 def decode_utf8(data: bytes, path: str) -> str:

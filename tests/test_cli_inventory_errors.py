@@ -184,6 +184,18 @@ def test_bad_inventory_is_input_error(
     assert result.out == ""
 
 
+def test_non_utf8_comment_lines_are_ignored_like_ansible(tmp_path: Path) -> None:
+    path = tmp_path / "h.ini"
+    path.write_bytes(b"# caf\xe9\n[web]\n; \xff\xfe\nw1\n")
+    result = run_cli("inventory", "-i", str(path), "--list")
+    assert result.code == 0, result
+    assert '"w1"' in result.out
+    path.write_bytes(b"# caf\xe9\n[web]\nw1 a=caf\xe9\n")
+    result = run_cli("inventory", "-i", str(path), "--list")
+    assert result.code == 3
+    assert f"{path}:3: not valid UTF-8" in result.err
+
+
 def test_missing_path(tmp_path: Path) -> None:
     missing = tmp_path / "nope.ini"
     result = run_cli("inventory", "-i", str(missing), "--list")

@@ -6,7 +6,7 @@ import os
 import re
 from pathlib import Path
 
-from rorunner._yaml import parse_yaml, read_text
+from rorunner._yaml import decode_utf8, parse_yaml, read_bytes
 from rorunner.errors import InputError
 from rorunner.inventory._address import split_host_port
 from rorunner.inventory._builder import Builder
@@ -54,14 +54,24 @@ def inventory_files(path: str) -> list[str]:
 
 def read_source(path: str, builder: Builder) -> None:
     """Parse one inventory file into `builder`, as YAML or INI by extension (sniffed if none)."""
-    text = read_text(path)
+    data = read_bytes(path)
+    ext = Path(path).suffix.lower()
+    text = decode_utf8(data, path) if ext in YAML_EXTENSIONS else _decode_ini(data, path)
     if text.startswith("#!") and os.access(path, os.X_OK):
         raise InputError("dynamic inventory scripts are not supported", path, 1)
-    ext = Path(path).suffix.lower()
     if ext in YAML_EXTENSIONS or (not ext and _looks_like_yaml(text, path)):
         read_yaml(parse_yaml(text, path), path, builder)
     else:
         read_ini(text, path, builder)
+
+
+def _decode_ini(data: bytes, path: str) -> str:
+    """UTF-8, except that comment lines may hold any bytes (Ansible reads them as blank)."""
+    try:
+        return decode_utf8(data, path)
+    except InputError:
+        lines = [b"" if line[:1] in (b"#", b";") else line for line in data.split(b"\n")]
+        return decode_utf8(b"\n".join(lines), path)
 
 
 def _looks_like_yaml(text: str, path: str) -> bool:
