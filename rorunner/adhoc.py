@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from rorunner.errors import TransportError, UnreachableError
+from rorunner.errors import RorunnerError, TransportError, UnreachableError
 from rorunner.model import ConnectionSpec, Host, HostKeyPolicy
 from rorunner.transport import Pool, default_pool
 
@@ -114,6 +114,8 @@ def _run_one(pool: Pool, spec: ConnectionSpec, command: str, timeout: float | No
         return HostOutcome(spec.name, "unreachable", None, "", "", exc.cause)
     except TransportError as exc:
         return HostOutcome(spec.name, "failed", None, _text(out), _text(err), exc.cause)
+    except RorunnerError as exc:  # e.g. a bad ssh_config entry for this host only
+        return HostOutcome(spec.name, "failed", None, _text(out), _text(err), str(exc))
     status: Status = "ok" if rc == 0 else "failed"
     return HostOutcome(spec.name, status, rc, _text(out), _text(err))
 

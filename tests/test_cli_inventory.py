@@ -98,3 +98,15 @@ def test_run_no_match_is_warning(tmp_path: Path) -> None:
 def test_run_requires_command(tmp_path: Path) -> None:
     path = _local_inventory(tmp_path, ["l1"])
     assert run_cli("run", "all", "-i", str(path)).code == 5
+
+
+def test_run_missing_ssh_config_is_input_error(tmp_path: Path) -> None:
+    path = _local_inventory(tmp_path, ["l1"])
+    marker = tmp_path / "ran"
+    missing = tmp_path / "nope.cfg"
+    result = run_cli(
+        "run", "all", "-i", str(path), "-a", f"touch {marker}", "--ssh-config", str(missing)
+    )
+    assert result.code == 3
+    assert f"{missing}: ssh_config file not found" in result.err
+    assert not marker.exists()

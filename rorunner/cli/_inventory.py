@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
 
 from rorunner.adhoc import ConnectionDefaults, HostOutcome, default_known_hosts, run_adhoc
 from rorunner.cli import cli, connection_options
-from rorunner.errors import EXIT_HOST_FAILED, EXIT_OK, EXIT_UNREACHABLE
+from rorunner.errors import EXIT_HOST_FAILED, EXIT_OK, EXIT_UNREACHABLE, InputError
 from rorunner.inventory import (
     host_view,
     load_inventory,
@@ -84,6 +85,9 @@ def run_command(
 ) -> None:
     """Run an ad hoc shell command on the hosts matching PATTERN, in parallel."""
     inv = _load(inventories)
+    ssh_config = connection.get("ssh_config")
+    if ssh_config and not os.path.isfile(ssh_config):
+        raise InputError("ssh_config file not found", ssh_config)
     for text in (pattern, limit):
         for term in unmatched_terms(inv, text) if text else ():
             _warn(f"host pattern term {term!r} matches no group or host")
