@@ -256,3 +256,16 @@ def test_command_line_up_and_down(lab: Lab) -> None:
     assert down.returncode == 0, down.stderr
     assert all(_gone(pid) for pid in pids)
     assert not pids_file.parent.exists()
+
+
+def test_a_fleet_of_25_hosts(lab: Lab) -> None:
+    fleet = start_lab(25, mode=lab.mode, name=f"{lab.name}25")
+    try:
+        assert len({(h.address, h.port) for h in fleet.hosts}) == 25
+        assert all(read_banner(h.address, h.port) for h in fleet.hosts)
+        assert fleet.hosts[-1].sh("uname -n", check=True).stdout.strip() == fleet.hosts[-1].hostname
+        ini = fleet.inventory_ini.read_text()
+        web = ini.split("[db]")[0]
+        assert "h13 " in web and "h14 " not in web
+    finally:
+        fleet.stop(remove=True)
