@@ -6,12 +6,14 @@ ranges (names and IPv6 addresses) and some hosts with their own vars.
 
     python bench/inventory_scale.py                 # INI at 1k/10k/100k, YAML at 1k/10k
     python bench/inventory_scale.py --sizes 10000 --formats ini
+    python bench/inventory_scale.py --sizes 1000 --ansible 1000 5000   # vs ansible-inventory
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -109,6 +111,36 @@ def measure_one(n_hosts: int, fmt: str) -> dict[str, float | int | str]:
     }
 
 
+def compare_with_ansible(n_hosts: int) -> str:
+    """Time `ansible-inventory --list` and `rorunner inventory --list` on one file; same bytes?"""
+    ansible = Path(sys.executable).with_name("ansible-inventory")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.ini"
+        path.write_text(generate_ini(n_hosts))
+        env = {**os.environ, "ANSIBLE_HOME": tmp}
+        t0 = time.perf_counter()
+        theirs = subprocess.run(
+            [str(ansible), "-i", str(path), "--list"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+        ).stdout
+        t1 = time.perf_counter()
+        ours = subprocess.run(
+            [sys.executable, "-m", "rorunner", "inventory", "-i", str(path), "--list"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        t2 = time.perf_counter()
+    same = "identical output" if ours == theirs else "OUTPUT DIFFERS"
+    return (
+        f"{n_hosts} hosts: ansible-inventory {t1 - t0:.2f}s, rorunner inventory "
+        f"{t2 - t1:.2f}s (x{(t1 - t0) / (t2 - t1):.1f}), {same}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
@@ -118,6 +150,13 @@ def main() -> None:
         type=int,
         default=10_000,
         help="skip YAML above this size (ruamel's pure-python parser is slow)",
+    )
+    parser.add_argument(
+        "--ansible",
+        type=int,
+        nargs="*",
+        metavar="HOSTS",
+        help="also time ansible-inventory --list at these sizes (default 5000)",
     )
     parser.add_argument("--one", nargs=2, metavar=("HOSTS", "FORMAT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -147,6 +186,8 @@ def main() -> None:
             f"{r['pattern_s']:>7}s {r['total_s']:>6}s {per_host:>8.1f} {r['peak_rss_mb']:>7}MB "
             f"{r['rss_growth_mb']:>9}MB"
         )
+    for size in [5_000] if args.ansible == [] else args.ansible or []:
+        print(compare_with_ansible(size))
 
 
 if __name__ == "__main__":
