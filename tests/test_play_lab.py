@@ -405,3 +405,9 @@ def test_serial_batches_and_max_fail_percentage(
     assert finished - {"h2"} == done - {"h2"}
     if not limit:
         assert "h2" in finished
+
+
+def test_one_fork_runs_everything_in_turn(project: Project) -> None:
+    result = project.run("site.yml", "-f", "1", "-l", "web")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert {h.name for h in project.lab.hosts if project.count(h.name, "app")} == {"h1", "h2"}

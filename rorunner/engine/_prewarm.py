@@ -3,6 +3,7 @@ background, so the handshake overlaps doit's start and the local_pre steps."""
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Iterable, Mapping
 
@@ -13,16 +14,26 @@ REMOTE_KINDS = ("ship", "remote", "fetch")
 
 
 class Prewarm:
-    """One background connect per host; steps wait for it and share its verdict."""
+    """Background connects, in plan order, at most `workers` at a time (the forks limit);
+    steps wait for their host's connect and share its verdict."""
 
-    def __init__(self, specs: Mapping[str, ConnectionSpec]) -> None:
+    def __init__(self, specs: Mapping[str, ConnectionSpec], workers: int) -> None:
         self._done = {host: threading.Event() for host in specs}
         self._errors: dict[str, RorunnerError] = {}
-        for host, spec in specs.items():
-            thread = threading.Thread(
-                target=self._connect, args=(host, spec), name=f"connect-{host}", daemon=True
-            )
-            thread.start()
+        self._queue: queue.SimpleQueue[tuple[str, ConnectionSpec]] = queue.SimpleQueue()
+        for item in specs.items():
+            self._queue.put(item)
+        for index in range(min(max(1, workers), len(specs))):
+            name = f"rorunner-connect-{index}"
+            threading.Thread(target=self._work, name=name, daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            try:
+                host, spec = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            self._connect(host, spec)
 
     def _connect(self, host: str, spec: ConnectionSpec) -> None:
         from rorunner.transport import default_pool  # noqa: PLC0415 - only when work is pending

@@ -64,7 +64,8 @@ def run_plan(
         log_dir = options.state_dir / "logs" / run_id
         lowered = lower(plan, project_dir=str(options.project_dir), log_dir=str(log_dir))
         state = RunState(play_limits(plan), on_outcome)
-        prewarm = Prewarm(hosts_to_prewarm(lt.step for lt in likely_to_run(lowered, options)))
+        pending = hosts_to_prewarm(lt.step for lt in likely_to_run(lowered, options))
+        prewarm = Prewarm(pending, workers=options.forks)
         interrupted = _drive(lowered, state, options, log_dir, prewarm)
         outcomes = _complete(lowered, state, interrupted)
         hosts = tuple(dict.fromkeys(step.host for step in plan.steps))
