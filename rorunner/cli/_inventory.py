@@ -27,7 +27,7 @@ _inventory_option = click.option(
     "inventories",
     multiple=True,
     required=True,
-    help="Inventory file or directory (repeatable).",
+    help='Inventory file, directory or host list "a,b," (repeatable).',
 )
 
 
