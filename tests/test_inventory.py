@@ -215,6 +215,12 @@ def test_directory_rules(tmp_path: Path) -> None:
     assert list(load_inventory(str(tmp_path)).hosts) == ["h1", "h2", "h3"]
 
 
+def test_directory_symlink_loop_is_read_once(tmp_path: Path) -> None:
+    (tmp_path / "a.ini").write_text("h1\n")
+    (tmp_path / "loop").symlink_to(tmp_path)
+    assert [Path(f).name for f in inventory_files(str(tmp_path))] == ["a.ini"]
+
+
 def test_ini_value_typing(tmp_path: Path) -> None:
     path = tmp_path / "t.ini"
     path.write_text("h a=1 b=1.5 c=True d=None e=[1,(2,3)] f=007 g='x y' h=0x10 i=\n")

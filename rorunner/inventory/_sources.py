@@ -35,12 +35,17 @@ def read_host_list(source: str, builder: Builder) -> None:
             builder.add_host(name, "ungrouped", port, label)
 
 
-def inventory_files(path: str) -> list[str]:
+def inventory_files(path: str, _seen: set[str] | None = None) -> list[str]:
     """The files an inventory path stands for: itself, or a directory's files, recursively."""
     if not os.path.exists(path):
         raise InputError("inventory path does not exist", path)
     if not os.path.isdir(path):
         return [path]
+    seen = set() if _seen is None else _seen
+    real = os.path.realpath(path)
+    if real in seen:  # a symlink loop: each directory is read once
+        return []
+    seen.add(real)
     try:
         entries = sorted(os.listdir(path))
     except OSError as exc:
@@ -48,7 +53,7 @@ def inventory_files(path: str) -> list[str]:
     files: list[str] = []
     for entry in entries:
         if not _IGNORED.search(entry):
-            files.extend(inventory_files(os.path.join(path, entry)))
+            files.extend(inventory_files(os.path.join(path, entry), seen))
     return files
 
 
