@@ -34,7 +34,7 @@ def _stop_on_signals(lab: Lab) -> Callable[[], None]:
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         lab.stop()
-        signal.signal(signum, previous[signal.Signals(signum)])
+        signal.signal(signum, previous[signal.Signals(signum)] or signal.SIG_DFL)
         os.kill(os.getpid(), signum)
 
     for sig in _STOP_SIGNALS:
@@ -44,7 +44,7 @@ def _stop_on_signals(lab: Lab) -> Callable[[], None]:
     def undo() -> None:
         atexit.unregister(lab.stop)
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            signal.signal(sig, handler or signal.SIG_DFL)
 
     return undo
 
