@@ -5,17 +5,19 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+from tests.lab import Lab, LabHost
+
 WAIT_FOR_MARKER = """\
 echo x >> count.slow
 touch started
 i=0
-while [ ! -e "$HOME/release-{tag}" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+while [ ! -e release ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
 """
 
 SITE = """\
 - name: deploy
   hosts: all
-  remote_dir: {remote_dir}
+  remote_dir: "{remote_dir}"
   vars:
     colour: blue
   roles:
@@ -33,7 +35,7 @@ SITE = """\
 SLOW = """\
 - name: slow
   hosts: all
-  remote_dir: {remote_dir}
+  remote_dir: "{remote_dir}"
   rtas:
     - name: s
       remote:
@@ -47,7 +49,7 @@ SLOW = """\
 FAIL = """\
 - name: fail
   hosts: all
-  remote_dir: {remote_dir}
+  remote_dir: "{remote_dir}"
   rtas:
     - name: f
       remote:
@@ -74,9 +76,15 @@ ROLE_FILES: dict[str, str] = {
 }
 
 
+def remote_dir_for(tag: str) -> str:
+    """The plays' remote_dir: ~/.rr-tests/<tag>, under the lab's per-host `remote_dir` var when
+    the inventory has one (loopback mode, where every host shares the real login home)."""
+    return "{{ remote_dir | default('.') }}/.rr-tests/" + tag
+
+
 def write_project(root: Path, tag: str) -> Path:
-    """Write the project; returns the playbooks dir. Remote state goes to ~/.rr-tests/<tag>."""
-    remote_dir = f".rr-tests/{tag}"
+    """Write the project; returns the playbooks dir. Remote state: see remote_dir_for."""
+    remote_dir = remote_dir_for(tag)
     for rel, text in ROLE_FILES.items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,18 +93,24 @@ def write_project(root: Path, tag: str) -> Path:
             path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     books = root / "playbooks"
     (books / "site.yml").write_text(SITE.format(remote_dir=remote_dir))
-    wait = "".join(f"            {line}\n" for line in WAIT_FOR_MARKER.format(tag=tag).splitlines())
+    wait = "".join(f"            {line}\n" for line in WAIT_FOR_MARKER.splitlines())
     (books / "slow.yml").write_text(SLOW.format(remote_dir=remote_dir, wait=wait.rstrip("\n")))
     (books / "fail.yml").write_text(FAIL.format(remote_dir=remote_dir))
     return books
 
 
-def remote_file(home: Path, tag: str, name: str) -> Path:
-    """A file in the remote work dir of a lab host, seen from the controller."""
-    return home / ".rr-tests" / tag / name
+def remote_file(base: Path, tag: str, name: str) -> Path:
+    """A file in the remote work dir of a lab host, seen from the controller (see remote_base)."""
+    return base / ".rr-tests" / tag / name
 
 
-def remote_count(home: Path, tag: str, name: str) -> int:
+def remote_base(lab: Lab, host: LabHost) -> Path:
+    """Where a host's ~/.rr-tests lives on the controller: its HOME (netns) or its
+    inventory `remote_dir` (loopback, where HOME is shared)."""
+    return host.home / "work" if lab.mode == "loopback" else host.home
+
+
+def remote_count(base: Path, tag: str, name: str) -> int:
     """How many times a counter line was appended on a host (0 when missing)."""
-    path = remote_file(home, tag, f"count.{name}")
+    path = remote_file(base, tag, f"count.{name}")
     return len(path.read_text().splitlines()) if path.exists() else 0

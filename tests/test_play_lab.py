@@ -14,8 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab import Lab
-from tests.play_project import remote_count, remote_file, write_project
+from tests.lab import Lab, LabHost
+from tests.play_project import (
+    remote_base,
+    remote_count,
+    remote_dir_for,
+    remote_file,
+    write_project,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -55,15 +61,20 @@ class Project:
             timeout=120,
         )
 
+    def base(self, host: LabHost) -> Path:
+        return remote_base(self.lab, host)
+
     def count(self, host: str, name: str) -> int:
-        return remote_count(self.lab.host(host).home, self.tag, name)
+        return remote_count(self.base(self.lab.host(host)), self.tag, name)
 
     def accepted(self) -> dict[str, int]:
         return {h.name: h.accepted() for h in self.lab.hosts}
 
     def release(self) -> None:
         for host in self.lab.hosts:
-            (host.home / f"release-{self.tag}").touch()
+            marker = remote_file(self.base(host), self.tag, "release")
+            if marker.parent.exists():
+                marker.touch()
 
 
 @pytest.fixture
@@ -84,12 +95,12 @@ def test_site_runs_ships_fetches_and_local_steps_see_the_vars(project: Project) 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PLAY RECAP" in result.stdout
     for host in project.lab.hosts:
-        conf = remote_file(host.home, project.tag, "app.conf")
+        conf = remote_file(project.base(host), project.tag, "app.conf")
         assert conf.read_text() == f"host={host.name} colour=blue\n"
         assert conf.stat().st_mode & 0o777 == 0o644
-        secret = remote_file(host.home, project.tag, "private/secret.txt")
+        secret = remote_file(project.base(host), project.tag, "private/secret.txt")
         assert secret.read_text() == "s3cret\n" and secret.stat().st_mode & 0o777 == 0o600
-        workdir = remote_file(host.home, project.tag, "")
+        workdir = remote_file(project.base(host), project.tag, "")
         assert workdir.stat().st_mode & 0o777 == 0o700
         fetched = project.books / "fetched" / host.name / "app.conf"
         assert fetched.read_text() == conf.read_text()
@@ -207,7 +218,7 @@ def _start_slow(project: Project) -> subprocess.Popen[str]:
         cwd=project.books,
     )
     deadline = time.monotonic() + 60
-    started = [remote_file(h.home, project.tag, "started") for h in project.lab.hosts]
+    started = [remote_file(project.base(h), project.tag, "started") for h in project.lab.hosts]
     while not all(p.exists() for p in started):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.05)
@@ -321,14 +332,17 @@ def test_example_site_completes_and_an_unchanged_rerun_connects_nowhere(
     first = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
     assert first.returncode == 0, first.stdout + first.stderr
     for host in lab.hosts:
+        fetched = books / "fetched" / host.name
+        assert (fetched / "release.txt").read_text() == "release 1.0\n"
+        if lab.mode == "loopback":
+            continue  # the example's work dir is under the login HOME, shared by loopback hosts
         work = host.home / ".rorunner" / "work" / "01-site"
         assert work.stat().st_mode & 0o777 == 0o700
         motd = (work / "motd").read_text()
         assert motd.startswith(f"{host.name} ({host.address}) is managed by rorunner.")
         assert (work / "motd").stat().st_mode & 0o777 == 0o644
         assert (work / "bin" / "health.sh").stat().st_mode & 0o111
-        fetched = books / "fetched" / host.name
-        assert (fetched / "release.txt").read_text() == (work / "release.txt").read_text()
+        assert (work / "release.txt").read_text() == "release 1.0\n"
     before = {h.name: h.accepted() for h in lab.hosts}
     again = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
     assert again.returncode == 0, again.stdout + again.stderr
@@ -372,7 +386,7 @@ def test_extra_vars_fetch_dir_roles_path_and_project_known_hosts(tmp_path: Path,
     result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     h1 = lab.host("h1")
-    conf = remote_file(h1.home, tmp_path.name, "app.conf").read_text()
+    conf = remote_file(remote_base(lab, h1), tmp_path.name, "app.conf").read_text()
     assert conf == "host=h1 colour=green\n"
     assert (tmp_path / "got" / "h1" / "app.conf").read_text() == conf
 
@@ -381,7 +395,7 @@ SERIAL = """\
 - name: rolling
   hosts: all
   serial: 2
-  remote_dir: {remote_dir}
+  remote_dir: "{remote_dir}"
 {limit}  rtas:
     - name: r
       remote:
@@ -398,7 +412,7 @@ def test_serial_batches_and_max_fail_percentage(
     (then h2, in h1's batch, may or may not have finished: hosts run freely, not in lockstep)."""
     extra = f"  max_fail_percentage: {limit}\n" if limit else ""
     book = project.books / "serial.yml"
-    book.write_text(SERIAL.format(remote_dir=f".rr-tests/{project.tag}", limit=extra))
+    book.write_text(SERIAL.format(remote_dir=remote_dir_for(project.tag), limit=extra))
     result = project.run("serial.yml")
     assert result.returncode == 2, result.stdout + result.stderr
     finished = {h.name for h in project.lab.hosts if project.count(h.name, "done")}
