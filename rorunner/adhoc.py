@@ -3,31 +3,17 @@
 from __future__ import annotations
 
 import io
-import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from rorunner.errors import RorunnerError, TransportError, UnreachableError
-from rorunner.model import ConnectionSpec, Host, HostKeyPolicy
+from rorunner.model import ConnectionDefaults, ConnectionSpec, Host
 from rorunner.transport import Pool, default_pool
 
 Status = Literal["ok", "failed", "unreachable"]
-
-
-@dataclass(frozen=True)
-class ConnectionDefaults:
-    """Command-line connection settings; inventory vars override them."""
-
-    user: str | None = None
-    key_file: str | None = None
-    ssh_config: str | None = None
-    known_hosts: tuple[str, ...] = ()
-    host_key_policy: HostKeyPolicy = "strict"
-    connect_timeout: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -40,30 +26,6 @@ class HostOutcome:
     stdout: str
     stderr: str
     error: str = ""  # the transport error, when unreachable or failed before the command ran
-
-
-def default_known_hosts(base: str | os.PathLike[str] = ".") -> tuple[str, ...]:
-    """`.rorunner/known_hosts` under `base`, then `~/.ssh/known_hosts`."""
-    return (
-        str(Path(base) / ".rorunner" / "known_hosts"),
-        str(Path.home() / ".ssh" / "known_hosts"),
-    )
-
-
-def spec_for_host(host: Host, defaults: ConnectionDefaults) -> ConnectionSpec:
-    """A host's ConnectionSpec: inventory vars first, then the command line; the rest at connect."""
-    return ConnectionSpec(
-        address=host.address,
-        port=host.port,
-        user=host.user or defaults.user,
-        key_file=host.key_file or defaults.key_file,
-        connection=host.connection,
-        label=host.name,
-        known_hosts=defaults.known_hosts,
-        host_key_policy=defaults.host_key_policy,
-        connect_timeout=defaults.connect_timeout,
-        ssh_config=defaults.ssh_config,
-    )
 
 
 def run_adhoc(
@@ -83,7 +45,7 @@ def run_adhoc(
     lock = threading.Lock()
 
     def one(host: Host) -> HostOutcome:
-        outcome = _run_one(pool, spec_for_host(host, defaults), command, timeout)
+        outcome = _run_one(pool, defaults.spec_for(host), command, timeout)
         if on_done is not None:
             with lock:
                 on_done(outcome)

@@ -46,6 +46,33 @@ class ConnectionSpec:
 
 
 @dataclass(frozen=True)
+class ConnectionDefaults:
+    """Connection settings from the command line; inventory vars override them."""
+
+    user: str | None = None
+    key_file: str | None = None
+    known_hosts: tuple[str, ...] = ()
+    host_key_policy: HostKeyPolicy = "strict"
+    connect_timeout: float = 10.0
+    ssh_config: str | None = None
+
+    def spec_for(self, host: Host) -> ConnectionSpec:
+        """How to reach `host`: its inventory vars, then these; None fields fall to ssh_config."""
+        return ConnectionSpec(
+            address=host.address,
+            port=host.port,
+            user=host.user or self.user,
+            key_file=host.key_file or self.key_file,
+            connection=host.connection,
+            label=host.name,
+            known_hosts=self.known_hosts,
+            host_key_policy=self.host_key_policy,
+            connect_timeout=self.connect_timeout,
+            ssh_config=self.ssh_config,
+        )
+
+
+@dataclass(frozen=True)
 class Host:
     """One inventory host with its resolved vars (all < groups by depth < host)."""
 

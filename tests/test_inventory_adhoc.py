@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from rorunner.adhoc import ConnectionDefaults, HostOutcome, run_adhoc, spec_for_host
+from rorunner.adhoc import HostOutcome, run_adhoc
 from rorunner.inventory import load_inventory
-from rorunner.model import Host
+from rorunner.model import ConnectionDefaults, Host
 
 
 def _local_hosts(tmp_path: Path, count: int) -> tuple[Host, ...]:
@@ -36,7 +36,7 @@ def test_outcomes_are_data_in_host_order(tmp_path: Path) -> None:
     assert run_adhoc((), "true", ConnectionDefaults()) == ()
 
 
-def test_spec_for_host_prefers_inventory_vars(tmp_path: Path) -> None:
+def test_spec_for_prefers_inventory_vars(tmp_path: Path) -> None:
     path = tmp_path / "h.ini"
     path.write_text("a ansible_host=2001:db8::7 ansible_port=2222 ansible_user=inv\nb\n")
     inv = load_inventory(str(path))
@@ -48,7 +48,7 @@ def test_spec_for_host_prefers_inventory_vars(tmp_path: Path) -> None:
         connect_timeout=3.0,
         ssh_config="/cfg",
     )
-    a = spec_for_host(inv.hosts["a"], defaults)
+    a = defaults.spec_for(inv.hosts["a"])
     assert (a.address, a.port, a.user, a.key_file, a.label) == (
         "2001:db8::7",
         2222,
@@ -62,7 +62,7 @@ def test_spec_for_host_prefers_inventory_vars(tmp_path: Path) -> None:
         3.0,
         "/cfg",
     )
-    b = spec_for_host(inv.hosts["b"], defaults)
+    b = defaults.spec_for(inv.hosts["b"])
     assert (b.address, b.port, b.user) == ("b", None, "cli")
 
 

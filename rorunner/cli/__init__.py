@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -15,6 +17,7 @@ from rorunner.errors import (
     EXIT_USAGE,
     RorunnerError,
 )
+from rorunner.model import ConnectionDefaults
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -109,3 +112,22 @@ def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def connection_defaults(options: Mapping[str, Any], project: Path) -> ConnectionDefaults:
+    """ConnectionDefaults from the connection options; known_hosts defaults to the project's."""
+    known = options["known_hosts"]
+    known_hosts = (
+        (str(Path(known).resolve()),)
+        if known
+        else (str(project / ".rorunner" / "known_hosts"), os.path.expanduser("~/.ssh/known_hosts"))
+    )
+    key = options["private_key"]
+    return ConnectionDefaults(
+        user=options["user"],
+        key_file=str(Path(key).resolve()) if key else None,
+        known_hosts=known_hosts,
+        host_key_policy=options["host_key_checking"],
+        connect_timeout=options["timeout"],
+        ssh_config=options["ssh_config"],
+    )

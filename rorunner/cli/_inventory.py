@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import click
 
-from rorunner.adhoc import ConnectionDefaults, HostOutcome, default_known_hosts, run_adhoc
-from rorunner.cli import cli, connection_options
+from rorunner.adhoc import HostOutcome, run_adhoc
+from rorunner.cli import cli, connection_defaults, connection_options
 from rorunner.errors import EXIT_HOST_FAILED, EXIT_OK, EXIT_UNREACHABLE, InputError
 from rorunner.inventory import (
     host_view,
@@ -98,7 +99,7 @@ def run_command(
     outcomes = run_adhoc(
         hosts,
         command,
-        _defaults(connection),
+        connection_defaults(connection, Path.cwd()),
         forks=forks,
         timeout=command_timeout,
         on_done=_print_outcome,
@@ -116,18 +117,6 @@ def _load(inventories: tuple[str, ...]) -> Inventory:
 
 def _warn(message: str) -> None:
     click.echo(f"rorunner: warning: {message}", err=True)
-
-
-def _defaults(options: dict[str, Any]) -> ConnectionDefaults:
-    known = options.get("known_hosts")
-    return ConnectionDefaults(
-        user=options.get("user"),
-        key_file=options.get("private_key"),
-        ssh_config=options.get("ssh_config"),
-        known_hosts=(known,) if known else default_known_hosts(),
-        host_key_policy=options.get("host_key_checking") or "strict",
-        connect_timeout=float(options.get("timeout") or 10.0),
-    )
 
 
 def _print_outcome(outcome: HostOutcome) -> None:

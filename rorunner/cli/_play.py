@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from rorunner.cli import cli, connection_options
+from rorunner.cli import cli, connection_defaults, connection_options
 from rorunner.errors import (
     EXIT_HOST_FAILED,
     EXIT_INTERRUPTED,
@@ -95,27 +94,7 @@ def _plan(playbook: Path, options: Mapping[str, Any]) -> Plan:
         limit=options["limit"],
         extra_vars=parse_extra_vars(options["extra_vars"]),
         fetch_dir=options["fetch_dir"],
-        defaults=_connection_defaults(playbook.parent, options),
-    )
-
-
-def _connection_defaults(project: Path, options: Mapping[str, Any]) -> Any:
-    from rorunner.plan import ConnectionDefaults  # noqa: PLC0415 - lazy: keeps other commands light
-
-    known = options["known_hosts"]
-    known_hosts = (
-        (str(Path(known).resolve()),)
-        if known
-        else (str(project / ".rorunner" / "known_hosts"), os.path.expanduser("~/.ssh/known_hosts"))
-    )
-    key = options["private_key"]
-    return ConnectionDefaults(
-        user=options["user"],
-        key_file=str(Path(key).resolve()) if key else None,
-        known_hosts=known_hosts,
-        host_key_policy=options["host_key_checking"],
-        connect_timeout=options["timeout"],
-        ssh_config=options["ssh_config"],
+        defaults=connection_defaults(options, playbook.parent),
     )
 
 

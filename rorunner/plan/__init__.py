@@ -1,6 +1,7 @@
 """The planner: one validated graph of every step of every host (networkx lives only here)."""
 
-from rorunner.plan._build import ConnectionDefaults, PlayInfo, batches, connection_for
+from rorunner.model import ConnectionDefaults
+from rorunner.plan._build import PlayInfo, batches
 from rorunner.plan._plan import Plan, build_plan
 from rorunner.plan._render import task_name
 
@@ -10,6 +11,5 @@ __all__ = [
     "PlayInfo",
     "batches",
     "build_plan",
-    "connection_for",
     "task_name",
 ]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rorunner.errors import InputError, Location
-from rorunner.model import ConnectionSpec, Host, HostKeyPolicy, Inventory
+from rorunner.model import ConnectionDefaults, Host, Inventory
 from rorunner.plan._expand import Expander, HostPlay, Planned, host_location
 from rorunner.plan._graph import GraphBuilder, Node
 from rorunner.plan._hosts import check_pattern, select
@@ -19,18 +19,6 @@ from rorunner.plan._vars import Layer, resolve
 from rorunner.playbook import Play, Playbook, StepEntry
 
 DEFAULT_FETCH_DIR = "fetched"
-
-
-@dataclass(frozen=True)
-class ConnectionDefaults:
-    """Connection options from the command line; inventory vars override them."""
-
-    user: str | None = None
-    key_file: str | None = None
-    known_hosts: tuple[str, ...] = ()
-    host_key_policy: HostKeyPolicy = "strict"
-    connect_timeout: float = 10.0
-    ssh_config: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,22 +40,6 @@ class Built:
     builder: GraphBuilder
     plays: list[PlayInfo]
     notices: list[str]
-
-
-def connection_for(host: Host, defaults: ConnectionDefaults) -> ConnectionSpec:
-    """How to reach `host`: inventory vars, then CLI defaults; None fields fall to ssh_config."""
-    return ConnectionSpec(
-        address=host.address,
-        port=host.port,
-        user=host.user or defaults.user,
-        key_file=host.key_file or defaults.key_file,
-        connection=host.connection,
-        label=host.name,
-        known_hosts=defaults.known_hosts,
-        host_key_policy=defaults.host_key_policy,
-        connect_timeout=defaults.connect_timeout,
-        ssh_config=defaults.ssh_config,
-    )
 
 
 def batches(hosts: Sequence[str], serial: Sequence[int | str]) -> tuple[tuple[str, ...], ...]:
@@ -177,7 +149,7 @@ class _PlayContext:
         """Add the host's steps for this play; return its first and last step."""
         host = self.inventory.hosts[name]
         where = HostPlay(
-            host, self.play, connection_for(host, self.defaults), self._fetch_dir(host, fetch_dir)
+            host, self.play, self.defaults.spec_for(host), self._fetch_dir(host, fetch_dir)
         )
         exits: dict[str, list[Node]] = {}  # per unit: what a dependent unit waits for
         first: Node | None = None

@@ -8,8 +8,8 @@ from typing import Any
 import networkx as nx
 
 from rorunner.errors import InputError
-from rorunner.model import Inventory, PlanStep
-from rorunner.plan._build import ConnectionDefaults, PlayInfo, build_graph
+from rorunner.model import ConnectionDefaults, Inventory, PlanStep
+from rorunner.plan._build import PlayInfo, build_graph
 from rorunner.plan._render import Edge, Node, render, task_name
 from rorunner.playbook import Playbook
 
