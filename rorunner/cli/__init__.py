@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -12,23 +13,55 @@ import click
 
 from rorunner import __version__
 from rorunner.errors import (
+    EXIT_HOST_FAILED,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
     EXIT_USAGE,
     RorunnerError,
 )
 from rorunner.model import ConnectionDefaults
 
+# Subcommand -> the module whose import attaches it to `cli` (with `@cli.command`).
+COMMAND_MODULES = {"inventory": "_inventory", "play": "_play", "run": "_inventory"}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class _LazyGroup(click.Group):
+    """A group that imports a subcommand's module only when that command is asked for,
+    so `play` never pays for the inventory/ad hoc modules (and the reverse)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMAND_MODULES, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            importlib.import_module(f"rorunner.cli.{COMMAND_MODULES[cmd_name]}")
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="rorunner")
 def cli() -> None:
     """Plan and run scripted work on fleets of IPv6 hosts over SSH."""
 
 
 def _register() -> None:
-    # Subcommands live in their own modules; importing them attaches them to `cli`.
-    from rorunner.cli import _inventory, _play  # noqa: F401, PLC0415
+    """Import every command module now (for code that reads `cli.commands` directly)."""
+    for module in sorted(set(COMMAND_MODULES.values())):
+        importlib.import_module(f"rorunner.cli.{module}")
+
+
+def exit_code_for_hosts(*, interrupted: bool, unreachable: bool, failed: bool) -> int:
+    """The exit code of a finished run: interrupted 99, else unreachable 4 (wins), else a
+    failed host 2, else 0."""
+    if interrupted:
+        return EXIT_INTERRUPTED
+    if unreachable:
+        return EXIT_UNREACHABLE
+    if failed:
+        return EXIT_HOST_FAILED
+    return EXIT_OK
 
 
 def exit_code_for(exc: BaseException) -> int:
@@ -60,7 +93,6 @@ def _report(exc: BaseException) -> None:
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Entry point of the `rorunner` console script."""
-    _register()
     try:
         # With standalone_mode=False click returns the code of a raised click.exceptions.Exit.
         returned = cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)

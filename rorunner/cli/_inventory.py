@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from rorunner.adhoc import HostOutcome, run_adhoc
-from rorunner.cli import cli, connection_defaults, connection_options
-from rorunner.errors import EXIT_HOST_FAILED, EXIT_OK, EXIT_UNREACHABLE, InputError
+from rorunner.cli import cli, connection_defaults, connection_options, exit_code_for_hosts
+from rorunner.errors import InputError
 from rorunner.inventory import (
     host_view,
     load_inventory,
@@ -21,6 +20,9 @@ from rorunner.inventory import (
     unmatched_terms,
 )
 from rorunner.model import Inventory
+
+if TYPE_CHECKING:
+    from rorunner.adhoc import HostOutcome
 
 _inventory_option = click.option(
     "-i",
@@ -96,6 +98,8 @@ def run_command(
     if not hosts:
         _warn("no hosts matched, nothing to do")
         return
+    from rorunner.adhoc import run_adhoc  # noqa: PLC0415 - lazy: `inventory` needs no transport
+
     outcomes = run_adhoc(
         hosts,
         command,
@@ -105,7 +109,13 @@ def run_command(
         on_done=_print_outcome,
     )
     click.echo(_summary(outcomes))
-    raise click.exceptions.Exit(_exit_code(outcomes))
+    raise click.exceptions.Exit(
+        exit_code_for_hosts(
+            interrupted=False,
+            unreachable=any(o.status == "unreachable" for o in outcomes),
+            failed=any(o.status == "failed" for o in outcomes),
+        )
+    )
 
 
 def _load(inventories: tuple[str, ...]) -> Inventory:
@@ -144,11 +154,3 @@ def _summary(outcomes: tuple[HostOutcome, ...]) -> str:
         f"{len(outcomes)} hosts: ok={counts['ok']} failed={counts['failed']} "
         f"unreachable={counts['unreachable']}"
     )
-
-
-def _exit_code(outcomes: tuple[HostOutcome, ...]) -> int:
-    if any(o.status == "unreachable" for o in outcomes):
-        return EXIT_UNREACHABLE
-    if any(o.status == "failed" for o in outcomes):
-        return EXIT_HOST_FAILED
-    return EXIT_OK

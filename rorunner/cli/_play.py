@@ -9,15 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from rorunner.cli import cli, connection_defaults, connection_options
-from rorunner.errors import (
-    EXIT_HOST_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_UNREACHABLE,
-    InputError,
-    UsageError,
-)
+from rorunner.cli import cli, connection_defaults, connection_options, exit_code_for_hosts
+from rorunner.errors import InputError, UsageError
 
 if TYPE_CHECKING:
     from rorunner.engine import RunResult
@@ -157,10 +150,8 @@ def _run(plan: Plan, engine: Any, *, as_json: bool) -> int:
 
 def exit_code_for_result(result: RunResult) -> int:
     """Interrupted 99, else unreachable 4 (wins), else a failed host 2, else 0."""
-    if result.interrupted:
-        return EXIT_INTERRUPTED
-    if result.any_unreachable:
-        return EXIT_UNREACHABLE
-    if result.any_failed:
-        return EXIT_HOST_FAILED
-    return EXIT_OK
+    return exit_code_for_hosts(
+        interrupted=result.interrupted,
+        unreachable=result.any_unreachable,
+        failed=result.any_failed,
+    )

@@ -1,0 +1,74 @@
+"""The command group: every subcommand is listed, but only the invoked one's module is imported."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.inventory_helpers import run_cli
+
+REPO = Path(__file__).resolve().parents[1]
+# Runs `rorunner ARGS` in a fresh interpreter, then prints which of our modules got imported.
+PROBE = """\
+import sys, runpy
+sys.argv = ['rorunner'] + sys.argv[1:]
+try:
+    runpy.run_module('rorunner', run_name='__main__')
+except SystemExit as e:
+    code = e.code
+print('EXIT', code)
+print('LOADED', ' '.join(sorted(m for m in sys.modules if m.startswith('rorunner'))))
+"""
+
+
+def _probe(*args: str) -> tuple[int, set[str]]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+    lines = dict(line.split(" ", 1) for line in done.stdout.splitlines()[-2:])
+    assert set(lines) == {"EXIT", "LOADED"}, done.stdout + done.stderr
+    return int(lines["EXIT"]), set(lines["LOADED"].split())
+
+
+def test_help_lists_every_command() -> None:
+    result = run_cli("--help")
+    assert result.code == 0, result
+    commands = result.out.split("Commands:", 1)[1].split()
+    assert {"inventory", "play", "run"} <= set(commands)
+
+
+def test_play_imports_neither_the_inventory_commands_nor_the_ad_hoc_runner() -> None:
+    code, loaded = _probe("play", "--help")
+    assert code == 0
+    assert "rorunner.cli._play" in loaded
+    assert not loaded & {"rorunner.cli._inventory", "rorunner.adhoc", "rorunner.transport"}
+
+
+def test_inventory_imports_no_transport_and_not_play() -> None:
+    code, loaded = _probe("inventory", "-i", "inventories/example.ini", "--list")
+    assert code == 0
+    assert "rorunner.cli._inventory" in loaded and "rorunner.inventory" in loaded
+    assert not loaded & {"rorunner.cli._play", "rorunner.adhoc", "rorunner.transport"}
+
+
+@pytest.mark.parametrize(("args", "expected"), [(("plya",), 5), (("--version",), 0)])
+def test_unknown_command_is_a_usage_error_and_version_works(
+    args: tuple[str, ...], expected: int
+) -> None:
+    result = run_cli(*args)
+    assert result.code == expected, result
+    if expected == 0:
+        assert "rorunner, version" in result.out
+    else:
+        assert "No such command 'plya'" in result.err
