@@ -59,6 +59,23 @@ def test_example_template_renders_per_host() -> None:
     assert b"environment=lab" in conf.content  # play var beats the group var
 
 
+def test_example_release_note_is_built_per_host() -> None:
+    """Every host's local_pre writes its own note, so no host ships a file another rewrites."""
+    plan = build_plan(
+        load_inventory([str(ROOT / "inventories/example.ini")]), load_playbook(str(SITE))
+    )
+    made = {
+        step.host: step.spec.creates
+        for step in plan.steps
+        if step.role == "release" and step.phase == "local_pre"
+    }
+    assert set(made) == set(plan.hosts)
+    for host, creates in made.items():
+        assert creates == (str(ROOT / "playbooks" / "build" / host / "release.txt"),)
+        ship = plan.step((host, "01-site", "release", "ship", "files"))
+        assert [move.src for move in ship.spec.files] == list(creates)
+
+
 def _play(root: Path, lab: Lab, *extra: str) -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-m", "rorunner", "play", str(root / "playbooks" / "site.yml")]
     argv += ["-i", str(lab.inventory_ini), "--known-hosts", str(lab.known_hosts)]
@@ -83,6 +100,8 @@ def test_example_site_runs_on_the_lab(tmp_path: Path, lab: Lab) -> None:
         summary = (fetched / host.name / "report/summary.txt").read_text()
         assert summary == f"{host.name}: 3 health samples\n"
         assert (fetched / host.name / "release.txt").read_text() == "release 1.0\n"
+        built = tmp_path / "playbooks" / "build" / host.name / "release.txt"
+        assert built.read_text() == "release 1.0\n"
     again = _play(tmp_path, lab)
     assert again.returncode == 0, again.stdout + again.stderr
     recap = again.stdout.split("PLAY RECAP")[1]
