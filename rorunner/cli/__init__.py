@@ -19,6 +19,7 @@ from rorunner.errors import (
     EXIT_OK,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
+    InputError,
     RorunnerError,
 )
 from rorunner.model import ConnectionDefaults
@@ -147,7 +148,12 @@ def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def connection_defaults(options: Mapping[str, Any], project: Path) -> ConnectionDefaults:
-    """ConnectionDefaults from the connection options; known_hosts defaults to the project's."""
+    """ConnectionDefaults from the connection options; known_hosts defaults to the project's.
+
+    A missing --ssh-config is bad input, refused before anything runs or connects."""
+    ssh_config = options["ssh_config"]
+    if ssh_config and not os.path.isfile(ssh_config):
+        raise InputError("ssh_config file not found", ssh_config)
     known = options["known_hosts"]
     known_hosts = (
         (str(Path(known).resolve()),)
@@ -161,5 +167,5 @@ def connection_defaults(options: Mapping[str, Any], project: Path) -> Connection
         known_hosts=known_hosts,
         host_key_policy=options["host_key_checking"],
         connect_timeout=options["timeout"],
-        ssh_config=options["ssh_config"],
+        ssh_config=ssh_config,
     )

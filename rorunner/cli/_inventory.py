@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from rorunner.cli import cli, connection_defaults, connection_options, exit_code_for_hosts
-from rorunner.errors import InputError
 from rorunner.inventory import (
     host_view,
     load_inventory,
@@ -88,9 +86,7 @@ def run_command(
 ) -> None:
     """Run an ad hoc shell command on the hosts matching PATTERN, in parallel."""
     inv = _load(inventories)
-    ssh_config = connection.get("ssh_config")
-    if ssh_config and not os.path.isfile(ssh_config):
-        raise InputError("ssh_config file not found", ssh_config)
+    defaults = connection_defaults(connection, Path.cwd())
     for text in (pattern, limit):
         for term in unmatched_terms(inv, text) if text else ():
             _warn(f"host pattern term {term!r} matches no group or host")
@@ -103,7 +99,7 @@ def run_command(
     outcomes = run_adhoc(
         hosts,
         command,
-        connection_defaults(connection, Path.cwd()),
+        defaults,
         forks=forks,
         timeout=command_timeout,
         on_done=_print_outcome,
