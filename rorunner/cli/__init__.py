@@ -109,6 +109,16 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     sys.exit(code)
 
 
+inventory_option = click.option(
+    "-i",
+    "--inventory",
+    "inventories",
+    multiple=True,
+    required=True,
+    help='Inventory file, directory or host list "a,b," (repeatable).',
+)
+
+
 def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Decorate a command with the connection options shared by `play` and `run`."""
     options = [

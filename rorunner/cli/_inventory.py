@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from rorunner.cli import cli, connection_defaults, connection_options, exit_code_for_hosts
+from rorunner.cli import (
+    cli,
+    connection_defaults,
+    connection_options,
+    exit_code_for_hosts,
+    inventory_option,
+)
 from rorunner.inventory import (
     host_view,
     load_inventory,
@@ -22,18 +28,9 @@ from rorunner.model import Inventory
 if TYPE_CHECKING:
     from rorunner.adhoc import HostOutcome
 
-_inventory_option = click.option(
-    "-i",
-    "--inventory",
-    "inventories",
-    multiple=True,
-    required=True,
-    help='Inventory file, directory or host list "a,b," (repeatable).',
-)
-
 
 @cli.command("inventory")
-@_inventory_option
+@inventory_option
 @click.option("--list", "mode", flag_value="list", help="Print ansible-inventory --list JSON.")
 @click.option("--graph", "mode", flag_value="graph", help="Print the group tree.")
 @click.option("--host", "host", default=None, help="Print one host's vars as JSON.")
@@ -57,7 +54,7 @@ def inventory_command(
 
 @cli.command("run")
 @click.argument("pattern")
-@_inventory_option
+@inventory_option
 @click.option("-a", "--args", "command", required=True, help="Shell command to run on each host.")
 @click.option("-l", "--limit", default=None, help="Further limit the hosts with a pattern.")
 @click.option(

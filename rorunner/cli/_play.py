@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from rorunner.cli import cli, connection_defaults, connection_options, exit_code_for_hosts
+from rorunner.cli import (
+    cli,
+    connection_defaults,
+    connection_options,
+    exit_code_for_hosts,
+    inventory_option,
+)
 from rorunner.errors import InputError, UsageError
 
 if TYPE_CHECKING:
@@ -21,14 +27,7 @@ GRAPH_FORMATS = ("text", "dot", "mermaid", "json")
 
 @cli.command("play")
 @click.argument("playbook", type=click.Path(dir_okay=False))
-@click.option(
-    "-i",
-    "--inventory",
-    "inventories",
-    multiple=True,
-    required=True,
-    help="Inventory file (INI or YAML); repeatable.",
-)
+@inventory_option
 @click.option("-l", "--limit", default=None, help="Host pattern further limiting the plays.")
 @click.option(
     "-f",
