@@ -12,10 +12,10 @@ from typing import Any
 
 from rorunner.errors import InputError, Location
 from rorunner.model import ConnectionSpec, FileMove, Host, PlanStep, StepKind, StepSpec
-from rorunner.plan._files import FileCache, bytes_digest, walk_files
+from rorunner.plan._files import FileCache, bytes_digest
 from rorunner.plan._jinja import TemplateFiles, render_string
 from rorunner.plan._vars import Layer, resolve, step_env
-from rorunner.playbook import PathEntry, Play, Playbook, RoleUse, StepEntry, Unit
+from rorunner.playbook import PathEntry, Play, Playbook, RoleUse, StepEntry, Unit, walk_files
 
 DEFAULT_REMOTE_ROOT = ".rorunner/work"
 _KINDS: dict[str, StepKind] = {

@@ -34,12 +34,3 @@ class FileCache:
 def bytes_digest(data: bytes) -> str:
     """Hex sha256 of in-memory bytes (rendered templates)."""
     return hashlib.sha256(data).hexdigest()
-
-
-def walk_files(root: str) -> list[str]:
-    """Every regular file under `root` (dot-files skipped), sorted by relative path."""
-    found: list[str] = []
-    for current, dirs, files in os.walk(root, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(os.path.join(current, f) for f in files if not f.startswith("."))
-    return sorted(found, key=lambda p: os.path.relpath(p, root))

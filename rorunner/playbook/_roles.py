@@ -142,15 +142,16 @@ def _files_step(directory: str) -> StepEntry:
     root = os.path.join(directory, "files")
     items: list[PathEntry] = []
     if os.path.isdir(root):
-        for path in _walk_files(root):
+        for path in walk_files(root):
             mode = stat.S_IMODE(os.stat(path).st_mode)
             rel = os.path.relpath(path, root)
             items.append(PathEntry(path, Location(path), dest=rel, mode=mode, templated=False))
     return StepEntry("ship", FILES_STEP, Location(root), items=tuple(items), base=root)
 
 
-def _walk_files(root: str) -> list[str]:
-    """Every regular file under `root`, sorted by relative path (symlinks followed)."""
+def walk_files(root: str) -> list[str]:
+    """Every file under `root` (dot-files and dot-dirs skipped, symlinks followed), sorted by
+    relative path: the order a role's files/ and a shipped directory are both read in."""
     found: list[str] = []
     for current, dirs, files in os.walk(root, followlinks=True):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
