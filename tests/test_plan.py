@@ -366,6 +366,20 @@ def test_remote_and_fetch_dirs_are_templated_per_host(tmp_path: Path) -> None:
     )
 
 
+def test_fetch_dir_sees_the_same_variables_as_remote_dir(tmp_path: Path) -> None:
+    """Magic variables (group_names, play_name...) and ansible_host render in both dirs."""
+    dirs = "{{ group_names[0] }}/{{ rorunner_play }}/{{ ansible_host }}"
+    files = {
+        "site.yml": (
+            f"- name: Web\n  hosts: web\n  remote_dir: 'w/{dirs}'\n  fetch_dir: 'out/{dirs}'\n"
+            "  rtas: [{name: u, fetch: [x.txt]}]\n"
+        )
+    }
+    step = by_name(plan_for(tmp_path, files))["web2/01-web/u/fetch/files"]
+    assert step.remote_dir == "w/web/01-web/2001:db8::2"
+    assert step.fetch_dir == str(tmp_path / "out/web/01-web/2001:db8::2/web2")
+
+
 def test_commands_are_never_templated(tmp_path: Path) -> None:
     book = "- hosts: web\n  rtas: [{name: u, remote: ['echo {{ undefined_thing }}']}]\n"
     plan = plan_for(tmp_path, {"site.yml": book})

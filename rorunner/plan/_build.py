@@ -15,7 +15,6 @@ from rorunner.plan._expand import Expander, HostPlay, Planned, host_location
 from rorunner.plan._graph import GraphBuilder, Node
 from rorunner.plan._hosts import check_pattern, select
 from rorunner.plan._jinja import render_string
-from rorunner.plan._vars import Layer, resolve
 from rorunner.playbook import Play, Playbook, StepEntry
 
 DEFAULT_FETCH_DIR = "fetched"
@@ -181,12 +180,7 @@ class _PlayContext:
         base = os.path.join(self.playbook.directory, DEFAULT_FETCH_DIR)
         if self.play.fetch_dir:
             at = self.play.fetch_dir_at or self.play.at
-            layers = [
-                Layer(host.vars, {}, host_location(host)),
-                Layer(self.play.vars, self.play.vars_at, self.play.at),
-                Layer(self.expander.extra_vars, {}, Location("--extra-vars")),
-            ]
-            variables = resolve(layers, {"inventory_hostname": host.name})
+            variables = self.expander.variables(host, self.play)
             text = render_string(self.play.fetch_dir, variables, at, "fetch_dir")
             base = os.path.join(self.playbook.directory, text)
         return os.path.join(os.path.normpath(base), host.name)

@@ -56,7 +56,7 @@ class Expander:
 
     def unit(self, where: HostPlay, unit: Unit, use: RoleUse | None) -> list[Planned]:
         """Every step of `unit` for the host of `where`, in phase order."""
-        variables = self._variables(where, unit, use)
+        variables = self.variables(where.host, where.play, unit, use)
         remote_dir = self._remote_dir(where, unit, variables)
         context = {
             "RORUNNER_HOST": where.host.name,
@@ -90,28 +90,29 @@ class Expander:
             planned.append(Planned(step, self._digest(step, creates)))
         return planned
 
-    def _variables(self, where: HostPlay, unit: Unit, use: RoleUse | None) -> dict[str, Any]:
-        host, play = where.host, where.play
+    def variables(
+        self, host: Host, play: Play, unit: Unit | None = None, use: RoleUse | None = None
+    ) -> dict[str, Any]:
+        """The host's variables in `play` (and in `unit`, with its defaults and parameters)."""
         host_at = host_location(host)
         builtin: dict[str, Any] = {"ansible_host": host.address}
         builtin.update({"ansible_port": host.port} if host.port else {})
-        layers = [
-            Layer(builtin, {}, host_at),
-            Layer(unit.defaults, unit.defaults_at, unit.at),
-            Layer(host.vars, {}, host_at),
-            Layer(play.vars, play.vars_at, play.at),
-            Layer(use.params if use else {}, use.params_at if use else {}, unit.at),
-            Layer(self.extra_vars, {}, Location("--extra-vars")),
-        ]
-        groups = [g for g in host.groups if g not in ("all", "ungrouped")]
+        layers = [Layer(builtin, {}, host_at)]
+        if unit is not None:
+            layers.append(Layer(unit.defaults, unit.defaults_at, unit.at))
+        layers += [Layer(host.vars, {}, host_at), Layer(play.vars, play.vars_at, play.at)]
+        if unit is not None and use is not None:
+            layers.append(Layer(use.params, use.params_at, unit.at))
+        layers.append(Layer(self.extra_vars, {}, Location("--extra-vars")))
         magic = {
             "inventory_hostname": host.name,
             "inventory_hostname_short": host.name.split(".")[0],
-            "group_names": groups,
+            "group_names": [g for g in host.groups if g not in ("all", "ungrouped")],
             "play_name": play.name,
-            "role_name": unit.name,
             "rorunner_play": play.id,
         }
+        if unit is not None:
+            magic["role_name"] = unit.name
         return resolve(layers, magic)
 
     def _remote_dir(self, where: HostPlay, unit: Unit, variables: Mapping[str, Any]) -> str:
