@@ -148,3 +148,13 @@ def test_bad_input_exits_3_with_file_line_and_creates_nothing(case: str, tmp_pat
     assert fragment in result.err, result.err
     assert result.out == ""
     assert _left_behind(root) == []
+
+
+def test_inventory_notices_are_warnings_in_play_too(tmp_path: Path) -> None:
+    """Not bad input: an empty inventory plans nothing, says why, and exits 0 like `run`."""
+    root = _project(tmp_path, {"hosts.ini": "# nobody yet\n"})
+    result = run_cli(*_argv(root, {}), "--dry-run")
+    assert result.code == 0, result
+    assert "rorunner: warning: the inventory has no hosts\n" in result.err
+    assert "skipped, no hosts matched" in result.err
+    assert _left_behind(root) == []

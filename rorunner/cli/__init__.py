@@ -22,7 +22,7 @@ from rorunner.errors import (
     InputError,
     RorunnerError,
 )
-from rorunner.model import ConnectionDefaults
+from rorunner.model import ConnectionDefaults, Inventory
 
 # Subcommand -> the module whose import attaches it to `cli` (with `@cli.command`).
 COMMAND_MODULES = {"inventory": "_inventory", "play": "_play", "run": "_inventory"}
@@ -107,6 +107,21 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         _report(exc)
         code = exit_code_for(exc)
     sys.exit(code)
+
+
+def warn(message: str) -> None:
+    """Print a warning on stderr, in the one format every command uses."""
+    click.echo(f"rorunner: warning: {message}", err=True)
+
+
+def load_inventories(sources: Sequence[str]) -> Inventory:
+    """The inventory of the -i sources; its notices (no hosts, ...) are printed as warnings."""
+    from rorunner.inventory import load_inventory  # noqa: PLC0415 - lazy: keeps --help light
+
+    inventory = load_inventory(list(sources))
+    for notice in inventory.notices:
+        warn(notice)
+    return inventory
 
 
 inventory_option = click.option(

@@ -13,17 +13,17 @@ from rorunner.cli import (
     connection_options,
     exit_code_for_hosts,
     inventory_option,
+    load_inventories,
+    warn,
 )
 from rorunner.inventory import (
     host_view,
-    load_inventory,
     select_hosts,
     to_ansible_graph,
     to_ansible_list,
     to_json,
     unmatched_terms,
 )
-from rorunner.model import Inventory
 
 if TYPE_CHECKING:
     from rorunner.adhoc import HostOutcome
@@ -42,7 +42,7 @@ def inventory_command(
     """Show an inventory as ansible-inventory does (--list, --graph [GROUP], --host NAME)."""
     if (mode is None) == (host is None):
         raise click.UsageError("give exactly one of --list, --graph or --host NAME")
-    inv = _load(inventories)
+    inv = load_inventories(inventories)
     if host is not None:
         click.echo(to_json(host_view(inv, host)))
     elif mode == "list":
@@ -82,14 +82,14 @@ def run_command(
     **connection: Any,
 ) -> None:
     """Run an ad hoc shell command on the hosts matching PATTERN, in parallel."""
-    inv = _load(inventories)
+    inv = load_inventories(inventories)
     defaults = connection_defaults(connection, Path.cwd())
     for text in (pattern, limit):
         for term in unmatched_terms(inv, text) if text else ():
-            _warn(f"host pattern term {term!r} matches no group or host")
+            warn(f"host pattern term {term!r} matches no group or host")
     hosts = select_hosts(inv, pattern, limit=limit)
     if not hosts:
-        _warn("no hosts matched, nothing to do")
+        warn("no hosts matched, nothing to do")
         return
     from rorunner.adhoc import run_adhoc  # noqa: PLC0415 - lazy: `inventory` needs no transport
 
@@ -109,17 +109,6 @@ def run_command(
             failed=any(o.status == "failed" for o in outcomes),
         )
     )
-
-
-def _load(inventories: tuple[str, ...]) -> Inventory:
-    inv = load_inventory(inventories)
-    for notice in inv.notices:
-        _warn(notice)
-    return inv
-
-
-def _warn(message: str) -> None:
-    click.echo(f"rorunner: warning: {message}", err=True)
 
 
 def _print_outcome(outcome: HostOutcome) -> None:

@@ -15,6 +15,7 @@ from rorunner.cli import (
     connection_options,
     exit_code_for_hosts,
     inventory_option,
+    load_inventories,
 )
 from rorunner.errors import InputError, UsageError
 
@@ -74,11 +75,10 @@ def play(**options: Any) -> None:
 
 
 def _plan(playbook: Path, options: Mapping[str, Any]) -> Plan:
-    from rorunner.inventory import load_inventory  # noqa: PLC0415 - lazy: keeps other commands light
     from rorunner.plan import build_plan  # noqa: PLC0415 - lazy: keeps other commands light
     from rorunner.playbook import load_playbook  # noqa: PLC0415 - lazy: keeps other commands light
 
-    inventory = load_inventory(list(options["inventories"]))
+    inventory = load_inventories(options["inventories"])
     book = load_playbook(str(playbook), roles_path=tuple(options["roles_path"]))
     return build_plan(
         inventory,
