@@ -9,6 +9,7 @@ import pytest
 
 from rorunner._yaml import line_of, parse_yaml, plain
 from rorunner.errors import InputError
+from rorunner.inventory import _sources as sources
 from rorunner.inventory import (
     inventory_files,
     load_inventory,
@@ -200,6 +201,22 @@ def test_pattern_terms_keep_ipv6_whole() -> None:
 def test_bad_regex_is_input_error(fleet: Inventory) -> None:
     with pytest.raises(InputError, match=r"play.yml:3: bad host pattern '~\('"):
         select_hosts(fleet, "~(", source="play.yml:3")
+
+
+def test_extensionless_yaml_is_parsed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+
+    def counting(text: str, path: str = "<string>") -> object:
+        calls.append(path)
+        return parse_yaml(text, path)
+
+    monkeypatch.setattr(sources, "parse_yaml", counting)
+    yaml_file, ini_file = tmp_path / "hosts", tmp_path / "more"
+    yaml_file.write_text("web:\n  hosts:\n    w1:\n")
+    ini_file.write_text("[db]\nd1\n")
+    inv = load_inventory([str(yaml_file), str(ini_file)])
+    assert list(inv.hosts) == ["w1", "d1"]
+    assert calls == [str(yaml_file), str(ini_file)]  # the INI one is tried as YAML, once
 
 
 def test_directory_rules(tmp_path: Path) -> None:

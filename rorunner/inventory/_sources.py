@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from rorunner._yaml import decode_utf8, parse_yaml, read_bytes
 from rorunner.errors import InputError
@@ -64,8 +65,12 @@ def read_source(path: str, builder: Builder) -> None:
     text = decode_utf8(data, path) if ext in YAML_EXTENSIONS else _decode_ini(data, path)
     if text.startswith("#!") and os.access(path, os.X_OK):
         raise InputError("dynamic inventory scripts are not supported", path, 1)
-    if ext in YAML_EXTENSIONS or (not ext and _looks_like_yaml(text, path)):
+    if ext in YAML_EXTENSIONS:
         read_yaml(parse_yaml(text, path), path, builder)
+        return
+    mapping = _yaml_mapping(text, path) if not ext else None
+    if mapping is not None:
+        read_yaml(mapping, path, builder)
     else:
         read_ini(text, path, builder)
 
@@ -79,9 +84,11 @@ def _decode_ini(data: bytes, path: str) -> str:
         return decode_utf8(b"\n".join(lines), path)
 
 
-def _looks_like_yaml(text: str, path: str) -> bool:
-    """An extensionless file is YAML when it parses to a mapping, as Ansible's plugin order does."""
+def _yaml_mapping(text: str, path: str) -> dict[str, Any] | None:
+    """An extensionless file is YAML when it parses to a mapping, as Ansible's plugin order
+    does: the parsed mapping then (parsed once), else None (read as INI)."""
     try:
-        return isinstance(parse_yaml(text, path), dict)
+        data = parse_yaml(text, path)
     except InputError:
-        return False
+        return None
+    return data if isinstance(data, dict) else None
