@@ -6,6 +6,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import jinja2
 import pytest
 
 from rorunner.errors import InputError
@@ -292,6 +293,32 @@ def test_template_content_is_rendered_per_host(tmp_path: Path) -> None:
         )
         assert conf.src.endswith("base.conf.j2")
         assert moves["etc/static.txt"].content is None
+
+
+def test_each_templated_string_is_compiled_once_per_plan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Paths and variable values are rendered for every host, but parsed and compiled once."""
+    compiles: list[str] = []
+    real = jinja2.Environment._parse
+
+    def counting(self: jinja2.Environment, source: str, *args: object) -> object:
+        compiles.append(source)
+        return real(self, source, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jinja2.Environment, "_parse", counting)
+    tag = tmp_path.name  # strings no earlier test compiled
+    files = {
+        "site.yml": (
+            f"- hosts: all\n  vars: {{v: '{tag}-{{{{ inventory_hostname }}}}'}}\n"
+            f"  remote_dir: '{tag}/{{{{ v }}}}'\n  rtas: [{{name: u, remote: ['true']}}]\n"
+        )
+    }
+    hosts = [f"h{i}" for i in range(30)]
+    plan = plan_for(tmp_path, files, make_inventory({"all": hosts}))
+    assert {s.remote_dir for s in plan.steps} == {f"{tag}/{tag}-{h}" for h in hosts}
+    mine = [source for source in compiles if tag in source]
+    assert len(mine) <= 4, mine  # 2 strings, each parsed for its names and compiled: once
 
 
 # --- variables, env, connections, dirs ---------------------------------------------------------

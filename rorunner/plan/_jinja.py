@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from types import TracebackType
@@ -25,10 +26,21 @@ def is_template(text: str) -> bool:
     return "{{" in text or "{%" in text or "{#" in text
 
 
-def needed_names(text: str, at: Location) -> set[str]:
+@functools.lru_cache(maxsize=4096)
+def compiled(text: str) -> jinja2.Template:
+    """`text` compiled once: the same string is rendered for every host of a plan."""
+    return ENV.from_string(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _undeclared(text: str) -> frozenset[str]:
+    return frozenset(jinja2.meta.find_undeclared_variables(ENV.parse(text)))
+
+
+def needed_names(text: str, at: Location) -> frozenset[str]:
     """Variables a template string refers to."""
     try:
-        return set(jinja2.meta.find_undeclared_variables(ENV.parse(text)))
+        return _undeclared(text)
     except jinja2.TemplateSyntaxError as exc:
         raise InputError(f"template syntax error: {exc.message}", at.path, at.line) from None
 
@@ -38,7 +50,7 @@ def render_string(text: str, context: Mapping[str, Any], at: Location, what: str
     if not is_template(text):
         return text
     try:
-        return ENV.from_string(text).render(context)
+        return compiled(text).render(context)
     except jinja2.TemplateSyntaxError as exc:
         raise InputError(
             f"{what}: template syntax error: {exc.message}", at.path, at.line

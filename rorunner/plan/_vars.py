@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rorunner.errors import InputError, Location
-from rorunner.plan._jinja import ENV, is_template, needed_names
+from rorunner.plan._jinja import compiled, is_template, needed_names
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Secrets must not reach step environments (they end up in process listings of children).
@@ -75,7 +75,7 @@ class _Resolver:
             needed = needed_names(value, at)
             context = {n: self.get(n) for n in sorted(needed) if n in self.raw}
             try:
-                return ENV.from_string(value).render(context)
+                return compiled(value).render(context)
             except Exception as exc:  # undefined names and runtime errors alike are input errors
                 message = getattr(exc, "message", None) or str(exc)
                 raise InputError(
