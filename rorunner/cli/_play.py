@@ -20,7 +20,7 @@ from rorunner.cli import (
 from rorunner.errors import InputError, UsageError
 
 if TYPE_CHECKING:
-    from rorunner.engine import RunResult
+    from rorunner.engine import EngineOptions, RunResult
     from rorunner.plan import Plan
 
 GRAPH_FORMATS = ("text", "dot", "mermaid", "json")
@@ -121,20 +121,20 @@ def _mapping(data: Any, where: str) -> dict[str, Any]:
     return data
 
 
-def _graph(plan: Plan, engine: Any, fmt: str) -> None:
+def _graph(plan: Plan, engine: EngineOptions, fmt: str) -> None:
     from rorunner.engine import dry_run, statuses  # noqa: PLC0415 - lazy: keeps other commands light
 
     click.echo(plan.render(fmt, status=statuses(dry_run(plan, engine))))
 
 
-def _dry_run(plan: Plan, engine: Any) -> None:
+def _dry_run(plan: Plan, engine: EngineOptions) -> None:
     from rorunner.engine import dry_run  # noqa: PLC0415 - lazy: keeps other commands light
     from rorunner.report import Reporter  # noqa: PLC0415 - lazy: keeps other commands light
 
     Reporter().dry_run(dry_run(plan, engine))
 
 
-def _run(plan: Plan, engine: Any, *, as_json: bool) -> int:
+def _run(plan: Plan, engine: EngineOptions, *, as_json: bool) -> int:
     from rorunner.engine import run_plan  # noqa: PLC0415 - lazy: keeps other commands light
     from rorunner.report import Reporter  # noqa: PLC0415 - lazy: keeps other commands light
 
