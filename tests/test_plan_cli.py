@@ -97,4 +97,4 @@ def test_plan_error_exits_3_with_file_line_and_connects_nowhere(
     assert result.stderr.startswith(f"rorunner: error: {tmp_path / location}: "), result.stderr
     assert words in result.stderr
     assert [host.accepted() for host in lab.hosts] == before
-    assert not (tmp_path / ".rorunner" / "runs").exists()
+    assert not (tmp_path / ".rorunner").exists() and not (tmp_path / "fetched").exists()
