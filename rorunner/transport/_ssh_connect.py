@@ -104,6 +104,9 @@ def open_socket(name: str, hostname: str, port: int, timeout: float) -> socket.s
     for family, kind, proto, _, sockaddr in infos:
         sock = socket.socket(family, kind, proto)
         sock.settimeout(timeout)
+        # Without it, Nagle holds a channel's small EOF back until the server's delayed ACK
+        # of the script before it (about 40 ms per command).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             sock.connect(sockaddr)
         except OSError as exc:
