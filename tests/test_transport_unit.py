@@ -160,6 +160,18 @@ def test_launcher_runs_the_script_with_env_cwd_and_quoting(tmp_path: Path, shell
     assert not (odd / "pwned").exists() and not (tmp_path / "pwned").exists()
 
 
+@pytest.mark.parametrize("shell", ["sh", "bash"])
+def test_a_long_script_is_read_whole_before_the_command_reads_stdin(shell: str) -> None:
+    padding = "x" * 200_000  # far beyond a shell's input buffer
+    script = remote_script(f"cat; printf 'end %s' \"${{#P}}\"", {"P": padding}, "/")
+    done = subprocess.run(
+        [shell, "-c", LAUNCHER], input=script, capture_output=True, timeout=30, check=False
+    )
+    header = PidHeader()
+    assert done.returncode == 0, done.stderr
+    assert header.feed(done.stdout) + header.flush() == b"end 200000"
+
+
 def test_env_values_stay_out_of_the_launcher() -> None:
     assert "s3cret" not in LAUNCHER
     assert b"export A=s3cret" in remote_script("true", {"A": "s3cret"}, None)
@@ -638,6 +650,11 @@ def test_local_files(local: LocalTransport, tmp_path: Path) -> None:
     private = local.ensure_dir(str(tmp_path / "a" / "b"))
     assert private == str(tmp_path / "a" / "b")
     assert Path(private).stat().st_mode & 0o777 == 0o700
+    (tmp_path / "open").mkdir(mode=0o755)
+    assert local.prepare_dir(str(tmp_path / "open")) == str(tmp_path / "open")
+    assert (tmp_path / "open").stat().st_mode & 0o777 == 0o755  # existing: left alone
+    fresh = local.prepare_dir(str(tmp_path / "c" / "d"))
+    assert Path(fresh).stat().st_mode & 0o777 == 0o700
     assert not [p for p in tmp_path.rglob("*") if "rorunner-tmp" in p.name]
     with pytest.raises(RemoteFailure, match=r"^me: get .*missing"):
         local.get(str(tmp_path / "missing"), str(tmp_path / "x"))

@@ -26,18 +26,20 @@ def check_env(env: Mapping[str, str] | None) -> dict[str, str]:
     return checked
 
 
-# What the login shell runs: report its PID, then read the real script from stdin and run
-# it. sshd starts each session's shell in a new session (setsid), so that PID is also the
-# process group id; the script `exec`s, keeping it, so the whole group can be killed.
-LAUNCHER = f'printf \'{PID_MARKER.decode()}%s\\n\' "$$" && eval "$(cat)"'
+# What the login shell runs: report its PID, then become `sh -s`, which reads the real
+# script from stdin and runs it. sshd starts each session's shell in a new session
+# (setsid), so that PID is also the process group id, and `exec` keeps it, so the whole
+# group can be killed. (No `eval "$(cat)"`: that costs a fork and a `cat` per command.)
+LAUNCHER = f'printf \'{PID_MARKER.decode()}%s\\n\' "$$" && exec sh -s'
 
 
 def remote_script(command: str, env: Mapping[str, str] | None, cwd: str | None) -> bytes:
-    """The script LAUNCHER reads from stdin: `cd <cwd> && export K=V.. && exec sh -c <command>`.
+    """The script LAUNCHER reads from stdin: `cd <cwd> && export K=V.. && eval <command>`.
 
     It travels over the channel's stdin, so env values (which may be secrets) never show
     in any process's argv on the host; every value is shlex-quoted, every name checked.
-    The command's own stdin is then at end of file.
+    It is one line (newlines in values stay inside quotes), so the shell has read all of
+    it before the command starts: the command's own stdin is then at end of file.
     """
     parts = []
     if cwd:
@@ -45,7 +47,7 @@ def remote_script(command: str, env: Mapping[str, str] | None, cwd: str | None) 
     assignments = [f"{name}={shlex.quote(value)}" for name, value in check_env(env).items()]
     if assignments:
         parts.append("export " + " ".join(assignments))
-    parts.append(f"exec sh -c {shlex.quote(command)}")
+    parts.append(f"eval {shlex.quote(command)}")
     return (" && ".join(parts) + "\n").encode()
 
 
