@@ -69,6 +69,10 @@ def test_plan_text_matches_golden(plan: Plan) -> None:
     check("plan.txt", plan.render("text"))
 
 
+def test_plan_dot_matches_golden(plan: Plan) -> None:
+    check("plan.dot", plan.render("dot"))
+
+
 def test_plan_mermaid_matches_golden(plan: Plan) -> None:
     check("plan.mmd", plan.render("mermaid"))
 
