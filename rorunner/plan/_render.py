@@ -45,12 +45,17 @@ def _label(step: PlanStep) -> str:
     return f"{step.play}/{step.role}/{step.phase}/{step.name}"
 
 
-def _text(steps: Sequence[PlanStep], status: Mapping[Node, str]) -> str:
+def _by_host(steps: Sequence[PlanStep]) -> dict[str, list[PlanStep]]:
+    """Each host's steps in plan order, hosts in order of their first step."""
     by_host: dict[str, list[PlanStep]] = {}
     for step in steps:
         by_host.setdefault(step.host, []).append(step)
+    return by_host
+
+
+def _text(steps: Sequence[PlanStep], status: Mapping[Node, str]) -> str:
     lines: list[str] = []
-    for host, own in by_host.items():
+    for host, own in _by_host(steps).items():
         address = own[0].conn.address
         lines.append(host if address == host else f"{host} ({address})")
         width = max(len(_label(s)) for s in own)
@@ -68,11 +73,10 @@ def _quote(text: str) -> str:
 def _dot(steps: Sequence[PlanStep], edges: Sequence[Edge], status: Mapping[Node, str]) -> str:
     ids = {step.node: f"n{i}" for i, step in enumerate(steps, start=1)}
     lines = ["digraph plan {", "  rankdir=LR;", "  node [shape=box];"]
-    hosts = list(dict.fromkeys(step.host for step in steps))
-    for index, host in enumerate(hosts, start=1):
+    for index, (host, own) in enumerate(_by_host(steps).items(), start=1):
         lines.append(f"  subgraph cluster_{index} {{")
         lines.append(f"    label={_quote(host)};")
-        for step in (s for s in steps if s.host == host):
+        for step in own:
             state = status.get(step.node)
             label = _label(step) + (f"\\n[{state}]" if state else "")
             lines.append(f"    {ids[step.node]} [label={_quote(label)}];")
