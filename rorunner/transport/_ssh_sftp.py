@@ -22,6 +22,13 @@ from rorunner.transport._files import (
 
 _WRITE_BUFFER = 1024 * 1024
 _READ_CHUNK = 1024 * 1024
+# paramiko's own request size, which every SFTP server accepts.
+_MAX_WRITE_REQUEST = 32768
+# What paramiko keeps free of a channel packet, and the bytes of an SFTP write request
+# around its data: length, type, id, handle (at most 256 bytes, with its length), offset,
+# data length.
+_CHANNEL_RESERVE = 64
+_WRITE_HEADER = 4 + 1 + 4 + (4 + 256) + 8 + 4
 
 
 def remote_path(home: str, path: str) -> str:
@@ -50,6 +57,7 @@ def write_atomic(
     try:
         with sftp.open(tmp, "wb", bufsize=_WRITE_BUFFER) as handle:
             handle.set_pipelined(True)
+            handle.MAX_REQUEST_SIZE = _write_request_size(sftp)
             for chunk in chunks:
                 handle.write(chunk)
         sftp.chmod(tmp, mode)
@@ -57,6 +65,20 @@ def write_atomic(
     except BaseException:
         _discard(sftp, tmp)
         raise
+
+
+def _write_request_size(sftp: paramiko.SFTPClient) -> int:
+    """Bytes per write request such that each request fits one SSH packet.
+
+    paramiko's default (32 KiB of data) plus the request header is just over
+    OpenSSH's 32 KiB channel packet, so every request would travel as two
+    packets (twice the per-packet CPU for encryption and MAC).
+    """
+    channel = sftp.get_channel()
+    if channel is None:
+        return _MAX_WRITE_REQUEST
+    room = channel.out_max_packet_size - _CHANNEL_RESERVE - _WRITE_HEADER
+    return max(4096, min(_MAX_WRITE_REQUEST, room))
 
 
 def _file_chunks(local: str) -> Iterator[bytes]:
@@ -101,11 +123,16 @@ def put_tree(sftp: paramiko.SFTPClient, local: str, target: str) -> None:
 
 def get_file(sftp: paramiko.SFTPClient, source: str, local: str) -> None:
     """Copy the remote file to `local` by temp file + os.replace, keeping its mode."""
-    attrs = sftp.stat(source)
-    if stat.S_ISDIR(attrs.st_mode or 0):
-        raise OSError(errno.EISDIR, "is a directory", source)
-    with atomic_local_file(local, stat.S_IMODE(attrs.st_mode or DEFAULT_FILE_MODE)) as handle:
-        sftp.getfo(source, handle)
+    with sftp.open(source, "rb") as remote:
+        attrs = remote.stat()  # of what was opened: no second lookup of the name
+        if stat.S_ISDIR(attrs.st_mode or 0):
+            raise OSError(errno.EISDIR, "is a directory", source)
+        mode = stat.S_IMODE(attrs.st_mode or DEFAULT_FILE_MODE)
+        if (attrs.st_size or 0) > _MAX_WRITE_REQUEST:  # one request (and no thread) otherwise
+            remote.prefetch(attrs.st_size)
+        with atomic_local_file(local, mode) as handle:
+            while chunk := remote.read(_READ_CHUNK):
+                handle.write(chunk)
 
 
 def ensure_dir(sftp: paramiko.SFTPClient, path: str, private: bool, uid: int) -> None:
