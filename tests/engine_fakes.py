@@ -64,7 +64,7 @@ class PlanMaker:
         edges: dict[tuple[str, ...], tuple[PlanStep, ...]] = {}
         last_of: dict[str, PlanStep] = {}
         for host in self.hosts:
-            # The generators create a missing work dir only for ssh hosts.
+            # Made here so that tests can put files in it before a run.
             (self.root / "remote" / host).mkdir(parents=True, exist_ok=True)
             prev: PlanStep | None = None
             for phase, name, spec in self.steps:

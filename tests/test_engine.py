@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -71,6 +72,17 @@ def test_cold_run_then_everything_up_to_date(tmp_path: Path) -> None:
     assert counts(tmp_path) == {f"{h}.{t}": 1 for h in "ab" for t in ("check", "prep", "work")}
     record = json.loads(Path(second.record or "").read_text())
     assert record["hosts"]["a"]["skipped"] == 3 and len(record["steps"]) == 6
+
+
+def test_a_local_connection_host_gets_its_work_dir_without_a_ship_step(tmp_path: Path) -> None:
+    maker = PlanMaker(tmp_path, hosts=("a",))
+    maker.add("remote", "work", command="echo here > made.txt")
+    plan = maker.build()
+    work = tmp_path / "remote" / "a"
+    work.rmdir()  # PlanMaker makes it; this host must get it from the step itself
+    assert _statuses(_run(tmp_path, plan)) == {"a.work": "changed"}
+    assert (work / "made.txt").read_text() == "here\n"
+    assert stat.S_IMODE(work.stat().st_mode) == 0o700
 
 
 def test_changed_input_reruns_that_step_and_what_follows_only(tmp_path: Path) -> None:

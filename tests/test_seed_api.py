@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -62,8 +61,6 @@ class FakeTransport:
         stderr: BinaryIO | None = None,
     ) -> int:
         self.host.calls.append(("exec", command, cwd, dict(env or {})))
-        if command.startswith("test -d "):
-            return 0 if shlex.split(command)[2] in self.host.dirs else 1
         if stdout is not None:
             stdout.write(self.host.output)
         if stderr is not None:
@@ -85,6 +82,11 @@ class FakeTransport:
 
     def ensure_dir(self, path: str, private: bool = True) -> str:
         self.host.calls.append(("ensure_dir", path, private))
+        self.host.dirs.add(path)
+        return path
+
+    def prepare_dir(self, path: str) -> str:
+        self.host.calls.append(("prepare_dir", path))
         self.host.dirs.add(path)
         return path
 
@@ -319,8 +321,8 @@ def test_remote_exec_runs_in_private_remote_dir_with_env(fake: dict[str, FakeHos
     assert task["task_dep"] == ["first:2001_db8__1", "other:task"]
     assert run_action(task) is None
     host = fake["h1"]
-    assert ("ensure_dir", "work/dir", True) in host.calls
-    runs = [c for c in host.calls if c[0] == "exec" and not c[1].startswith("test -d")]
+    assert host.calls[0] == ("prepare_dir", "work/dir")  # once, before the first command
+    runs = [c for c in host.calls if c[0] == "exec"]
     assert [c[1].splitlines()[-1] for c in runs] == ["echo one", "echo two"]
     assert runs[0][1].startswith("set -- 'x y'\n")
     assert all(c[2] == "work/dir" for c in runs)
@@ -333,10 +335,18 @@ def test_remote_exec_runs_in_private_remote_dir_with_env(fake: dict[str, FakeHos
     }
 
 
-def test_existing_remote_dir_is_left_alone(fake: dict[str, FakeHost]) -> None:
+def test_remote_dir_is_prepared_not_ensured(fake: dict[str, FakeHost]) -> None:
+    # prepare_dir leaves an existing dir (/tmp) alone; ensure_dir would chmod it.
     task = gen_task_remote_exec("true", "2001:db8::1", remote_dir="/tmp")
     run_action(task)
-    assert not [c for c in fake["2001:db8::1"].calls if c[0] == "ensure_dir"]
+    calls = fake["2001:db8::1"].calls
+    assert [c[0] for c in calls] == ["prepare_dir", "exec"]
+    assert calls[0] == ("prepare_dir", "/tmp")
+
+
+def test_without_remote_dir_nothing_is_prepared(fake: dict[str, FakeHost]) -> None:
+    run_action(gen_task_remote_exec("true", "2001:db8::1"))
+    assert [c[0] for c in fake["2001:db8::1"].calls] == ["exec"]
 
 
 def test_non_zero_exit_is_a_classified_failure(fake: dict[str, FakeHost]) -> None:
@@ -387,8 +397,9 @@ def test_ship_files_moves_and_trees(fake: dict[str, FakeHost], tmp_path: Path) -
     assert task["file_dep"] == [str(tmp_path / "a.txt"), str(tmp_path / "tree" / "sub" / "b.txt")]
     assert run_action(task) is None
     host = fake["2001:db8::1"]
-    ensured = [c[1] for c in host.calls if c[0] == "ensure_dir"]
-    assert ensured == ["/srv/app", "/srv/app/conf"]
+    prepared = [c[1] for c in host.calls if c[0] == "prepare_dir"]
+    assert prepared == ["/srv/app", "/srv/app/conf"]
+    assert not [c for c in host.calls if c[0] in ("ensure_dir", "exec")]
     assert ("put", str(tmp_path / "tree"), "/srv/app/tree", None) in host.calls
     assert host.files["/srv/app/a.txt"] == b"a"
     assert host.files["/srv/app/conf/app.conf"] == b"rendered"

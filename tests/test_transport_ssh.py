@@ -315,6 +315,50 @@ def test_ensure_dir_private_and_checked(scratch: str, transport: Transport, host
     assert _remote_text(host, f"stat -c %a {public}").strip() == "755"
 
 
+def test_prepare_dir_creates_missing_private_and_leaves_existing_alone(
+    scratch: str, transport: Transport, host: LabHost
+) -> None:
+    made = transport.prepare_dir(f"{scratch}/prep/a/b")  # parents missing: made 0700 too
+    assert made.startswith("/") and made.endswith(f"{scratch}/prep/a/b")
+    modes = _remote_text(host, f"cd {made} && stat -c %a . .. ../..").split()
+    assert modes == ["700", "700", "700"]
+    existing = made.rsplit("/", 2)[0] + "/shared"
+    host.sh(f"mkdir -m 0755 {existing}", check=True)
+    assert transport.prepare_dir(existing) == existing
+    assert _remote_text(host, f"stat -c %a {existing}").strip() == "755"  # not chmodded
+    host.sh(f"touch {existing}/file", check=True)
+    with pytest.raises(RemoteFailure, match=f"^{host.name}: prepare_dir .*file.*not a directory"):
+        transport.prepare_dir(f"{existing}/file")
+    with pytest.raises(RemoteFailure, match=f"^{host.name}: prepare_dir .*under"):
+        transport.prepare_dir(f"{existing}/file/under")
+
+
+@pytest.mark.parametrize("parent_mode", ["1777", "0777"])
+def test_prepare_dir_in_a_directory_others_can_write(
+    scratch: str, transport: Transport, host: LabHost, parent_mode: str
+) -> None:
+    # 0777 without the sticky bit: another user could swap the new dir, so the owner is
+    # checked against the login's uid (asked with id -u), not taken from the new dir.
+    parent = transport.ensure_dir(f"{scratch}/open{parent_mode}", private=False)
+    host.sh(f"chmod {parent_mode} {parent}", check=True)
+    made = transport.prepare_dir(f"{parent}/work")
+    assert _remote_text(host, f"stat -c %a {made}").strip() == "700"
+
+
+def test_prepare_dir_is_remembered_per_connection(
+    scratch: str, pool: Pool, host: LabHost, lab_spec: SpecFor
+) -> None:
+    transport = pool.get(lab_spec(host))
+    made = transport.prepare_dir(f"{scratch}/once")
+    host.sh(f"rmdir {made}", check=True)
+    assert transport.prepare_dir(made) == made  # not asked again on this connection
+    assert _remote_text(host, f"test -d {made} && echo yes || echo no").strip() == "no"
+    transport.close()
+    again = pool.get(lab_spec(host))  # a new connection prepares afresh
+    assert again.prepare_dir(made) == made
+    assert _remote_text(host, f"stat -c %a {made}").strip() == "700"
+
+
 def test_ensure_dir_refuses_a_dir_owned_by_someone_else(
     scratch: str, transport: Transport, host: LabHost, lab: Lab
 ) -> None:

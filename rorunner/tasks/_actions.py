@@ -27,15 +27,8 @@ def transport_for(spec: ConnectionSpec) -> Transport:
 
 
 def prepare_dir(transport: Transport, path: str) -> str:
-    """Create `path` private (0700) via ensure_dir when missing; an existing one is left alone."""
-    with _devnull() as sink:
-        status = transport.exec(f"test -d {shlex.quote(path)}", stdout=sink.as_binary())
-    return path if status == 0 else transport.ensure_dir(path, private=True)
-
-
-@contextmanager
-def _devnull() -> Iterator[TailSink]:
-    yield TailSink()
+    """Create `path` private (0700) when missing; an existing one is left alone."""
+    return transport.prepare_dir(path)
 
 
 @contextmanager
@@ -64,11 +57,12 @@ class RunCommands:
     spec: ConnectionSpec
     commands: tuple[str, ...]
     env: tuple[tuple[str, str], ...] = ()
-    workdir: str | None = None  # remote: created private when missing; local: absolute
+    workdir: str | None = None  # the cwd (a local step's: absolute)
     timeout: float | None = None
     log_dir: str | None = None
     log_stem: str = "step"
     positional: tuple[str, ...] = ()  # "$1".. of every command
+    prepare: bool = False  # a remote step's work dir: created private when missing
 
     def __call__(self) -> StepFailure | None:
         """Run every command; stop at the first failure."""
@@ -80,7 +74,7 @@ class RunCommands:
 
     def _run(self, transport: Transport, out: TailSink, err: TailSink) -> StepFailure | None:
         cwd = self.workdir
-        if cwd is not None and self.spec.connection != "local":
+        if cwd is not None and self.prepare:  # over SSH and for a connection=local host alike
             cwd = prepare_dir(transport, cwd)
         prefix = f"set -- {shlex.join(self.positional)}\n" if self.positional else ""
         for command in self.commands:

@@ -106,6 +106,7 @@ def gen_task_remote_exec(
         log_dir=log_dir,
         log_stem=names.stem,
         positional=positional,
+        prepare=remote_dir is not None,
     )
     extras = Extras(uptodate, file_dep, (), doc, meta)
     summary = f"on {target.dir_name}: {_first_line(commands[0])}"

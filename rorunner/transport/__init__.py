@@ -22,6 +22,10 @@ Contract (implemented in the private modules of this package):
 - `ensure_dir(path, private=True)`: creates the directory (0700 when private),
   checks it, and returns its absolute path (relative paths are under the
   login home). Relative (and `~/`) remote paths are under the login home everywhere.
+- `prepare_dir(path)`: a step's work dir. Missing: created as by `ensure_dir(path,
+  private=True)`; existing: left as it is (never chmodded: it may be /tmp). Returns it
+  absolute. Over SSH it takes SFTP requests only (mkdir first), no command, and a
+  connection remembers the dirs it prepared.
 - Errors: UnreachableError / HostKeyError (connect, banner, auth, host key) or
   RemoteFailure (exit status, SFTP, timeout), each naming the host and cause.
 
@@ -82,6 +86,10 @@ class Transport(Protocol):
 
     def ensure_dir(self, path: str, private: bool = True) -> str:
         """Create `path` (0700 when private) and return it absolute."""
+        ...
+
+    def prepare_dir(self, path: str) -> str:
+        """Create the work dir `path` private when missing (existing: left alone); absolute."""
         ...
 
     def close(self) -> None:

@@ -135,6 +135,11 @@ class LocalTransport:
             raise RemoteFailure(self.spec.name, problem)
         return target
 
+    def prepare_dir(self, path: str) -> str:
+        """Create the work dir `path` private when missing; an existing one is left alone."""
+        target = os.path.abspath(self._path(path))
+        return target if os.path.isdir(target) else self.ensure_dir(path, private=True)
+
     def close(self) -> None:
         """Nothing to close."""
 

@@ -40,6 +40,7 @@ class SshConnection:
         self._sftp: paramiko.SFTPClient | None = None
         self._home: str | None = None
         self._uid: int | None = None
+        self.prepared: set[str] = set()  # work dirs made or found by prepare_dir (under the lock)
 
     def is_active(self) -> bool:
         """Whether the SSH transport is still up."""
@@ -241,6 +242,20 @@ class SshTransport:
             return target
 
         return self.connection.with_sftp(self.spec.name, f"ensure_dir {path}", action)
+
+    def prepare_dir(self, path: str) -> str:
+        """Create the work dir `path` private when missing (an existing one is left alone);
+        return it absolute. Remembered per connection: asked again, it costs nothing."""
+        connection = self.connection
+
+        def action(sftp: paramiko.SFTPClient, home: str) -> str:
+            target = sftp_ops.remote_path(home, path)
+            if target not in connection.prepared:
+                sftp_ops.make_work_dir(sftp, target, lambda: connection.uid(self.spec.name))
+                connection.prepared.add(target)
+            return target
+
+        return connection.with_sftp(self.spec.name, f"prepare_dir {path}", action)
 
     def close(self) -> None:
         """Close the underlying pooled connection (the pool reopens it on next use)."""

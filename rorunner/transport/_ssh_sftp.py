@@ -7,7 +7,7 @@ import os
 import posixpath
 import secrets
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 
 import paramiko
@@ -160,3 +160,40 @@ def ensure_dir(sftp: paramiko.SFTPClient, path: str, private: bool, uid: int) ->
         problem = check_private_dir(path, attrs.st_mode or 0, owner, uid)
         if problem:
             raise PermissionError(errno.EPERM, problem, path)
+
+
+def _others_can_rename_in(parent_mode: int) -> bool:
+    """Whether users other than the owner could swap an entry of a directory with this mode."""
+    return bool(parent_mode & 0o022) and not parent_mode & stat.S_ISVTX
+
+
+def make_work_dir(sftp: paramiko.SFTPClient, path: str, uid: Callable[[], int]) -> None:
+    """Create the directory `path` private (0700) unless it exists; an existing one is left alone.
+
+    The common case costs mkdir, chmod and two stats. A directory this login
+    just made is owned by its uid, so that owner is the uid to check against,
+    unless someone else could have swapped it (a parent writable by others,
+    without the sticky bit) or it was made by the parents walk: then `uid()`
+    (a remote `id -u`) is asked.
+    """
+    try:
+        sftp.mkdir(path, 0o700)
+    except FileNotFoundError:  # a parent is missing: the careful walk
+        ensure_dir(sftp, path, True, uid())
+        return
+    except OSError as refused:
+        try:
+            attrs = sftp.stat(path)
+        except OSError:
+            raise refused from None  # the mkdir error (e.g. permission denied) says why
+        if not stat.S_ISDIR(attrs.st_mode or 0):
+            raise OSError(errno.ENOTDIR, "exists and is not a directory", path) from None
+        return
+    sftp.chmod(path, 0o700)  # mkdir's mode is filtered by the server's umask
+    attrs = sftp.stat(path)
+    parent = sftp.stat(posixpath.dirname(path) or "/")
+    owner = attrs.st_uid if attrs.st_uid is not None else -1
+    expected = uid() if _others_can_rename_in(parent.st_mode or 0) else owner
+    problem = check_private_dir(path, attrs.st_mode or 0, owner, expected)
+    if problem:
+        raise PermissionError(errno.EPERM, problem, path)
