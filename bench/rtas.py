@@ -8,7 +8,10 @@ connection and one thread per host). Each figure is the median of --repeat runs,
 run in a fresh project and a fresh remote directory. Wall clock of whole processes
 (interpreter start and imports included) for both sides.
 
-    python bench/rtas.py [--sizes 1,10,25] [--repeat 3]
+    python bench/rtas.py [--sizes 1,10,25] [--repeat 3]      (quick: --sizes 25 --repeat 1)
+
+rorunner prefers an AES-GCM cipher; the paramiko script runs both with paramiko's
+default algorithms and with that same cipher, and both ratios are printed.
 """
 
 from __future__ import annotations
@@ -28,9 +31,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from rorunner.transport._ssh_hostkeys import PREFERRED_CIPHERS  # noqa: E402
 from tests.lab import Lab, LabHost, start_lab  # noqa: E402
 
 LAB_SIZE = 25
+# The paramiko script twice: paramiko's default algorithms, and only the cipher rorunner
+# prefers, so that the ratio can also be read with both sides on the same algorithms.
+BASELINE_CIPHERS = {"paramiko": "default", "paramiko_gcm": PREFERRED_CIPHERS[0]}
+VARIANTS = (*BASELINE_CIPHERS, "cold", "rerun")
 
 PLAYBOOK = """\
 - name: rtas
@@ -62,9 +70,13 @@ PARAMIKO_SCRIPT = r"""
 import os, subprocess, sys, threading
 import paramiko
 
-project, remote_dir, key, known_hosts = sys.argv[1:5]
-hosts = [h.split(",") for h in sys.argv[5:]]  # name,address,port
+project, remote_dir, key, known_hosts, ciphers = sys.argv[1:6]
+hosts = [h.split(",") for h in sys.argv[6:]]  # name,address,port
 errors = []
+# "default": paramiko's own choice; else the only ciphers to allow (same as rorunner's pick).
+allowed = ciphers.split(",")
+disabled = None if ciphers == "default" else {
+    "ciphers": [c for c in paramiko.Transport._preferred_ciphers if c not in allowed]}
 
 def one(name, address, port):
     try:
@@ -75,7 +87,7 @@ def one(name, address, port):
         client.load_host_keys(known_hosts)
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         client.connect(address, port=int(port), username="root", key_filename=key,
-                       allow_agent=False, look_for_keys=False)
+                       allow_agent=False, look_for_keys=False, disabled_algorithms=disabled)
         sftp = client.open_sftp()
         home = sftp.normalize(".")
         work = home + "/" + remote_dir
@@ -188,19 +200,15 @@ def measure(lab: Lab, size: int, repeat: int, scratch: Path) -> dict[str, float]
     inventory = write_inventory(scratch / f"inv-{size}.ini", lab, hosts)
     script = scratch / "baseline.py"
     script.write_text(PARAMIKO_SCRIPT)
-    runs: dict[str, list[tuple[float, float]]] = {"paramiko": [], "cold": [], "rerun": []}
+    runs: dict[str, list[tuple[float, float]]] = {k: [] for k in VARIANTS}
     for rep in range(repeat):
-        base = write_project(scratch / f"p-{size}-{rep}", f".bench/p-{size}-{rep}")
-        argv = [
-            sys.executable,
-            str(script),
-            str(base),
-            f".bench/p-{size}-{rep}",
-            str(lab.client_key),
-            str(lab.known_hosts),
-        ]
-        argv += [f"{h.name},{h.address},{h.port}" for h in hosts]
-        runs["paramiko"].append(timed(argv, base))
+        for variant, ciphers in BASELINE_CIPHERS.items():
+            remote = f".bench/{variant}-{size}-{rep}"
+            base = write_project(scratch / f"{variant}-{size}-{rep}", remote)
+            argv = [sys.executable, str(script), str(base), remote]
+            argv += [str(lab.client_key), str(lab.known_hosts), ciphers]
+            argv += [f"{h.name},{h.address},{h.port}" for h in hosts]
+            runs[variant].append(timed(argv, base))
         proj = write_project(scratch / f"r-{size}-{rep}", f".bench/r-{size}-{rep}")
         runs["cold"].append(timed(rorunner_argv(proj, inventory, lab), proj))
         runs["rerun"].append(timed(rorunner_argv(proj, inventory, lab), proj))
@@ -212,17 +220,25 @@ def measure(lab: Lab, size: int, repeat: int, scratch: Path) -> dict[str, float]
 def table(results: dict[int, dict[str, float]]) -> str:
     """The results as a plain-text table with ratios."""
     head = (
-        f"{'hosts':>5}  {'paramiko':>9}  {'rorunner cold':>13}  {'cold/paramiko':>13}  "
-        f"{'unchanged re-run':>16}   {'CPU s: paramiko / cold / re-run':>31}"
+        f"{'hosts':>5}  {'paramiko':>9}  {'paramiko gcm':>12}  {'rorunner cold':>13}  "
+        f"{'cold/paramiko':>13}  {'cold/gcm':>8}  {'unchanged re-run':>16}   "
+        "CPU s: paramiko / paramiko gcm / cold / re-run"
     )
     lines = [head, "-" * len(head)]
     for size, r in results.items():
         lines.append(
-            f"{size:>5}  {r['paramiko']:>8.3f}s  {r['cold']:>12.3f}s  "
-            f"{r['cold'] / r['paramiko']:>12.2f}x  {r['rerun']:>15.3f}s   "
-            f"{r['paramiko_cpu']:>13.2f} / {r['cold_cpu']:.2f} / {r['rerun_cpu']:.2f}"
+            f"{size:>5}  {r['paramiko']:>8.3f}s  {r['paramiko_gcm']:>11.3f}s  "
+            f"{r['cold']:>12.3f}s  {r['cold'] / r['paramiko']:>12.2f}x  "
+            f"{r['cold'] / r['paramiko_gcm']:>7.2f}x  {r['rerun']:>15.3f}s   "
+            f"{r['paramiko_cpu']:.2f} / {r['paramiko_gcm_cpu']:.2f} / {r['cold_cpu']:.2f} / "
+            f"{r['rerun_cpu']:.2f}"
         )
     return "\n".join(lines)
+
+
+def load() -> str:
+    """The 1, 5 and 15 minute load averages, as uptime shows them."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:
@@ -234,12 +250,18 @@ def main() -> None:
     lab = start_lab(max(LAB_SIZE, *sizes), mode="auto", name="bench")
     scratch = Path(tempfile.mkdtemp(prefix="rorunner-bench-"))
     warm_up()
+    load_before = load()
     try:
         results = {size: measure(lab, size, args.repeat, scratch) for size in sizes}
     finally:
         lab.stop()
         shutil.rmtree(scratch, ignore_errors=True)
     print(f"lab mode: {lab.mode}; median of {args.repeat} runs; whole processes, wall clock")
+    print(f"load average before: {load_before}; after: {load()} ({os.cpu_count()} CPUs)")
+    print(
+        f"ciphers: rorunner prefers {PREFERRED_CIPHERS[0]} (AEAD, no separate MAC); "
+        "'paramiko' uses paramiko's default choice, 'paramiko gcm' allows only that cipher"
+    )
     print(table(results))
 
 

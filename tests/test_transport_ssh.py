@@ -556,6 +556,12 @@ def test_a_forked_child_opens_its_own_connection(
     assert pool.opened == 1
 
 
+def test_an_aead_cipher_is_negotiated(pool: Pool, host: LabHost, lab_spec: SpecFor) -> None:
+    transport: Any = pool.get(lab_spec(host))
+    ssh = transport.connection.client.get_transport()
+    assert (ssh.local_cipher, ssh.remote_cipher) == ("aes128-gcm@openssh.com",) * 2
+
+
 # --- host keys ---------------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from rorunner.transport._ssh_hostkeys import (
     KnownHostsPolicy,
     append_known_host,
     fingerprint,
+    prefer_ciphers,
     read_known_keys,
 )
 
@@ -163,7 +164,7 @@ def test_launcher_runs_the_script_with_env_cwd_and_quoting(tmp_path: Path, shell
 @pytest.mark.parametrize("shell", ["sh", "bash"])
 def test_a_long_script_is_read_whole_before_the_command_reads_stdin(shell: str) -> None:
     padding = "x" * 200_000  # far beyond a shell's input buffer
-    script = remote_script(f"cat; printf 'end %s' \"${{#P}}\"", {"P": padding}, "/")
+    script = remote_script("cat; printf 'end %s' \"${#P}\"", {"P": padding}, "/")
     done = subprocess.run(
         [shell, "-c", LAUNCHER], input=script, capture_output=True, timeout=30, check=False
     )
@@ -658,3 +659,14 @@ def test_local_files(local: LocalTransport, tmp_path: Path) -> None:
     assert not [p for p in tmp_path.rglob("*") if "rorunner-tmp" in p.name]
     with pytest.raises(RemoteFailure, match=r"^me: get .*missing"):
         local.get(str(tmp_path / "missing"), str(tmp_path / "x"))
+
+
+def test_aead_ciphers_go_first_and_nothing_is_dropped() -> None:
+    offered = ("aes128-ctr", "aes256-ctr", "aes256-gcm@openssh.com", "aes128-gcm@openssh.com")
+    assert prefer_ciphers(offered) == (
+        "aes128-gcm@openssh.com",
+        "aes256-gcm@openssh.com",
+        "aes128-ctr",
+        "aes256-ctr",
+    )
+    assert prefer_ciphers(("aes128-ctr", "aes192-ctr")) == ("aes128-ctr", "aes192-ctr")

@@ -30,7 +30,7 @@ def check_env(env: Mapping[str, str] | None) -> dict[str, str]:
 # script from stdin and runs it. sshd starts each session's shell in a new session
 # (setsid), so that PID is also the process group id, and `exec` keeps it, so the whole
 # group can be killed. (No `eval "$(cat)"`: that costs a fork and a `cat` per command.)
-LAUNCHER = f'printf \'{PID_MARKER.decode()}%s\\n\' "$$" && exec sh -s'
+LAUNCHER = f"printf '{PID_MARKER.decode()}%s\\n' \"$$\" && exec sh -s"
 
 
 def remote_script(command: str, env: Mapping[str, str] | None, cwd: str | None) -> bytes:
