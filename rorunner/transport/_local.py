@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import selectors
 import signal
 import subprocess
-import threading
+import time
 from collections.abc import Mapping
 from contextlib import suppress
-from typing import IO, BinaryIO
+from typing import BinaryIO
 
 from rorunner.errors import RemoteFailure
 from rorunner.model import ConnectionSpec
@@ -23,13 +24,39 @@ from rorunner.transport._shell import check_env
 _CHUNK = 256 * 1024
 _KILL_GRACE = 2.0
 _JOIN_LIMIT = 10.0
+_POLL = 0.5  # how soon a silent command's exit is noticed
 
 
-def _drain(source: IO[bytes], sink: BinaryIO | None) -> None:
-    with source:
-        while chunk := os.read(source.fileno(), _CHUNK):
-            if sink is not None:
-                sink.write(chunk)
+def _pump(
+    proc: subprocess.Popen[bytes],
+    sinks: Mapping[int, BinaryIO | None],
+    deadline: float | None,
+) -> None:
+    """Copy the pipes to their sinks in this thread until both end (no drain threads).
+
+    Raises TimeoutExpired at the deadline. Once the shell has exited, a background
+    child that still holds a pipe open gets _JOIN_LIMIT seconds, then is no longer read.
+    """
+    with selectors.DefaultSelector() as selector:
+        for fd, sink in sinks.items():
+            selector.register(fd, selectors.EVENT_READ, sink)
+        grace_end: float | None = None
+        while selector.get_map():
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                raise subprocess.TimeoutExpired(proc.args, 0)
+            if grace_end is None and proc.poll() is not None:
+                grace_end = now + _JOIN_LIMIT
+            if grace_end is not None and now >= grace_end:
+                return
+            limits = [t for t in (deadline, grace_end) if t is not None]
+            wait = min([_POLL, *(t - now for t in limits)])
+            for key, _ in selector.select(wait):
+                chunk = os.read(key.fd, _CHUNK)
+                if not chunk:
+                    selector.unregister(key.fd)
+                elif key.data is not None:
+                    key.data.write(chunk)
 
 
 class LocalTransport:
@@ -66,22 +93,19 @@ class LocalTransport:
         except OSError as exc:
             raise RemoteFailure(self.spec.name, f"cannot run command: {exc}") from exc
         assert proc.stdout is not None and proc.stderr is not None
-        drains = [
-            threading.Thread(target=_drain, args=(proc.stdout, stdout), daemon=True),
-            threading.Thread(target=_drain, args=(proc.stderr, stderr), daemon=True),
-        ]
-        for thread in drains:
-            thread.start()
+        deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            status = proc.wait(timeout=timeout)
+            _pump(proc, {proc.stdout.fileno(): stdout, proc.stderr.fileno(): stderr}, deadline)
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            status = proc.wait(timeout=left)
         except subprocess.TimeoutExpired:
             self._kill_group(proc)
             raise RemoteFailure(
                 self.spec.name, f"command timed out after {timeout}s and was killed"
             ) from None
         finally:
-            for thread in drains:
-                thread.join(_JOIN_LIMIT)
+            proc.stdout.close()
+            proc.stderr.close()
         return status if status >= 0 else 128 - status
 
     def _kill_group(self, proc: subprocess.Popen[bytes]) -> None:
