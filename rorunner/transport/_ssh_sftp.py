@@ -22,7 +22,7 @@ from rorunner.transport._files import (
 
 _WRITE_BUFFER = 1024 * 1024
 _READ_CHUNK = 1024 * 1024
-# paramiko's own request size, which every SFTP server accepts.
+# paramiko's own request size, which every SFTP server accepts (reads and writes).
 _MAX_WRITE_REQUEST = 32768
 # What paramiko keeps free of a channel packet, and the bytes of an SFTP write request
 # around its data: length, type, id, handle (at most 256 bytes, with its length), offset,
@@ -131,7 +131,9 @@ def get_file(sftp: paramiko.SFTPClient, source: str, local: str) -> None:
         if (attrs.st_size or 0) > _MAX_WRITE_REQUEST:  # one request (and no thread) otherwise
             remote.prefetch(attrs.st_size)
         with atomic_local_file(local, mode) as handle:
-            while chunk := remote.read(_READ_CHUNK):
+            # One request's worth at a time: paramiko's read(n) joins its pieces by
+            # repeated bytes concatenation, quadratic for a large n.
+            while chunk := remote.read(_MAX_WRITE_REQUEST):
                 handle.write(chunk)
 
 
