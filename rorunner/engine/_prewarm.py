@@ -23,9 +23,20 @@ class Prewarm:
         self._queue: queue.SimpleQueue[tuple[str, ConnectionSpec]] = queue.SimpleQueue()
         for item in specs.items():
             self._queue.put(item)
-        for index in range(min(max(1, workers), len(specs))):
+        self._workers = min(max(1, workers), len(specs))
+        if self._workers:
+            # One thread imports paramiko and starts the others: the caller goes on at once
+            # (starting them here would wait on every new thread, each busy importing).
+            threading.Thread(target=self._start, name="rorunner-connect", daemon=True).start()
+
+    def _start(self) -> None:
+        from rorunner.transport import default_pool  # noqa: PLC0415 - only when work is pending
+
+        default_pool().load_ssh()
+        for index in range(1, self._workers):
             name = f"rorunner-connect-{index}"
             threading.Thread(target=self._work, name=name, daemon=True).start()
+        self._work()
 
     def _work(self) -> None:
         while True:

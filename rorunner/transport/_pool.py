@@ -38,6 +38,10 @@ class Pool:
             self._pid = os.getpid()
             self._key_locks, self._connections, self._opened = {}, {}, 0
 
+    def load_ssh(self) -> None:
+        """Import the SSH implementation (and paramiko) now, e.g. in a background thread."""
+        from rorunner.transport import _ssh  # noqa: F401, PLC0415
+
     def get(self, spec: ConnectionSpec) -> Transport:
         """The Transport for `spec`, connecting on first use (UnreachableError/HostKeyError)."""
         if spec.connection == "local":
