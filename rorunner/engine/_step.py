@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from doit.action import CmdAction
 from doit.exceptions import BaseFail, TaskError
@@ -49,6 +50,9 @@ class StepAction:
     state: RunState
     log_stem: Path | None
     prewarm: Prewarm | None = None
+    # doit inspects every action's signature on each run (to offer it keyword arguments);
+    # this one takes none, and inspecting a callable instance is slow.
+    __signature__: ClassVar[inspect.Signature] = inspect.Signature()
 
     def __call__(self) -> None:
         step = self.lowered.step
