@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 import io
 import os
@@ -182,6 +183,25 @@ def test_exec_timeout_applies_to_a_command_that_never_stops_talking(
     assert out.count > 0
     pattern = f"[r]{marker[1:]}"
     assert _wait_until(lambda: _remote_text(host, f"pgrep -f '{pattern}' || true") == "")
+
+
+def test_exec_makes_no_os_pipe_for_a_channel(
+    transport: Transport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Channel.fileno() makes an OS pipe that paramiko's reader thread writes to; closed at
+    a timeout while output still pours in, that write failed with EBADF and took the whole
+    connection down ("SSH connection lost: [Errno 9] Bad file descriptor", seen in loopback)."""
+    import paramiko
+
+    def no_pipe(channel: paramiko.Channel) -> int:
+        raise AssertionError("Channel.fileno() called")
+
+    monkeypatch.setattr(paramiko.Channel, "fileno", no_pipe)
+    with pytest.raises(RemoteFailure, match=r"timed out after 0\.5s"):
+        transport.exec("yes | head -c 2000000000", timeout=0.5, stdout=CountingSink())  # type: ignore[arg-type]
+    out, err = io.BytesIO(), io.BytesIO()
+    assert transport.exec("echo out; echo err >&2", stdout=out, stderr=err, timeout=60) == 0
+    assert (out.getvalue(), err.getvalue()) == (b"out\n", b"err\n")
 
 
 def test_exec_streams_that_end_at_different_times(transport: Transport) -> None:
@@ -553,6 +573,31 @@ def test_a_forked_child_opens_its_own_connection(
         os.waitpid(child, 0)
     assert reported == bytes([0])
     assert parent.exec("true") == 0  # the parent's connection survived the child
+    assert pool.opened == 1
+
+
+def test_a_forked_child_never_writes_to_the_parents_session(
+    scratch: str, pool: Pool, host: LabHost, lab_spec: SpecFor
+) -> None:
+    """The child drops its copies of the parent's connections: an open SFTP channel among
+    them must not send its close on the shared socket (that would break the parent's session)."""
+    parent = pool.get(lab_spec(host))
+    workdir = parent.ensure_dir(f"{scratch}/fork")  # the SFTP session is now open
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            pool.close_all()  # forgets the parent's connections (a fork is noticed here)
+            gc.collect()
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    parent.put_bytes(b"still here", f"{workdir}/after-fork")
+    out = io.BytesIO()
+    assert parent.exec(f"cat {workdir}/after-fork", stdout=out, timeout=60) == 0
+    assert out.getvalue() == b"still here"
     assert pool.opened == 1
 
 

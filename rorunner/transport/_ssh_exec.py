@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import select
+import threading
 import time
 from collections.abc import Callable
 from typing import BinaryIO
@@ -51,12 +51,18 @@ def pump(
     deadline: float | None,
 ) -> None:
     """Copy stdout and stderr to the sinks until both end; memory stays at one chunk each."""
+    # Woken by paramiko when either stream gets data or ends. Not select() on the channel:
+    # its fileno() is an OS pipe that paramiko's reader thread may still write to while
+    # the channel is being closed (at a timeout), and an EBADF there kills the connection.
+    ready = threading.Event()
+    channel.in_buffer.set_event(ready)
+    channel.in_stderr_buffer.set_event(ready)
     out_open = err_open = True
     while out_open or err_open:
         wait = _remaining(deadline)
         if wait <= 0:  # checked every round: a command that never stops talking times out too
             raise CommandTimeout(header.pid)
-        out, err = _read_round(channel, out_open, err_open, wait)
+        out, err = _read_round(channel, out_open, err_open, wait, ready)
         if out is not None:
             _write(stdout, header.feed(out) if out else header.flush())
             out_open = bool(out)
@@ -66,17 +72,18 @@ def pump(
 
 
 def _read_round(
-    channel: paramiko.Channel, out_open: bool, err_open: bool, wait: float
+    channel: paramiko.Channel, out_open: bool, err_open: bool, wait: float, ready: threading.Event
 ) -> tuple[bytes | None, bytes | None]:
     """One read of each open stream, waiting at most `wait` seconds for anything to come."""
     if out_open and err_open:
         channel.settimeout(0.0)
         out, err = _recv(channel.recv), _recv(channel.recv_stderr)
         if out is None and err is None:
-            # The channel's fileno is readable when either stream has data (or ends).
-            select.select([channel], [], [], wait)
+            # Both were empty just now, so a feed since then has set `ready` (a read
+            # clears it only when it took data, and then this round returns data).
+            ready.wait(wait)
         return out, err
-    # One stream ended: its closed buffer would keep select() awake, so block on the other.
+    # One stream ended: its closed buffer keeps `ready` set, so block on the other.
     channel.settimeout(wait)
     if out_open:
         return _recv(channel.recv), None
