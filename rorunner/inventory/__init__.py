@@ -19,6 +19,7 @@ from rorunner.inventory._sources import (
     read_host_list,
     read_source,
 )
+from rorunner.inventory._varsdirs import base_dirs, load_vars_layers
 from rorunner.inventory._views import host_view, to_ansible_graph, to_ansible_list, to_json
 from rorunner.model import Inventory
 
@@ -39,10 +40,11 @@ def load_inventory(paths: str | Iterable[str]) -> Inventory:
     """Read every inventory source in order and resolve the result.
 
     A source is a file, a directory (its inventory files, recursively) or a
-    comma-separated host list such as `"web1,[2001:db8::1]:2222,"`.
+    comma-separated host list such as `"web1,[2001:db8::1]:2222,"`. The
+    `group_vars/` and `host_vars/` beside each file source (inside a directory
+    source) are read too, as Ansible's host_group_vars plugin does.
     """
-    if isinstance(paths, str):
-        paths = [paths]
+    paths = [paths] if isinstance(paths, str) else [str(p) for p in paths]
     builder = Builder()
     sources: list[str] = []
     for path in paths:
@@ -53,4 +55,5 @@ def load_inventory(paths: str | Iterable[str]) -> Inventory:
         for file in inventory_files(str(path)):
             read_source(file, builder)
             sources.append(file)
-    return resolve(builder, tuple(sources))
+    layers = load_vars_layers(base_dirs(paths), builder.groups, builder.hosts, builder.notices)
+    return resolve(builder, tuple(sources), layers)

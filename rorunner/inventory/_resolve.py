@@ -2,29 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
 from rorunner.errors import InputError
 from rorunner.inventory._address import normalise_address, parse_port
 from rorunner.inventory._builder import Builder, GroupAcc, HostAcc, _split_where
+from rorunner.inventory._varsdirs import FileVars, VarsLayer
 from rorunner.model import Connection, Group, Host, Inventory
 
 _SSH_LIKE = frozenset({"ssh", "paramiko", "smart"})
 
 
-def resolve(builder: Builder, sources: tuple[str, ...]) -> Inventory:
-    """Check the group graph, attach orphans to all, merge vars, build frozen records."""
+def resolve(
+    builder: Builder, sources: tuple[str, ...], layers: Sequence[VarsLayer] = ()
+) -> Inventory:
+    """Check the group graph, attach orphans to all, merge vars, build frozen records.
+
+    `layers`: the group_vars/host_vars of each source (see _varsdirs), applied as Ansible does.
+    """
     _check_cycles(builder.groups)
     _attach_to_all(builder)
     _fix_ungrouped(builder)
     depth = _depths(builder.groups)
-    order = {name: i for i, name in enumerate(builder.groups)}
     ancestors = _ancestors(builder.groups)
-    hosts = _hosts(builder, depth, ancestors, order)
+    hosts = _hosts(builder, depth, ancestors, layers)
     _check_duplicate_addresses(hosts.values())
-    groups = {name: _freeze_group(acc) for name, acc in builder.groups.items()}
+    groups = {name: _freeze_group(acc, layers) for name, acc in builder.groups.items()}
     notices = list(builder.notices)
     notices.extend(f"{name!r} is both a group and a host name" for name in hosts if name in groups)
     if not hosts:
@@ -112,16 +117,20 @@ def _hosts(
     builder: Builder,
     depth: Mapping[str, int],
     ancestors: Mapping[str, frozenset[str]],
-    order: Mapping[str, int],
+    layers: Sequence[VarsLayer],
 ) -> dict[str, Host]:
     merged: dict[frozenset[str], tuple[tuple[str, ...], dict[str, Any], dict[str, str]]] = {}
     hosts: dict[str, Host] = {}
     for name, acc in builder.hosts.items():
         key = frozenset(acc.groups)
         if key not in merged:
-            merged[key] = _group_vars(key, builder.groups, depth, ancestors)
-        member_of, group_vars, origins = merged[key]
-        hosts[name] = _host(acc, member_of, {**group_vars, **acc.vars}, {**origins, **acc.origins})
+            merged[key] = _group_vars(key, builder.groups, depth, ancestors, layers)
+        member_of, group_vars, group_origins = merged[key]
+        values = {**group_vars, **acc.vars}
+        origins = {**group_origins, **acc.origins}
+        for layer in layers:  # host_vars/ files beat the host's inventory vars
+            _apply(layer.hosts.get(name), values, origins)
+        hosts[name] = _host(acc, member_of, values, origins)
     return hosts
 
 
@@ -130,7 +139,10 @@ def _group_vars(
     groups: Mapping[str, GroupAcc],
     depth: Mapping[str, int],
     ancestors: Mapping[str, frozenset[str]],
+    layers: Sequence[VarsLayer],
 ) -> tuple[tuple[str, ...], dict[str, Any], dict[str, str]]:
+    """Ansible's order: inventory vars of all, then of the other groups (by depth, priority,
+    name); then group_vars/all of each source; then each source's group_vars of the others."""
     every: set[str] = {"all"}
     for name in direct:
         every |= ancestors[name]
@@ -140,7 +152,19 @@ def _group_vars(
     for name in ordered:
         values.update(groups[name].vars)
         origins.update(groups[name].origins)
+    for layer in layers:
+        _apply(layer.groups.get("all"), values, origins)
+    for layer in layers:
+        for name in ordered:
+            if name != "all":
+                _apply(layer.groups.get(name), values, origins)
     return tuple(sorted(every)), values, origins
+
+
+def _apply(found: FileVars | None, values: dict[str, Any], origins: dict[str, str]) -> None:
+    if found is not None:
+        values.update(found.values)
+        origins.update(found.origins)
 
 
 def _host(
@@ -207,12 +231,17 @@ def _check_duplicate_addresses(hosts: Iterable[Host]) -> None:
             )
 
 
-def _freeze_group(acc: GroupAcc) -> Group:
+def _freeze_group(acc: GroupAcc, layers: Sequence[VarsLayer]) -> Group:
+    """The group's own vars: its inventory vars, then its group_vars/ files."""
+    values = dict(acc.vars)
+    for layer in layers:
+        found = layer.groups.get(acc.name)
+        values.update(found.values if found else {})
     return Group(
         name=acc.name,
         hosts=tuple(acc.hosts),
         children=tuple(acc.children),
-        vars=MappingProxyType(dict(acc.vars)),
+        vars=MappingProxyType(values),
         source=acc.source,
         priority=acc.priority,
         parents=tuple(acc.parents),

@@ -1,0 +1,147 @@
+"""`group_vars/` and `host_vars/` beside each inventory source (Ansible's host_group_vars).
+
+For every `-i` source (a host list has none) the base directory is the source itself when it
+is a directory, else its parent. Each group or host name is looked up as `<dir>/<name>`, then
+`<name>.yml`, `.yaml`, `.json`: the first that exists wins; a directory stands for its files,
+recursively in sorted order (hidden and `~` files skipped; files without extension or with one
+of those three; sub-directories without a dot). Later files override earlier ones.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rorunner._yaml import line_of, parse_yaml, plain, read_text
+from rorunner.errors import InputError
+from rorunner.inventory._builder import where
+
+VARS_EXTENSIONS = (".yml", ".yaml", ".json")
+_CANDIDATE_SUFFIXES = ("", *VARS_EXTENSIONS)
+
+
+@dataclass(frozen=True)
+class FileVars:
+    """The merged vars of one entity's files in one base directory, with each var's file:line."""
+
+    values: dict[str, Any]
+    origins: dict[str, str]
+
+
+@dataclass(frozen=True)
+class VarsLayer:
+    """What one base directory gives: group name -> vars, host name -> vars."""
+
+    groups: dict[str, FileVars] = field(default_factory=dict)
+    hosts: dict[str, FileVars] = field(default_factory=dict)
+
+
+def base_dirs(paths: Iterable[str]) -> list[str]:
+    """The directory whose group_vars/host_vars each source gets, in source order."""
+    found = []
+    for path in paths:
+        if "," in path and not os.path.exists(path):  # a host list
+            continue
+        found.append(path if os.path.isdir(path) else os.path.dirname(path) or ".")
+    return found
+
+
+def load_vars_layers(
+    dirs: Iterable[str], groups: Iterable[str], hosts: Iterable[str], notices: list[str]
+) -> list[VarsLayer]:
+    """One layer per base directory (repeats included, as Ansible applies them again)."""
+    group_names, host_names = list(groups), list(hosts)
+    cache: dict[str, VarsLayer] = {}
+    layers = []
+    for base in dirs:
+        if base not in cache:
+            cache[base] = VarsLayer(
+                groups=_entity_vars(os.path.join(base, "group_vars"), group_names, notices),
+                hosts=_entity_vars(os.path.join(base, "host_vars"), host_names, notices),
+            )
+        layers.append(cache[base])
+    return layers
+
+
+def _entity_vars(vars_dir: str, names: list[str], notices: list[str]) -> dict[str, FileVars]:
+    if not os.path.exists(vars_dir):
+        return {}
+    if not os.path.isdir(vars_dir):
+        notices.append(f"{vars_dir} is not a directory, skipped")
+        return {}
+    try:
+        entries = set(os.listdir(vars_dir))
+    except OSError as exc:
+        raise InputError(f"cannot read directory: {exc.strerror or exc}", vars_dir) from None
+    found: dict[str, FileVars] = {}
+    for name in names:
+        files = _files_for(vars_dir, name, entries)
+        if files:
+            found[name] = _merge(files)
+    return found
+
+
+def _files_for(vars_dir: str, name: str, entries: set[str]) -> list[str]:
+    """The files for one name: the first candidate that exists (a directory: its files)."""
+    for suffix in _CANDIDATE_SUFFIXES:
+        candidate = name + suffix
+        path = os.path.join(vars_dir, candidate)
+        if candidate in entries and os.path.exists(path):
+            return _dir_files(path, set()) if os.path.isdir(path) else [path]
+    return []
+
+
+def _dir_files(path: str, seen: set[str]) -> list[str]:
+    real = os.path.realpath(path)
+    if real in seen:  # a symlink loop: each directory is read once
+        return []
+    seen.add(real)
+    try:
+        entries = sorted(os.listdir(path))
+    except OSError as exc:
+        raise InputError(f"cannot read directory: {exc.strerror or exc}", path) from None
+    files: list[str] = []
+    for entry in entries:
+        if entry.startswith(".") or entry.endswith("~"):
+            continue
+        full = os.path.join(path, entry)
+        ext = os.path.splitext(entry)[1]
+        if os.path.isdir(full) and not ext:
+            files.extend(_dir_files(full, seen))
+        elif os.path.isfile(full) and (not ext or ext in VARS_EXTENSIONS):
+            files.append(full)
+    return files
+
+
+def _merge(files: list[str]) -> FileVars:
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for path in files:
+        data = _load(path)
+        for key in data:
+            values[key] = plain(data[key])
+            origins[key] = where(path, line_of(data, key))
+    return FileVars(values, origins)
+
+
+def _load(path: str) -> Mapping[str, Any]:
+    """One vars file: a mapping of names (empty files count as no vars, as in Ansible)."""
+    text = read_text(path)
+    if text.startswith("$ANSIBLE_VAULT"):
+        raise InputError("vaulted files are not supported", path, 1)
+    data = parse_yaml(text, path)
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        kind = "a list" if isinstance(data, list) else f"{type(data).__name__} {data!r}"
+        raise InputError(
+            f"a vars file must be a mapping of variable names, got {kind}", path, line_of(data) or 1
+        )
+    for key in data:
+        if not isinstance(key, str):
+            raise InputError(
+                f"variable name must be a string, got {key!r}", path, line_of(data, key)
+            )
+    return data
