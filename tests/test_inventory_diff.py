@@ -33,6 +33,21 @@ SOURCES.append(
 )
 # A comma-separated host list instead of a path (Ansible's host_list), with a file after it.
 SOURCES.append(("web1,[2001:db8::5]:2222, 192.0.2.9,", str(CORPUS / "01_basic.ini")))
+# group_vars/ and host_vars/ beside an inventory FILE (the directories above list them as
+# directory sources, with the vars dirs inside them).
+VARS_FILES = [
+    CORPUS / "34_vars_dirs_ini" / "hosts.ini",
+    CORPUS / "35_vars_dirs_yaml" / "inventory.yml",
+    CORPUS / "37_vars_dirs_json" / "inventory.json",
+]
+SOURCES.extend((str(path),) for path in VARS_FILES)
+# Several sources in different directories, one repeated: each source's vars dirs apply in
+# -i order, group by group inside each, and a repeated source applies again.
+MULTI = CORPUS / "38_vars_dirs_multi"
+SOURCES.append((str(MULTI / "one" / "hosts.ini"), str(MULTI / "two" / "hosts.yml")))
+SOURCES.append(
+    (str(MULTI / "one" / "hosts.ini"), str(MULTI / "two" / "hosts.yml"), str(MULTI / "one"))
+)
 
 
 GRAPH_SOURCE = str(CORPUS / "02_nested_children.ini")
@@ -40,6 +55,18 @@ EXTRA_JOBS = [
     ["-i", GRAPH_SOURCE, "--graph"],
     ["-i", GRAPH_SOURCE, "--graph", "web"],
     ["-i", GRAPH_SOURCE, "--host", "weu1"],
+]
+# --host NAME with group_vars/host_vars: every host of the vars-dir inventories.
+HOST_CASES = {
+    "34_vars_dirs_ini/hosts.ini": ("u1", "u2", "w1", "w2", "d1"),
+    "35_vars_dirs_yaml": ("app1", "2001:db8::5", "db1"),
+    "36_vars_dirs_dir": ("w1", "w2", "d1", "c1"),
+    "37_vars_dirs_json/inventory.json": ("lb1", "lb2"),
+}
+EXTRA_JOBS += [
+    ["-i", str(CORPUS / source), "--host", host]
+    for source, hosts in HOST_CASES.items()
+    for host in hosts
 ]
 
 
@@ -154,7 +181,9 @@ def test_cli_list_prints_the_same_text(oracle: dict[tuple[str, ...], str]) -> No
         assert result.out == oracle[source], name
 
 
-@pytest.mark.parametrize("job", EXTRA_JOBS, ids=lambda job: " ".join(job[2:]))
+@pytest.mark.parametrize(
+    "job", EXTRA_JOBS, ids=lambda job: f"{Path(job[1]).name} {' '.join(job[2:])}"
+)
 def test_cli_graph_and_host_match_ansible(
     job: list[str], oracle: dict[tuple[str, ...], str]
 ) -> None:
