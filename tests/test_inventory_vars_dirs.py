@@ -125,3 +125,24 @@ def test_vars_files_set_connection_fields_and_group_vars(tmp_path: Path) -> None
         "ansible_user": "deploy",
         "ansible_port": 2222,
     }
+
+
+def test_ansible_agrees_on_what_is_refused_and_what_is_never_read(tmp_path: Path) -> None:
+    """ansible-inventory also fails on a broken or non-mapping vars file, and also never
+    reads the files `test_files_ansible_never_reads_are_not_read` plants."""
+    from tests.test_inventory_diff import _run_oracle
+
+    refused = [case for case in BAD_FILES if case[0] in ("syntax", "top-level-list", "tab")]
+    sources = []
+    for name, relative, content, _, _ in refused:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "hosts.ini").write_text(INVENTORY)
+        _write(tmp_path / name / relative, content)
+        sources.append(tmp_path / name / "hosts.ini")
+    quiet = tmp_path / "never-read"
+    quiet.mkdir()
+    test_files_ansible_never_reads_are_not_read(quiet)
+    jobs = [["--host", "w1", "-i", str(source)] for source in [*sources, quiet / "hosts.ini"]]
+    results = _run_oracle(jobs, tmp_path / "home", check=False)
+    assert [r["rc"] != 0 for r in results] == [True] * len(refused) + [False]
+    assert results[-1]["out"] == run_cli("inventory", "-i", str(quiet), "--host", "w1").out
