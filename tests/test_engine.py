@@ -291,3 +291,15 @@ def test_remote_role_scripts_arrive_intact_and_run(tmp_path: Path, padding: int)
     assert out[1] == "./.rorunner-scripts/01-play/r/10-s.sh"
     landed = tmp_path / "remote" / "a" / ".rorunner-scripts" / "01-play" / "r" / "10-s.sh"
     assert landed.read_bytes() == script.read_bytes() and landed.stat().st_mode & 0o777 == 0o700
+
+
+def test_only_the_newest_run_records_and_their_logs_are_kept(tmp_path: Path) -> None:
+    maker = PlanMaker(tmp_path, hosts=("a",))
+    maker.add("remote", "work", command="echo out; echo err >&2", always=True)
+    plan = maker.build()
+    state = tmp_path / ".rorunner"
+    (state / "logs" / "19700101T000000-1-1").mkdir(parents=True)  # a killed run's logs
+    records = [Path(_run(tmp_path, plan, keep_runs=2).record or "") for _ in range(3)]
+    assert len({r.name for r in records}) == 3  # every run has its own id
+    assert sorted(p.name for p in (state / "runs").iterdir()) == sorted(r.name for r in records[1:])
+    assert sorted(p.name for p in (state / "logs").iterdir()) == sorted(r.stem for r in records[1:])

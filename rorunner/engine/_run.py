@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
 
 STATE_DIR = ".rorunner"
 DEFAULT_FORKS = 25
+DEFAULT_KEEP_RUNS = 50
+_RUN_SEQUENCE = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class EngineOptions:
     project_dir: Path  # the playbook's directory; state goes to <project_dir>/.rorunner
     forks: int = DEFAULT_FORKS
     force: bool = False
+    keep_runs: int = DEFAULT_KEEP_RUNS  # run records (and their logs) kept; older ones go
 
     @property
     def state_dir(self) -> Path:
@@ -70,7 +75,9 @@ def run_plan(
         outcomes = _complete(lowered, state, interrupted)
         hosts = tuple(dict.fromkeys(step.host for step in plan.steps))
         result = RunResult(run_id, outcomes, summarise(hosts, outcomes), interrupted)
-        return _write_record(result, options.state_dir / "runs" / f"{run_id}.json")
+        final = _write_record(result, options.state_dir / "runs" / f"{run_id}.json")
+        _prune_history(options.state_dir, max(options.keep_runs, 1))
+        return final
 
 
 def _drive(
@@ -149,7 +156,22 @@ def _write_record(result: RunResult, path: Path) -> RunResult:
 
 
 def _new_run_id() -> str:
-    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{os.getpid()}"
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    return f"{stamp}-{os.getpid()}-{next(_RUN_SEQUENCE)}"
+
+
+def _prune_history(state_dir: Path, keep: int) -> None:
+    """Keep the newest `keep` run records; drop older ones and every log dir without a record."""
+    records = sorted(
+        (state_dir / "runs").glob("*.json"), key=lambda p: (p.stat().st_mtime_ns, p.name)
+    )
+    for old in records[:-keep]:
+        old.unlink(missing_ok=True)
+    kept = {record.stem for record in records[-keep:]}
+    logs = state_dir / "logs"
+    for log_dir in logs.iterdir() if logs.is_dir() else ():
+        if log_dir.name not in kept:
+            shutil.rmtree(log_dir, ignore_errors=True)
 
 
 @contextmanager
