@@ -12,6 +12,7 @@ from rorunner.errors import InputError
 from rorunner.inventory._address import split_host_port
 from rorunner.inventory._builder import Builder
 from rorunner.inventory._ini import read_ini
+from rorunner.inventory._walk import walk_dir
 from rorunner.inventory._yamlinv import read_yaml
 
 YAML_EXTENSIONS = (".yaml", ".yml", ".json")
@@ -36,26 +37,19 @@ def read_host_list(source: str, builder: Builder) -> None:
             builder.add_host(name, "ungrouped", port, label)
 
 
-def inventory_files(path: str, _seen: set[str] | None = None) -> list[str]:
+def inventory_files(path: str) -> list[str]:
     """The files an inventory path stands for: itself, or a directory's files, recursively."""
     if not os.path.exists(path):
         raise InputError("inventory path does not exist", path)
-    if not os.path.isdir(path):
-        return [path]
-    seen = set() if _seen is None else _seen
-    real = os.path.realpath(path)
-    if real in seen:  # a symlink loop: each directory is read once
-        return []
-    seen.add(real)
-    try:
-        entries = sorted(os.listdir(path))
-    except OSError as exc:
-        raise InputError(f"cannot read directory: {exc.strerror or exc}", path) from None
-    files: list[str] = []
-    for entry in entries:
-        if not _IGNORED.search(entry):
-            files.extend(inventory_files(os.path.join(path, entry), seen))
-    return files
+    return walk_dir(path, _is_inventory_entry) if os.path.isdir(path) else [path]
+
+
+def _is_inventory_entry(path: str, is_dir: bool) -> bool:
+    if _IGNORED.search(os.path.basename(path)):
+        return False
+    if not os.path.exists(path):  # a dangling symlink
+        raise InputError("inventory path does not exist", path)
+    return True
 
 
 def read_source(path: str, builder: Builder) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from rorunner._yaml import line_of, parse_yaml, plain, read_text
 from rorunner.errors import InputError
 from rorunner.inventory._builder import where
+from rorunner.inventory._walk import walk_dir
 
 VARS_EXTENSIONS = (".yml", ".yaml", ".json")
 _CANDIDATE_SUFFIXES = ("", *VARS_EXTENSIONS)
@@ -89,30 +90,18 @@ def _files_for(vars_dir: str, name: str, entries: set[str]) -> list[str]:
         candidate = name + suffix
         path = os.path.join(vars_dir, candidate)
         if candidate in entries and os.path.exists(path):
-            return _dir_files(path, set()) if os.path.isdir(path) else [path]
+            return walk_dir(path, _is_vars_entry) if os.path.isdir(path) else [path]
     return []
 
 
-def _dir_files(path: str, seen: set[str]) -> list[str]:
-    real = os.path.realpath(path)
-    if real in seen:  # a symlink loop: each directory is read once
-        return []
-    seen.add(real)
-    try:
-        entries = sorted(os.listdir(path))
-    except OSError as exc:
-        raise InputError(f"cannot read directory: {exc.strerror or exc}", path) from None
-    files: list[str] = []
-    for entry in entries:
-        if entry.startswith(".") or entry.endswith("~"):
-            continue
-        full = os.path.join(path, entry)
-        ext = os.path.splitext(entry)[1]
-        if os.path.isdir(full) and not ext:
-            files.extend(_dir_files(full, seen))
-        elif os.path.isfile(full) and (not ext or ext in VARS_EXTENSIONS):
-            files.append(full)
-    return files
+def _is_vars_entry(path: str, is_dir: bool) -> bool:
+    name = os.path.basename(path)
+    if name.startswith(".") or name.endswith("~"):
+        return False
+    ext = os.path.splitext(name)[1]
+    if is_dir:
+        return not ext
+    return os.path.isfile(path) and (not ext or ext in VARS_EXTENSIONS)
 
 
 def _merge(files: list[str]) -> FileVars:
