@@ -21,12 +21,14 @@ $(BIN)/rorunner: pyproject.toml
 
 deps: $(BIN)/rorunner sshd
 
-# The lab needs a real OpenSSH server and client, iproute2 and util-linux; install what is missing.
+# The lab needs a real OpenSSH server and client, iproute2, util-linux and sudo (the fleet
+# lab's become users); install what is missing.
 sshd:
 	@test -x /usr/sbin/sshd && command -v ssh >/dev/null && command -v ssh-keygen >/dev/null && \
-	  command -v ip >/dev/null && command -v nsenter >/dev/null || { \
-	  echo "installing openssh-server openssh-client iproute2"; \
-	  $(SUDO) apt-get update -qq && $(APT_INSTALL) openssh-server openssh-client iproute2 util-linux >/dev/null; }
+	  command -v ip >/dev/null && command -v nsenter >/dev/null && test -x /usr/bin/sudo || { \
+	  echo "installing openssh-server openssh-client iproute2 util-linux sudo"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(APT_INSTALL) openssh-server openssh-client iproute2 util-linux sudo >/dev/null; }
 
 LINT_PATHS := $(wildcard rorunner tests bench examples)
 

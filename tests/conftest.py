@@ -16,6 +16,8 @@ import pytest
 from rorunner.model import ConnectionSpec
 from tests.lab import Lab, LabBusyError, LabError, LabHost, start_lab
 
+pytest_plugins = ["tests.fleet_fixtures"]  # the fleet lab (bastions, sudo users), on demand
+
 LAB_HOSTS = 4
 LAB_NAME = "test"
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)

@@ -872,6 +872,510 @@ def _start_sshds(lab: Lab) -> None:
     _write_client_files(lab)
 
 
+# --- fleet lab: bastions in front of inner networks, non-root users with sudo (issue 8) --------
+#
+#   controller ==outer bridge (root ns)== b1 ==mid bridge (in b1's ns)== b2, inner1..N
+#                                                   b2 ==deep bridge (in b2's ns)== deep1..M
+#
+# The mid and deep bridges live inside the bastions' namespaces, so the controller has no
+# interface on those links, and the root namespace gets `unreachable` routes for their /64s
+# (its default route would otherwise send the packets off the machine; now a connect fails at
+# once). Bastions do not forward packets: an inner host is reached only through a bastion's
+# sshd (direct-tcpip). Accounts: each fleet host sees, in its own mount namespace only,
+# private /etc/passwd, /etc/group, /etc/shadow and /etc/sudoers (bind mounts of files in the
+# lab dir), a tmpfs /home and a tmpfs /run (sudo's timestamps, sshd's privsep dir); nothing
+# of the controller's /etc, /home or /run is written.
+
+SUDO = "/usr/bin/sudo"
+FIRST_LAB_UID = 2000
+LISTENING = "Server listening on "
+
+
+@dataclass(frozen=True)
+class FleetUsers:
+    """The non-root accounts of every fleet host; none of them exists on the controller."""
+
+    nopasswd: str = "deploy"  # logs in with the lab key; `sudo` without a password
+    passwd: str = "ops"  # logs in with the lab key; `sudo` asks for `password`
+    app: str = "appuser"  # a become_user target: no login key, no sudo
+    password: str = field(default="", repr=False)  # ops's password, generated per lab start
+    uids: dict[str, int] = field(default_factory=dict)  # uid = gid (one group per user)
+
+    @property
+    def names(self) -> tuple[str, str, str]:
+        """All three account names."""
+        return (self.nopasswd, self.passwd, self.app)
+
+    @property
+    def logins(self) -> tuple[str, str]:
+        """The accounts that log in with the lab key."""
+        return (self.nopasswd, self.passwd)
+
+
+@dataclass(eq=False)
+class FleetHost(LabHost):
+    """A fleet host: readiness from sshd's own log, as most are unreachable from here."""
+
+    def start_sshd(self) -> None:
+        """Start sshd again (same address, keys) and wait until it listens."""
+        if _alive(self._sshd):
+            return
+        before = _listening(self)
+        self._spawn_sshd()
+        _wait_listening([(self, before)])
+
+
+@dataclass(eq=False, kw_only=True)
+class FleetLab(Lab):
+    """A running fleet lab: bastion b1, then b2 and the inner hosts, then the deep hosts.
+
+    Its files: `known_hosts` (every host), `inventory_ini` / `inventory_yaml` (groups inner
+    and deep, ansible_user the NOPASSWD sudo user), `ssh_config` (b1 direct, b2 and inner
+    hosts `ProxyJump b1`, deep hosts `ProxyJump b1,b2`) and `ssh_config_proxycommand`.
+    """
+
+    users: FleetUsers
+    mid_prefix: str  # the /64 behind b1 (b2 and the inner hosts)
+    deep_prefix: str  # the /64 behind b2 (the deep hosts)
+
+    @property
+    def bastions(self) -> list[LabHost]:
+        """b1 (reachable from the controller) and b2 (reachable only through b1)."""
+        return [self.host("b1"), self.host("b2")]
+
+    @property
+    def inner(self) -> list[LabHost]:
+        """Hosts one hop away, through b1."""
+        return [h for h in self.hosts if h.name.startswith("inner")]
+
+    @property
+    def deep(self) -> list[LabHost]:
+        """Hosts two hops away, through b1 then b2."""
+        return [h for h in self.hosts if h.name.startswith("deep")]
+
+    @property
+    def ssh_config_proxycommand(self) -> Path:
+        """The same hosts through `ProxyCommand ssh -W [%h]:%p` (deep: two nested commands)."""
+        return self.dir / "ssh_config_proxycommand"
+
+    def ssh(
+        self,
+        host: str,
+        command: str,
+        *,
+        proxycommand: bool = False,
+        stdin: str | None = None,
+        options: Sequence[str] = (),
+    ) -> subprocess.CompletedProcess[str]:
+        """OpenSSH's own client with one of the lab's ssh_configs (`host` may be `user@name`)."""
+        config = self.ssh_config_proxycommand if proxycommand else self.ssh_config
+        argv = ["ssh", "-F", str(config), "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
+        argv += [*options, host, command]
+        return subprocess.run(
+            argv, input=stdin, capture_output=True, text=True, timeout=60, check=False
+        )
+
+    def stop(self, remove: bool = False) -> None:
+        """Stop as a Lab does, and drop the root namespace's routes for the inner networks."""
+        with _name_lock(self.name):
+            if not _owned_by_others(self.name):
+                _drop_fleet_routes(self.name)
+        super().stop(remove)
+
+
+def _fleet_prefix(name: str, net: str) -> str:
+    return _prefix(f"{name}.{net}")  # lab names have no dots: never another lab's outer /64
+
+
+def _fleet_routes(name: str) -> list[str]:
+    return [f"{_fleet_prefix(name, net)}/64" for net in ("mid", "deep")]
+
+
+def _drop_fleet_routes(name: str) -> None:
+    for route in _fleet_routes(name):
+        _run(["ip", "-6", "route", "del", "unreachable", route])
+
+
+def _check_fleet_prefixes_free(fleet: FleetLab) -> None:
+    assert fleet.prefix is not None
+    for prefix in (fleet.prefix, fleet.mid_prefix, fleet.deep_prefix):
+        taken = _must(["ip", "-6", "-o", "addr", "show", "to", f"{prefix}/64"]).split()
+        taken += _must(["ip", "-6", "route", "show", "exact", f"{prefix}/64"]).split()
+        if taken:
+            raise LabError(f"{prefix}/64 is already in use ({' '.join(taken[:4])}): rename lab")
+
+
+def _fleet_hosts(lab_dir: Path, name: str, inner: int, deep: int) -> list[LabHost]:
+    outer, mid, low = _prefix(name), _fleet_prefix(name, "mid"), _fleet_prefix(name, "deep")
+    plan = [("b1", f"{outer}11"), ("b2", f"{mid}2")]
+    plan += [(f"inner{i}", f"{mid}{10 + i}") for i in range(1, inner + 1)]
+    plan += [(f"deep{i}", f"{low}{10 + i}") for i in range(1, deep + 1)]
+    hosts: list[LabHost] = []
+    for index, (host, address) in enumerate(plan, 1):
+        hostdir = lab_dir / "hosts" / host
+        hosts.append(
+            FleetHost(
+                name=host,
+                address=str(ipaddress.IPv6Address(address)),
+                port=22,
+                hostname=host,
+                log=hostdir / "sshd.log",
+                home=hostdir / "home",
+                netns=_netns_name(name, index),
+                config=hostdir / "sshd_config",
+                _pids=lab_dir / "pids",
+            )
+        )
+    return hosts
+
+
+def _new_fleet(lab_dir: Path, name: str, inner: int, deep: int) -> FleetLab:
+    names = FleetUsers().names
+    uids = dict(zip(names, _free_ids(len(names)), strict=True))
+    users = FleetUsers(password=secrets.token_urlsafe(12), uids=uids)
+    return FleetLab(
+        name=name,
+        mode="netns",
+        dir=lab_dir,
+        hosts=_fleet_hosts(lab_dir, name, inner, deep),
+        user=users.nopasswd,
+        bridge=_bridge_name(name),
+        prefix=_prefix(name),
+        users=users,
+        mid_prefix=_fleet_prefix(name, "mid"),
+        deep_prefix=_fleet_prefix(name, "deep"),
+    )
+
+
+# accounts: private passwd/group/shadow/sudoers, bind-mounted inside each fleet host only
+
+
+def _free_ids(count: int) -> list[int]:
+    """Ids unused as uid and gid on the controller, so lab files never alias a real account."""
+    used = set()
+    for path, column in ((Path("/etc/passwd"), 2), (Path("/etc/group"), 2)):
+        for line in path.read_text().splitlines():
+            fields = line.split(":")
+            if len(fields) > column and fields[column].isdigit():
+                used.add(int(fields[column]))
+    free = (i for i in range(FIRST_LAB_UID, 60000) if i not in used)
+    return [next(free) for _ in range(count)]
+
+
+def _sha512_crypt(password: str) -> str:
+    """A crypt(3) SHA-512 hash by the system's libcrypt (what pam_unix checks sudo against)."""
+    import ctypes.util  # only the fleet lab needs it: the 4-host lab starts no slower
+
+    lib = ctypes.CDLL(ctypes.util.find_library("crypt") or "libcrypt.so.1")
+    lib.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    lib.crypt.restype = ctypes.c_char_p
+    alphabet = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    salt = "$6$" + "".join(secrets.choice(alphabet) for _ in range(16))
+    hashed = lib.crypt(password.encode(), salt.encode())
+    if not hashed or not hashed.startswith(b"$6$"):
+        raise LabError("libcrypt could not hash the lab password")
+    return str(hashed.decode())
+
+
+def _without(lines: Iterable[str], names: Sequence[str], ids: Sequence[int]) -> list[str]:
+    """/etc/passwd or /etc/group lines minus any entry that would clash with a lab account."""
+    kept = []
+    for line in lines:
+        fields = line.split(":")
+        if fields[0] in names or (len(fields) > 2 and fields[2] in {str(i) for i in ids}):
+            continue
+        kept.append(line)
+    return kept
+
+
+def _fleet_accounts(users: FleetUsers) -> dict[str, str]:
+    """The text of the private passwd, group, shadow and sudoers files."""
+    names, ids = users.names, [users.uids[n] for n in users.names]
+    passwd = _without(Path("/etc/passwd").read_text().splitlines(), names, ids)
+    passwd += [
+        f"{n}:x:{users.uids[n]}:{users.uids[n]}:rorunner lab:/home/{n}:/bin/sh" for n in names
+    ]
+    group = _without(Path("/etc/group").read_text().splitlines(), names, ids)
+    group += [f"{n}:x:{users.uids[n]}:" for n in names]
+    today = int(time.time() // 86400)
+    hashes = {users.passwd: _sha512_crypt(users.password)}
+    # "*": no password login, yet not locked ("!"), which would make sshd refuse the key too
+    shadow = [
+        f"{line.split(':')[0]}:{hashes.get(line.split(':')[0], '*')}:{today}:0:99999:7:::"
+        for line in passwd
+    ]
+    return {
+        "passwd": "\n".join(passwd) + "\n",
+        "group": "\n".join(group) + "\n",
+        "shadow": "\n".join(shadow) + "\n",
+        "sudoers": _fleet_sudoers(users),
+    }
+
+
+def _fleet_etc_hosts(fleet: FleetLab) -> str:
+    """Names of the fleet hosts, so that sudo finds its own host name without DNS."""
+    lines = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback"]
+    lines += [f"{h.address} {h.name}" for h in fleet.hosts]
+    return "\n".join(lines) + "\n"
+
+
+def _fleet_sudoers(users: FleetUsers) -> str:
+    return "\n".join(
+        [
+            "# rorunner fleet lab: bind-mounted over /etc/sudoers inside each fleet host only",
+            "Defaults env_reset",
+            'Defaults secure_path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"',
+            "Defaults lecture=never",  # else sudo records lectures in the shared /var/lib/sudo
+            "Defaults timestamp_timeout=0",  # every sudo asks again: no state between steps
+            "Defaults !syslog",  # the machine's journal is not the lab's
+            "root ALL=(ALL:ALL) ALL",
+            f"{users.nopasswd} ALL=(ALL:ALL) NOPASSWD: ALL",
+            f"{users.passwd} ALL=(ALL:ALL) ALL",
+            "",
+        ]
+    )
+
+
+def _write_fleet_accounts(fleet: FleetLab) -> None:
+    etc = fleet.dir / "etc"
+    etc.mkdir(mode=0o755)
+    modes = {"passwd": 0o644, "group": 0o644, "shadow": 0o600, "sudoers": 0o440, "hosts": 0o644}
+    files = {**_fleet_accounts(fleet.users), "hosts": _fleet_etc_hosts(fleet)}
+    for file, text in files.items():
+        path = etc / file
+        path.write_text(text)
+        path.chmod(modes[file])
+    (fleet.dir / "sudo_password").write_text(fleet.users.password + "\n")
+    (fleet.dir / "sudo_password").chmod(0o600)
+
+
+# files: sshd configs, known_hosts, ssh_config (ProxyJump and ProxyCommand), inventories
+
+
+def _write_fleet_sshd_configs(fleet: FleetLab) -> None:
+    for host in fleet.hosts:
+        extra = list(_supported_extras(fleet, host))
+        if host.name in ("b1", "b2"):
+            extra += ["AllowTcpForwarding yes", "PermitOpen any"]
+        # sshd reads a user's keys as that user: each login has its own copy in its home
+        extra += [
+            f"Match User {','.join(fleet.users.logins)}",
+            "  AuthorizedKeysFile .ssh/authorized_keys",
+        ]
+        host.config.write_text(_sshd_config(fleet, host, extra))
+
+
+def _fleet_block(fleet: FleetLab, host: LabHost, extra: Sequence[str]) -> list[str]:
+    user = "root" if host in fleet.bastions else fleet.user
+    return [
+        f"Host {host.name} {host.address}",
+        f"  HostName {host.address}",
+        "  Port 22",
+        f"  User {user}",
+        f"  IdentityFile {fleet.client_key}",
+        "  IdentitiesOnly yes",
+        f"  UserKnownHostsFile {fleet.known_hosts}",
+        "  StrictHostKeyChecking yes",
+        *[f"  {line}" for line in extra],
+        "",
+    ]
+
+
+def _fleet_ssh_config_text(fleet: FleetLab) -> str:
+    jumps = {"b1": [], "b2": ["ProxyJump b1"]}
+    out: list[str] = []
+    for host in fleet.hosts:
+        default = ["ProxyJump b1"] if host in fleet.inner else ["ProxyJump b1,b2"]
+        out += _fleet_block(fleet, host, jumps.get(host.name, default))
+    return "\n".join(out)
+
+
+def _fleet_proxycommand_text(fleet: FleetLab) -> str:
+    q = shlex.quote
+    b1 = fleet.host("b1")
+    through_b1 = (
+        f"ProxyCommand ssh -F none -i {q(str(fleet.client_key))} -o IdentitiesOnly=yes"
+        f" -o UserKnownHostsFile={q(str(fleet.known_hosts))} -o StrictHostKeyChecking=yes"
+        f" -o BatchMode=yes -W [%h]:%p root@{b1.address}"
+    )
+    through_b2 = f"ProxyCommand ssh -F {q(str(fleet.ssh_config_proxycommand))} -W [%h]:%p b2"
+    out: list[str] = []
+    for host in fleet.hosts:
+        proxy = [] if host is b1 else [through_b2] if host in fleet.deep else [through_b1]
+        out += _fleet_block(fleet, host, proxy)
+    return "\n".join(out)
+
+
+def _fleet_inventories(fleet: FleetLab) -> tuple[str, str]:
+    """INI and YAML inventories of the inner and deep hosts (not the bastions)."""
+    groups = {"inner": fleet.inner, "deep": fleet.deep}
+    all_vars = {"ansible_user": fleet.user, "ansible_ssh_private_key_file": str(fleet.client_key)}
+    ini, yaml = [], ["all:", "  vars:"]
+    yaml += [f"    {k}: {_yaml_scalar(v)}" for k, v in all_vars.items()]
+    yaml.append("  children:")
+    for group, members in groups.items():
+        ini.append(f"[{group}]")
+        ini += [f"{h.name} ansible_host={h.address}" for h in members]
+        ini.append("")
+        yaml += [f"    {group}:", "      hosts:"]
+        for host in members:
+            yaml += [
+                f"        {host.name}:",
+                f"          ansible_host: {_yaml_scalar(host.address)}",
+            ]
+    ini += ["[all:vars]", *[f"{k}={v}" for k, v in all_vars.items()]]
+    return "\n".join(ini) + "\n", "\n".join(yaml) + "\n"
+
+
+def _write_fleet_client_files(fleet: FleetLab) -> None:
+    fleet.known_hosts.write_text("".join(_host_key_line(fleet, h) + "\n" for h in fleet.hosts))
+    fleet.ssh_config.write_text(_fleet_ssh_config_text(fleet))
+    fleet.ssh_config_proxycommand.write_text(_fleet_proxycommand_text(fleet))
+    ini, yaml = _fleet_inventories(fleet)
+    fleet.inventory_ini.write_text(ini)
+    fleet.inventory_yaml.write_text(yaml)
+
+
+# namespaces: root-ns batch (outer bridge, veths, routes), then one holder per host
+
+
+def _veth(fleet: FleetLab, index: int) -> str:
+    return f"rr{_tag(fleet.name)}v{index}"  # the name `_cleanup_stale` removes if ever left
+
+
+def _fleet_batch(fleet: FleetLab) -> str:
+    """Root-namespace `ip -batch`: outer bridge, namespaces, veths into b1 / b2, routes."""
+    assert fleet.bridge is not None
+    lines = [
+        f"link add {fleet.bridge} type bridge",
+        f"addr add {fleet.prefix}1/64 dev {fleet.bridge} nodad",
+        f"link set {fleet.bridge} up",
+        *[f"netns add {h.netns}" for h in fleet.hosts],
+        f"link add {_veth(fleet, 1)} type veth peer name eth0 netns {fleet.hosts[0].netns}",
+        f"link set {_veth(fleet, 1)} master {fleet.bridge} up",
+    ]
+    for index, host in enumerate(fleet.hosts[1:], 2):
+        side = fleet.host("b2") if host in fleet.deep else fleet.host("b1")
+        lines.append(
+            f"link add {_veth(fleet, index)} netns {side.netns}"
+            f" type veth peer name eth0 netns {host.netns}"
+        )
+    lines += [f"route add unreachable {route}" for route in _fleet_routes(fleet.name)]
+    return "\n".join(lines) + "\n"
+
+
+def _bridge_steps(
+    fleet: FleetLab, bridge: str, address: str, ports: Sequence[LabHost]
+) -> list[str]:
+    steps = [
+        f"ip link add {bridge} type bridge",
+        f"ip addr add {address}/64 dev {bridge} nodad",
+        f"ip link set {bridge} up",
+    ]
+    for host in ports:
+        steps.append(f"ip link set {_veth(fleet, fleet.hosts.index(host) + 1)} master {bridge} up")
+    return steps
+
+
+def _account_steps(fleet: FleetLab) -> list[str]:
+    q, etc = shlex.quote, fleet.dir / "etc"
+    files = ("passwd", "group", "shadow", "sudoers", "hosts")
+    steps = [f"mount --bind {q(str(etc / f))} /etc/{f}" for f in files]
+    steps += [
+        "mount -t tmpfs -o mode=755,size=16m rrrun /run",
+        "mkdir -m 755 /run/sshd",
+        "mount -t tmpfs -o mode=755,size=64m rrhome /home",
+    ]
+    keys = q(str(fleet.dir / "authorized_keys"))
+    for user in fleet.users.names:
+        uid = fleet.users.uids[user]
+        steps.append(f"mkdir -m 700 /home/{user}")
+        if user in fleet.users.logins:
+            steps.append(f"mkdir -m 700 /home/{user}/.ssh && cp {keys} /home/{user}/.ssh/")
+        steps.append(f"chown -R {uid}:{uid} /home/{user}")
+    return steps
+
+
+def _fleet_holder_script(fleet: FleetLab, host: LabHost) -> str:
+    """Accounts, no forwarding, a bastion's inner bridge; then what every lab host gets."""
+    steps = ["set -e", *_account_steps(fleet), "echo 0 > /proc/sys/net/ipv6/conf/all/forwarding"]
+    if host.name == "b1":
+        ports = [fleet.host("b2"), *fleet.inner]
+        steps += _bridge_steps(fleet, "mid", f"{fleet.mid_prefix}1", ports)
+    elif host.name == "b2":
+        steps += _bridge_steps(fleet, "deep", f"{fleet.deep_prefix}1", fleet.deep)
+    return "; ".join(steps) + "; " + _holder_script(fleet, host)
+
+
+def _listening(host: LabHost) -> int:
+    try:
+        return host.log.read_text(errors="replace").count(LISTENING)
+    except OSError:
+        return 0
+
+
+def _wait_listening(pending: list[tuple[LabHost, int]]) -> None:
+    """Wait until each sshd logs one more "Server listening on" than before; fail fast on exit."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    while pending:
+        for item in list(pending):
+            host, before = item
+            if _listening(host) > before:
+                pending.remove(item)
+            elif not _alive(host._sshd):
+                raise LabError(f"{host.name}: sshd exited: {_tail(host.log)}")
+        if pending and time.monotonic() > deadline:
+            raise LabError(
+                f"sshd not listening within {READY_TIMEOUT:.0f}s: {[h.name for h, _ in pending]}"
+            )
+        if pending:
+            time.sleep(POLL)
+
+
+def _start_fleet(fleet: FleetLab) -> None:
+    _check_fleet_prefixes_free(fleet)
+    _must(["ip", "-batch", "-"], _fleet_batch(fleet))
+    for host in fleet.hosts:
+        assert host.netns is not None
+        argv = ["ip", "netns", "exec", host.netns, "unshare", "--mount", "--uts", "sh", "-c"]
+        host._holder = _spawn([*argv, _fleet_holder_script(fleet, host)], host.log, host._pids)
+    _wait_holders(fleet.hosts)
+    for host in fleet.hosts:
+        host._spawn_sshd()
+    _wait_listening([(h, 0) for h in fleet.hosts])
+    _write_fleet_client_files(fleet)
+
+
+def start_fleet_lab(name: str = "fleet", inner: int = 2, deep: int = 1) -> FleetLab:
+    """Start b1, b2, `inner` hosts behind b1 and `deep` hosts behind b2; netns mode only."""
+    if not NAME_RE.fullmatch(name) or not 1 <= inner <= 50 or not 1 <= deep <= 50:
+        raise LabError(f"bad lab name {name!r} or host counts {inner}, {deep}")
+    if _resolve_mode("auto") != "netns":
+        raise LabError(
+            "the fleet lab needs network namespaces (root, iproute2, nsenter, unshare):"
+            " the loopback fallback cannot hide hosts behind a bastion"
+        )
+    _check_tools()
+    if not os.access(SUDO, os.X_OK):
+        raise LabError(f"missing {SUDO} (`make sshd` installs sudo)")
+    lab_dir = LAB_ROOT / name
+    with _name_lock(name):
+        _claim(name, lab_dir)
+        _drop_fleet_routes(name)
+        shutil.rmtree(lab_dir, ignore_errors=True)
+        lab_dir.mkdir(parents=True)
+    fleet = _new_fleet(lab_dir, name, inner, deep)
+    try:
+        _prepare_files(fleet)
+        _write_fleet_sshd_configs(fleet)
+        _write_fleet_accounts(fleet)
+        _start_fleet(fleet)
+    except BaseException:
+        fleet.stop()
+        raise
+    return fleet
+
+
 # --- command line ---------------------------------------------------------------------------
 
 
