@@ -124,3 +124,18 @@ def counts(root: Path) -> dict[str, int]:
     if not folder.exists():
         return {}
     return {p.name: len(p.read_text().splitlines()) for p in sorted(folder.iterdir())}
+
+
+def slow_chain(root: Path) -> FakePlan:
+    """Hosts a and b: steps one, slow, three; a's slow step touches $COUNTERS/a.started, then
+    waits (at most 30 s) for $COUNTERS/release."""
+    maker = PlanMaker(root, hosts=("a", "b"))
+    maker.add("remote", "one", command=count_cmd("one"))
+    wait = (
+        '{ [ "$RORUNNER_HOST" != a ] || { i=0; while [ ! -e "$COUNTERS/release" ] && '
+        "[ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; }; }"
+    )
+    started = 'touch "$COUNTERS/$RORUNNER_HOST.started"'
+    maker.add("remote", "slow", command=f"{count_cmd('slow')} && {started} && {wait}")
+    maker.add("remote", "three", command=count_cmd("three"))
+    return maker.build()

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from rorunner.engine import EngineOptions, ProjectLock, dry_run, run_plan
+from rorunner.engine import EngineOptions, ProjectLock, dry_run, lower, run_plan, task_names
 from rorunner.errors import LockedError
 from rorunner.model import FileMove
-from rorunner.tasks._lower import lower, task_names
-from tests.engine_fakes import PlanMaker, count_cmd, counts
+from tests.engine_fakes import PlanMaker, count_cmd, counts, slow_chain
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -217,38 +216,71 @@ KILL_SCRIPT = """
 import sys
 from pathlib import Path
 from rorunner.engine import EngineOptions, run_plan
-from tests.engine_fakes import PlanMaker, count_cmd
+from tests.engine_fakes import slow_chain
 root = Path(sys.argv[1])
-maker = PlanMaker(root, hosts=("a", "b"))
-maker.add("remote", "one", command=count_cmd("one"))
-maker.add("remote", "slow", command=(
-    count_cmd("slow") + ' && touch "$COUNTERS/$RORUNNER_HOST.started" && '
-    '{ [ "$RORUNNER_HOST" != a ] || { i=0; while [ ! -e "$COUNTERS/release" ] && '
-    '[ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; }; }'))
-maker.add("remote", "three", command=count_cmd("three"))
-run_plan(maker.build(), EngineOptions(root, forks=1))
+result = run_plan(slow_chain(root), EngineOptions(root, forks=1, force="--force" in sys.argv))
+print("interrupted" if result.interrupted else "done", flush=True)
 """
 
 
-def test_kill_minus_9_repeats_only_the_step_in_flight(tmp_path: Path) -> None:
-    script = tmp_path / "run.py"
-    script.write_text(KILL_SCRIPT)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], cwd=REPO, env=env)
+def _start_kill_script(tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
+    """Run KILL_SCRIPT until host a's slow step has started (it then waits for "release")."""
     started = tmp_path / "counters" / "a.started"
-    for _ in range(200):
+    started.unlink(missing_ok=True)
+    argv = [sys.executable, str(_kill_script(tmp_path)), str(tmp_path), *extra]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
+    for _ in range(400):
         if started.exists() or proc.poll() is not None:
             break
         time.sleep(0.05)
+    assert started.exists(), proc.communicate(timeout=60)
+    return proc
+
+
+def _kill_script(tmp_path: Path) -> Path:
+    script = tmp_path / "run.py"
+    script.write_text(KILL_SCRIPT)
+    return script
+
+
+def _run_kill_script(tmp_path: Path, *extra: str) -> str:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    argv = [sys.executable, str(_kill_script(tmp_path)), str(tmp_path), *extra]
+    done = subprocess.run(argv, cwd=REPO, env=env, check=True, timeout=60, capture_output=True)
+    return done.stdout.decode().strip()
+
+
+def test_kill_minus_9_repeats_only_the_step_in_flight(tmp_path: Path) -> None:
+    proc = _start_kill_script(tmp_path)
     proc.send_signal(signal.SIGKILL)
-    proc.wait(10)
-    assert started.exists()
+    proc.communicate(timeout=10)
     (tmp_path / "counters" / "release").touch()
-    subprocess.run(
-        [sys.executable, str(script), str(tmp_path)], cwd=REPO, env=env, check=True, timeout=60
-    )
+    assert _run_kill_script(tmp_path) == "done"
     got = counts(tmp_path)
     assert got["a.one"] == 1 and got["a.slow"] == 2 and got["a.three"] == 1
+    assert got["b.one"] == 1 and got["b.slow"] == 1 and got["b.three"] == 1
+
+
+def test_a_step_interrupted_under_force_runs_again_without_force(tmp_path: Path) -> None:
+    (tmp_path / "counters").mkdir()
+    (tmp_path / "counters" / "release").touch()
+    assert _run_kill_script(tmp_path) == "done"  # everything succeeded once
+    (tmp_path / "counters" / "release").unlink()
+    proc = _start_kill_script(tmp_path, "--force")
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert out.strip() == "interrupted"
+    verdicts = {
+        (e.host, e.step): e.reason for e in dry_run(slow_chain(tmp_path), EngineOptions(tmp_path))
+    }
+    assert verdicts[("a", "slow")] == "did not finish last time"
+    assert verdicts[("a", "one")] == "" and verdicts[("a", "three")] == ""
+    (tmp_path / "counters" / "release").touch()
+    assert _run_kill_script(tmp_path) == "done"
+    got = counts(tmp_path)
+    # The forced run repeated a.one and started a.slow; the plain re-run repeats a.slow only.
+    assert got["a.one"] == 2 and got["a.slow"] == 3 and got["a.three"] == 1
     assert got["b.one"] == 1 and got["b.slow"] == 1 and got["b.three"] == 1
 
 

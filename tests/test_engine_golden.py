@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from rorunner.engine import lower
 from rorunner.model import Inventory
 from rorunner.plan import build_plan
 from rorunner.playbook import load_playbook
-from rorunner.tasks._lower import SignatureCheck, lower
 from tests.projects import GOLDEN_PROJECT, golden_inventory, make_inventory
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -28,8 +28,7 @@ def lowered_listing(inventory: Inventory) -> str:
     plan = build_plan(inventory, book)
     lines = []
     for lt in lower(plan, project_dir="/project"):
-        check = lt.task["uptodate"][0]
-        kind = "signature" if isinstance(check, SignatureCheck) else "always"
+        kind = "always" if lt.step.spec.always else "signature"
         deps = ", ".join(lt.task["task_dep"]) or "-"
         lines.append(f"{lt.name}  [{kind}]  after: {deps}")
     return "\n".join(lines) + "\n"

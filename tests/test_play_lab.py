@@ -207,10 +207,10 @@ def test_unreachable_host_exit_4(project: Project) -> None:
     assert project.count("h1", "after") == 1
 
 
-def _start_slow(project: Project) -> subprocess.Popen[str]:
+def _start_slow(project: Project, *extra: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        project.argv("slow.yml"),
+        project.argv("slow.yml", *extra),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -296,6 +296,28 @@ def test_ctrl_c_exits_99_and_the_rerun_repeats_only_the_interrupted_step(
     for host in project.lab.hosts:
         assert project.count(host.name, "one") == 1
         assert project.count(host.name, "slow") == 2
+        assert project.count(host.name, "three") == 1
+
+
+def test_a_step_interrupted_under_force_runs_again_on_a_plain_rerun(project: Project) -> None:
+    first = _start_slow(project)
+    project.release()
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, out + err
+    for host in project.lab.hosts:
+        remote_file(project.base(host), project.tag, "release").unlink()
+        remote_file(project.base(host), project.tag, "started").unlink()
+    forced = _start_slow(project, "--force")
+    forced.send_signal(signal.SIGINT)
+    out, err = forced.communicate(timeout=60)
+    assert forced.returncode == 99, out + err
+    project.release()
+    result = project.run("slow.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for host in project.lab.hosts:
+        # Once in the first run, once in the forced run, once more now: it never finished.
+        assert project.count(host.name, "slow") == 3
+        assert project.count(host.name, "one") == 2  # the forced run repeated it; now up to date
         assert project.count(host.name, "three") == 1
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rorunner.engine._dry import DryRunEntry, dry_run, statuses
 from rorunner.engine._lock import ProjectLock
+from rorunner.engine._lower import LoweredTask, lower, task_names
 from rorunner.engine._result import HostSummary, RunResult, Status, StepOutcome
 from rorunner.engine._run import DEFAULT_FORKS, STATE_DIR, EngineOptions, run_plan
 
@@ -13,11 +14,14 @@ __all__ = [
     "DryRunEntry",
     "EngineOptions",
     "HostSummary",
+    "LoweredTask",
     "ProjectLock",
     "RunResult",
     "Status",
     "StepOutcome",
     "dry_run",
+    "lower",
     "run_plan",
     "statuses",
+    "task_names",
 ]

@@ -1,116 +1,164 @@
-"""doit driven from code: our task loader, our DB backend, no user doit.cfg."""
+"""The engine's one contact with doit: task dicts in, a threaded run, events out.
+
+Only doit's public API is used, each piece as its documentation describes it:
+- tasks are plain task dicts, turned into doit Tasks by `doit.loader.generate_tasks`;
+- up to date is an `uptodate` callable (StepCheck, called as (task, values) with the
+  values the task's python-action returned at its last success);
+- state is a dependency backend object (StateDB: get/set/in_/remove/remove_all/dump)
+  behind `doit.dependency.Dependency`, whose `get_values`/`get_status` the dry run reads;
+- events come from a reporter object implementing doit's reporter methods, each spelled
+  out and forwarded to a TaskEvents;
+- a run is `TaskControl` + `MThreadRunner`, as doit's own `run` command drives them.
+tests/test_doit_contract.py pins each of these; pyproject pins doit to the tested range.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import io
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
-from doit.cmd_base import TaskLoader2
-from doit.cmd_run import Run
-from doit.doit_cmd import DoitMain
+from doit.control import TaskControl
+from doit.dependency import Dependency
+from doit.exceptions import BaseFail, InvalidCommand, InvalidTask, UnmetDependency
 from doit.loader import generate_tasks
-from doit.plugin import PluginDict
+from doit.runner import MThreadRunner
+from doit.task import Stream, Task
 
-from rorunner.engine._db import MissingIsChanged, WriteThroughSqliteDB
+from rorunner.engine._check import StepCheck
+from rorunner.engine._db import StateDB
 from rorunner.errors import RorunnerError
 
-BACKEND = "rorunner-sqlite"
-DOIT_SETUP_ERROR = 3
+
+class TaskEvents(Protocol):
+    """What the engine hears from doit besides its own actions' results."""
+
+    def task_skipped(self, name: str) -> None:
+        """doit found the task up to date and did not run it."""
+        ...
+
+    def task_refused(self, name: str, message: str, *, unmet: bool) -> None:
+        """doit did not run the task or its action raised (`unmet`: a task_dep failed)."""
+        ...
 
 
-class _Run(Run):  # type: ignore[misc]
-    """doit's run command whose only DB backend is ours (no plugin scan)."""
-
-    def get_backends(self) -> dict[str, type]:
-        """Our write-through sqlite backend."""
-        return {BACKEND: WriteThroughSqliteDB}
-
-
-class _DoitMain(DoitMain):  # type: ignore[misc]
-    """DoitMain offering only `run` (no entry-point scan for plugin commands)."""
-
-    def get_cmds(self) -> PluginDict:
-        """The one command."""
-        cmds = PluginDict()
-        cmds["run"] = _Run
-        return cmds
-
-
-class TaskListLoader(TaskLoader2):  # type: ignore[misc]
-    """Hands doit a fixed list of task dicts and a fixed configuration."""
-
-    def __init__(self, tasks: Sequence[Mapping[str, Any]], config: Mapping[str, Any]) -> None:
-        super().__init__()
-        self._tasks = tasks
-        self._config = config
-
-    def setup(self, opt_values: Mapping[str, Any]) -> None:
-        """Nothing to set up: the tasks are already built."""
-
-    def load_doit_config(self) -> dict[str, Any]:
-        """The run configuration (backend, forks, reporter...)."""
-        return dict(self._config)
-
-    def load_tasks(self, cmd: Any, pos_args: Sequence[str]) -> list[Any]:
-        """The doit Task objects."""
-        return list(generate_tasks("rorunner", (dict(t) for t in self._tasks)))
-
-
-def doit_events(**handlers: Callable[..., Any]) -> Any:
-    """A doit reporter object whose listed events call `handlers`; others do nothing."""
-
-    class _Events:
-        def __getattr__(self, name: str) -> Callable[..., Any]:
-            return handlers.get(name, _ignore)
-
-    return _Events()
-
-
-def _ignore(*args: Any, **kwargs: Any) -> None:
-    return None
+def doit_task(
+    name: str,
+    task: Mapping[str, Any],
+    check: StepCheck,
+    *,
+    always: bool,
+    action: Callable[[], Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The dict doit gets for one step: a plain basename (so doit adds no group task, which
+    it would run and record on every run), one action, the step's uptodate check."""
+    flat = {k: v for k, v in task.items() if k not in ("name", "basename")}
+    flat["basename"] = name
+    flat["actions"] = [action] if action is not None else []
+    flat["uptodate"] = [False] if always else [check]
+    flat["io"] = {"capture": False}
+    flat["verbosity"] = 0
+    return flat
 
 
 def run_tasks(
     tasks: Sequence[Mapping[str, Any]],
+    db: StateDB,
     *,
-    dep_file: str,
     forks: int,
     force: bool,
-    events: Any,
-) -> int:
-    """Run the tasks with the thread runner; return doit's result code."""
-    config = {
-        "dep_file": dep_file,
-        "backend": BACKEND,
-        "check_file_uptodate": MissingIsChanged,
-        "reporter": events,
-        "verbosity": 0,
-        "continue": True,
-        "always": force,
-        "num_process": max(1, forks),
-        "par_type": "thread",
-    }
-    main = _DoitMain(TaskListLoader(tasks, config), config_filenames=())
-    # doit reports problems it finds before running anything (exit 3) on stderr;
-    # catch them so they surface as our error instead of stray output.
-    captured = io.StringIO()
-    with contextlib.redirect_stderr(captured):
-        code = int(main.run(["run"]))
-    if code == DOIT_SETUP_ERROR:
-        raise RorunnerError(f"doit refused the lowered plan: {captured.getvalue().strip()}")
-    return code
+    events: TaskEvents,
+) -> None:
+    """Run the tasks on `forks` threads, continuing past failures; `db` is closed after."""
+    deps = _dependency(db)
+    reporter = _Reporter(events)
+    try:
+        control = TaskControl(_load(tasks))
+        control.process(None)
+        runner = MThreadRunner(deps, reporter, True, force, Stream(0), max(1, forks))
+        runner.run_all(control.task_dispatcher())
+    except (InvalidTask, InvalidCommand) as exc:
+        raise RorunnerError(f"doit refused the lowered plan: {exc}") from exc
+    finally:
+        deps.close()
+    if reporter.errors:
+        raise RorunnerError("doit refused the lowered plan: " + "; ".join(reporter.errors))
 
 
-def flat_task(full_name: str, task: Mapping[str, Any]) -> dict[str, Any]:
-    """The task under its full name as a plain basename: doit then adds no per-host
-    group task, which it would run (and record) on every run."""
-    flat = {k: v for k, v in task.items() if k != "name"}
-    flat["basename"] = full_name
-    return flat
+def saved_values(db: StateDB, names: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The values each task saved at its last success ({} when none)."""
+    deps = _dependency(db)
+    return {name: dict(deps.get_values(name)) for name in names}
 
 
-def load_doit_tasks(tasks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """doit Task objects by name (for the dry run, which executes nothing)."""
-    return {t.name: t for t in generate_tasks("rorunner", (dict(t) for t in tasks))}
+def out_of_date(
+    db: StateDB, tasks: Sequence[Mapping[str, Any]], names: Iterable[str]
+) -> dict[str, str]:
+    """Of `names`, those doit's own check would run (e.g. a target is missing), with why."""
+    deps = _dependency(db)
+    loaded = {task.name: task for task in _load(tasks)}
+    late = {}
+    for name in names:
+        status = deps.get_status(loaded[name], loaded, get_log=True)
+        if status.status != "up-to-date":
+            missing = status.reasons.get("missing_target")
+            late[name] = f"target missing: {missing[0]}" if missing else "out of date"
+    return late
+
+
+def _load(tasks: Sequence[Mapping[str, Any]]) -> list[Task]:
+    return list(generate_tasks("rorunner", (dict(t) for t in tasks)))
+
+
+def _dependency(db: StateDB) -> Dependency:
+    """doit's dependency manager over our open backend (doit constructs a backend from a
+    class; this one hands it the instance, which the engine also writes "started" to)."""
+
+    def backend(name: str, codec: object, module_name: str | None = None) -> StateDB:
+        return db
+
+    return Dependency(backend, db.name)
+
+
+class _Reporter:
+    """doit's reporter interface; what the engine needs goes on to TaskEvents."""
+
+    def __init__(self, events: TaskEvents) -> None:
+        self._events = events
+        self.errors: list[str] = []
+
+    def initialize(self, tasks: Mapping[str, Task], selected_tasks: Sequence[str]) -> None:
+        """Nothing to prepare."""
+
+    def get_status(self, task: Task) -> None:
+        """Nothing to say before the check."""
+
+    def execute_task(self, task: Task) -> None:
+        """The step's own action reports its start."""
+
+    def add_success(self, task: Task) -> None:
+        """The step's own action reported its outcome."""
+
+    def add_failure(self, task: Task, fail: BaseFail) -> None:
+        """doit's own refusal (a failed task_dep) or an action that raised."""
+        message = fail.get_msg().strip()
+        self._events.task_refused(task.name, message, unmet=isinstance(fail, UnmetDependency))
+
+    def skip_uptodate(self, task: Task) -> None:
+        """Up to date: not run."""
+        self._events.task_skipped(task.name)
+
+    def skip_ignore(self, task: Task) -> None:
+        """`doit ignore` is never used on rorunner's DB."""
+
+    def cleanup_error(self, exception: BaseException) -> None:
+        """No task has teardown actions."""
+
+    def runtime_error(self, msg: str) -> None:
+        """doit stopped on an invalid task while running: surfaced after the run."""
+        self.errors.append(msg)
+
+    def teardown_task(self, task: Task) -> None:
+        """No task has teardown actions."""
+
+    def complete_run(self) -> None:
+        """The engine writes its own record."""

@@ -1,16 +1,14 @@
-"""Dry run: ask doit's dependency DB which steps would run, executing and contacting nothing."""
+"""Dry run: ask the dependency DB which steps would run, executing and contacting nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from doit.dependency import Dependency, JSONCodec
-
-from rorunner.engine._db import MissingIsChanged, WriteThroughSqliteDB
-from rorunner.engine._doit import flat_task, load_doit_tasks
-from rorunner.tasks._lower import LoweredTask, lower
+from rorunner.engine._db import StateDB
+from rorunner.engine._doit import doit_task, out_of_date, saved_values
+from rorunner.engine._lower import LoweredTask, lower
 
 if TYPE_CHECKING:
     from rorunner.engine._run import EngineOptions
@@ -38,31 +36,47 @@ def dry_run(plan: Plan, options: EngineOptions) -> tuple[DryRunEntry, ...]:
         return tuple(
             _entry(lt, "always" if lt.step.spec.always else "new", options.force) for lt in lowered
         )
-    deps = Dependency(WriteThroughSqliteDB, str(options.dep_file), checker_cls=MissingIsChanged)
+    db = StateDB(options.dep_file)
     try:
-        tasks = load_doit_tasks([flat_task(lt.name, lt.task) for lt in lowered])
-        return tuple(_entry(lt, _reason(lt, deps, tasks), options.force) for lt in lowered)
-    finally:
-        deps.close()
-
-
-def likely_to_run(lowered: Sequence[LoweredTask], options: EngineOptions) -> list[LoweredTask]:
-    """Steps whose signature alone says they will run: always, forced, new or changed."""
-    if options.force or not options.dep_file.exists():
-        return list(lowered)
-    db = WriteThroughSqliteDB(str(options.dep_file), JSONCodec())
-    try:
-        return [
-            lt
-            for lt in lowered
-            if lt.step.spec.always or _saved_signature(db.stored(lt.name)) != lt.step.signature
-        ]
+        return tuple(
+            _entry(lt, reason, options.force)
+            for lt, reason in zip(lowered, reasons(lowered, db), strict=True)
+        )
     finally:
         db.dump()
 
 
-def _saved_signature(stored: Mapping[str, Any]) -> Any:
-    return (stored.get("_values_:") or {}).get("_config_changed")
+def reasons(lowered: Sequence[LoweredTask], db: StateDB) -> list[str]:
+    """Why each step would run ('' when up to date), from the DB alone."""
+    values = saved_values(db, (lt.name for lt in lowered))
+    own = {lt.name: _own_reason(lt, db, values[lt.name]) for lt in lowered}
+    # Up to date by its own check: doit may still run it (a target went missing).
+    undecided = [lt for lt in lowered if not own[lt.name]]
+    tasks = [doit_task(lt.name, lt.task, lt.check, always=False) for lt in undecided]
+    late = out_of_date(db, tasks, (lt.name for lt in undecided))
+    return [own[lt.name] or late.get(lt.name, "") for lt in lowered]
+
+
+def likely_to_run(lowered: Sequence[LoweredTask], db: StateDB, force: bool) -> list[LoweredTask]:
+    """Steps whose signature alone says they will run: always, forced, new or changed."""
+    if force:
+        return list(lowered)
+    values = saved_values(db, (lt.name for lt in lowered))
+    return [
+        lt
+        for lt in lowered
+        if lt.step.spec.always or not lt.check.signature_matches(values[lt.name])
+    ]
+
+
+def _own_reason(lowered: LoweredTask, db: StateDB, values: dict[str, object]) -> str:
+    if lowered.step.spec.always:
+        return "always"
+    if not db.in_(lowered.name):
+        return "new"
+    if db.started(lowered.name):
+        return "did not finish last time"
+    return lowered.check.explain(values)
 
 
 def _entry(lowered: LoweredTask, reason: str, force: bool) -> DryRunEntry:
@@ -72,22 +86,6 @@ def _entry(lowered: LoweredTask, reason: str, force: bool) -> DryRunEntry:
     return DryRunEntry(
         step.host, step.play, step.role, step.phase, step.name, bool(reason), reason, step.node
     )
-
-
-def _reason(lowered: LoweredTask, deps: Any, tasks: Mapping[str, Any]) -> str:
-    """'' when up to date, else why the step would run."""
-    if lowered.step.spec.always:
-        return "always"
-    stored = deps.backend.stored(lowered.name)
-    if not stored:
-        return "new"
-    saved = _saved_signature(stored)
-    if saved is None:
-        return "did not succeed last time"
-    if saved != lowered.step.signature:
-        return "inputs changed"
-    status = deps.get_status(tasks[lowered.name], tasks)
-    return "" if status.status == "up-to-date" else "files changed"
 
 
 def statuses(entries: tuple[DryRunEntry, ...]) -> dict[tuple[str, str, str, str, str], str]:

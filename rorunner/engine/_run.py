@@ -16,17 +16,16 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from doit.exceptions import UnmetDependency
-
-from rorunner.engine._doit import doit_events, flat_task, run_tasks
+from rorunner.engine._db import StateDB
+from rorunner.engine._doit import doit_task, run_tasks
 from rorunner.engine._dry import likely_to_run
 from rorunner.engine._limits import play_limits
 from rorunner.engine._lock import ProjectLock
+from rorunner.engine._lower import LoweredTask, lower
 from rorunner.engine._prewarm import Prewarm, hosts_to_prewarm
 from rorunner.engine._result import RunResult, Status, StepOutcome, summarise
 from rorunner.engine._state import RunState
-from rorunner.engine._step import StepAction, outcome_for
-from rorunner.tasks._lower import LoweredTask, lower
+from rorunner.engine._step import StepAction, StepCallable, outcome_for
 
 if TYPE_CHECKING:
     from rorunner.plan import Plan
@@ -69,9 +68,13 @@ def run_plan(
         log_dir = options.state_dir / "logs" / run_id
         lowered = lower(plan, project_dir=str(options.project_dir), log_dir=str(log_dir))
         state = RunState(play_limits(plan), on_outcome)
-        pending = hosts_to_prewarm(lt.step for lt in likely_to_run(lowered, options))
-        prewarm = Prewarm(pending, workers=options.forks)
-        interrupted = _drive(lowered, state, options, log_dir, prewarm)
+        db = StateDB(options.dep_file)
+        try:
+            pending = hosts_to_prewarm(lt.step for lt in likely_to_run(lowered, db, options.force))
+            prewarm = Prewarm(pending, workers=options.forks)
+            interrupted = _drive(lowered, state, options, _Run(db, log_dir, prewarm))
+        finally:
+            db.dump()
         outcomes = _complete(lowered, state, interrupted)
         hosts = tuple(dict.fromkeys(step.host for step in plan.steps))
         result = RunResult(run_id, outcomes, summarise(hosts, outcomes), interrupted)
@@ -80,27 +83,27 @@ def run_plan(
         return final
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What every step of one run shares."""
+
+    db: StateDB
+    log_dir: Path
+    prewarm: Prewarm
+
+
 def _drive(
-    lowered: Sequence[LoweredTask],
-    state: RunState,
-    options: EngineOptions,
-    log_dir: Path,
-    prewarm: Prewarm,
+    lowered: Sequence[LoweredTask], state: RunState, options: EngineOptions, run: _Run
 ) -> bool:
-    tasks = [_with_step_action(lt, state, log_dir, prewarm) for lt in lowered]
-    by_name = {lt.name: lt for lt in lowered}
-    events = doit_events(
-        skip_uptodate=lambda task: _skipped(by_name, state, task.name),
-        add_failure=lambda task, fail: _doit_failure(by_name, state, task.name, fail),
-    )
+    tasks = [_doit_task(lt, state, run) for lt in lowered]
     try:
         with _sigterm_as_interrupt():
             run_tasks(
                 tasks,
-                dep_file=str(options.dep_file),
+                run.db,
                 forks=options.forks,
                 force=options.force,
-                events=events,
+                events=_Events({lt.name: lt for lt in lowered}, state),
             )
     except KeyboardInterrupt:
         state.interrupted.set()
@@ -110,32 +113,38 @@ def _drive(
     return False
 
 
-def _with_step_action(
-    lowered: LoweredTask, state: RunState, log_dir: Path, prewarm: Prewarm
-) -> dict[str, Any]:
-    task = flat_task(lowered.name, lowered.task)
+def _doit_task(lowered: LoweredTask, state: RunState, run: _Run) -> dict[str, Any]:
     basename, name = lowered.name.split(":", 1)
-    stem = log_dir / f"{basename}.{name}"
-    action = StepAction(lowered, tuple(task["actions"]), state, stem, prewarm)
-    task["actions"] = [action]
-    return task
+    actions: tuple[StepCallable, ...] = tuple(lowered.task["actions"])
+    check = lowered.check
+    stem = run.log_dir / f"{basename}.{name}"
+    action = StepAction(lowered, actions, check, state, stem, run.db.mark_started, run.prewarm)
+    return doit_task(
+        lowered.name, lowered.task, check, always=lowered.step.spec.always, action=action
+    )
 
 
-def _skipped(by_name: dict[str, LoweredTask], state: RunState, name: str) -> None:
-    lowered = by_name.get(name)
-    if lowered is not None:
-        state.record(outcome_for(lowered, "skipped", reason="up to date"))
+class _Events:
+    """What doit tells the engine beyond the steps' own outcomes (a TaskEvents)."""
 
+    def __init__(self, by_name: dict[str, LoweredTask], state: RunState) -> None:
+        self._by_name = by_name
+        self._state = state
 
-def _doit_failure(by_name: dict[str, LoweredTask], state: RunState, name: str, fail: Any) -> None:
-    # Only reached for problems doit finds itself (e.g. a missing file_dep); a
-    # step's own failures are recorded by its StepAction.
-    lowered = by_name.get(name)
-    if lowered is None or state.has(name):
-        return
-    message = fail.get_msg().strip().splitlines()
-    status: Status = "not_run" if isinstance(fail, UnmetDependency) else "failed"
-    state.record(outcome_for(lowered, status, reason=message[0] if message else "failed"))
+    def task_skipped(self, name: str) -> None:
+        """Up to date."""
+        lowered = self._by_name.get(name)
+        if lowered is not None:
+            self._state.record(outcome_for(lowered, "skipped", reason="up to date"))
+
+    def task_refused(self, name: str, message: str, *, unmet: bool) -> None:
+        """A step doit did not run (a failed dependency) or whose action raised."""
+        lowered = self._by_name.get(name)
+        if lowered is None or self._state.has(name):
+            return
+        lines = message.splitlines()
+        status: Status = "not_run" if unmet else "failed"
+        self._state.record(outcome_for(lowered, status, reason=lines[0] if lines else "failed"))
 
 
 def _complete(

@@ -9,15 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from doit.action import CmdAction
-from doit.exceptions import BaseFail, TaskError
-
+from rorunner.engine._check import StepCheck
+from rorunner.engine._lower import LoweredTask
 from rorunner.engine._prewarm import REMOTE_KINDS, Prewarm
 from rorunner.engine._result import Status, StepOutcome
 from rorunner.engine._state import RunState
 from rorunner.errors import UnreachableError
-from rorunner.tasks import step_error
-from rorunner.tasks._lower import LoweredTask, SignatureCheck
+from rorunner.tasks import StepFailure
+
+# What the task generators put in a task's actions: plain data, called with no argument.
+StepCallable = Callable[[], StepFailure | None]
 
 
 def outcome_for(lowered: LoweredTask, status: Status, **details: Any) -> StepOutcome:
@@ -37,44 +38,47 @@ def outcome_for(lowered: LoweredTask, status: Status, **details: Any) -> StepOut
 
 @dataclass(frozen=True)
 class StepAction:
-    """The single doit action of a step.
+    """The single doit action of a step; it returns the values doit saves for the step.
 
     It never reports a failure to doit: a failed step must stop only its own
     host, while doit would also stop every task behind a cross-host edge (a
-    serial barrier). Failures are recorded in RunState instead, and the step's
-    signature is forgotten so that its next run repeats it.
+    serial barrier). Failures are recorded in RunState instead, and the action
+    returns no values, so nothing of a success is saved and the next run repeats
+    the step. Before acting it has `mark_started` record the step as started,
+    so a run killed during the step repeats it too.
     """
 
     lowered: LoweredTask
-    actions: tuple[Any, ...]
+    actions: tuple[StepCallable, ...]
+    check: StepCheck
     state: RunState
     log_stem: Path | None
+    mark_started: Callable[[str], None]
     prewarm: Prewarm | None = None
     # doit inspects every action's signature on each run (to offer it keyword arguments);
     # this one takes none, and inspecting a callable instance is slow.
     __signature__: ClassVar[inspect.Signature] = inspect.Signature()
 
-    def __call__(self) -> None:
+    def __call__(self) -> dict[str, Any]:
         step = self.lowered.step
         blocked = self.state.blocked(step.host, step.play)
         if blocked:
-            self._forget()
             self.state.record(outcome_for(self.lowered, "not_run", reason=blocked))
-            return
+            return {}
         start = time.monotonic()
         if self._connect_failed(start):
-            return
+            return {}
+        self.mark_started(self.lowered.name)
         for created in step.spec.creates:
             # A local_pre may promise build/x.tgz; give it the directory to write into.
             Path(created).parent.mkdir(parents=True, exist_ok=True)
         with self.state.file_locks(self.lowered.shared_files):
-            fail = _execute(self.actions)
-        status, rc, reason = _classify(fail, step.spec.kind)
-        if fail is not None and self.state.interrupted.is_set():
+            status, rc, reason = _run_actions(self.actions, step.spec.kind)
+            succeeded = status in ("ok", "changed")
+            values = self.check.values_now() if succeeded else {}
+        if not succeeded and self.state.interrupted.is_set():
             # Cut short by Ctrl-C (its connection was closed under it): not its own failure.
             status, rc, reason = "not_run", None, "interrupted"
-        if status not in ("ok", "changed"):
-            self._forget()
         self.state.record(
             outcome_for(
                 self.lowered,
@@ -85,6 +89,7 @@ class StepAction:
                 **self._logs(),
             )
         )
+        return values
 
     def _connect_failed(self, start: float) -> bool:
         """Wait for the host's early connect; record its failure as this step's outcome."""
@@ -93,16 +98,10 @@ class StepAction:
         error = self.prewarm.wait(self.lowered.step.host)
         if error is None:
             return False
-        self._forget()
         status: Status = "unreachable" if isinstance(error, UnreachableError) else "failed"
         duration = round(time.monotonic() - start, 3)
         self.state.record(outcome_for(self.lowered, status, duration=duration, reason=str(error)))
         return True
-
-    def _forget(self) -> None:
-        for check in self.lowered.task.get("uptodate", ()):
-            if isinstance(check, SignatureCheck):
-                check.forget()
 
     def _logs(self) -> dict[str, str | None]:
         if self.log_stem is None:
@@ -115,37 +114,23 @@ class StepAction:
         }
 
 
-def _execute(actions: Sequence[Any]) -> BaseFail | None:
+def _run_actions(actions: Sequence[StepCallable], kind: str) -> tuple[Status, int | None, str]:
+    """Call the actions in order; the first failure ends the step. (status, rc, reason)."""
     for action in actions:
         try:
-            result = _call(action)
+            fail = action()
         except Exception as exc:  # an action's bug fails its step, not the run
-            return TaskError(f"{type(exc).__name__}: {exc}", exc)
-        if isinstance(result, BaseFail):
-            return result
-        if result is False:
-            return TaskError(f"action {action!r} returned False")
-    return None
+            return "failed", None, f"{type(exc).__name__}: {exc}"
+        if fail is not None:
+            return _classify(fail)
+    return ("ok" if kind == "local" else "changed"), 0, ""
 
 
-def _call(action: Any) -> Any:
-    if isinstance(action, tuple):
-        func, args, kwargs = (*action, None, None)[:3]
-        return func(*(args or ()), **(kwargs or {}))
-    if isinstance(action, str | list):
-        return CmdAction(action, shell=isinstance(action, str)).execute()
-    call: Callable[[], Any] = action
-    return call()
-
-
-def _classify(fail: BaseFail | None, kind: str) -> tuple[Status, int | None, str]:
-    if fail is None:
-        return ("ok" if kind == "local" else "changed"), 0, ""
-    error = step_error(fail)
-    rc = getattr(fail, "exit_status", None)
+def _classify(fail: StepFailure) -> tuple[Status, int | None, str]:
+    error = fail.error
     if isinstance(error, UnreachableError):
         return "unreachable", None, str(error)
-    if rc is not None:
-        return "failed", rc, ""
-    message = str(error) if error is not None else fail.get_msg().strip()
-    return "failed", rc, message.splitlines()[0] if message else "failed"
+    if fail.exit_status is not None:
+        return "failed", fail.exit_status, ""
+    message = str(error)
+    return "failed", None, message.splitlines()[0] if message else "failed"

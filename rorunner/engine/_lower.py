@@ -2,9 +2,10 @@
 
 One plan step is one doit task, named `<host>:<play>.<role>.<phase>.<step>`
 (every part made doit-safe; a clash after that gets a short stable hash).
-Ordering comes from Plan.predecessors as task_dep; whether a step is up to
-date comes from its plan signature (which already folds in its inputs and its
-predecessors' signatures) through a config_changed check.
+Ordering comes from Plan.predecessors as task_dep. Whether a step is up to
+date is not decided here: its plan signature (which already folds in its
+inputs and its predecessors' signatures) and the files it reads that a local
+step makes during the run (`watched`) are what the engine's doit adapter checks.
 """
 
 from __future__ import annotations
@@ -19,16 +20,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from doit.tools import config_changed
-
+from rorunner.engine._check import StepCheck
 from rorunner.model import FileMove, PlanStep
-from rorunner.tasks._generators import (
+from rorunner.tasks import (
     gen_task_fetch_files,
     gen_task_local_exec,
     gen_task_remote_exec,
     gen_task_ship_files,
+    safe_name,
 )
-from rorunner.tasks._names import safe_name
 
 if TYPE_CHECKING:
     from rorunner.plan import Plan
@@ -40,18 +40,6 @@ SCRIPTS_DIR = ".rorunner-scripts"
 INLINE_SCRIPT_MAX = 64 * 1024
 
 
-class SignatureCheck(config_changed):  # type: ignore[misc]
-    """doit uptodate: the step's signature equals the one saved at its last success.
-
-    `forget()` keeps the current run from counting as a success (the engine
-    calls it when a step fails or never starts, so its next run repeats it).
-    """
-
-    def forget(self) -> None:
-        """Save no signature for this run."""
-        self.config_digest = None
-
-
 @dataclass(frozen=True)
 class LoweredTask:
     """A plan step with the full doit name and the task dict built for it."""
@@ -60,6 +48,14 @@ class LoweredTask:
     step: PlanStep
     task: dict[str, Any]
     shared_files: tuple[str, ...] = ()  # local files other hosts' steps also write: lock them
+    # Local files this step reads that a local step of this run makes (absent at plan time,
+    # so outside the signature): the step is out of date when their content changes.
+    watched: tuple[str, ...] = ()
+
+    @property
+    def check(self) -> StepCheck:
+        """The step's up-to-date check: its signature and watched files."""
+        return StepCheck(self.step.signature, self.watched)
 
 
 def task_names(steps: Sequence[PlanStep]) -> dict[tuple[str, ...], str]:
@@ -96,13 +92,10 @@ def lower(
         deps = [names[p.node] for p in plan.predecessors(step)]
         task = _build(step, name, project_dir, log_dir, _dir_ready(plan, step))
         task["task_dep"] = sorted(set(task.get("task_dep", [])) | set(deps))
-        # The signature already covers every file that exists at plan time; doit
-        # need only watch the ones a local step makes later (no md5 of big files).
-        task["file_dep"] = [path for path in task.get("file_dep", ()) if path in made]
-        task["uptodate"] = [False] if step.spec.always else [SignatureCheck(step.signature)]
-        task["io"] = {"capture": False}
-        task["verbosity"] = 0
-        lowered.append(LoweredTask(name, step, task))
+        # The signature already covers every file that exists at plan time; only the
+        # ones a local step makes later need watching (no digest of big files).
+        watched = tuple(path for path in task.pop("file_dep", ()) if path in made)
+        lowered.append(LoweredTask(name, step, task, watched=watched))
     return _without_shared_targets(lowered)
 
 

@@ -1,0 +1,86 @@
+"""Whether a step is up to date: its signature and the run-made files it reads, as saved
+in the values of its last success."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# The keys of a step's saved values (doit saves whatever a python-action returns).
+SIGNATURE = "rorunner.signature"
+FILES = "rorunner.files"
+_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class StepCheck:
+    """A doit `uptodate` callable: doit calls it as (task, values) with the values saved at
+    the task's last success; it is up to date when nothing it covers changed since."""
+
+    signature: str
+    watched: tuple[str, ...] = ()  # local files made during the run (absent at plan time)
+
+    def __call__(self, task: object, values: Mapping[str, Any]) -> bool:
+        """True when up to date."""
+        return self.explain(values) == ""
+
+    def explain(self, values: Mapping[str, Any]) -> str:
+        """'' when up to date, else why not."""
+        saved = values.get(SIGNATURE)
+        if saved is None:
+            return "did not succeed last time"
+        if saved != self.signature:
+            return "inputs changed"
+        changed = _first_changed(self.watched, values.get(FILES) or {})
+        return f"file changed: {changed}" if changed else ""
+
+    def signature_matches(self, values: Mapping[str, Any]) -> bool:
+        """The cheap half of the check: the saved signature is this one."""
+        return values.get(SIGNATURE) == self.signature
+
+    def values_now(self) -> dict[str, Any]:
+        """What to save when the step has just succeeded."""
+        return {SIGNATURE: self.signature, FILES: {p: _state(p) for p in self.watched}}
+
+
+def _state(path: str) -> list[Any] | None:
+    """[mtime_ns, size, sha256] of a file, None when it is missing."""
+    try:
+        stat = os.stat(path)
+        return [stat.st_mtime_ns, stat.st_size, _sha256(path)]
+    except OSError:
+        return None
+
+
+def _first_changed(paths: tuple[str, ...], saved: Mapping[str, Any]) -> str:
+    for path in paths:
+        if _changed(path, saved.get(path)):
+            return path
+    return ""
+
+
+def _changed(path: str, saved: Any) -> bool:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return True
+    if not saved:
+        return True
+    mtime, size, digest = saved
+    if (stat.st_mtime_ns, stat.st_size) == (mtime, size):
+        return False  # as doit's own file check: an untouched file is not read again
+    try:
+        return bool(stat.st_size != size or _sha256(path) != digest)
+    except OSError:
+        return True
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()

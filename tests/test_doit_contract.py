@@ -1,0 +1,296 @@
+"""The doit contract: every piece of doit's API the engine relies on, checked against the
+installed doit, so that an upgrade that changes one of them fails here, loudly.
+
+The engine's only contact with doit is rorunner/engine/_doit.py; these tests drive it with
+tiny tasks and real threads, and check that nothing in the package reaches doit's internals.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import signal
+import sqlite3
+import threading
+import tomllib
+from collections.abc import Callable, Mapping
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rorunner.engine._check import StepCheck
+from rorunner.engine._db import StateDB
+from rorunner.engine._doit import doit_task, out_of_date, run_tasks, saved_values
+from rorunner.errors import RorunnerError
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "rorunner"
+# The modules allowed to import doit: the engine's adapter, and the seed API's StepFailure
+# (a doit TaskFailed, as docs/seed-api.md promises).
+DOIT_IMPORTERS = {"rorunner/engine/_doit.py", "rorunner/tasks/_outcome.py"}
+# Keys doit writes into its DB rows; only doit may read or write them.
+DOIT_DB_KEYS = {"_values_:", "result:", "checker:", "deps:", "ignore:", "_config_changed"}
+SIG = StepCheck("sig")  # the check of every task below unless it says otherwise
+
+
+class Events:
+    """A TaskEvents that remembers what it heard."""
+
+    def __init__(self) -> None:
+        self.skipped: list[str] = []
+        self.refused: list[tuple[str, str, bool]] = []
+
+    def task_skipped(self, name: str) -> None:
+        self.skipped.append(name)
+
+    def task_refused(self, name: str, message: str, *, unmet: bool) -> None:
+        self.refused.append((name, message, unmet))
+
+
+def _task(
+    name: str,
+    action: Callable[[], Mapping[str, Any]],
+    *,
+    check: StepCheck | None = None,
+    always: bool = False,
+    **extra: Any,
+) -> dict[str, Any]:
+    return doit_task(name, extra, check or SIG, always=always, action=action)
+
+
+def _run(db_path: Path, tasks: list[dict[str, Any]], *, forks: int = 1, force: bool = False):  # type: ignore[no-untyped-def]
+    events = Events()
+    run_tasks(tasks, StateDB(db_path), forks=forks, force=force, events=events)
+    return events
+
+
+def test_installed_doit_is_in_the_pinned_range() -> None:
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    (pin,) = [d for d in deps if re.match(r"doit\b", d)]
+    low, high = re.fullmatch(r"doit>=([\d.]+),<([\d.]+)", pin).groups()  # type: ignore[union-attr]
+
+    def parse(text: str) -> tuple[int, ...]:
+        return tuple(int(part) for part in text.split("."))
+
+    assert parse(low) <= parse(version("doit")) < parse(high), (pin, version("doit"))
+
+
+def test_values_returned_by_an_action_reach_its_uptodate_callable_next_run(tmp_path: Path) -> None:
+    seen: list[dict[str, Any]] = []
+
+    class Check(StepCheck):
+        def __call__(self, task: object, values: Mapping[str, Any]) -> bool:
+            seen.append(dict(values))
+            return super().__call__(task, values)
+
+    calls: list[str] = []
+    check = Check("v1")
+
+    def action() -> dict[str, Any]:
+        calls.append("ran")
+        return check.values_now()
+
+    db = tmp_path / "deps.sqlite"
+    assert _run(db, [_task("t", action, check=check)]).skipped == []
+    events = _run(db, [_task("t", action, check=check)])
+    assert calls == ["ran"] and events.skipped == ["t"]
+    assert seen[-1] == check.values_now()
+    assert saved_values(StateDB(db), ["t"]) == {"t": check.values_now()}
+    changed = Check("v2")
+    assert _run(db, [_task("t", action, check=changed)]).skipped == []
+    assert calls == ["ran", "ran"]
+
+
+def test_force_runs_up_to_date_tasks_and_uptodate_false_always_runs(tmp_path: Path) -> None:
+    calls: list[str] = []
+    db = tmp_path / "deps.sqlite"
+
+    def tasks() -> list[dict[str, Any]]:
+        return [
+            _task("a", lambda: calls.append("a") or SIG.values_now()),
+            _task("b", lambda: calls.append("b") or {}, always=True),
+        ]
+
+    _run(db, tasks())
+    assert _run(db, tasks()).skipped == ["a"]
+    _run(db, tasks(), force=True)
+    assert calls == ["a", "b", "b", "a", "b"]
+
+
+def test_every_stored_value_is_committed_before_the_run_ends(tmp_path: Path) -> None:
+    db = tmp_path / "deps.sqlite"
+    rows: dict[str, Any] = {}
+
+    def read_first_row() -> dict[str, Any]:
+        # A second connection, as a killed run's successor would open the file.
+        with sqlite3.connect(db) as other:
+            row = other.execute("select task_data from doit where task_id='first'").fetchone()
+        rows["first"] = json.loads(row[0]) if row else None
+        return {}
+
+    _run(
+        db,
+        [
+            _task("first", SIG.values_now),
+            _task("second", read_first_row, task_dep=["first"]),
+        ],
+    )
+    assert rows["first"] is not None
+    reopened = StateDB(db)
+    assert saved_values(reopened, ["first"])["first"] == SIG.values_now()
+    reopened.dump()
+
+
+def test_a_started_marker_hides_the_last_success_until_doit_stores_the_next(
+    tmp_path: Path,
+) -> None:
+    db_path = tmp_path / "deps.sqlite"
+    _run(db_path, [_task("t", SIG.values_now)])
+    db = StateDB(db_path)
+    db.mark_started("t")
+    db.dump()
+    db = StateDB(db_path)  # durable: what a killed run leaves
+    assert db.started("t") and db.in_("t") and saved_values(db, ["t"]) == {"t": {}}
+    db.dump()
+    assert _run(db_path, [_task("t", SIG.values_now)]).skipped == []
+    db = StateDB(db_path)
+    assert not db.started("t") and saved_values(db, ["t"])["t"] == SIG.values_now()
+    db.dump()
+
+
+def test_failed_dependencies_and_raising_actions_are_reported(tmp_path: Path) -> None:
+    def boom() -> dict[str, Any]:
+        raise ValueError("broken action")
+
+    events = _run(tmp_path / "deps.sqlite", [_task("a", boom), _task("b", dict, task_dep=["a"])])
+    (first, second) = events.refused
+    assert first[0] == "a" and "broken action" in first[1] and first[2] is False
+    assert second[0] == "b" and second[2] is True
+
+
+def test_forks_run_independent_tasks_at_the_same_time(tmp_path: Path) -> None:
+    both = threading.Barrier(2, timeout=30)
+
+    def meet() -> dict[str, Any]:
+        both.wait()  # BrokenBarrierError (a failed task) unless the other runs concurrently
+        return {}
+
+    events = _run(tmp_path / "deps.sqlite", [_task("a", meet), _task("b", meet)], forks=2)
+    assert events.refused == []
+
+
+def test_ctrl_c_during_a_run_propagates_and_closes_the_db(tmp_path: Path) -> None:
+    hold = threading.Event()
+
+    def interrupt() -> dict[str, Any]:
+        os.kill(os.getpid(), signal.SIGINT)
+        hold.wait(30)  # the main thread gets the KeyboardInterrupt meanwhile
+        return {}
+
+    db = StateDB(tmp_path / "deps.sqlite")
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_tasks([_task("t", interrupt)], db, forks=1, force=False, events=Events())
+    finally:
+        hold.set()
+    db.set("late", "k", 1)  # closed: dropped, not an error
+    assert not StateDB(tmp_path / "deps.sqlite").in_("late")
+
+
+def test_doit_reports_a_missing_target_and_refuses_an_unknown_dependency(tmp_path: Path) -> None:
+    db_path = tmp_path / "deps.sqlite"
+    target = tmp_path / "made.txt"
+
+    def make() -> dict[str, Any]:
+        target.write_text("x")
+        return SIG.values_now()
+
+    _run(db_path, [_task("t", make, targets=[str(target)])])
+    db = StateDB(db_path)
+    plain = [_task("t", make, targets=[str(target)])]
+    assert out_of_date(db, plain, ["t"]) == {}
+    target.unlink()
+    assert out_of_date(db, plain, ["t"]) == {"t": f"target missing: {target}"}
+    db.dump()
+    with pytest.raises(RorunnerError, match="doit refused"):
+        _run(db_path, [_task("t", make, task_dep=["nowhere"])])
+
+
+def _doit_names(tree: ast.Module) -> set[str]:
+    """Names a module binds to doit modules or objects."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "doit":
+            names.update(alias.asname or alias.name for alias in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(
+                (alias.asname or alias.name).split(".")[0]
+                for alias in node.names
+                if alias.name.split(".")[0] == "doit"
+            )
+    return names
+
+
+def _internals(path: Path, root: Path = REPO) -> list[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    found = []
+    doit_names = _doit_names(tree)
+    for node in ast.walk(tree):
+        where = f"{path.relative_to(root)}:{getattr(node, 'lineno', 0)}"
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("doit"):
+            private = [a.name for a in node.names if a.name.startswith("_")]
+            if private or "._" in (node.module or ""):
+                found.append(f"{where}: imports doit private {node.module} {private}")
+        if isinstance(node, ast.Constant) and node.value in DOIT_DB_KEYS:
+            found.append(f"{where}: doit's DB key {node.value!r}")
+        if (
+            doit_names
+            and isinstance(node, ast.Attribute)
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+            and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+        ):
+            found.append(f"{where}: private attribute .{node.attr} in a module that uses doit")
+        if isinstance(node, ast.ClassDef) and any(
+            isinstance(base, ast.Name) and base.id in doit_names for base in node.bases
+        ):
+            found += [
+                f"{where}: overrides doit's private {item.name}"
+                for item in node.body
+                if isinstance(item, ast.FunctionDef)
+                and item.name.startswith("_")
+                and not item.name.startswith("__")
+            ]
+    return found
+
+
+def test_nothing_in_the_package_reaches_doit_internals() -> None:
+    found = [hit for path in sorted(PACKAGE.rglob("*.py")) for hit in _internals(path)]
+    assert found == []
+
+
+def test_only_the_engine_adapter_and_the_seed_failure_type_import_doit() -> None:
+    importers = {
+        str(path.relative_to(REPO))
+        for path in PACKAGE.rglob("*.py")
+        if _doit_names(ast.parse(path.read_text()))
+    }
+    assert importers == DOIT_IMPORTERS
+
+
+def test_the_internals_check_finds_what_the_old_engine_did(tmp_path: Path) -> None:
+    old = tmp_path / "old.py"
+    old.write_text(
+        "from doit.dependency import Dependency\n"
+        "def saved(deps: Dependency, name: str) -> object:\n"
+        "    return deps._get(name, '_values_:')\n"
+    )
+    hits = [hit.split(": ", 1)[1] for hit in _internals(old, tmp_path)]
+    assert hits == [
+        "private attribute ._get in a module that uses doit",
+        "doit's DB key '_values_:'",
+    ]
