@@ -68,7 +68,11 @@ def run_adhoc(
 
 def _run_one(pool: Pool, spec: ConnectionSpec, command: str, timeout: float | None) -> HostOutcome:
     out, err = io.BytesIO(), io.BytesIO()
-    env = {"RORUNNER_HOST": spec.name, "RORUNNER_ADDRESS": spec.address}
+    env = {
+        "RORUNNER_HOST": spec.name,
+        "RORUNNER_ADDRESS": spec.address,
+        "RORUNNER_PORT": str(spec.port or 22),
+    }
     try:
         transport = pool.get(spec)
         rc = transport.exec(command, env=env, timeout=timeout, stdout=out, stderr=err)

@@ -55,7 +55,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyP
         ("2001:db8::1", "2001:db8::1", None),
         ("2001:DB8:0:0::1", "2001:db8::1", None),
         ("[2001:db8::1]:2222", "2001:db8::1", 2222),
-        ("[2001:db8::1]", "2001:db8::1", None),
         ("fe80::1%eth0", "fe80::1%eth0", None),
         ("[fe80::1%br-lab.1]:22", "fe80::1%br-lab.1", 22),
         ("::1", "::1", None),
@@ -85,6 +84,9 @@ def test_spec_for_address_parses(
         "bad host",
         "-oProxyCommand=x",
         "a:b:c",
+        "[2001:db8::1]",  # brackets only with a port, as in the inventory
+        "fe80::1",  # link-local without a scope id
+        "fe80::1%abcdefghijklmnopq",  # scope ids are interface names, at most 15 characters
     ],
 )
 def test_spec_for_address_rejects(clean_env: pytest.MonkeyPatch, text: str) -> None:

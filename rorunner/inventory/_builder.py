@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from rorunner.errors import InputError
-from rorunner.inventory._address import check_group_name, check_host_name
+from rorunner.address import parse_address, port_hint, split_port
+from rorunner.errors import InputError, Location
+from rorunner.inventory._ranges import expand_range, has_range
 
 PRIORITY_VAR = "ansible_group_priority"
+_GROUPNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 
 
 @dataclass
@@ -53,8 +56,7 @@ class Builder:
         group = self.groups.get(name)
         if group is None:
             if where:
-                path, line = _split_where(where)
-                check_group_name(name, path, line)
+                _check_group_name(name, where)
             group = self.groups[name] = GroupAcc(name, where)
         return group
 
@@ -67,14 +69,33 @@ class Builder:
         """Add a host to a group; a port counts only where the host is first seen (as Ansible)."""
         host = self.hosts.get(name)
         if host is None:
-            path, line = _split_where(where)
-            address = check_host_name(name, path, line)
+            address = parse_address(name, f"host name {name!r}", _location(where)).text
             host = self.hosts[name] = HostAcc(name, address, where)
             if port is not None:
                 self.set_host_var(name, "ansible_port", port, where)
         self.groups[group].hosts[name] = None
         host.groups[group] = None
         return host
+
+    def host_names(
+        self, token: str, where: str, ranges: bool = True
+    ) -> tuple[list[str], int | None]:
+        """The host names and port of one inventory host token (`web[1:3]`, `[addr]:port`).
+
+        A bare IPv6 name that reads like address:port (`2001:db8::1:2222`) stays one
+        address, with a warning among the notices.
+        """
+        at = _location(where)
+        name, port = split_port(token, at)
+        if ranges and has_range(name):
+            return expand_range(name, at.path, at.line), port
+        hint = port_hint(name) if port is None else None
+        if hint:
+            self.notices.append(
+                f"{where}: host {name!r} is one IPv6 address (its port is ansible_port or 22); "
+                f"write {hint} for a port"
+            )
+        return [name], port
 
     def set_host_var(self, host: str, key: Any, value: Any, where: str) -> None:
         """Set a host var (a later value replaces an earlier one)."""
@@ -98,6 +119,19 @@ def _priority(value: Any, where: str) -> int:
     except (TypeError, ValueError):
         path, line = _split_where(where)
         raise InputError(f"{PRIORITY_VAR} must be an integer, got {value!r}", path, line) from None
+
+
+def _check_group_name(name: str, where: str) -> None:
+    """Group names: letters, digits, '_', '.', '-' (no shell or pattern metacharacters)."""
+    if not _GROUPNAME.match(name):
+        path, line = _split_where(where)
+        raise InputError(
+            f"group name {name!r} is not allowed (use letters, digits, '_', '.', '-')", path, line
+        )
+
+
+def _location(where: str) -> Location:
+    return Location(*_split_where(where))
 
 
 def _split_where(where: str) -> tuple[str, int]:

@@ -10,9 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rorunner.errors import InputError
-from rorunner.inventory._address import split_host_port
 from rorunner.inventory._builder import Builder, where
-from rorunner.inventory._ranges import expand_range, has_range
 
 _SECTION = re.compile(r"\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?\Z")
 _GROUP_LINE = re.compile(r"([^:\]\s]+)\s*(?:#.*)?\Z")
@@ -94,21 +92,15 @@ def _host_line(line: str, path: str, number: int, builder: Builder, group: str) 
         raise InputError(f"cannot parse host line {line!r}: {exc}", path, number) from None
     if not tokens:
         return
-    names, port = _expand(tokens[0], path, number)
-    assignments = [_host_var(token, path, number) for token in tokens[1:]]
+    if tokens[0] == "---":
+        raise InputError("'---' is not a host name (is this a YAML file?)", path, number)
     here = where(path, number)
+    names, port = builder.host_names(tokens[0], here)
+    assignments = [_host_var(token, path, number) for token in tokens[1:]]
     for name in names:
         builder.add_host(name, group, port, here)
         for key, value in assignments:
             builder.set_host_var(name, key, value, here)
-
-
-def _expand(token: str, path: str, number: int) -> tuple[list[str], int | None]:
-    if token == "---":  # noqa: S105 - a YAML marker, not a password
-        raise InputError("'---' is not a host name (is this a YAML file?)", path, number)
-    name, port = split_host_port(token, path, number)
-    names = expand_range(name, path, number) if has_range(name) else [name]
-    return names, port
 
 
 def _host_var(token: str, path: str, number: int) -> tuple[str, Any]:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import fnmatch
-import ipaddress
 import re
 from collections.abc import Callable, Sequence
 
 from rorunner._yaml import read_text
-from rorunner.errors import InputError
+from rorunner.address import is_ip_literal, looks_like_address, parse_address, parse_endpoint
+from rorunner.errors import InputError, Location
 from rorunner.inventory._ranges import expand_range
 from rorunner.model import Host, Inventory
 
@@ -24,7 +24,7 @@ def pattern_terms(pattern: Pattern) -> list[str]:
         return [term for part in pattern for term in pattern_terms(part)]
     if "," in pattern:
         parts = pattern.split(",")
-    elif _is_ipv6_literal(pattern.strip().lstrip("!&")):
+    elif _is_one_term(pattern.strip().lstrip("!&")):
         parts = [pattern]
     else:
         parts = [
@@ -47,6 +47,8 @@ def _colon_terms(pattern: str) -> list[str]:
     terms, i = [], 0
     while i < len(pieces):
         end = next((j for j in range(len(pieces), i + 1, -1) if _joins_to_ipv6(pieces[i:j])), i + 1)
+        if end < len(pieces) and pieces[i].strip().endswith("]") and pieces[end].isdigit():
+            end += 1  # "[addr]:port" is one term
         terms.append(":".join(pieces[i:end]))
         i = end
     return terms
@@ -55,20 +57,21 @@ def _colon_terms(pattern: str) -> list[str]:
 def _joins_to_ipv6(pieces: list[str]) -> bool:
     candidate = ":".join(pieces).strip().lstrip("!&")
     # Only '::' forms or all eight groups: "ab:cd" stays two group names, as in Ansible.
-    return ("::" in candidate or len(pieces) == 8) and _is_ipv6_literal(candidate)
+    return ("::" in candidate or len(pieces) == 8) and _is_ipv6_pattern(candidate)
 
 
-def _is_ipv6_literal(text: str) -> bool:
+def _is_one_term(text: str) -> bool:
+    """An address (valid or not, `[addr]:port` too) or an IPv6 pattern: never split at ':'."""
+    return looks_like_address(text) or _is_ipv6_pattern(text)
+
+
+def _is_ipv6_pattern(text: str) -> bool:
+    """An IPv6 address, possibly with wildcards or ranges in it (`2001:db8::[1:4]`)."""
     if text.count(":") < 2:
         return False
     if re.fullmatch(r"[0-9A-Fa-f:.*?%\[\]A-Za-z0-9_-]+", text) is None:
         return False
-    plain = re.sub(r"\[[^\]]*\]|[*?]", "0", text)
-    try:
-        ipaddress.IPv6Address(plain)
-    except ValueError:
-        return False
-    return True
+    return is_ip_literal(re.sub(r"\[[^\]]*\]|[*?]", "0", text))
 
 
 def select_hosts(
@@ -118,6 +121,8 @@ def _match(inventory: Inventory, term: str, source: str) -> set[str]:
         raise InputError("empty term in host pattern", *_where(source))
     if term.startswith("@"):
         return _evaluate(inventory, _file_terms(term[1:], source), source)
+    if _is_address_term(inventory, term):
+        return _endpoint_match(inventory, term, source)
     subscript = _SUBSCRIPT.match(term) if term[0] != "~" else None
     if subscript:
         return _subscripted(inventory, subscript, term, source)
@@ -195,11 +200,33 @@ def _compile(term: str, source: str) -> Callable[[str], bool]:
     return lambda name: regex.match(name) is not None
 
 
+def _is_address_term(inventory: Inventory, term: str) -> bool:
+    """A term written as an address (no wildcard, range or regex) that names no host or group."""
+    literal = not any(c in term for c in "*?~") and ("[" not in term or term.startswith("["))
+    known = term in inventory.hosts or term in inventory.groups
+    return literal and not known and looks_like_address(term)
+
+
+def _endpoint_match(inventory: Inventory, term: str, source: str) -> set[str]:
+    """Hosts at that address (and port, for `[addr]:port`); a bad address is an InputError."""
+    path, line = _where(source)
+    at = Location(path, line) if path else None
+    endpoint = parse_endpoint(term, f"host pattern term {term!r}", at)
+    address, port = endpoint.address.text, endpoint.port
+    return {
+        h.name
+        for h in inventory.hosts.values()
+        if h.address == address and (port is None or (h.port or 22) == port)
+    }
+
+
 def _by_address(inventory: Inventory, term: str) -> set[str]:
     """An IP literal also matches hosts whose connection address is that address."""
+    if not is_ip_literal(term):
+        return set()
     try:
-        address = str(ipaddress.ip_address(term.strip("[]")))
-    except ValueError:
+        address = parse_address(term).text
+    except InputError:
         return set()
     return {h.name for h in inventory.hosts.values() if h.address == address}
 

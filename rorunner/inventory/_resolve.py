@@ -6,8 +6,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from rorunner.errors import InputError
-from rorunner.inventory._address import normalise_address, parse_port
+from rorunner.address import parse_address, parse_port
+from rorunner.errors import InputError, Location
 from rorunner.inventory._builder import Builder, GroupAcc, HostAcc, _split_where
 from rorunner.inventory._varsdirs import FileVars, VarsLayer
 from rorunner.model import Connection, Group, Host, Inventory
@@ -176,11 +176,10 @@ def _host(
     address = acc.address
     host_var = _first(values, ("ansible_host", "ansible_ssh_host"))
     if host_var:
-        address = normalise_address(
-            str(values[host_var]), f"{host_var} of {acc.name!r}", *loc(host_var)
-        )
+        what = f"{host_var} of {acc.name!r}"
+        address = parse_address(str(values[host_var]), what, Location(*loc(host_var))).text
     port_var = _first(values, ("ansible_port", "ansible_ssh_port"))
-    port = parse_port(values[port_var], port_var, *loc(port_var)) if port_var else None
+    port = parse_port(values[port_var], port_var, Location(*loc(port_var))) if port_var else None
     user_var = _first(values, ("ansible_user", "ansible_ssh_user"))
     key_var = _first(values, ("ansible_ssh_private_key_file", "ansible_private_key_file"))
     return Host(

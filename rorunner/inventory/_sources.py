@@ -9,7 +9,6 @@ from typing import Any
 
 from rorunner._yaml import decode_utf8, parse_yaml, read_bytes
 from rorunner.errors import InputError
-from rorunner.inventory._address import split_host_port
 from rorunner.inventory._builder import Builder
 from rorunner.inventory._ini import read_ini
 from rorunner.inventory._walk import walk_dir
@@ -33,8 +32,8 @@ def read_host_list(source: str, builder: Builder) -> None:
     label = "<host list>"
     for token in (t.strip() for t in source.split(",")):
         if token:
-            name, port = split_host_port(token, label, 0)
-            builder.add_host(name, "ungrouped", port, label)
+            names, port = builder.host_names(token, label, ranges=False)
+            builder.add_host(names[0], "ungrouped", port, label)
 
 
 def inventory_files(path: str) -> list[str]:

@@ -7,9 +7,7 @@ from typing import Any
 
 from rorunner._yaml import line_of, plain
 from rorunner.errors import InputError, did_you_mean
-from rorunner.inventory._address import split_host_port
 from rorunner.inventory._builder import Builder, where
-from rorunner.inventory._ranges import expand_range, has_range
 
 _GROUP_KEYS = ("hosts", "vars", "children")
 
@@ -85,13 +83,13 @@ def _hosts(group: str, pattern: Any, hvars: Any, parent: Any, path: str, builder
         raise InputError(
             f"vars of host {pattern!r} must be a mapping, got {_kind(hvars)}", path, line
         )
-    name, port = split_host_port(pattern, path, line)
     here = where(path, line)
+    names, port = builder.host_names(pattern, here)
     assignments = [
         (_var_name(var, path, hvars), plain(value), where(path, line_of(hvars, var)))
         for var, value in (hvars or {}).items()
     ]
-    for host in expand_range(name, path, line) if has_range(name) else [name]:
+    for host in names:
         builder.add_host(host, group, port, here)
         for key, value, origin in assignments:
             builder.set_host_var(host, key, value, origin)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rorunner.address import parse_endpoint
 from rorunner.model import ConnectionSpec
-from rorunner.tasks._names import spec_dir_name, spec_token, split_host_port
+from rorunner.tasks._names import spec_dir_name, spec_token
 from rorunner.transport import spec_for_address
 
 HostRef = str | ConnectionSpec
@@ -32,10 +33,10 @@ def resolve_host(ipv6: HostRef) -> Target:
         )
     if not isinstance(ipv6, str) or not ipv6.strip():
         raise ValueError(f"ipv6 must be an address string or a ConnectionSpec, not {ipv6!r}")
-    spec = spec_for_address(ipv6)
-    _, named_port = split_host_port(ipv6.strip())
     given = ipv6.strip()
-    return Target(spec, spec_token(spec, named_port), spec_dir_name(spec, named_port), given)
+    endpoint = parse_endpoint(given)  # the one parse: the spec, the name token and the dir
+    spec = spec_for_address(endpoint)
+    return Target(spec, endpoint.token, spec_dir_name(spec, endpoint.port), given)
 
 
 def host_token(ipv6: HostRef) -> str:

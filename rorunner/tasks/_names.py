@@ -29,23 +29,6 @@ def check_safe_name(value: str, what: str = "task name") -> str:
     return value
 
 
-def split_host_port(text: str) -> tuple[str, int | None]:
-    """Split "[addr]:port" or "name:port"; a bare IPv6 literal is never split at its colons."""
-    if text.startswith("["):
-        addr, sep, rest = text[1:].partition("]")
-        if not sep:
-            raise ValueError(f"unbalanced '[' in host {text!r}")
-        if not rest:
-            return addr, None
-        if not rest.startswith(":") or not rest[1:].isdigit():
-            raise ValueError(f"bad port in host {text!r} (expected [address]:port)")
-        return addr, int(rest[1:])
-    name, sep, port = text.partition(":")
-    if sep and port.isdigit() and ":" not in port:
-        return name, int(port)  # "name:port"; an IPv6 literal has more than one ':'
-    return text, None
-
-
 def spec_token(spec: ConnectionSpec, named_port: int | None) -> str:
     """The host part of a task name: the spec's label, else its address (+ _p<port> when named)."""
     if spec.label:

@@ -97,8 +97,8 @@ class Transport(Protocol):
         ...
 
 
-from rorunner.transport._address import spec_for_address  # noqa: E402
 from rorunner.transport._local import LocalTransport  # noqa: E402
 from rorunner.transport._pool import Pool, default_pool  # noqa: E402
+from rorunner.transport._spec import spec_for_address  # noqa: E402
 
 __all__ = ["LocalTransport", "Pool", "Transport", "default_pool", "spec_for_address"]

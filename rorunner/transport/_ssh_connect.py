@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import ipaddress
 import logging
 import os
 import socket
@@ -12,6 +11,7 @@ from typing import Any, cast
 
 import paramiko
 
+from rorunner.address import is_ip_literal
 from rorunner.errors import InputError, TransportError, UnreachableError
 from rorunner.model import ConnectionSpec
 from rorunner.transport._ssh_hostkeys import KnownHostsPolicy, known_hosts_name, transport_factory
@@ -36,14 +36,6 @@ class Target:
     only_keys: bool  # use only key_files: spec.key_file given, or IdentitiesOnly yes
 
 
-def _is_ip_literal(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text.partition("%")[0])
-    except ValueError:
-        return False
-    return True
-
-
 def _ssh_config(spec: ConnectionSpec) -> dict[str, Any]:
     path = os.path.expanduser(spec.ssh_config or USER_SSH_CONFIG)
     if not os.path.isfile(path):
@@ -61,9 +53,7 @@ def resolve_target(spec: ConnectionSpec) -> Target:
     """Fill user/port/identity/hostname from ssh_config where the spec left None, then defaults."""
     config = _ssh_config(spec)
     # An IP literal is used as written: ssh_config token expansion would mangle "%scope".
-    hostname = (
-        spec.address if _is_ip_literal(spec.address) else config.get("hostname", spec.address)
-    )
+    hostname = spec.address if is_ip_literal(spec.address) else config.get("hostname", spec.address)
     try:
         port = spec.port or int(config.get("port", 22))
     except ValueError as exc:
