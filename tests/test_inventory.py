@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rorunner._yaml import line_of, parse_yaml, plain
-from rorunner.errors import InputError
+from rorunner.errors import InputError, Location
 from rorunner.inventory import _sources as sources
 from rorunner.inventory import (
     inventory_files,
@@ -232,10 +232,12 @@ def test_directory_rules(tmp_path: Path) -> None:
     assert list(load_inventory(str(tmp_path)).hosts) == ["h1", "h2", "h3"]
 
 
-def test_directory_symlink_loop_is_read_once(tmp_path: Path) -> None:
+def test_directory_symlink_loop_is_an_error_naming_the_link(tmp_path: Path) -> None:
     (tmp_path / "a.ini").write_text("h1\n")
     (tmp_path / "loop").symlink_to(tmp_path)
-    assert [Path(f).name for f in inventory_files(str(tmp_path))] == ["a.ini"]
+    with pytest.raises(InputError, match="symlink loop") as caught:
+        inventory_files(str(tmp_path))
+    assert caught.value.location == Location(str(tmp_path / "loop"))
 
 
 def test_ini_value_typing(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ from rorunner._yaml import decode_utf8, parse_yaml, read_bytes
 from rorunner.errors import InputError
 from rorunner.inventory._builder import Builder
 from rorunner.inventory._ini import read_ini
-from rorunner.inventory._walk import walk_dir
 from rorunner.inventory._yamlinv import read_yaml
+from rorunner.walk import lookup, walk_files
 
 YAML_EXTENSIONS = (".yaml", ".yml", ".json")
 # Ansible's defaults: hidden files, vars dirs, and these extensions are skipped in a directory.
@@ -38,17 +38,16 @@ def read_host_list(source: str, builder: Builder) -> None:
 
 def inventory_files(path: str) -> list[str]:
     """The files an inventory path stands for: itself, or a directory's files, recursively."""
-    if not os.path.exists(path):
+    found = lookup(path)  # a broken or looping link is an error naming it
+    if found is None:
         raise InputError("inventory path does not exist", path)
-    return walk_dir(path, _is_inventory_entry) if os.path.isdir(path) else [path]
+    if not found.is_dir:
+        return [path]
+    return [entry.path for entry in walk_files(path, _is_inventory_entry)]
 
 
 def _is_inventory_entry(path: str, is_dir: bool) -> bool:
-    if _IGNORED.search(os.path.basename(path)):
-        return False
-    if not os.path.exists(path):  # a dangling symlink
-        raise InputError("inventory path does not exist", path)
-    return True
+    return not _IGNORED.search(os.path.basename(path))
 
 
 def read_source(path: str, builder: Builder) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from rorunner._yaml import line_of, parse_yaml, plain, read_text
 from rorunner.errors import InputError
 from rorunner.inventory._builder import where
-from rorunner.inventory._walk import walk_dir
+from rorunner.walk import walk_files
 
 VARS_EXTENSIONS = (".yml", ".yaml", ".json")
 _CANDIDATE_SUFFIXES = ("", *VARS_EXTENSIONS)
@@ -90,7 +90,9 @@ def _files_for(vars_dir: str, name: str, entries: set[str]) -> list[str]:
         candidate = name + suffix
         path = os.path.join(vars_dir, candidate)
         if candidate in entries and os.path.exists(path):
-            return walk_dir(path, _is_vars_entry) if os.path.isdir(path) else [path]
+            if os.path.isdir(path):
+                return [entry.path for entry in walk_files(path, _is_vars_entry)]
+            return [path]
     return []
 
 
@@ -101,7 +103,7 @@ def _is_vars_entry(path: str, is_dir: bool) -> bool:
     ext = os.path.splitext(name)[1]
     if is_dir:
         return not ext
-    return os.path.isfile(path) and (not ext or ext in VARS_EXTENSIONS)
+    return not ext or ext in VARS_EXTENSIONS
 
 
 def _merge(files: list[str]) -> FileVars:

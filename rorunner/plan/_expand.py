@@ -15,7 +15,8 @@ from rorunner.model import ConnectionSpec, FileMove, Host, PlanStep, StepKind, S
 from rorunner.plan._files import FileCache, bytes_digest
 from rorunner.plan._jinja import TemplateFiles, render_string
 from rorunner.plan._vars import Layer, resolve, step_env
-from rorunner.playbook import PathEntry, Play, Playbook, RoleUse, StepEntry, Unit, walk_files
+from rorunner.playbook import PathEntry, Play, Playbook, RoleUse, StepEntry, Unit, shipped_files
+from rorunner.walk import lookup
 
 DEFAULT_REMOTE_ROOT = ".rorunner/work"
 _KINDS: dict[str, StepKind] = {
@@ -185,15 +186,12 @@ class Expander:
             dest = render_string(dest, variables, item.at, "ship dest") if dest else None
         local = os.path.normpath(os.path.join(base, src))
         target = dest or _default_dest(src)
+        found = None if local in creates else lookup(local)  # a looping link: an error naming it
         if local in creates:  # made during the run: what exists now is a previous run's output
             pairs = [(local, target)]
-        elif os.path.isdir(local):
-            found = walk_files(local)
-            pairs = [
-                (path, posixpath.join(target, _posix(os.path.relpath(path, local))))
-                for path in found
-            ]
-        elif os.path.isfile(local):
+        elif found is not None and found.is_dir:
+            pairs = [(e.path, posixpath.join(target, e.rel)) for e in shipped_files(local)]
+        elif found is not None:
             pairs = [(local, target)]
         else:
             raise InputError(f"ship: no such file or directory: {src}", item.at.path, item.at.line)

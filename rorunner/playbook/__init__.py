@@ -2,7 +2,7 @@
 
 from rorunner.playbook._load import load_playbook
 from rorunner.playbook._model import PathEntry, Play, Playbook, RoleUse, StepEntry, Unit
-from rorunner.playbook._roles import ROLE_FILE, role_search_path, walk_files
+from rorunner.playbook._roles import ROLE_FILE, role_search_path, shipped_files
 
 __all__ = [
     "ROLE_FILE",
@@ -14,5 +14,5 @@ __all__ = [
     "Unit",
     "load_playbook",
     "role_search_path",
-    "walk_files",
+    "shipped_files",
 ]

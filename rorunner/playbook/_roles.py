@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Iterable, Sequence
 
 from rorunner._yaml import load_yaml
@@ -12,6 +11,7 @@ from rorunner.model import Phase
 from rorunner.playbook._model import PathEntry, StepEntry, Unit
 from rorunner.playbook._node import Node
 from rorunner.playbook._steps import FILES_STEP, SAFE_NAME, fetch_step
+from rorunner.walk import TreeEntry, list_dir, lookup, walk_files
 
 ROLE_FILE = "role.yml"
 _ROLE_KEYS = ("depends", "vars", "fetch", "remote_dir")
@@ -37,10 +37,9 @@ def available_roles(search: Iterable[str]) -> set[str]:
     names: set[str] = set()
     for base in search:
         if os.path.isdir(base):
-            names.update(
-                e.name for e in os.scandir(base) if e.is_dir() and SAFE_NAME.fullmatch(e.name)
-            )
-    return names
+            # Only for "did you mean": what does not resolve to a directory is not a role.
+            names.update(e.rel for e in list_dir(base, lambda _path, is_dir: is_dir))
+    return {name for name in names if SAFE_NAME.fullmatch(name)}
 
 
 def find_role(name: str, search: Sequence[str], at: Location) -> str:
@@ -48,7 +47,8 @@ def find_role(name: str, search: Sequence[str], at: Location) -> str:
     if SAFE_NAME.fullmatch(name):
         for base in search:
             path = os.path.join(base, name)
-            if os.path.isdir(path):
+            found = lookup(path)  # a looping or broken link is an error naming it
+            if found is not None and found.is_dir:
                 return path
     hint = did_you_mean(name, available_roles(search))
     where = ", ".join(search)
@@ -60,7 +60,7 @@ def load_role(name: str, directory: str) -> Unit:
     _check_layout(directory)
     role_file = os.path.join(directory, ROLE_FILE)
     keys: dict[str, Node] = {}
-    if os.path.exists(role_file):
+    if lookup(role_file) is not None:
         data = load_yaml(role_file)
         if data is not None:
             keys = Node(data, role_file, 1, f"role {name!r}").mapping(_ROLE_KEYS)
@@ -93,70 +93,58 @@ def load_role(name: str, directory: str) -> Unit:
 def _check_layout(directory: str) -> None:
     """Refuse a misspelt step folder or role file, which would otherwise be silently ignored."""
     folders = (*_SCRIPT_DIRS, "files")
-    with os.scandir(directory) as entries:
-        for entry in _visible(entries):
-            if entry.is_dir() and entry.name not in folders:
-                hint = did_you_mean(entry.name, folders)
-                known = ", ".join(f"{f}/" for f in folders)
-                message = f"unknown role folder {entry.name!r}{hint}; a role has {known}"
-                raise InputError(message, entry.path)
-            misspelt = entry.name.endswith((".yml", ".yaml")) and entry.name != ROLE_FILE
-            if entry.is_file() and misspelt and did_you_mean(entry.name, (ROLE_FILE,)):
-                raise InputError(f"role file must be named {ROLE_FILE!r}", entry.path)
+    for entry in list_dir(directory, _visible):
+        if entry.is_dir and entry.rel not in folders:
+            hint = did_you_mean(entry.rel, folders)
+            known = ", ".join(f"{f}/" for f in folders)
+            message = f"unknown role folder {entry.rel!r}{hint}; a role has {known}"
+            raise InputError(message, entry.path)
+        misspelt = entry.rel.endswith((".yml", ".yaml")) and entry.rel != ROLE_FILE
+        if not entry.is_dir and misspelt and did_you_mean(entry.rel, (ROLE_FILE,)):
+            raise InputError(f"role file must be named {ROLE_FILE!r}", entry.path)
 
 
-def _visible(entries: Iterable[os.DirEntry[str]]) -> list[os.DirEntry[str]]:
+def _visible(path: str, is_dir: bool) -> bool:
     # Editor backups and dot-files (.gitkeep) are not steps.
-    return sorted(
-        (e for e in entries if not e.name.startswith(".") and not e.name.endswith("~")),
-        key=lambda e: e.name,
-    )
+    name = os.path.basename(path)
+    return not name.startswith(".") and not name.endswith("~")
 
 
 def _script_steps(directory: str, phase: Phase) -> list[StepEntry]:
     folder = os.path.join(directory, phase)
-    if not os.path.isdir(folder):
+    found = lookup(folder)
+    if found is None or not found.is_dir:
         return []
-    steps = []
-    with os.scandir(folder) as entries:
-        for entry in _visible(entries):
-            if not entry.is_file():
-                raise InputError(f"{phase}/ may hold only script files", entry.path)
-            if not SAFE_NAME.fullmatch(entry.name):
-                raise InputError(
-                    "script names may use only letters, digits and . _ + @ -", entry.path
-                )
-            if phase != "remote" and not os.access(entry.path, os.X_OK):
-                raise InputError(
-                    f"{phase} script is not executable (chmod +x {entry.name})", entry.path
-                )
-            steps.append(
-                StepEntry(
-                    phase, entry.name, Location(entry.path), script=entry.path, base=directory
-                )
-            )
-    return steps
+    return [_script_step(phase, entry, directory) for entry in list_dir(folder, _visible)]
+
+
+def _script_step(phase: Phase, entry: TreeEntry, directory: str) -> StepEntry:
+    if entry.is_dir:
+        raise InputError(f"{phase}/ may hold only script files", entry.path)
+    if not SAFE_NAME.fullmatch(entry.rel):
+        raise InputError("script names may use only letters, digits and . _ + @ -", entry.path)
+    if phase != "remote" and not os.access(entry.path, os.X_OK):
+        raise InputError(f"{phase} script is not executable (chmod +x {entry.rel})", entry.path)
+    return StepEntry(phase, entry.rel, Location(entry.path), script=entry.path, base=directory)
 
 
 def _files_step(directory: str) -> StepEntry:
     root = os.path.join(directory, "files")
-    items: list[PathEntry] = []
-    if os.path.isdir(root):
-        for path in walk_files(root):
-            mode = stat.S_IMODE(os.stat(path).st_mode)
-            rel = os.path.relpath(path, root)
-            items.append(PathEntry(path, Location(path), dest=rel, mode=mode, templated=False))
-    return StepEntry("ship", FILES_STEP, Location(root), items=tuple(items), base=root)
+    found = lookup(root)
+    entries = shipped_files(root) if found is not None and found.is_dir else []
+    items = tuple(
+        PathEntry(e.path, Location(e.path), dest=e.rel, mode=e.mode, templated=False)
+        for e in entries
+    )
+    return StepEntry("ship", FILES_STEP, Location(root), items=items, base=root)
 
 
-def walk_files(root: str) -> list[str]:
-    """Every file under `root` (dot-files and dot-dirs skipped, symlinks followed), sorted by
-    relative path: the order a role's files/ and a shipped directory are both read in."""
-    found: list[str] = []
-    for current, dirs, files in os.walk(root, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(os.path.join(current, f) for f in files if not f.startswith("."))
-    return sorted(found, key=lambda p: os.path.relpath(p, root))
+def shipped_files(root: str) -> list[TreeEntry]:
+    """Every file under `root` as rorunner.walk reads trees (links followed, loops refused),
+    dot-files and dot-dirs skipped, sorted by relative path: the order a role's files/ and a
+    shipped directory are both read in."""
+    found = walk_files(root, lambda path, _is_dir: not os.path.basename(path).startswith("."))
+    return sorted(found, key=lambda entry: entry.rel)
 
 
 def check_cycles(roles: dict[str, Unit]) -> None:

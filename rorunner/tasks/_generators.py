@@ -18,6 +18,7 @@ from rorunner.tasks._actions import FetchFiles, RunCommands, ShipFiles
 from rorunner.tasks._build import Extras, TaskDict, as_list, assemble, naming, step_env
 from rorunner.tasks._hosts import LOCAL_SPEC, HostRef, resolve_host
 from rorunner.tasks._names import TaskRef
+from rorunner.walk import lookup, walk_files
 
 # The seed documents `[]` defaults; they are kept and never mutated (copied before use).
 CommandSource = str | Sequence[str] | Callable[..., str | Iterable[str]]
@@ -61,13 +62,12 @@ def _ship_move(path: str) -> FileMove:
 
 
 def _files_under(path: str) -> list[str]:
-    """The file itself, or every file of a tree (sorted), so doit re-ships on change."""
-    if not os.path.isdir(path):
-        return [path]
-    found = [
-        os.path.join(top, f) for top, _dirs, files in sorted(os.walk(path)) for f in sorted(files)
-    ]
-    return found
+    """The file itself, or every file of a tree as the transport ships it (links followed, a
+    loop an InputError naming the link), so doit re-ships on change."""
+    found = lookup(path)
+    if found is None or not found.is_dir:
+        return [path]  # a missing file is doit's to report, as for any file_dep
+    return [entry.path for entry in walk_files(path)]
 
 
 def gen_task_remote_exec(

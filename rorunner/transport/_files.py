@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import stat
@@ -10,6 +9,9 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import BinaryIO
+
+from rorunner.errors import InputError
+from rorunner.walk import walk
 
 TMP_INFIX = ".rorunner-tmp-"
 DEFAULT_FILE_MODE = 0o644
@@ -40,36 +42,27 @@ def copy_local_file(src: str, dest: str, mode: int | None = None) -> None:
         shutil.copyfileobj(source, target, COPY_CHUNK)
 
 
-def walk_tree(root: str) -> Iterator[tuple[str, list[str], list[str]]]:
-    """os.walk in sorted order, following symlinks (copied as what they point to); loops fail."""
-    seen: set[str] = set()
-    for top, dirs, files in os.walk(root, followlinks=True, onerror=_raise):
-        real = os.path.realpath(top)
-        if real in seen:
-            raise OSError(errno.ELOOP, "symlink loop in the tree", top)
-        seen.add(real)
-        dirs.sort()
-        yield top, dirs, sorted(files)
-
-
-def _raise(error: OSError) -> None:
-    raise error
-
-
 def copy_local_tree(
     src: str,
     dest: str,
     make_dir: Callable[[str, int], None],
     copy_file: Callable[[str, str, int], None],
 ) -> None:
-    """Mirror the tree `src` at `dest` through the given dir/file primitives (modes kept)."""
-    for top, _dirs, files in walk_tree(src):
-        rel = os.path.relpath(top, src)
-        target = dest if rel == "." else f"{dest.rstrip('/')}/{rel.replace(os.sep, '/')}"
-        make_dir(target, stat.S_IMODE(os.stat(top).st_mode))
-        for name in files:
-            local = os.path.join(top, name)
-            copy_file(local, f"{target.rstrip('/')}/{name}", stat.S_IMODE(os.stat(local).st_mode))
+    """Mirror the tree `src` at `dest` through the given dir/file primitives (modes kept).
+
+    The tree is read first, as rorunner.walk reads every tree (links followed, loops
+    refused), so nothing is written for a tree that cannot be read; that is an OSError here,
+    which each transport reports as the failure of its put."""
+    try:
+        entries = walk(src)
+    except InputError as exc:
+        raise OSError(str(exc)) from exc
+    for entry in entries:
+        target = f"{dest.rstrip('/')}/{entry.rel}" if entry.rel else dest
+        if entry.is_dir:
+            make_dir(target, entry.mode)
+        else:
+            copy_file(entry.path, target, entry.mode)
 
 
 def check_private_dir(path: str, mode: int, owner: int, uid: int) -> str | None:
