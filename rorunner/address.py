@@ -38,16 +38,6 @@ class Address:
     def __str__(self) -> str:
         return self.text
 
-    @property
-    def is_ip(self) -> bool:
-        """True for an IPv4 or IPv6 literal."""
-        return self.kind != "name"
-
-    @property
-    def scope(self) -> str:
-        """The IPv6 scope id (`eth0` of `fe80::1%eth0`), '' when there is none."""
-        return self.text.partition("%")[2]
-
     def with_port(self, port: int | None) -> str:
         """For display: the address, `[v6]:port`, or `name:port` / `v4:port`."""
         if port is None:
@@ -226,4 +216,4 @@ def port_hint(text: str) -> str | None:
         return None
     if head.endswith(":") or not is_ip_literal(head) or ":" not in head:
         return None
-    return f"[{head}]:{last}"
+    return Address(head, "ipv6").with_port(int(last))
