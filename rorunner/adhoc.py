@@ -11,7 +11,7 @@ from typing import Literal
 
 from rorunner.errors import RorunnerError, TransportError, UnreachableError
 from rorunner.model import ConnectionDefaults, ConnectionSpec, Host
-from rorunner.transport import Pool, default_pool
+from rorunner.transport import Pool, TransportPool
 
 Status = Literal["ok", "failed", "unreachable"]
 
@@ -35,13 +35,20 @@ def run_adhoc(
     forks: int = 5,
     timeout: float | None = None,
     on_done: Callable[[HostOutcome], None] | None = None,
+    pool: TransportPool | None = None,
 ) -> tuple[HostOutcome, ...]:
     """Run `command` on every host, `forks` at a time; `on_done` sees each outcome as it lands.
 
     `on_done` calls are serialised, so a printer never interleaves two hosts.
-    The result is in the order of `hosts`.
+    The result is in the order of `hosts`. Connections come from `pool`; without one,
+    from a Pool of this call's own, closed when it returns.
     """
-    pool = default_pool()
+    if pool is None:
+        own = Pool()
+        try:
+            return run_adhoc(hosts, command, defaults, forks, timeout, on_done, own)
+        finally:
+            own.close_all()
     lock = threading.Lock()
 
     def one(host: Host) -> HostOutcome:
@@ -66,7 +73,9 @@ def run_adhoc(
         executor.shutdown(wait=True)
 
 
-def _run_one(pool: Pool, spec: ConnectionSpec, command: str, timeout: float | None) -> HostOutcome:
+def _run_one(
+    pool: TransportPool, spec: ConnectionSpec, command: str, timeout: float | None
+) -> HostOutcome:
     out, err = io.BytesIO(), io.BytesIO()
     env = {
         "RORUNNER_HOST": spec.name,

@@ -51,6 +51,7 @@ class PlanMaker:
     serial: tuple[int | str, ...] = ()
     max_fail_percentage: float | None = None
     barrier: bool = False  # add cross-host edges between serial batches
+    over_ssh: bool = False  # hosts reached over SSH (give the engine a rorunner.testing pool)
     steps: list[tuple[str, str, StepSpec]] = field(default_factory=list)  # (phase, name, spec)
 
     def add(self, phase: str, name: str, **spec: Any) -> PlanMaker:
@@ -97,7 +98,11 @@ class PlanMaker:
                 edges[first.node] = edges[first.node] + tuple(last_of[h] for h in before)
 
     def _step(self, host: str, phase: str, name: str, spec: StepSpec) -> PlanStep:
-        conn = ConnectionSpec(address="localhost", connection="local", label=host)
+        conn = (
+            ConnectionSpec(address=f"2001:db8::{len(host)}", label=host)
+            if self.over_ssh
+            else ConnectionSpec(address="localhost", connection="local", label=host)
+        )
         env = (("RORUNNER_HOST", host), ("COUNTERS", str(self.root / "counters")))
         return PlanStep(
             host=host,

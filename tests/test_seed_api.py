@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import pytest
 from doit.cmd_base import ModuleTaskLoader
 from doit.doit_cmd import DoitMain
 
 import rorunner
-import rorunner.tasks._actions as actions_mod
 from rorunner.errors import InputError, RemoteFailure, UnreachableError
 from rorunner.model import ConnectionSpec, FileMove
 from rorunner.tasks import (
@@ -27,96 +25,22 @@ from rorunner.tasks import (
     step_error,
     task_meta,
 )
+from rorunner.testing import FakePool, installed, run_task
 
 UNSAFE_FOR_DOIT = set(":=*?[] ")
 
 
-class FakeHost:
-    """In-memory host: directories, files and a log of every transport call."""
-
-    def __init__(self) -> None:
-        self.dirs: set[str] = {"/tmp"}
-        self.files: dict[str, bytes] = {}
-        self.calls: list[tuple[Any, ...]] = []
-        self.status = 0
-        self.output = b""
-        self.errput = b""
-
-
-class FakeTransport:
-    """The Transport protocol over a FakeHost."""
-
-    def __init__(self, spec: ConnectionSpec, host: FakeHost) -> None:
-        self.spec = spec
-        self.host = host
-
-    def exec(
-        self,
-        command: str,
-        *,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-        timeout: float | None = None,
-        stdout: BinaryIO | None = None,
-        stderr: BinaryIO | None = None,
-    ) -> int:
-        self.host.calls.append(("exec", command, cwd, dict(env or {})))
-        if stdout is not None:
-            stdout.write(self.host.output)
-        if stderr is not None:
-            stderr.write(self.host.errput)
-        return self.host.status
-
-    def put(self, local: str, remote: str, mode: int | None = None) -> None:
-        self.host.calls.append(("put", local, remote, mode))
-        if not Path(local).is_dir():
-            self.host.files[remote] = Path(local).read_bytes()
-
-    def put_bytes(self, data: bytes, remote: str, mode: int | None = None) -> None:
-        self.host.calls.append(("put_bytes", remote, mode))
-        self.host.files[remote] = data
-
-    def get(self, remote: str, local: str) -> None:
-        self.host.calls.append(("get", remote, local))
-        Path(local).write_bytes(self.host.files[remote])
-
-    def ensure_dir(self, path: str, private: bool = True) -> str:
-        self.host.calls.append(("ensure_dir", path, private))
-        self.host.dirs.add(path)
-        return path
-
-    def prepare_dir(self, path: str) -> str:
-        self.host.calls.append(("prepare_dir", path))
-        self.host.dirs.add(path)
-        return path
-
-    def close(self) -> None:
-        pass
-
-
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> dict[str, FakeHost]:
-    """Route every action to in-memory hosts keyed by spec.name."""
-    hosts: dict[str, FakeHost] = {}
-
-    def transport_for(spec: ConnectionSpec) -> FakeTransport:
-        if spec.address == "2001:db8::dead":
-            raise UnreachableError(spec.name, "connect: no route to host")
-        return FakeTransport(spec, hosts.setdefault(spec.name, FakeHost()))
-
-    monkeypatch.setattr(actions_mod, "transport_for", transport_for)
-    for name in ("RORUNNER_USER", "RORUNNER_PORT", "RORUNNER_KNOWN_HOSTS"):
-        monkeypatch.delenv(name, raising=False)
-    return hosts
+def pool() -> FakePool:
+    """In-memory hosts keyed by spec.name; 2001:db8::dead cannot be reached."""
+    fleet = FakePool()
+    fleet.host("2001:db8::dead").unreachable = "connect: no route to host"
+    return fleet
 
 
-def run_action(task: dict[str, Any]) -> object:
-    """Run the single python-action of a generated task the way doit would."""
-    (action,) = task["actions"]
-    if isinstance(action, tuple):
-        func, args = action
-        return func(*args)
-    return action()
+def run_action(task: dict[str, Any], pool: FakePool | None = None) -> object:
+    """Run a generated task's actions the way doit would, against the fake hosts."""
+    return run_task(task, pool if pool is not None else FakePool())
 
 
 # --- the seed's signatures ------------------------------------------------------------------
@@ -181,7 +105,7 @@ def test_exported_from_the_package_root() -> None:
     assert rorunner.doit_task_generator_for_RTAS is doit_task_generator_for_RTAS
 
 
-def test_list_defaults_are_never_mutated(fake: dict[str, FakeHost], tmp_path: Path) -> None:
+def test_list_defaults_are_never_mutated(pool: FakePool, tmp_path: Path) -> None:
     before = {f: tuple(repr(d) for d in (f.__defaults__ or ())) for f in SEED_SIGNATURES}
     src = tmp_path / "a.txt"
     src.write_text("a")
@@ -216,13 +140,13 @@ def test_list_defaults_are_never_mutated(fake: dict[str, FakeHost], tmp_path: Pa
         (ConnectionSpec(address="2001:db8::7", port=2200), "2001_db8__7_p2200"),
     ],
 )
-def test_host_part_of_names(fake: dict[str, FakeHost], ipv6: Any, expected: str) -> None:
+def test_host_part_of_names(pool: FakePool, ipv6: Any, expected: str) -> None:
     task = gen_task_remote_exec("true", ipv6, is_dep_task=True, label="probe")
     assert task["name"] == expected
     assert get_ref_name(task) == f"probe:{expected}"
 
 
-def test_ship_dict_shape(fake: dict[str, FakeHost], tmp_path: Path) -> None:
+def test_ship_dict_shape(pool: FakePool, tmp_path: Path) -> None:
     src = tmp_path / "file1.txt"
     src.write_text("one")
     task = gen_task_ship_files([str(src)], "2001:db8::1", "ship_files_task", id_args=["v1", 2])
@@ -240,7 +164,7 @@ def test_ship_dict_shape(fake: dict[str, FakeHost], tmp_path: Path) -> None:
     assert "paramiko" not in repr(task)
 
 
-def test_names_are_doit_safe_whatever_the_input(fake: dict[str, FakeHost]) -> None:
+def test_names_are_doit_safe_whatever_the_input(pool: FakePool) -> None:
     task = gen_task_remote_exec(
         "true", "[2001:db8::1]:22", id_args=["a:b", "x=y", "*?[]", "sp ace"], label="l:a=b*"
     )
@@ -251,7 +175,7 @@ def test_names_are_doit_safe_whatever_the_input(fake: dict[str, FakeHost]) -> No
         gen_task_remote_exec("true", "2001:db8::1", name="bad:name")
 
 
-def test_is_dep_task_false_leaves_basename_to_the_task_function(fake: dict[str, FakeHost]) -> None:
+def test_is_dep_task_false_leaves_basename_to_the_task_function(pool: FakePool) -> None:
     task = gen_task_remote_exec("echo 'Hello, World!'", "2001:db8::1")
     assert "basename" not in task
     assert task["name"] == "2001_db8__1"
@@ -268,7 +192,7 @@ def test_get_ref_name_forms() -> None:
     assert get_ref_name(loaded) == "my_task:task_instance"
 
 
-def test_get_ref_name_survives_doit_loading_the_dict(fake: dict[str, FakeHost]) -> None:
+def test_get_ref_name_survives_doit_loading_the_dict(pool: FakePool) -> None:
     task = gen_task_remote_exec("true", "2001:db8::1", label="probe", is_dep_task=True)
     ref = get_ref_name(task)
     task.pop("basename")  # doit pops basename when it loads a yielded dict
@@ -278,7 +202,7 @@ def test_get_ref_name_survives_doit_loading_the_dict(fake: dict[str, FakeHost]) 
 # --- remote exec ----------------------------------------------------------------------------
 
 
-def test_remote_exec_callable_gets_address_and_args(fake: dict[str, FakeHost]) -> None:
+def test_remote_exec_callable_gets_address_and_args(pool: FakePool) -> None:
     seen: list[tuple[Any, ...]] = []
 
     def generate_command(ipv6: str, *args: str) -> str:
@@ -290,13 +214,13 @@ def test_remote_exec_callable_gets_address_and_args(fake: dict[str, FakeHost]) -
     assert "basename" not in task
     assert task["name"] == "2001_db8__2"
     assert task_meta(task)["label"] == "ping_task"
-    assert run_action(task) is None
-    (call,) = [c for c in fake["2001:db8::2"].calls if c[0] == "exec"]
+    assert run_action(task, pool) is None
+    (call,) = [c for c in pool.host("2001:db8::2").calls if c[0] == "exec"]
     assert call[1] == "ping 2001:db8::2 -c 5"
     assert call[2] is None  # no remote_dir: the login home
 
 
-def test_remote_exec_label_defaults(fake: dict[str, FakeHost]) -> None:
+def test_remote_exec_label_defaults(pool: FakePool) -> None:
     def deploy(ipv6: str) -> list[str]:
         return ["a", "b"]
 
@@ -307,7 +231,7 @@ def test_remote_exec_label_defaults(fake: dict[str, FakeHost]) -> None:
     )
 
 
-def test_remote_exec_runs_in_private_remote_dir_with_env(fake: dict[str, FakeHost]) -> None:
+def test_remote_exec_runs_in_private_remote_dir_with_env(pool: FakePool) -> None:
     dep = gen_task_remote_exec("true", "2001:db8::1", label="first", is_dep_task=True)
     task = gen_task_remote_exec(
         ["echo one", "echo two"],
@@ -319,13 +243,13 @@ def test_remote_exec_runs_in_private_remote_dir_with_env(fake: dict[str, FakeHos
         timeout=5,
     )
     assert task["task_dep"] == ["first:2001_db8__1", "other:task"]
-    assert run_action(task) is None
-    host = fake["h1"]
+    assert run_action(task, pool) is None
+    host = pool.host("h1")
     assert host.calls[0] == ("prepare_dir", "work/dir")  # once, before the first command
     runs = [c for c in host.calls if c[0] == "exec"]
     assert [c[1].splitlines()[-1] for c in runs] == ["echo one", "echo two"]
     assert runs[0][1].startswith("set -- 'x y'\n")
-    assert all(c[2] == "work/dir" for c in runs)
+    assert all(c[2] == "/home/fake/work/dir" for c in runs)  # as prepare_dir returned it
     assert runs[0][3] == {
         "COLOR": "blue",
         "RORUNNER_ADDRESS": "2001:db8::1",
@@ -335,25 +259,25 @@ def test_remote_exec_runs_in_private_remote_dir_with_env(fake: dict[str, FakeHos
     }
 
 
-def test_remote_dir_is_prepared_not_ensured(fake: dict[str, FakeHost]) -> None:
+def test_remote_dir_is_prepared_not_ensured(pool: FakePool) -> None:
     # prepare_dir leaves an existing dir (/tmp) alone; ensure_dir would chmod it.
     task = gen_task_remote_exec("true", "2001:db8::1", remote_dir="/tmp")
-    run_action(task)
-    calls = fake["2001:db8::1"].calls
+    run_action(task, pool)
+    calls = pool.host("2001:db8::1").calls
     assert [c[0] for c in calls] == ["prepare_dir", "exec"]
     assert calls[0] == ("prepare_dir", "/tmp")
 
 
-def test_without_remote_dir_nothing_is_prepared(fake: dict[str, FakeHost]) -> None:
-    run_action(gen_task_remote_exec("true", "2001:db8::1"))
-    assert [c[0] for c in fake["2001:db8::1"].calls] == ["exec"]
+def test_without_remote_dir_nothing_is_prepared(pool: FakePool) -> None:
+    run_action(gen_task_remote_exec("true", "2001:db8::1"), pool)
+    assert [c[0] for c in pool.host("2001:db8::1").calls] == ["exec"]
 
 
-def test_non_zero_exit_is_a_classified_failure(fake: dict[str, FakeHost]) -> None:
-    host = fake.setdefault("2001:db8::1", FakeHost())
-    host.status, host.errput = 3, b"disk full\n"
+def test_non_zero_exit_is_a_classified_failure(pool: FakePool) -> None:
+    host = pool.host("2001:db8::1")
+    host.on("", status=3, stderr=b"disk full\n")
     task = gen_task_remote_exec(["false", "never"], "2001:db8::1")
-    fail = run_action(task)
+    fail = run_action(task, pool)
     assert isinstance(fail, StepFailure)
     assert fail.exit_status == 3
     error = step_error(fail)
@@ -363,19 +287,19 @@ def test_non_zero_exit_is_a_classified_failure(fake: dict[str, FakeHost]) -> Non
     assert [c[1] for c in host.calls if c[0] == "exec"] == ["false"]
 
 
-def test_unreachable_is_a_classified_failure(fake: dict[str, FakeHost]) -> None:
-    fail = run_action(gen_task_remote_exec("true", "2001:db8::dead"))
+def test_unreachable_is_a_classified_failure(pool: FakePool) -> None:
+    fail = run_action(gen_task_remote_exec("true", "2001:db8::dead"), pool)
     assert isinstance(step_error(fail), UnreachableError)  # type: ignore[arg-type]
     assert step_error(None) is None
 
 
-def test_log_dir_receives_stdout_and_stderr(fake: dict[str, FakeHost], tmp_path: Path) -> None:
-    host = fake.setdefault("2001:db8::1", FakeHost())
-    host.output, host.errput = b"out\n", b"err\n"
+def test_log_dir_receives_stdout_and_stderr(pool: FakePool, tmp_path: Path) -> None:
+    host = pool.host("2001:db8::1")
+    host.on("", stdout=b"out\n", stderr=b"err\n")
     task = gen_task_remote_exec(
         "x", "2001:db8::1", label="rs", is_dep_task=True, log_dir=str(tmp_path)
     )
-    assert run_action(task) is None
+    assert run_action(task, pool) is None
     assert (tmp_path / "rs.2001_db8__1.stdout").read_bytes() == b"out\n"
     assert (tmp_path / "rs.2001_db8__1.stderr").read_bytes() == b"err\n"
 
@@ -383,7 +307,7 @@ def test_log_dir_receives_stdout_and_stderr(fake: dict[str, FakeHost], tmp_path:
 # --- ship -----------------------------------------------------------------------------------
 
 
-def test_ship_files_moves_and_trees(fake: dict[str, FakeHost], tmp_path: Path) -> None:
+def test_ship_files_moves_and_trees(pool: FakePool, tmp_path: Path) -> None:
     (tmp_path / "tree" / "sub").mkdir(parents=True)
     (tmp_path / "tree" / "sub" / "b.txt").write_text("b")
     (tmp_path / "a.txt").write_text("a")
@@ -395,8 +319,8 @@ def test_ship_files_moves_and_trees(fake: dict[str, FakeHost], tmp_path: Path) -
         moves=[FileMove(src="t.j2", dest="conf/app.conf", mode=0o600, content=b"rendered")],
     )
     assert task["file_dep"] == [str(tmp_path / "a.txt"), str(tmp_path / "tree" / "sub" / "b.txt")]
-    assert run_action(task) is None
-    host = fake["2001:db8::1"]
+    assert run_action(task, pool) is None
+    host = pool.host("2001:db8::1")
     prepared = [c[1] for c in host.calls if c[0] == "prepare_dir"]
     assert prepared == ["/srv/app", "/srv/app/conf"]
     assert not [c for c in host.calls if c[0] in ("ensure_dir", "exec")]
@@ -406,7 +330,7 @@ def test_ship_files_moves_and_trees(fake: dict[str, FakeHost], tmp_path: Path) -
     assert ("put_bytes", "/srv/app/conf/app.conf", 0o600) in host.calls
 
 
-def test_ship_refuses_nothing_to_ship(fake: dict[str, FakeHost]) -> None:
+def test_ship_refuses_nothing_to_ship(pool: FakePool) -> None:
     with pytest.raises(ValueError, match="nothing to ship"):
         gen_task_ship_files([], "2001:db8::1", "ship")
 
@@ -414,7 +338,7 @@ def test_ship_refuses_nothing_to_ship(fake: dict[str, FakeHost]) -> None:
 # --- local exec -----------------------------------------------------------------------------
 
 
-def test_local_exec_python_callable(fake: dict[str, FakeHost]) -> None:
+def test_local_exec_python_callable(pool: FakePool) -> None:
     def my_function(arg1: int, arg2: int) -> None:
         pass
 
@@ -457,7 +381,7 @@ def test_local_exec_shell_failure_and_timeout(tmp_path: Path) -> None:
 # --- fetch ----------------------------------------------------------------------------------
 
 
-def test_fetch_layout(fake: dict[str, FakeHost], tmp_path: Path) -> None:
+def test_fetch_layout(pool: FakePool, tmp_path: Path) -> None:
     local_dir = str(tmp_path / "fetched")
     task = gen_task_fetch_files(
         ["out/result.txt", "/var/log/app.log"],
@@ -473,17 +397,17 @@ def test_fetch_layout(fake: dict[str, FakeHost], tmp_path: Path) -> None:
         str(root / "var" / "log" / "app.log"),
         str(root / "meta" / "hostname"),
     ]
-    host = fake.setdefault("2001:db8::1", FakeHost())
+    host = pool.host("2001:db8::1")
     host.files.update(
         {"/srv/work/out/result.txt": b"r", "/var/log/app.log": b"l", "/etc/hostname": b"h"}
     )
-    assert run_action(task) is None
+    assert run_action(task, pool) is None
     assert (root / "out" / "result.txt").read_bytes() == b"r"
     assert (root / "var" / "log" / "app.log").read_bytes() == b"l"
     assert (root / "meta" / "hostname").read_bytes() == b"h"
 
 
-def test_fetch_host_dir_with_port_and_label(fake: dict[str, FakeHost]) -> None:
+def test_fetch_host_dir_with_port_and_label(pool: FakePool) -> None:
     with_port = gen_task_fetch_files(["a"], "[::1]:2201", "f", local_dir="d")
     assert with_port["targets"] == [os.path.join("d", "[::1]:2201", "a")]
     labelled = gen_task_fetch_files(["a"], ConnectionSpec(address="::1", label="h2"), "f")
@@ -495,31 +419,29 @@ def test_fetch_host_dir_with_port_and_label(fake: dict[str, FakeHost]) -> None:
 @pytest.mark.parametrize(
     "path", ["../escape", "a/../../escape", "/../../etc/passwd", "/", "..", ".", "a/.."]
 )
-def test_fetch_refuses_paths_that_escape(fake: dict[str, FakeHost], path: str) -> None:
+def test_fetch_refuses_paths_that_escape(pool: FakePool, path: str) -> None:
     with pytest.raises(InputError, match="outside"):
         gen_task_fetch_files([path], "2001:db8::1", "fetch")
     with pytest.raises(InputError, match="outside"):
         gen_task_fetch_files([], "2001:db8::1", "fetch", moves=[FileMove(src="ok", dest=path)])
 
 
-def test_fetch_normalises_harmless_dots(fake: dict[str, FakeHost]) -> None:
+def test_fetch_normalises_harmless_dots(pool: FakePool) -> None:
     task = gen_task_fetch_files(["/a/./b/../c"], "2001:db8::1", "fetch", local_dir="d")
     assert task["targets"] == [os.path.join("d", "2001:db8::1", "a", "c")]
 
 
-def test_fetch_refuses_a_local_symlink_that_escapes(
-    fake: dict[str, FakeHost], tmp_path: Path
-) -> None:
+def test_fetch_refuses_a_local_symlink_that_escapes(pool: FakePool, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     root = tmp_path / "fetched" / "2001:db8::1"
     root.mkdir(parents=True)
     (root / "link").symlink_to(outside)
-    fake.setdefault("2001:db8::1", FakeHost()).files["/tmp/link/x"] = b"payload"
+    pool.host("2001:db8::1").files["/tmp/link/x"] = b"payload"
     task = gen_task_fetch_files(
         ["link/x"], "2001:db8::1", "fetch", local_dir=str(tmp_path / "fetched")
     )
-    fail = run_action(task)
+    fail = run_action(task, pool)
     assert isinstance(fail, StepFailure) and "outside" in str(fail.error)
     assert not (outside / "x").exists()
 
@@ -527,9 +449,7 @@ def test_fetch_refuses_a_local_symlink_that_escapes(
 # --- RTAS -----------------------------------------------------------------------------------
 
 
-def test_rtas_batches_dependencies_and_final_task(
-    fake: dict[str, FakeHost], tmp_path: Path
-) -> None:
+def test_rtas_batches_dependencies_and_final_task(pool: FakePool, tmp_path: Path) -> None:
     src = tmp_path / "file1.txt"
     src.write_text("1")
 
@@ -563,7 +483,7 @@ def test_rtas_batches_dependencies_and_final_task(
     assert tasks[2]["actions"][0].workdir == "/tmp"
 
 
-def test_rtas_skips_empty_batches_and_refuses_all_empty(fake: dict[str, FakeHost]) -> None:
+def test_rtas_skips_empty_batches_and_refuses_all_empty(pool: FakePool) -> None:
     gen = doit_task_generator_for_RTAS("t", "2001:db8::1", [], remote_work_dir="w")
     tasks = list(gen(local_steps_pre=None, to_ship_files=None, remote_steps="true",
                      from_ship_files=None, local_steps_post=lambda ipv6: None))  # fmt: skip
@@ -573,7 +493,7 @@ def test_rtas_skips_empty_batches_and_refuses_all_empty(fake: dict[str, FakeHost
         list(gen())
 
 
-def test_rtas_runs_in_order_under_doit(fake: dict[str, FakeHost], tmp_path: Path) -> None:
+def test_rtas_runs_in_order_under_doit(pool: FakePool, tmp_path: Path) -> None:
     order: list[str] = []
     hosts = ["2001:db8::1", "2001:db8::2"]
 
@@ -587,12 +507,13 @@ def test_rtas_runs_in_order_under_doit(fake: dict[str, FakeHost], tmp_path: Path
             )
 
     loader = ModuleTaskLoader({"task_rtas": task_rtas, "DOIT_CONFIG": {"verbosity": 0}})
-    code = DoitMain(loader).run(["--db-file", str(tmp_path / "db")])
+    with installed(pool):  # doit calls the actions without a pool: they take the default
+        code = DoitMain(loader).run(["--db-file", str(tmp_path / "db")])
     assert code == 0
     for addr in hosts:
         assert order.index(f"pre {addr} x") < order.index(f"post {addr} x"), order
-        remote = [c for c in fake[addr].calls if c[0] == "exec" and c[1] == "set -- x\necho hi"]
-        assert remote and remote[0][2] == "/tmp/rt"
+        remote = [c for c in pool.host(addr).calls if c[0] == "exec"]
+        assert [(c[1], c[2]) for c in remote] == [("set -- x\necho hi", "/tmp/rt")]
 
 
 def test_step_failure_survives_pickling() -> None:
@@ -607,7 +528,7 @@ def test_step_failure_survives_pickling() -> None:
     assert isinstance(again.error, RemoteFailure) and again.exit_status == 4
 
 
-def test_task_dicts_hold_only_plain_data(fake: dict[str, FakeHost], tmp_path: Path) -> None:
+def test_task_dicts_hold_only_plain_data(pool: FakePool, tmp_path: Path) -> None:
     """No live connection in a task: every generated dict pickles, before and after running."""
     import pickle
 
@@ -623,13 +544,11 @@ def test_task_dicts_hold_only_plain_data(fake: dict[str, FakeHost], tmp_path: Pa
     for task in tasks:
         restored = pickle.loads(pickle.dumps(task))
         assert restored["actions"] == task["actions"]
-    run_action(tasks[1])
+    run_action(tasks[1], pool)
     assert pickle.loads(pickle.dumps(tasks[1]))["actions"] == tasks[1]["actions"]
 
 
-def test_a_lone_string_or_dict_counts_as_one_item(
-    fake: dict[str, FakeHost], tmp_path: Path
-) -> None:
+def test_a_lone_string_or_dict_counts_as_one_item(pool: FakePool, tmp_path: Path) -> None:
     src = tmp_path / "only.txt"
     src.write_text("x")
     dep = gen_task_remote_exec("true", "2001:db8::1", label="d", is_dep_task=True)

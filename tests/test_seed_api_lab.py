@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from rorunner.tasks import (
     host_token,
     step_error,
 )
+from rorunner.transport import Pool
 from tests.lab import Lab, LabHost
 
 REPO = Path(__file__).resolve().parent.parent
@@ -146,58 +147,57 @@ def test_a_host_down_fails_only_its_own_chain(lab: Lab, tmp_path: Path) -> None:
 # --- the generated actions against one real host ---------------------------------------------
 
 
-def run_action(task: dict[str, Any]) -> object:
-    """Run the task's single python-action as doit would."""
+@pytest.fixture
+def pool() -> Iterator[Pool]:
+    """A pool of the test's own, closed after it: tests share no connection."""
+    own = Pool()
+    yield own
+    own.close_all()
+
+
+def run_action(task: dict[str, Any], pool: Pool) -> object:
+    """Run the task's single action as the engine does, with the pool."""
     (action,) = task["actions"]
-    return action()
+    return action(pool)
 
 
 def test_ship_exec_fetch_on_a_real_host(
-    lab: Lab, lab_spec: Callable[..., ConnectionSpec], tmp_path: Path
+    lab: Lab, lab_spec: Callable[..., ConnectionSpec], tmp_path: Path, pool: Pool
 ) -> None:
     host = lab.hosts[3]
     spec = lab_spec(host)
     work = "/tmp/rorunner-seed-unit"
     assert host.sh(f"rm -rf {work}").returncode == 0
     shipped = gen_task_ship_files([str(DATA / "file1.txt")], spec, "ship", remote_dir=work)
-    assert run_action(shipped) is None
+    assert run_action(shipped, pool) is None
     assert host.sh(f"stat -c %a {work}").stdout.strip() == "700"
     ran = gen_task_remote_exec(
         'printf "%s %s\\n" "$GREETING" "$1" > greeting.txt; pwd >> greeting.txt',
         spec, args=["from args"], remote_dir=work, env={"GREETING": "hi"},
     )  # fmt: skip
-    assert run_action(ran) is None
+    assert run_action(ran, pool) is None
     assert remote_text(host, f"{work}/greeting.txt") == f"hi from args\n{work}\n"
     fetch = gen_task_fetch_files(
         ["greeting.txt", f"{work}/file1.txt"], spec, "fetch", remote_dir=work,
         local_dir=str(tmp_path),
     )  # fmt: skip
-    assert run_action(fetch) is None
+    assert run_action(fetch, pool) is None
     root = tmp_path / host.name
     assert (root / "greeting.txt").read_text().startswith("hi from args")
     assert (root / work.lstrip("/") / "file1.txt").read_text() == (DATA / "file1.txt").read_text()
 
 
 def test_real_failures_are_classified(
-    lab: Lab, lab_spec: Callable[..., ConnectionSpec], tmp_path: Path
+    lab: Lab, lab_spec: Callable[..., ConnectionSpec], tmp_path: Path, pool: Pool
 ) -> None:
     host = lab.hosts[3]
-    failed = run_action(gen_task_remote_exec("echo nope >&2; exit 5", lab_spec(host)))
+    failed = run_action(gen_task_remote_exec("echo nope >&2; exit 5", lab_spec(host)), pool)
     assert isinstance(failed, StepFailure) and failed.exit_status == 5
     assert isinstance(step_error(failed), RemoteFailure)
     assert "nope" in str(failed.error)
     missing = run_action(gen_task_fetch_files(["no-such-file"], lab_spec(host), "f",
-                                              local_dir=str(tmp_path)))  # fmt: skip
+                                              local_dir=str(tmp_path)), pool)  # fmt: skip
     assert isinstance(step_error(missing), RemoteFailure)  # type: ignore[arg-type]
     closed = lab_spec(host, port=1, label="closed")
-    unreachable = run_action(gen_task_remote_exec("true", closed))
+    unreachable = run_action(gen_task_remote_exec("true", closed), pool)
     assert isinstance(step_error(unreachable), UnreachableError)  # type: ignore[arg-type]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_pool() -> Any:
-    """Actions run in-process use the default pool; close it so tests do not share connections."""
-    yield
-    from rorunner.transport import default_pool
-
-    default_pool().close_all()

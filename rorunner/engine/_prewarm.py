@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 
 from rorunner.errors import RorunnerError
 from rorunner.model import ConnectionSpec, PlanStep
+from rorunner.transport import Pool, TransportPool
 
 REMOTE_KINDS = ("ship", "remote", "fetch")
 
@@ -17,7 +18,10 @@ class Prewarm:
     """Background connects, in plan order, at most `workers` at a time (the forks limit);
     steps wait for their host's connect and share its verdict."""
 
-    def __init__(self, specs: Mapping[str, ConnectionSpec], workers: int) -> None:
+    def __init__(
+        self, specs: Mapping[str, ConnectionSpec], workers: int, pool: TransportPool
+    ) -> None:
+        self._pool = pool
         self._done = {host: threading.Event() for host in specs}
         self._errors: dict[str, RorunnerError] = {}
         self._queue: queue.SimpleQueue[tuple[str, ConnectionSpec]] = queue.SimpleQueue()
@@ -30,9 +34,8 @@ class Prewarm:
             threading.Thread(target=self._start, name="rorunner-connect", daemon=True).start()
 
     def _start(self) -> None:
-        from rorunner.transport import default_pool  # noqa: PLC0415 - only when work is pending
-
-        default_pool().load_ssh()
+        if isinstance(self._pool, Pool):
+            self._pool.load_ssh()
         for index in range(1, self._workers):
             name = f"rorunner-connect-{index}"
             threading.Thread(target=self._work, name=name, daemon=True).start()
@@ -47,10 +50,8 @@ class Prewarm:
             self._connect(host, spec)
 
     def _connect(self, host: str, spec: ConnectionSpec) -> None:
-        from rorunner.transport import default_pool  # noqa: PLC0415 - only when work is pending
-
         try:
-            default_pool().get(spec)
+            self._pool.get(spec)
         except RorunnerError as exc:
             self._errors[host] = exc
         finally:

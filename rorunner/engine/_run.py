@@ -7,11 +7,10 @@ import json
 import os
 import shutil
 import signal
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,7 @@ from rorunner.engine._prewarm import Prewarm, hosts_to_prewarm
 from rorunner.engine._result import RunResult, Status, StepOutcome, summarise
 from rorunner.engine._state import RunState
 from rorunner.engine._step import StepAction, StepCallable, outcome_for
+from rorunner.transport import Pool, TransportPool
 
 if TYPE_CHECKING:
     from rorunner.plan import Plan
@@ -44,6 +44,9 @@ class EngineOptions:
     forks: int = DEFAULT_FORKS
     force: bool = False
     keep_runs: int = DEFAULT_KEEP_RUNS  # run records (and their logs) kept; older ones go
+    # Where steps get their connections. None: a Pool of the run's own, closed when it ends;
+    # a given pool stays open for its owner (only an interrupt closes it, to stop commands).
+    pool: TransportPool | None = field(default=None, compare=False)
 
     @property
     def state_dir(self) -> Path:
@@ -69,12 +72,15 @@ def run_plan(
         lowered = lower(plan, project_dir=str(options.project_dir), log_dir=str(log_dir))
         state = RunState(play_limits(plan), on_outcome)
         db = StateDB(options.dep_file)
+        pool = options.pool if options.pool is not None else Pool()
         try:
             pending = hosts_to_prewarm(lt.step for lt in likely_to_run(lowered, db, options.force))
-            prewarm = Prewarm(pending, workers=options.forks)
-            interrupted = _drive(lowered, state, options, _Run(db, log_dir, prewarm))
+            prewarm = Prewarm(pending, options.forks, pool)
+            interrupted = _drive(lowered, state, options, _Run(db, log_dir, prewarm, pool))
         finally:
             db.dump()
+            if options.pool is None or state.interrupted.is_set():
+                pool.close_all()
         outcomes = _complete(lowered, state, interrupted)
         hosts = tuple(dict.fromkeys(step.host for step in plan.steps))
         result = RunResult(run_id, outcomes, summarise(hosts, outcomes), interrupted)
@@ -90,6 +96,7 @@ class _Run:
     db: StateDB
     log_dir: Path
     prewarm: Prewarm
+    pool: TransportPool
 
 
 def _drive(
@@ -108,8 +115,6 @@ def _drive(
     except KeyboardInterrupt:
         state.interrupted.set()
         return True
-    finally:
-        _close_connections()
     return False
 
 
@@ -118,7 +123,9 @@ def _doit_task(lowered: LoweredTask, state: RunState, run: _Run) -> dict[str, An
     actions: tuple[StepCallable, ...] = tuple(lowered.task["actions"])
     check = lowered.check
     stem = run.log_dir / f"{basename}.{name}"
-    action = StepAction(lowered, actions, check, state, stem, run.db.mark_started, run.prewarm)
+    action = StepAction(
+        lowered, actions, check, state, stem, run.pool, run.db.mark_started, run.prewarm
+    )
     return doit_task(
         lowered.name, lowered.task, check, always=lowered.step.spec.always, action=action
     )
@@ -197,13 +204,3 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _close_connections() -> None:
-    # Only when something may be open: an up-to-date run never touches the pool.
-    transport = sys.modules.get("rorunner.transport")
-    if transport is None:
-        return
-    pool = transport.default_pool()
-    if pool.opened:
-        pool.close_all()

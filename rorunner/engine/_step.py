@@ -16,9 +16,10 @@ from rorunner.engine._result import Status, StepOutcome
 from rorunner.engine._state import RunState
 from rorunner.errors import UnreachableError
 from rorunner.tasks import StepFailure
+from rorunner.transport import TransportPool
 
-# What the task generators put in a task's actions: plain data, called with no argument.
-StepCallable = Callable[[], StepFailure | None]
+# What the task generators put in a task's actions: plain data, called with the run's pool.
+StepCallable = Callable[[TransportPool], StepFailure | None]
 
 
 def outcome_for(lowered: LoweredTask, status: Status, **details: Any) -> StepOutcome:
@@ -53,6 +54,7 @@ class StepAction:
     check: StepCheck
     state: RunState
     log_stem: Path | None
+    pool: TransportPool
     mark_started: Callable[[str], None]
     prewarm: Prewarm | None = None
     # doit inspects every action's signature on each run (to offer it keyword arguments);
@@ -73,7 +75,7 @@ class StepAction:
             # A local_pre may promise build/x.tgz; give it the directory to write into.
             Path(created).parent.mkdir(parents=True, exist_ok=True)
         with self.state.file_locks(self.lowered.shared_files):
-            status, rc, reason = _run_actions(self.actions, step.spec.kind)
+            status, rc, reason = _run_actions(self.actions, self.pool, step.spec.kind)
             succeeded = status in ("ok", "changed")
             values = self.check.values_now() if succeeded else {}
         if not succeeded and self.state.interrupted.is_set():
@@ -114,11 +116,13 @@ class StepAction:
         }
 
 
-def _run_actions(actions: Sequence[StepCallable], kind: str) -> tuple[Status, int | None, str]:
+def _run_actions(
+    actions: Sequence[StepCallable], pool: TransportPool, kind: str
+) -> tuple[Status, int | None, str]:
     """Call the actions in order; the first failure ends the step. (status, rc, reason)."""
     for action in actions:
         try:
-            fail = action()
+            fail = action(pool)
         except Exception as exc:  # an action's bug fails its step, not the run
             return "failed", None, f"{type(exc).__name__}: {exc}"
         if fail is not None:

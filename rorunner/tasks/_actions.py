@@ -1,7 +1,9 @@
-"""doit python-actions over plain data; each reaches its host through the pooled transport.
+"""doit python-actions over plain data; each reaches its host through a TransportPool.
 
-An action returns None on success and a StepFailure (carrying the typed
-rorunner error) on an expected failure, so the engine can classify it.
+An action is called as `action(pool)` by whoever runs it with a pool of its own (the
+engine, rorunner.testing) and as `action()` by plain doit, which then uses the process
+pool (`default_pool()`). It returns None on success and a StepFailure (carrying the
+typed rorunner error) on an expected failure, so the engine can classify it.
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ from rorunner.errors import RemoteFailure, RorunnerError
 from rorunner.model import ConnectionSpec, FileMove
 from rorunner.tasks._outcome import StepFailure
 from rorunner.tasks._sinks import TailSink, log_paths
-from rorunner.transport import Transport, default_pool
+from rorunner.transport import Transport, TransportPool, default_pool
 
 
-def transport_for(spec: ConnectionSpec) -> Transport:
-    """The pooled transport for `spec` (tests replace this function)."""
-    return default_pool().get(spec)
+def transport_for(spec: ConnectionSpec, pool: TransportPool | None) -> Transport:
+    """The Transport of `spec` from `pool`, or from the process pool when none is given."""
+    return (pool if pool is not None else default_pool()).get(spec)
 
 
 def prepare_dir(transport: Transport, path: str) -> str:
@@ -64,11 +66,11 @@ class RunCommands:
     positional: tuple[str, ...] = ()  # "$1".. of every command
     prepare: bool = False  # a remote step's work dir: created private when missing
 
-    def __call__(self) -> StepFailure | None:
+    def __call__(self, pool: TransportPool | None = None) -> StepFailure | None:
         """Run every command; stop at the first failure."""
         with _outputs(self.log_dir, self.log_stem) as (out, err):
             try:
-                return self._run(transport_for(self.spec), out, err)
+                return self._run(transport_for(self.spec, pool), out, err)
             except RorunnerError as exc:
                 return StepFailure(exc)
 
@@ -103,10 +105,10 @@ class ShipFiles:
     moves: tuple[FileMove, ...]
     remote_dir: str
 
-    def __call__(self) -> StepFailure | None:
+    def __call__(self, pool: TransportPool | None = None) -> StepFailure | None:
         """Ship every move; the first error fails the step."""
         try:
-            transport = transport_for(self.spec)
+            transport = transport_for(self.spec, pool)
             root = prepare_dir(transport, self.remote_dir)
             ready = {root}
             for move in self.moves:
@@ -141,10 +143,10 @@ class FetchFiles:
     pairs: tuple[tuple[str, str], ...]  # (remote path, local path)
     root: str
 
-    def __call__(self) -> StepFailure | None:
+    def __call__(self, pool: TransportPool | None = None) -> StepFailure | None:
         """Fetch every pair; the first error fails the step."""
         try:
-            transport = transport_for(self.spec)
+            transport = transport_for(self.spec, pool)
             for remote, local in self.pairs:
                 self._check_inside(remote, local)
                 os.makedirs(os.path.dirname(local), exist_ok=True)
@@ -165,3 +167,8 @@ class FetchFiles:
 
     def __repr__(self) -> str:
         return f"<fetch {len(self.pairs)} file(s) from {self.spec.name} into {self.root}>"
+
+
+# The actions the task generators make; each is called as action(pool) or action().
+TaskAction = RunCommands | ShipFiles | FetchFiles
+TASK_ACTIONS = (RunCommands, ShipFiles, FetchFiles)

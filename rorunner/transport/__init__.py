@@ -29,10 +29,17 @@ Contract (implemented in the private modules of this package):
 - Errors: UnreachableError / HostKeyError (connect, banner, auth, host key) or
   RemoteFailure (exit status, SFTP, timeout), each naming the host and cause.
 
-Pool API: `default_pool().get(spec)` returns the Transport of a ConnectionSpec
-(one SSHClient and one SFTP session per (address, port, user), connected on
-first use, at most 8 commands at once per connection, SFTP calls serialised);
-`pool.close_all()`, `pool.opened`. A `connection="local"` spec gets a LocalTransport.
+Pool API: a `TransportPool` hands out Transports: `pool.get(spec)` returns the
+Transport of a ConnectionSpec, `pool.close_all()` drops every connection (later
+`get` calls reconnect). `Pool` is the real one (one SSHClient and one SFTP session
+per (address, port, user), connected on first use, at most 8 commands at once per
+connection, SFTP calls serialised; `pool.opened` counts connections); a
+`connection="local"` spec gets a LocalTransport. Whoever runs work passes its pool
+in (the engine's EngineOptions.pool, the ad hoc runner's `pool`, the task
+generators' actions called as `action(pool)`); an action called without one, as
+plain doit calls it, uses `default_pool()`, the process-wide Pool (closed at
+interpreter exit), which `replace_default_pool` swaps, e.g. for a fake in tests
+(see rorunner.testing).
 `spec_for_address(text, **overrides)` builds a ConnectionSpec for a bare address
 from RORUNNER_* environment variables.
 
@@ -97,8 +104,28 @@ class Transport(Protocol):
         ...
 
 
+class TransportPool(Protocol):
+    """Where work gets the Transport of a host (shared by threads)."""
+
+    def get(self, spec: ConnectionSpec) -> Transport:
+        """The Transport for `spec` (UnreachableError/HostKeyError when it cannot connect)."""
+        ...
+
+    def close_all(self) -> None:
+        """Close every connection; running commands end, later `get` calls reconnect."""
+        ...
+
+
 from rorunner.transport._local import LocalTransport  # noqa: E402
-from rorunner.transport._pool import Pool, default_pool  # noqa: E402
+from rorunner.transport._pool import Pool, default_pool, replace_default_pool  # noqa: E402
 from rorunner.transport._spec import spec_for_address  # noqa: E402
 
-__all__ = ["LocalTransport", "Pool", "Transport", "default_pool", "spec_for_address"]
+__all__ = [
+    "LocalTransport",
+    "Pool",
+    "Transport",
+    "TransportPool",
+    "default_pool",
+    "replace_default_pool",
+    "spec_for_address",
+]

@@ -11,7 +11,7 @@ from rorunner.model import ConnectionSpec
 from rorunner.transport._local import LocalTransport
 
 if TYPE_CHECKING:
-    from rorunner.transport import Transport
+    from rorunner.transport import Transport, TransportPool
     from rorunner.transport._ssh import SshConnection
 
 PoolKey = tuple[str, int | None, str | None]
@@ -75,14 +75,27 @@ class Pool:
 
 
 _default: Pool | None = None
+_replacement: TransportPool | None = None
 _default_lock = threading.Lock()
 
 
-def default_pool() -> Pool:
-    """The process-wide pool (closed at interpreter exit)."""
+def default_pool() -> TransportPool:
+    """The pool of actions called without one (plain doit): the process-wide Pool (closed
+    at interpreter exit), unless replace_default_pool put another in its place."""
     global _default  # noqa: PLW0603 - one lazily created pool per process
     with _default_lock:
+        if _replacement is not None:
+            return _replacement
         if _default is None:
             _default = Pool()
             atexit.register(_default.close_all)
         return _default
+
+
+def replace_default_pool(pool: TransportPool | None) -> TransportPool | None:
+    """Make `default_pool()` return `pool` (None: the process-wide Pool again); returns
+    the replacement it undoes, so that callers can restore it."""
+    global _replacement  # the one switch for code that cannot pass a pool
+    with _default_lock:
+        previous, _replacement = _replacement, pool
+        return previous
