@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -21,6 +22,22 @@ pytest_plugins = ["tests.fleet_fixtures"]  # the fleet lab (bastions, sudo users
 LAB_HOSTS = 4
 LAB_NAME = "test"
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+# Settings of the test harness itself (lab mode and name, golden updates), not of rorunner.
+HARNESS_VARS = ("RORUNNER_LAB_", "RORUNNER_UPDATE_GOLDEN")
+
+
+@pytest.fixture(autouse=True)
+def _hermetic_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """Every test gets an empty HOME (no ~/.ssh/config or ~/.ssh/known_hosts of the machine
+    leaks in) and no RORUNNER_* variable of the caller's shell; subprocesses inherit both."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    for name in list(os.environ):
+        if name.startswith("RORUNNER_") and not name.startswith(HARNESS_VARS):
+            monkeypatch.delenv(name)
+    return home
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

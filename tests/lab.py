@@ -258,9 +258,13 @@ class LabHost:
     def sh(
         self, cmd: str, timeout: float = 60.0, check: bool = False
     ) -> subprocess.CompletedProcess[str]:
-        """Run a shell command in the host's view (its net, mount and UTS namespaces)."""
+        """Run a shell command in the host's view (its net, mount and UTS namespaces), with
+        the HOME an SSH login of this user gets there (tests run with a HOME of their own)."""
         argv = [*self._enter(), "sh", "-c", cmd]
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=check)
+        env = {**os.environ, "HOME": pwd.getpwuid(os.getuid()).pw_dir}
+        return subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout, check=check, env=env
+        )
 
     def _spawn_sshd(self) -> None:
         argv = [*self._enter(), SSHD, "-D", "-e", "-f", str(self.config)]

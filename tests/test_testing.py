@@ -3,7 +3,12 @@ and the hermetic environment every test gets."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from rorunner import gen_task_fetch_files, gen_task_remote_exec, gen_task_ship_files
 from rorunner.engine import EngineOptions, run_plan
@@ -93,6 +98,46 @@ def test_the_engine_reports_a_fake_unreachable_host(tmp_path: Path) -> None:
     result = run_plan(maker.build(), EngineOptions(tmp_path, pool=pool))
     assert {o.host: o.status for o in result.outcomes} == {"a": "changed", "b": "unreachable"}
     assert result.any_unreachable
+
+
+INNER_TEST = """
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+def test_sees_nothing_of_the_callers_environment():
+    assert os.environ["HOME"] != {home!r}
+    assert not (Path(os.environ["HOME"]) / ".ssh").exists()
+    assert "RORUNNER_USER" not in os.environ and "RORUNNER_KNOWN_HOSTS" not in os.environ
+    assert os.environ["RORUNNER_LAB_MODE"] == "loopback"  # the harness's own setting stays
+"""
+
+
+def test_every_test_gets_an_empty_home_and_no_rorunner_variables(tmp_path: Path) -> None:
+    home = tmp_path / "realhome"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "config").write_text("Host *\n  User intruder\n")
+    (tmp_path / "inner").mkdir()
+    (tmp_path / "inner" / "test_inner.py").write_text(INNER_TEST.format(home=str(home)))
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "RORUNNER_USER": "intruder",
+        "RORUNNER_KNOWN_HOSTS": "/dev/null",
+        "RORUNNER_LAB_MODE": "loopback",
+        "PYTHONPATH": str(REPO),
+    }
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "tests.conftest", "-p", "no:cacheprovider",
+            "--rootdir", str(tmp_path / "inner"), str(tmp_path / "inner")]  # fmt: skip
+    done = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("name", ["RORUNNER_USER", "RORUNNER_SSH_CONFIG"])
+def test_this_session_has_no_rorunner_variable(name: str) -> None:
+    assert name not in os.environ
+    assert not (Path.home() / ".ssh").exists()
 
 
 def test_the_example_in_docs_seed_api_runs(tmp_path: Path) -> None:
