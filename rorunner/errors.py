@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 EXIT_OK = 0
@@ -32,18 +33,41 @@ class Location:
 
 
 class InputError(RorunnerError):
-    """Bad inventory, playbook, role or plan: nothing ran, nothing was contacted."""
+    """Bad inventory, playbook, role or plan: nothing ran, nothing was contacted.
+
+    `also` names the other places involved (the first of two duplicates, every edge of a
+    cycle); they are shown after the message: `a.yml:4: duplicate key 'x' (also at a.yml:2)`.
+    """
 
     exit_code = EXIT_BAD_INPUT
 
-    def __init__(self, message: str, path: str | None = None, line: int = 0) -> None:
+    def __init__(
+        self,
+        message: str,
+        path: str | None = None,
+        line: int = 0,
+        also: Iterable[Location] = (),
+    ) -> None:
         self.message = message
         self.location = Location(path, line) if path else None
-        super().__init__(f"{self.location}: {message}" if self.location else message)
+        # Each other place once, in order; the error's own place is not repeated.
+        self.also = tuple(dict.fromkeys(p for p in also if p != self.location))
+        text = f"{self.location}: {message}" if self.location else message
+        if self.also:
+            text += f" (also at {', '.join(str(place) for place in self.also)})"
+        super().__init__(text)
 
-    def __reduce__(self) -> tuple[type[InputError], tuple[str, str | None, int]]:
+    @classmethod
+    def at(cls, message: str, where: Location, also: Iterable[Location] = ()) -> InputError:
+        """The error at `where` (a Location whose path may be empty: no location)."""
+        return cls(message, where.path or None, where.line, also)
+
+    def __reduce__(
+        self,
+    ) -> tuple[type[InputError], tuple[str, str | None, int, tuple[Location, ...]]]:
         loc = self.location
-        return (type(self), (self.message, loc.path if loc else None, loc.line if loc else 0))
+        args = (self.message, loc.path if loc else None, loc.line if loc else 0, self.also)
+        return (type(self), args)
 
 
 class UsageError(RorunnerError):
