@@ -10,12 +10,19 @@ multi-document streams. `plain(data)` strips the ruamel types for storage.
 
 from __future__ import annotations
 
+import codecs
 import datetime
+import io
+import os
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import (
     AliasEvent,
@@ -28,55 +35,116 @@ from ruamel.yaml.events import (
 )
 from ruamel.yaml.parser import RoundTripParser
 
-from rorunner.errors import InputError
+from rorunner.errors import InputError, Location
 
-MAX_BYTES = 64 * 1024 * 1024
+KIB = 1024
+MIB = 1024 * KIB
 MAX_EXPANDED_NODES = 2_000_000
+# Parsing costs per node: this bounds a file within YAML_LIMIT written densely (`[1,1,1,...]`
+# holds 260,000 nodes in 512 KiB) to a few seconds; typical files hold under 50,000.
+MAX_NODES = 100_000
+# YAML and YAML 1.2's printable set: tab, line breaks, and no other control characters.
+_NOT_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_CHARACTER_NAMES = {0: "NUL", 0x1B: "ESC", 0x7F: "DEL", 0xFEFF: "BOM"}
 
 
-def read_text(path: str | Path, max_bytes: int = MAX_BYTES) -> str:
-    """Read a UTF-8 text file, refusing missing, unreadable, oversize or non-UTF-8 files."""
-    return decode_utf8(read_bytes(path, max_bytes), str(path))
+@dataclass(frozen=True)
+class SizeLimit:
+    """The largest file of one kind that is read at all: larger ones are refused unparsed."""
+
+    kind: str  # how the error names the files, e.g. "YAML files"
+    max_bytes: int
 
 
-def read_bytes(path: str | Path, max_bytes: int = MAX_BYTES) -> bytes:
-    """Read a file's bytes, refusing missing, unreadable or oversize files."""
+# ruamel's pure-Python loader needs 4-8 s of CPU per MiB of typical YAML (more for dense
+# flow lists), so YAML files stay well below what a hand-written playbook or vars file reaches.
+YAML_LIMIT = SizeLimit("YAML files (playbooks, role.yml, vars files, YAML inventories)", 512 * KIB)
+# Line-oriented files: 100,000 INI hosts of 80 bytes each fit (the planned scale; ranges and
+# `ansible_connection=local` lines need far less).
+TEXT_LIMIT = SizeLimit("INI inventories and pattern files", 8 * MIB)
+
+
+def read_text(path: str | Path, limit: SizeLimit = TEXT_LIMIT) -> str:
+    """Read a UTF-8 text file, refusing missing, unreadable, oversize or non-UTF-8 files and
+    control characters (see `check_text`)."""
+    return decode_utf8(read_bytes(path, limit), str(path))
+
+
+def read_bytes(path: str | Path, limit: SizeLimit = TEXT_LIMIT) -> bytes:
+    """Read a file's bytes, refusing missing, unreadable or oversize files (before reading)."""
     name = str(path)
     try:
         with open(path, "rb") as stream:
-            data = stream.read(max_bytes + 1)
+            _check_size(os.fstat(stream.fileno()).st_size, name, limit)
+            data = stream.read(limit.max_bytes + 1)  # a pipe or a growing file has no size
     except FileNotFoundError:
         raise InputError("no such file", name) from None
     except IsADirectoryError:
         raise InputError("is a directory, expected a file", name) from None
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", name) from None
-    if len(data) > max_bytes:
-        raise InputError(f"file is larger than {max_bytes} bytes", name)
+    _check_size(len(data), name, limit)
     return data
 
 
-def decode_utf8(data: bytes, path: str) -> str:
-    """Decode bytes as UTF-8 (a BOM is dropped); bad bytes are an error naming their line."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        column = exc.start - data.rfind(b"\n", 0, exc.start)
+def _check_size(size: int, path: str, limit: SizeLimit) -> None:
+    if size > limit.max_bytes:
         raise InputError(
-            f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at column {column})",
+            f"file is too large: {_size(size)} ({size} bytes); {limit.kind} are limited to "
+            f"{_size(limit.max_bytes)} ({limit.max_bytes} bytes)",
             path,
-            line,
+        )
+
+
+def _size(size: int) -> str:
+    """`9.5 MiB`, `512 KiB`: one decimal at most, for reading (the exact count goes beside)."""
+    unit, scale = ("MiB", MIB) if size >= MIB else ("KiB", KIB) if size >= KIB else ("bytes", 1)
+    return f"{round(size / scale, 1):g} {unit}"
+
+
+def decode_utf8(data: bytes, path: str) -> str:
+    """Decode UTF-8 (a leading BOM is dropped) and `check_text`; errors name line and column."""
+    data = data.removeprefix(codecs.BOM_UTF8)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        good = data[: exc.start].decode("utf-8")
+        line, column = _line_column(good, len(good))
+        raise InputError(
+            f"not valid UTF-8: byte 0x{data[exc.start]:02x} at column {column}", path, line
         ) from None
+    check_text(text, path)
+    return text
+
+
+def check_text(text: str, path: str) -> None:
+    """Refuse what YAML forbids, in every text file (INI too): control characters other than
+    tab and line breaks (NUL included), DEL, C1 controls, U+FFFE/U+FFFF; named by line."""
+    bad = _NOT_PRINTABLE.search(text)
+    if bad is None:
+        return
+    code = ord(bad.group())
+    name = f" ({_CHARACTER_NAMES[code]})" if code in _CHARACTER_NAMES else ""
+    line, column = _line_column(text, bad.start())
+    raise InputError(
+        f"control character U+{code:04X}{name} at column {column} is not allowed", path, line
+    )
+
+
+def _line_column(text: str, pos: int) -> tuple[int, int]:
+    """1-based line and column of `text[pos]`, counting line breaks as the parsers do."""
+    lines = (text[:pos] + "x").splitlines()
+    return len(lines), len(lines[-1])
 
 
 def load_yaml(path: str | Path) -> Any:
-    """Load one YAML document safely; mappings/sequences keep their line numbers."""
-    return parse_yaml(read_text(path), str(path))
+    """Load one YAML file safely (at most YAML_LIMIT); mappings/sequences keep their lines."""
+    return parse_yaml(read_text(path, YAML_LIMIT), str(path))
 
 
 def parse_yaml(text: str, path: str = "<string>") -> Any:
     """Parse YAML text safely (see module doc); `path` names the source in errors."""
+    check_text(text, path)
     try:
         return _loader(path).load(text)
     except MarkedYAMLError as exc:
@@ -100,7 +168,62 @@ def line_of(node: Any, key: Any = None) -> int:
         return int(lc.line) + 1 if lc.line is not None else 0
 
 
+def shorthand_mapping(key: Any, line: int) -> Any:
+    """`{key: null}` written at `line` (`hosts: web1` stands for `hosts: {web1: }`)."""
+    data = CommentedMap({key: None})
+    data._yaml_set_line_col(line - 1, 0)
+    data._yaml_set_kv_line_col(key, [line - 1, 0, line - 1, 0])
+    return data
+
+
 _SCALARS: tuple[type, ...] = (bool, int, float, str)
+_KINDS: tuple[tuple[type, str], ...] = (
+    (Mapping, "a mapping"),
+    (list, "a list"),
+    (tuple, "a list"),  # a list used as a key is a tuple
+    (str, "a string"),
+    (bool, "a boolean"),  # before int: bool is an int subclass
+    (int, "an integer"),
+    (float, "a number"),
+    (datetime.date, "a date"),
+    (type(None), "empty"),
+)
+
+
+def kind_of(value: Any) -> str:
+    """The user's name for the YAML type of `value` ("a mapping", "a list", "a string", ...)."""
+    return next((name for kind, name in _KINDS if isinstance(value, kind)), "a value")
+
+
+def describe(value: Any) -> str:
+    """`a mapping`, `a list`, or a scalar's kind and value (`a string 'web1'`, `an integer 5`)."""
+    if isinstance(value, Mapping | list | tuple) or value is None:
+        return kind_of(value)
+    return f"{kind_of(value)} {shown(value)}"
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """`value` for a message, spelt as in the file where YAML kept it ('text', 0x1f, 1.50,
+    true, null, 2024-01-02, [a, b], {k: v}), cut after about `limit` characters."""
+    text = _flow(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _flow(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_flow(k)}: {_flow(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_flow(v) for v in value) + "]"
+    if isinstance(value, str):
+        return repr(str(value))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    # Numbers and dates: ruamel's round-trip types remember their spelling (0x1f, 1.50, 1_000).
+    stream = io.StringIO()
+    YAML(typ="rt", pure=True).dump([value], stream)
+    return stream.getvalue().strip().removeprefix("- ")
 
 
 def plain(data: Any) -> Any:
@@ -123,7 +246,28 @@ def _loader(path: str) -> YAML:
     yaml = YAML(typ="rt", pure=True)
     yaml.allow_duplicate_keys = False
     yaml.Parser = _checking_parser(path)
+    yaml.Constructor = _constructor(path)
     return yaml
+
+
+def _constructor(path: str) -> type[RoundTripConstructor]:
+    """A constructor whose duplicate-key error names both lines."""
+
+    class StrictConstructor(RoundTripConstructor):
+        def check_mapping_key(
+            self, node: Any, key_node: Any, mapping: Any, key: Any, value: Any
+        ) -> bool:
+            if key in mapping:
+                first = line_of(mapping, key)
+                raise InputError(
+                    f"duplicate key {shown(key)}",
+                    path,
+                    key_node.start_mark.line + 1,
+                    also=[Location(path, first)] if first else (),
+                )
+            return True
+
+    return StrictConstructor
 
 
 def _checking_parser(path: str) -> type[RoundTripParser]:
@@ -143,7 +287,8 @@ def _checking_parser(path: str) -> type[RoundTripParser]:
 
 
 class _EventChecker:
-    """Refuses explicit tags, several documents, and aliases that expand past the node cap."""
+    """Refuses explicit tags, several documents, more than MAX_NODES nodes as written, and
+    aliases that expand past MAX_EXPANDED_NODES."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -151,6 +296,7 @@ class _EventChecker:
         self.stack: list[tuple[str | None, int]] = []  # open collections: (anchor, count)
         self.documents = 0
         self.total = 0
+        self.written = 0  # nodes as written (an alias counts once)
 
     def see(self, event: Event) -> None:
         line = event.start_mark.line + 1 if event.start_mark else 0
@@ -160,6 +306,14 @@ class _EventChecker:
                 raise InputError("only one YAML document is allowed per file", self.path, line)
         if isinstance(event, NodeEvent | CollectionStartEvent):
             self._check_tag(event, line)
+            self.written += 1
+            if self.written > MAX_NODES:
+                raise InputError(
+                    f"more than {MAX_NODES} YAML nodes (keys, values, lists and mappings) in "
+                    "one file; split it",
+                    self.path,
+                    line,
+                )
         self._count(event, line)
 
     def _check_tag(self, event: Event, line: int) -> None:
@@ -214,8 +368,6 @@ def _marked_error(exc: MarkedYAMLError, path: str) -> InputError:
     mark = exc.problem_mark or exc.context_mark
     line = mark.line + 1 if mark is not None else 0
     problem = exc.problem or exc.context or "invalid YAML"
-    if "duplicate key" in problem:
-        problem = problem.split(" with value")[0]
     if "'\\t'" in problem:
         problem = "tab character where YAML expects indentation or a token (use spaces)"
     return InputError(f"invalid YAML: {problem}", path, line)

@@ -20,7 +20,7 @@ BAD_FILES: list[tuple[str, str, str | bytes, int, str]] = [
     ("syntax", "group_vars/web.yml", "a: 1\nb: [unclosed\n", 3, "invalid YAML"),
     ("duplicate-key", "group_vars/web.yml", "a: 1\nb: 2\na: 3\n", 3, "duplicate key"),
     ("top-level-list", "group_vars/web.yml", "# vars\n- a\n- b\n", 2, "got a list"),
-    ("top-level-scalar", "host_vars/w1.yml", "just text\n", 1, "got str 'just text'"),
+    ("top-level-scalar", "host_vars/w1.yml", "just text\n", 1, "got a string 'just text'"),
     ("key-not-string", "host_vars/w1", "a: 1\n2: two\n", 2, "variable name must be a string"),
     ("tag", "group_vars/all.yaml", "a: 1\nb: !vault x\n", 2, "YAML tags are not allowed"),
     ("tab", "group_vars/web/10.yml", "a:\n\tb: 1\n", 2, "tab character"),

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from rorunner._yaml import decode_utf8, parse_yaml, read_bytes
+from rorunner._yaml import TEXT_LIMIT, YAML_LIMIT, decode_utf8, parse_yaml, read_bytes
 from rorunner.errors import InputError
 from rorunner.inventory._builder import Builder
 from rorunner.inventory._ini import read_ini
@@ -52,28 +52,20 @@ def _is_inventory_entry(path: str, is_dir: bool) -> bool:
 
 def read_source(path: str, builder: Builder) -> None:
     """Parse one inventory file into `builder`, as YAML or INI by extension (sniffed if none)."""
-    data = read_bytes(path)
     ext = Path(path).suffix.lower()
-    text = decode_utf8(data, path) if ext in YAML_EXTENSIONS else _decode_ini(data, path)
+    data = read_bytes(path, YAML_LIMIT if ext in YAML_EXTENSIONS else TEXT_LIMIT)
+    text = decode_utf8(data, path)
     if text.startswith("#!") and os.access(path, os.X_OK):
         raise InputError("dynamic inventory scripts are not supported", path, 1)
     if ext in YAML_EXTENSIONS:
         read_yaml(parse_yaml(text, path), path, builder)
         return
-    mapping = _yaml_mapping(text, path) if not ext else None
+    # Only a file within the YAML limit can be YAML; a larger one is read as INI.
+    mapping = _yaml_mapping(text, path) if not ext and len(data) <= YAML_LIMIT.max_bytes else None
     if mapping is not None:
         read_yaml(mapping, path, builder)
     else:
         read_ini(text, path, builder)
-
-
-def _decode_ini(data: bytes, path: str) -> str:
-    """UTF-8, except that comment lines may hold any bytes (Ansible reads them as blank)."""
-    try:
-        return decode_utf8(data, path)
-    except InputError:
-        lines = [b"" if line[:1] in (b"#", b";") else line for line in data.split(b"\n")]
-        return decode_utf8(b"\n".join(lines), path)
 
 
 def _yaml_mapping(text: str, path: str) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rorunner._yaml import line_of, parse_yaml, plain, read_text
+from rorunner._yaml import YAML_LIMIT, describe, line_of, parse_yaml, plain, read_text
 from rorunner.errors import InputError
 from rorunner.inventory._builder import where
 from rorunner.walk import walk_files
@@ -119,20 +119,23 @@ def _merge(files: list[str]) -> FileVars:
 
 def _load(path: str) -> Mapping[str, Any]:
     """One vars file: a mapping of names (empty files count as no vars, as in Ansible)."""
-    text = read_text(path)
+    text = read_text(path, YAML_LIMIT)
     if text.startswith("$ANSIBLE_VAULT"):
         raise InputError("vaulted files are not supported", path, 1)
     data = parse_yaml(text, path)
     if data is None:
         return {}
     if not isinstance(data, Mapping):
-        kind = "a list" if isinstance(data, list) else f"{type(data).__name__} {data!r}"
         raise InputError(
-            f"a vars file must be a mapping of variable names, got {kind}", path, line_of(data) or 1
+            f"a vars file must be a mapping of variable names, got {describe(data)}",
+            path,
+            line_of(data) or 1,
         )
     for key in data:
         if not isinstance(key, str):
             raise InputError(
-                f"variable name must be a string, got {key!r}", path, line_of(data, key)
+                f"variable name must be a string, got {describe(key)}",
+                path,
+                line_of(data, key),
             )
     return data
