@@ -69,7 +69,9 @@ def _section_body(
             value = (
                 str(rng.randint(0, 5)) if key == "ansible_group_priority" else rng.choice(VALUES)
             )
-            body.append(f"{key}={value}")
+            # A var twice in one section is an error for rorunner (Ansible keeps the last).
+            if not any(line.startswith(f"{key}=") for line in body):
+                body.append(f"{key}={value}")
         else:
             earlier = order[: order.index(group)]
             if earlier:
@@ -79,7 +81,11 @@ def _section_body(
 
 def _host_line(rng: random.Random, hosts: list[str]) -> str:
     token = rng.choice(hosts)
-    assignments = [_assignment(rng) for _ in range(rng.randint(0, 3))]
+    # A var twice on one line is an error for rorunner (Ansible keeps the last): first only.
+    assignments: list[str] = []
+    for drawn in [_assignment(rng) for _ in range(rng.randint(0, 3))]:
+        if all(a.partition("=")[0] != drawn.partition("=")[0] for a in assignments):
+            assignments.append(drawn)
     # Ansible reads "[addr]:port ... x=[1,2]" (a line ending in ']') as a broken section
     # header; rorunner reads it as the host line it is. Keep the corpus to common ground.
     if token.startswith("[") and assignments and assignments[-1].endswith("]"):

@@ -8,8 +8,9 @@ import pytest
 
 from tests.inventory_helpers import run_cli
 
-# (case id, file name, content, expected line, message fragment)
-CASES: list[tuple[str, str, str | bytes, int, str]] = [
+# (case id, file name, content, expected line (or every line involved, first shown first),
+#  message fragment)
+CASES: list[tuple[str, str, str | bytes, int | tuple[int, ...], str]] = [
     ("unclosed-section", "h.ini", "a\n[web\nw1\n", 2, "unclosed section header '[web'"),
     ("bad-section-spaces", "h.ini", "[web servers]\n", 1, "invalid section header"),
     ("section-trailing-junk", "h.ini", "[web]\nw1\n[web:vars] x=1\n", 3, "invalid section header"),
@@ -61,10 +62,17 @@ CASES: list[tuple[str, str, str | bytes, int, str]] = [
         "cycle-ini",
         "h.ini",
         "[a:children]\nb\n[b:children]\nc\n[c:children]\na\n",
-        1,
+        (2, 4, 6),
         "group cycle: a -> b -> c -> a",
     ),
-    ("cycle-self", "h.ini", "[a]\nx\n[a:children]\na\n", 1, "group cycle: a -> a"),
+    ("cycle-self", "h.ini", "[a]\nx\n[a:children]\na\n", 4, "group cycle: a -> a"),
+    (
+        "cycle-ini-children-first",
+        "h.ini",
+        "[top:children]\nmid\n[mid:children]\nleaf\n[leaf:children]\nmid\n[mid]\n",
+        (4, 6),
+        "group cycle: mid -> leaf -> mid",
+    ),
     ("host-shell-meta", "h.ini", "[web]\nweb1;reboot\n", 2, "characters ';'"),
     ("host-subshell", "h.ini", "$(id)\n", 1, "characters '$()'"),
     ("host-leading-dash", "h.ini", "[web]\n-oProxyCommand=x\n", 2, "must not start with '-'"),
@@ -76,7 +84,7 @@ CASES: list[tuple[str, str, str | bytes, int, str]] = [
         "duplicate-address",
         "h.ini",
         "[a]\nh1 ansible_host=2001:db8::1\n[b]\nh2 ansible_host=2001:DB8:0::1\n",
-        4,
+        (4, 2),
         "same address 2001:db8::1 port 22",
     ),
     (
@@ -93,7 +101,35 @@ CASES: list[tuple[str, str, str | bytes, int, str]] = [
         4,
         "ansible_group_priority must be an integer",
     ),
-    ("yaml-duplicate-key", "h.yml", "web:\n  hosts:\n    w1:\n    w1:\n", 4, "duplicate key"),
+    (
+        "yaml-duplicate-key",
+        "h.yml",
+        "web:\n  hosts:\n    w1:\n    w1:\n",
+        (4, 3),
+        "duplicate key 'w1'",
+    ),
+    (
+        "yaml-duplicate-key-flow",
+        "h.yml",
+        "web:\n  hosts:\n    w1: {a: 1,\n      b: 2, a: 3}\n",
+        (4, 3),
+        "duplicate key 'a'",
+    ),
+    ("ini-duplicate-host-var", "h.ini", "[web]\nh1 x=1 y=2 x=3\n", 2, "'x=1' and 'x=3'"),
+    (
+        "ini-duplicate-group-var",
+        "h.ini",
+        "[web]\nh1\n[web:vars]\nx=1\ny=2\nx = 3\n",
+        (6, 4),
+        "variable 'x' is set twice in [web:vars]",
+    ),
+    (
+        "ini-children-undefined-twice",
+        "h.ini",
+        "[a:children]\nghost\n[b:children]\nghost\n",
+        (2, 4),
+        "[a:children] names undefined group 'ghost'",
+    ),
     (
         "yaml-tag",
         "h.yml",
@@ -158,7 +194,7 @@ CASES: list[tuple[str, str, str | bytes, int, str]] = [
         "yaml-cycle",
         "h.yml",
         "a:\n  children:\n    b:\n      children:\n        a:\n",
-        1,
+        (3, 5),
         "group cycle: a -> b -> a",
     ),
     ("non-utf8-ini", "h.ini", b"[web]\nw1\nw\xff2\n", 3, "not valid UTF-8"),
@@ -167,10 +203,10 @@ CASES: list[tuple[str, str, str | bytes, int, str]] = [
 
 
 @pytest.mark.parametrize(
-    ("name", "content", "line", "fragment"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+    ("name", "content", "lines", "fragment"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
 def test_bad_inventory_is_input_error(
-    tmp_path: Path, name: str, content: str | bytes, line: int, fragment: str
+    tmp_path: Path, name: str, content: str | bytes, lines: int | tuple[int, ...], fragment: str
 ) -> None:
     path = tmp_path / name
     if isinstance(content, bytes):
@@ -179,21 +215,12 @@ def test_bad_inventory_is_input_error(
         path.write_text(content)
     result = run_cli("inventory", "-i", str(path), "--list")
     assert result.code == 3, result
-    assert f"{path}:{line}: " in result.err, result.err
+    first, *others = lines if isinstance(lines, tuple) else (lines,)
+    assert result.err.startswith(f"rorunner: error: {path}:{first}: "), result.err
+    also = f" (also at {', '.join(f'{path}:{line}' for line in others)})\n" if others else "\n"
+    assert result.err.endswith(also), result.err
     assert fragment in result.err, result.err
     assert result.out == ""
-
-
-def test_non_utf8_comment_lines_are_ignored_like_ansible(tmp_path: Path) -> None:
-    path = tmp_path / "h.ini"
-    path.write_bytes(b"# caf\xe9\n[web]\n; \xff\xfe\nw1\n")
-    result = run_cli("inventory", "-i", str(path), "--list")
-    assert result.code == 0, result
-    assert '"w1"' in result.out
-    path.write_bytes(b"# caf\xe9\n[web]\nw1 a=caf\xe9\n")
-    result = run_cli("inventory", "-i", str(path), "--list")
-    assert result.code == 3
-    assert f"{path}:3: not valid UTF-8" in result.err
 
 
 def test_missing_path(tmp_path: Path) -> None:

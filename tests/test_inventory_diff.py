@@ -242,3 +242,28 @@ def test_deliberate_differences() -> None:
     scoped = load_inventory(str(DIFFERENT / "scoped_port.ini")).hosts["fe80::1%eth0"]
     # Ansible cannot parse a scoped address with a port; rorunner can.
     assert (scoped.address, scoped.port) == ("fe80::1%eth0", 2222)
+
+
+# Where rorunner refuses what ansible-core accepts: file -> (line, message fragment).
+STRICTER = {
+    "dup_host_var.ini": (2, "variable 'x' is set twice on this host line ('x=1' and 'x=3')"),
+    "dup_group_var.ini": (6, "variable 'x' is set twice in [web:vars] (also at "),
+    "latin1_comment.ini": (1, "not valid UTF-8: byte 0xe9 at column 6"),
+    "nul_value.ini": (2, "control character U+0000 (NUL) at column 7"),
+    "escape_comment.ini": (2, "control character U+001B (ESC) at column 3"),
+}
+
+
+def test_stricter_than_ansible(tmp_path: Path) -> None:
+    """ansible-inventory lists each of these (keeping the last value, or reading the bytes);
+    rorunner refuses them with file:line (docs/inventory.md, deliberate differences)."""
+    paths = sorted((DIFFERENT / "stricter").iterdir())
+    assert sorted(p.name for p in paths) == sorted(STRICTER)
+    results = _run_oracle([["--list", "-i", str(p)] for p in paths], tmp_path)  # all rc 0
+    for path, result in zip(paths, results, strict=True):
+        assert json.loads(result["out"])["web"]["hosts"] == ["w1"], path
+        line, fragment = STRICTER[path.name]
+        with pytest.raises(InputError) as caught:
+            load_inventory(str(path))
+        assert str(caught.value).startswith(f"{path}:{line}: "), caught.value
+        assert fragment in str(caught.value)

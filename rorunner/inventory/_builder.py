@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from rorunner._yaml import shown
 from rorunner.address import parse_address, port_hint, split_port
 from rorunner.errors import InputError, Location
 from rorunner.inventory._ranges import expand_range, has_range
@@ -22,6 +23,7 @@ class GroupAcc:
     source: str
     hosts: dict[str, None] = field(default_factory=dict)
     children: dict[str, None] = field(default_factory=dict)
+    child_at: dict[str, Location] = field(default_factory=dict)  # where each edge was written
     parents: dict[str, None] = field(default_factory=dict)
     vars: dict[str, Any] = field(default_factory=dict)
     origins: dict[str, str] = field(default_factory=dict)
@@ -60,10 +62,12 @@ class Builder:
             group = self.groups[name] = GroupAcc(name, where)
         return group
 
-    def add_child(self, parent: str, child: str) -> None:
-        """Make `child` a child group of `parent` (both must exist)."""
+    def add_child(self, parent: str, child: str, at: Location | None = None) -> None:
+        """Make `child` a child group of `parent` (both must exist), written at `at`."""
         self.groups[parent].children[child] = None
         self.groups[child].parents[parent] = None
+        if at is not None:
+            self.groups[parent].child_at.setdefault(child, at)
 
     def add_host(self, name: str, group: str, port: int | None, where: str) -> HostAcc:
         """Add a host to a group; a port counts only where the host is first seen (as Ansible)."""
@@ -118,7 +122,8 @@ def _priority(value: Any, where: str) -> int:
         return int(value)
     except (TypeError, ValueError):
         path, line = _split_where(where)
-        raise InputError(f"{PRIORITY_VAR} must be an integer, got {value!r}", path, line) from None
+        message = f"{PRIORITY_VAR} must be an integer, got {shown(value)}"
+        raise InputError(message, path, line) from None
 
 
 def _check_group_name(name: str, where: str) -> None:

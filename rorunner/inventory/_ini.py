@@ -9,7 +9,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from rorunner.errors import InputError
+from rorunner.errors import InputError, Location
 from rorunner.inventory._builder import Builder, where
 
 _SECTION = re.compile(r"\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?\Z")
@@ -21,8 +21,9 @@ _STATES = ("hosts", "children", "vars")
 class _State:
     group: str = "ungrouped"
     kind: str = "hosts"
-    # group -> (line, kind, parents) for groups named before their own section
-    pending: dict[str, tuple[int, str, list[str]]] = field(default_factory=dict)
+    # group -> (line, kind, [(parent, line of the edge)]) for groups named before their section
+    pending: dict[str, tuple[int, str, list[tuple[str, int]]]] = field(default_factory=dict)
+    section_vars: dict[str, int] = field(default_factory=dict)  # var -> line, in this section
 
 
 def read_ini(text: str, path: str, builder: Builder) -> None:
@@ -37,7 +38,7 @@ def read_ini(text: str, path: str, builder: Builder) -> None:
         elif state.kind == "hosts":
             _host_line(line, path, number, builder, state.group)
         elif state.kind == "vars":
-            _vars_line(line, path, number, builder, state.group)
+            _vars_line(line, path, number, builder, state)
         else:
             _child_line(line, path, number, builder, state)
     _check_pending(state, path)
@@ -74,15 +75,16 @@ def _section(line: str, path: str, number: int, builder: Builder, state: _State)
         state.pending[name] = (number, "vars", [])
     builder.add_group(name, where(path, number))
     if name in state.pending and kind != "vars":
-        _declare(name, builder, state)
+        _declare(name, path, builder, state)
     state.group, state.kind = name, kind
+    state.section_vars = {}
 
 
-def _declare(name: str, builder: Builder, state: _State) -> None:
+def _declare(name: str, path: str, builder: Builder, state: _State) -> None:
     _line, kind, parents = state.pending.pop(name)
     if kind == "children":
-        for parent in parents:
-            builder.add_child(parent, name)
+        for parent, line in parents:
+            builder.add_child(parent, name, Location(path, line))
 
 
 def _host_line(line: str, path: str, number: int, builder: Builder, group: str) -> None:
@@ -96,25 +98,45 @@ def _host_line(line: str, path: str, number: int, builder: Builder, group: str) 
         raise InputError("'---' is not a host name (is this a YAML file?)", path, number)
     here = where(path, number)
     names, port = builder.host_names(tokens[0], here)
-    assignments = [_host_var(token, path, number) for token in tokens[1:]]
+    assignments = _host_vars(tokens[1:], path, number)
     for name in names:
         builder.add_host(name, group, port, here)
         for key, value in assignments:
             builder.set_host_var(name, key, value, here)
 
 
-def _host_var(token: str, path: str, number: int) -> tuple[str, Any]:
-    key, sep, value = token.partition("=")
-    if not sep or not key:
-        raise InputError(f"expected key=value after the host name, got {token!r}", path, number)
-    return key, parse_value(value)
+def _host_vars(tokens: list[str], path: str, number: int) -> list[tuple[str, Any]]:
+    """The key=value words after a host name; a key given twice is refused (Ansible keeps
+    the last silently)."""
+    words: dict[str, str] = {}
+    for token in tokens:
+        key, sep, _value = token.partition("=")
+        if not sep or not key:
+            raise InputError(f"expected key=value after the host name, got {token!r}", path, number)
+        if key in words:
+            raise InputError(
+                f"variable {key!r} is set twice on this host line ({words[key]!r} and {token!r})",
+                path,
+                number,
+            )
+        words[key] = token
+    return [(key, parse_value(token.partition("=")[2])) for key, token in words.items()]
 
 
-def _vars_line(line: str, path: str, number: int, builder: Builder, group: str) -> None:
+def _vars_line(line: str, path: str, number: int, builder: Builder, state: _State) -> None:
     key, sep, value = line.partition("=")
-    if not sep or not key.strip():
-        raise InputError(f"expected key=value in [{group}:vars], got {line!r}", path, number)
-    builder.set_group_var(group, key.strip(), parse_value(value.strip()), where(path, number))
+    key = key.strip()
+    if not sep or not key:
+        raise InputError(f"expected key=value in [{state.group}:vars], got {line!r}", path, number)
+    if key in state.section_vars:
+        raise InputError(
+            f"variable {key!r} is set twice in [{state.group}:vars]",
+            path,
+            number,
+            also=[Location(path, state.section_vars[key])],
+        )
+    state.section_vars[key] = number
+    builder.set_group_var(state.group, key, parse_value(value.strip()), where(path, number))
 
 
 def _child_line(line: str, path: str, number: int, builder: Builder, state: _State) -> None:
@@ -125,19 +147,23 @@ def _child_line(line: str, path: str, number: int, builder: Builder, state: _Sta
         )
     child = match.group(1)
     if child in builder.groups:
-        builder.add_child(state.group, child)
+        builder.add_child(state.group, child, Location(path, number))
     elif child in state.pending:
-        state.pending[child][2].append(state.group)
+        state.pending[child][2].append((state.group, number))
     else:
-        state.pending[child] = (number, "children", [state.group])
+        state.pending[child] = (number, "children", [(state.group, number)])
 
 
 def _check_pending(state: _State, path: str) -> None:
     for name, (number, kind, parents) in state.pending.items():
         if kind == "vars":
             raise InputError(f"section [{name}:vars] names undefined group {name!r}", path, number)
+        (first, line), *others = parents
         raise InputError(
-            f"section [{parents[-1]}:children] names undefined group {name!r}", path, number
+            f"section [{first}:children] names undefined group {name!r}",
+            path,
+            line,
+            also=[Location(path, other_line) for _other, other_line in others],
         )
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import pairwise
 from types import MappingProxyType
 from typing import Any
 
+from rorunner._yaml import shown
 from rorunner.address import parse_address, parse_port
 from rorunner.errors import InputError, Location
 from rorunner.inventory._builder import Builder, GroupAcc, HostAcc, _split_where
@@ -56,12 +58,20 @@ def _check_cycles(groups: Mapping[str, GroupAcc]) -> None:
                 stack.pop()
                 done.add(path.pop())
             elif child in path:
-                cycle = [*path[path.index(child) :], child]
-                file, line = _split_where(groups[child].source)
-                raise InputError(f"group cycle: {' -> '.join(cycle)}", file, line)
+                raise _cycle_error(groups, [*path[path.index(child) :], child])
             elif child not in done:
                 path.append(child)
                 stack.append(iter(groups[child].children))
+
+
+def _cycle_error(groups: Mapping[str, GroupAcc], cycle: list[str]) -> InputError:
+    """`a -> b -> a`, at the line of its first edge, also naming the line of every other."""
+    edges = [groups[parent].child_at.get(child) for parent, child in pairwise(cycle)]
+    places = [at for at in edges if at is not None]
+    if not places:  # pragma: no cover - every child edge a reader adds has its line
+        file, line = _split_where(groups[cycle[0]].source)
+        places = [Location(file, line)]
+    return InputError.at(f"group cycle: {' -> '.join(cycle)}", places[0], places[1:])
 
 
 def _attach_to_all(builder: Builder) -> None:
@@ -209,7 +219,7 @@ def _connection(value: Any, path: str, line: int) -> Connection:
     if value == "local":
         return "local"
     raise InputError(
-        f"ansible_connection {value!r} is not supported (use ssh or local)", path, line
+        f"ansible_connection {shown(value)} is not supported (use ssh or local)", path, line
     )
 
 
@@ -223,10 +233,11 @@ def _check_duplicate_addresses(hosts: Iterable[Host]) -> None:
         if other is not host:
             path, line = _split_where(host.source)
             raise InputError(
-                f"hosts {other.name!r} ({other.source}) and {host.name!r} have the same address "
+                f"hosts {other.name!r} and {host.name!r} have the same address "
                 f"{host.address} port {key[1]}",
                 path,
                 line,
+                also=[Location(*_split_where(other.source))],
             )
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rorunner._yaml import line_of, plain
-from rorunner.errors import InputError, did_you_mean
+from rorunner._yaml import describe, line_of, plain, shorthand_mapping, shown
+from rorunner.errors import InputError, Location, did_you_mean
 from rorunner.inventory._builder import Builder, where
 
 _GROUP_KEYS = ("hosts", "vars", "children")
@@ -18,7 +18,7 @@ def read_yaml(data: Any, path: str, builder: Builder) -> None:
         return
     if not isinstance(data, Mapping):
         raise InputError(
-            f"a YAML inventory must be a mapping of group names, got {_kind(data)}", path, 1
+            f"a YAML inventory must be a mapping of group names, got {describe(data)}", path, 1
         )
     if "plugin" in data:
         raise InputError(
@@ -31,10 +31,12 @@ def read_yaml(data: Any, path: str, builder: Builder) -> None:
 def _group(name: Any, body: Any, parent: Any, path: str, builder: Builder) -> str:
     line = line_of(parent, name)
     if not isinstance(name, str):
-        raise InputError(f"group name must be a string, got {name!r}", path, line)
+        raise InputError(f"group name must be a string, got {describe(name)}", path, line)
     if body is not None and not isinstance(body, Mapping):
         raise InputError(
-            f"group {name!r} must be a mapping (hosts/vars/children), got {_kind(body)}", path, line
+            f"group {name!r} must be a mapping (hosts/vars/children), got {describe(body)}",
+            path,
+            line,
         )
     builder.add_group(name, where(path, line))
     for key, value in (body or {}).items():
@@ -46,18 +48,18 @@ def _section(group: str, key: Any, value: Any, body: Any, path: str, builder: Bu
     line = line_of(body, key)
     if key not in _GROUP_KEYS:
         raise InputError(
-            f"unknown key {key!r} in group {group!r} (expected hosts, vars or children)"
+            f"unknown key {shown(key)} in group {group!r} (expected hosts, vars or children)"
             f"{did_you_mean(str(key), _GROUP_KEYS)}",
             path,
             line,
         )
     if isinstance(value, str):
-        value = {value: None}  # `hosts: web1` is allowed, as in Ansible
+        value = shorthand_mapping(value, line)  # `hosts: web1` is allowed, as in Ansible
     if value is None:
         return
     if not isinstance(value, Mapping):
         raise InputError(
-            f"{key!r} of group {group!r} must be a mapping, got {_kind(value)}", path, line
+            f"{key!r} of group {group!r} must be a mapping, got {describe(value)}", path, line
         )
     if key == "vars":
         for var in value:
@@ -69,7 +71,8 @@ def _section(group: str, key: Any, value: Any, body: Any, path: str, builder: Bu
             )
     elif key == "children":
         for child in value:
-            builder.add_child(group, _group(child, value[child], value, path, builder))
+            name = _group(child, value[child], value, path, builder)
+            builder.add_child(group, name, Location(path, line_of(value, child)))
     else:
         for pattern in value:
             _hosts(group, pattern, value[pattern], value, path, builder)
@@ -78,10 +81,10 @@ def _section(group: str, key: Any, value: Any, body: Any, path: str, builder: Bu
 def _hosts(group: str, pattern: Any, hvars: Any, parent: Any, path: str, builder: Builder) -> None:
     line = line_of(parent, pattern)
     if not isinstance(pattern, str):
-        raise InputError(f"host name {pattern!r} must be a string (quote it)", path, line)
+        raise InputError(f"host name {shown(pattern)} must be a string (quote it)", path, line)
     if hvars is not None and not isinstance(hvars, Mapping):
         raise InputError(
-            f"vars of host {pattern!r} must be a mapping, got {_kind(hvars)}", path, line
+            f"vars of host {pattern!r} must be a mapping, got {describe(hvars)}", path, line
         )
     here = where(path, line)
     names, port = builder.host_names(pattern, here)
@@ -97,13 +100,7 @@ def _hosts(group: str, pattern: Any, hvars: Any, parent: Any, path: str, builder
 
 def _var_name(var: Any, path: str, parent: Any) -> str:
     if not isinstance(var, str):
-        raise InputError(f"variable name must be a string, got {var!r}", path, line_of(parent, var))
+        raise InputError(
+            f"variable name must be a string, got {describe(var)}", path, line_of(parent, var)
+        )
     return var
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return f"{type(value).__name__} {value!r}"
