@@ -23,8 +23,8 @@ CASES: dict[str, tuple[dict[str, str], str, str]] = {
             "roles/app/role.yml": "depends: [lib]\n",
             "roles/lib/role.yml": "vars: {a: 1}\ndepends: [app]\n",
         },
-        "roles/lib/role.yml:2",
-        "role dependency cycle: app -> lib -> app",
+        "roles/app/role.yml:1",
+        "role dependency cycle: app -> lib -> app (also at ",
     ),
     "unknown role": (
         {"site.yml": "- hosts: all\n  roles:\n    - ap\n", **ROLE_OK},

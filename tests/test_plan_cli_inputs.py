@@ -42,7 +42,7 @@ CASES: dict[str, tuple[dict[str, str], str, int | None, str]] = {
         {"hosts.yml": "web:\n  hosts:\n    l1:\n    l1:\n"},
         "hosts.yml",
         4,
-        'duplicate key "l1"',
+        "duplicate key 'l1' (also at ",
     ),
     "playbook: undefined variable in a path": (
         {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-from rorunner._yaml import load_yaml
+from rorunner._yaml import kind_of, load_yaml, shown
 from rorunner.errors import InputError, Location
 from rorunner.playbook._model import Play, Playbook, RoleUse, Unit
 from rorunner.playbook._node import Node
@@ -35,7 +35,7 @@ def load_playbook(path: str, roles_path: Sequence[str] = ()) -> Playbook:
     if data is None:
         top.fail("playbook is empty; expected a list of plays")
     if not isinstance(data, list):
-        top.fail(f"a playbook is a list of plays, not {type(data).__name__}")
+        top.fail(f"a playbook is a list of plays, not {kind_of(data)}")
     base = os.path.dirname(path)
     plays = tuple(_play(node, index, base) for index, node in enumerate(top.sequence("play"), 1))
     search = role_search_path(base, roles_path)
@@ -93,14 +93,16 @@ def _role_uses(node: Node) -> tuple[RoleUse, ...]:
 
 
 def _inline_units(node: Node, base: str) -> tuple[Unit, ...]:
-    units: list[Unit] = []
+    units: dict[str, Unit] = {}
     for item in node.sequence("rtas"):
         keys = item.mapping(_RTAS_KEYS, required=("name",))
         name = check_name(keys["name"], keys["name"].string())
-        if any(unit.name == name for unit in units):
-            keys["name"].fail(f"duplicate rtas name {name!r} in this play")
-        units.append(Unit(name, item.at, inline_steps(keys, base)))
-    return tuple(units)
+        if name in units:
+            raise InputError.at(
+                f"duplicate rtas name {name!r} in this play", keys["name"].at, [units[name].at]
+            )
+        units[name] = Unit(name, item.at, inline_steps(keys, base))
+    return tuple(units.values())
 
 
 def _serial(node: Node) -> tuple[int | str, ...]:
@@ -116,7 +118,9 @@ def _serial(node: Node) -> tuple[int | str, ...]:
                 item.fail(f"{item.what} must be between 1% and 100%, not {value}")
             values.append(f"{percent}%")
         else:
-            item.fail(f"{item.what} must be a host count or a percentage like '30%', not {value!r}")
+            item.fail(
+                f"{item.what} must be a host count or a percentage like '30%', not {shown(value)}"
+            )
     return tuple(values)
 
 
@@ -131,11 +135,9 @@ def _load_roles(plays: tuple[Play, ...], search: tuple[str, ...]) -> dict[str, U
         pending.extend((dep, roles[name].depends_at[dep]) for dep in roles[name].depends)
     check_cycles(roles)
     for play in plays:
-        clash = next((u for u in play.rtas if any(r.name == u.name for r in play.roles)), None)
+        uses = {use.name: use for use in reversed(play.roles)}  # the first use of each role
+        clash = next((unit for unit in play.rtas if unit.name in uses), None)
         if clash:
-            raise InputError(
-                f"rtas name {clash.name!r} is also a role of this play",
-                clash.at.path,
-                clash.at.line,
-            )
+            message = f"rtas name {clash.name!r} is also a role of this play"
+            raise InputError.at(message, clash.at, [uses[clash.name].at])
     return roles

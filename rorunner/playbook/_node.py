@@ -6,26 +6,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from rorunner._yaml import line_of, plain
+from rorunner._yaml import describe, line_of, plain, shown
 from rorunner.errors import InputError, Location, did_you_mean
-
-_TYPE_NAMES = {
-    bool: "a boolean",
-    int: "an integer",
-    float: "a number",
-    str: "a string",
-    list: "a list",
-    dict: "a mapping",
-    type(None): "empty",
-}
-
-
-def type_name(value: Any) -> str:
-    """How messages name the YAML type of `value`."""
-    for kind, name in _TYPE_NAMES.items():
-        if isinstance(value, kind):
-            return name
-    return type(value).__name__
 
 
 @dataclass(frozen=True)
@@ -48,7 +30,7 @@ class Node:
 
     def expect(self, wanted: str) -> NoReturn:
         """Raise a wrong-type error."""
-        self.fail(f"{self.what} must be {wanted}, not {type_name(self.value)}")
+        self.fail(f"{self.what} must be {wanted}, not {describe(self.value)}")
 
     def mapping(self, allowed: Collection[str], required: Collection[str] = ()) -> dict[str, Node]:
         """Check a mapping with only `allowed` keys and every `required` one; return its entries."""
@@ -58,7 +40,8 @@ class Node:
         for key, value in self.value.items():
             line = line_of(self.value, key) or self.line
             if not isinstance(key, str):
-                raise InputError(f"{self.what}: keys must be strings, not {key!r}", self.path, line)
+                message = f"{self.what}: keys must be strings, not {describe(key)}"
+                raise InputError(message, self.path, line)
             if key not in allowed:
                 hint = did_you_mean(key, tuple(allowed))
                 known = ", ".join(sorted(allowed))
@@ -111,7 +94,7 @@ class Node:
         number = float(self.value)
         if number < minimum or (maximum is not None and number > maximum):
             upper = f" and at most {maximum:g}" if maximum is not None else ""
-            self.fail(f"{self.what} must be at least {minimum:g}{upper}, not {number:g}")
+            self.fail(f"{self.what} must be at least {minimum:g}{upper}, not {shown(self.value)}")
         return number
 
     def variables(self) -> dict[str, Any]:
@@ -124,7 +107,7 @@ class Node:
             if not isinstance(key, str) or not key.isidentifier():
                 line = line_of(self.value, key) or self.line
                 raise InputError(
-                    f"{self.what}: {key!r} is not a valid variable name", self.path, line
+                    f"{self.what}: {shown(key)} is not a valid variable name", self.path, line
                 )
         result = plain(self.value)
         assert isinstance(result, dict)

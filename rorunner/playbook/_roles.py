@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from itertools import pairwise
 
 from rorunner._yaml import load_yaml
 from rorunner.errors import InputError, Location, did_you_mean
@@ -148,7 +149,8 @@ def shipped_files(root: str) -> list[TreeEntry]:
 
 
 def check_cycles(roles: dict[str, Unit]) -> None:
-    """Refuse role dependency cycles, printing the cycle (a -> b -> a) at the closing depends."""
+    """Refuse role dependency cycles: the cycle (a -> b -> a) at its first `depends` entry,
+    also naming every other one."""
     done: set[str] = set()
 
     def visit(name: str, trail: list[str]) -> None:
@@ -157,9 +159,9 @@ def check_cycles(roles: dict[str, Unit]) -> None:
         for dep in roles[name].depends:
             if dep in trail:
                 cycle = [*trail[trail.index(dep) :], dep]
-                at = roles[name].depends_at[dep]
+                edges = [roles[a].depends_at[b] for a, b in pairwise(cycle)]
                 message = "role dependency cycle: " + " -> ".join(cycle)
-                raise InputError(message, at.path, at.line)
+                raise InputError.at(message, edges[0], edges[1:])
             visit(dep, [*trail, dep])
         done.add(name)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from rorunner._yaml import shown
+from rorunner.errors import InputError
 from rorunner.model import PHASES, Phase
 from rorunner.playbook._model import PathEntry, StepEntry
 from rorunner.playbook._node import Node
@@ -35,15 +37,20 @@ def check_name(node: Node, name: str) -> str:
 
 
 def command_steps(node: Node, phase: Phase, base: str) -> tuple[StepEntry, ...]:
-    """Parse a list of command entries (strings or {name, run, creates, always, timeout})."""
-    steps = []
+    """Parse a list of command entries (strings or {name, run, creates, always, timeout});
+    two steps of one name are refused, naming both lines."""
+    steps: dict[str, StepEntry] = {}
     for index, item in enumerate(node.sequence(f"{phase} entry"), start=1):
         if isinstance(item.value, str):
             run = item.string()
-            steps.append(StepEntry(phase, f"{index:02d}-{slug(run)}", item.at, run=run, base=base))
+            step = StepEntry(phase, f"{index:02d}-{slug(run)}", item.at, run=run, base=base)
         else:
-            steps.append(_command_mapping(item, phase, index, base))
-    return tuple(steps)
+            step = _command_mapping(item, phase, index, base)
+        if step.name in steps:
+            message = f"duplicate step name {step.name!r} in {phase}"
+            raise InputError.at(message, step.at, [steps[step.name].at])
+        steps[step.name] = step
+    return tuple(steps.values())
 
 
 def _command_mapping(item: Node, phase: Phase, index: int, base: str) -> StepEntry:
@@ -72,7 +79,7 @@ def parse_mode(node: Node) -> int:
     """A file mode written as a quoted octal string: '0644', '755' or '0o600'."""
     text = node.value
     if not isinstance(text, str):
-        node.fail(f"{node.what} must be a quoted octal string like '0644', not {text!r}")
+        node.fail(f"{node.what} must be a quoted octal string like '0644', not {shown(text)}")
     digits = text[2:] if text.lower().startswith("0o") else text
     if not re.fullmatch(r"[0-7]{1,4}", digits):
         node.fail(f"{node.what} must be an octal mode like '0644', not {text!r}")
