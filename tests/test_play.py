@@ -15,10 +15,11 @@ import pytest
 from click.testing import CliRunner
 
 from rorunner.cli import _register, cli
-from rorunner.cli._play import exit_code_for_result, parse_extra_vars
+from rorunner.cli._play import exit_code_for_result
 from rorunner.engine import RunResult, StepOutcome
 from rorunner.engine._result import summarise
 from rorunner.errors import InputError, UsageError
+from rorunner.playbook import load_extra_vars
 from rorunner.report import Reporter, recap_lines, step_line
 from tests.projects import GOLDEN_PROJECT
 
@@ -44,17 +45,37 @@ def _result(*outcomes: StepOutcome, interrupted: bool = False) -> RunResult:
 def test_extra_vars_from_pairs_mappings_and_files(tmp_path: Path) -> None:
     extra = tmp_path / "extra.yml"
     extra.write_text("colour: red\nsizes: [1, 2]\n")
-    got = parse_extra_vars(["a=1 b='two words'", f"@{extra}", '{"a": 3}'])
+    got = load_extra_vars(["a=1 b='two words'", f"@{extra}", '{"a": 3}'])
     assert got == {"a": 3, "b": "two words", "colour": "red", "sizes": [1, 2]}
 
 
 def test_extra_vars_errors(tmp_path: Path) -> None:
     with pytest.raises(UsageError):
-        parse_extra_vars(["novalue"])
+        load_extra_vars(["novalue"])
+    with pytest.raises(UsageError, match="No closing quotation"):
+        load_extra_vars(["a='x"])
     listed = tmp_path / "list.yml"
     listed.write_text("- 1\n")
     with pytest.raises(InputError, match=f"{listed}:1"):
-        parse_extra_vars([f"@{listed}"])
+        load_extra_vars([f"@{listed}"])
+
+
+def test_extra_var_names_are_checked_alike_in_every_form(tmp_path: Path) -> None:
+    """A name that is not an identifier is bad input (exit 3) whatever the form, at its place."""
+    bad = tmp_path / "bad.yml"
+    bad.write_text("ok: 1\nfoo-bar: 2\n")
+    cases = {
+        "a=1 foo-bar=1": "<-e #2>: 'foo-bar' is not a valid variable name (in 'foo-bar=1')",
+        '{"ok": 1, "1x": 1}': "<-e #2>:1: extra vars: '1x' is not a valid variable name",
+        "{ok: 1,\n 2: x}": "<-e #2>:2: extra vars: 2 is not a valid variable name",
+        f"@{bad}": f"{bad}:2: extra vars: 'foo-bar' is not a valid variable name",
+        "=1": "<-e #2>: '' is not a valid variable name (in '=1')",
+    }
+    for value, message in cases.items():
+        with pytest.raises(InputError) as caught:
+            load_extra_vars(["fine=1", value])
+        assert str(caught.value) == message
+        assert caught.value.exit_code == 3
 
 
 @pytest.mark.parametrize(

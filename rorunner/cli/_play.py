@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +16,6 @@ from rorunner.cli import (
     inventory_option,
     load_inventories,
 )
-from rorunner.errors import InputError, UsageError
 
 if TYPE_CHECKING:
     from rorunner.engine import EngineOptions, RunResult
@@ -43,7 +41,7 @@ GRAPH_FORMATS = ("text", "dot", "mermaid", "json")
     "--extra-vars",
     "extra_vars",
     multiple=True,
-    help="k=v pairs, a YAML/JSON mapping, or @file.yml; repeatable.",
+    help="k=v pairs, a YAML/JSON mapping, or @file.yml; repeatable. Names must be identifiers.",
 )
 @click.option("--dry-run", is_flag=True, help="Connect to nothing; list what would run and why.")
 @click.option(
@@ -76,49 +74,22 @@ def play(**options: Any) -> None:
 
 def _plan(playbook: Path, options: Mapping[str, Any]) -> Plan:
     from rorunner.plan import build_plan  # noqa: PLC0415 - lazy: keeps other commands light
-    from rorunner.playbook import load_playbook  # noqa: PLC0415 - lazy: keeps other commands light
+    from rorunner.playbook import (  # noqa: PLC0415 - lazy: keeps other commands light
+        load_extra_vars,
+        load_playbook,
+    )
 
+    extra_vars = load_extra_vars(options["extra_vars"])
     inventory = load_inventories(options["inventories"])
     book = load_playbook(str(playbook), roles_path=tuple(options["roles_path"]))
     return build_plan(
         inventory,
         book,
         limit=options["limit"],
-        extra_vars=parse_extra_vars(options["extra_vars"]),
+        extra_vars=extra_vars,
         fetch_dir=options["fetch_dir"],
         defaults=connection_defaults(options, playbook.parent),
     )
-
-
-def parse_extra_vars(values: Sequence[str]) -> dict[str, Any]:
-    """Merge -e values left to right: k=v words, an inline YAML/JSON mapping, or @file."""
-    merged: dict[str, Any] = {}
-    for value in values:
-        merged.update(_one_extra(value))
-    return merged
-
-
-def _one_extra(value: str) -> dict[str, Any]:
-    from rorunner._yaml import load_yaml, parse_yaml, plain  # noqa: PLC0415 - lazy: keeps other commands light
-
-    text = value.strip()
-    if text.startswith("@"):
-        return _mapping(plain(load_yaml(text[1:])), text[1:])
-    if text.startswith("{"):
-        return _mapping(plain(parse_yaml(text, "<-e>")), "<-e>")
-    pairs: dict[str, Any] = {}
-    for word in shlex.split(text):
-        key, sep, val = word.partition("=")
-        if not sep or not key.isidentifier():
-            raise UsageError(f"-e expects key=value, a mapping or @file, got {word!r}")
-        pairs[key] = val
-    return pairs
-
-
-def _mapping(data: Any, where: str) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise InputError("extra vars must be a mapping", where, 1)
-    return data
 
 
 def _graph(plan: Plan, engine: EngineOptions, fmt: str) -> None:
