@@ -9,7 +9,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from rorunner.errors import InputError
+from rorunner.errors import InputError, Location
 from rorunner.model import Inventory, PlanStep
 from rorunner.plan import ConnectionDefaults, Plan, batches, build_plan
 from rorunner.playbook import load_playbook
@@ -85,6 +85,8 @@ def test_variable_cycle_is_an_error(tmp_path: Path) -> None:
     book = "- hosts: web\n  vars:\n    a: '{{ b }}'\n    b: '{{ a }}'\n  rtas:\n    - name: u\n"
     err = plan_error(tmp_path, {"site.yml": book})
     assert "a -> b -> a" in err.message
+    assert where(err) == ("site.yml", 3)  # a, then every other variable of the cycle
+    assert err.also == (Location(str(tmp_path / "site.yml"), 4),)
 
 
 def test_missing_ship_file_names_the_entry(tmp_path: Path) -> None:

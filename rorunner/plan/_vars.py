@@ -53,9 +53,11 @@ class _Resolver:
         if name in self.done:
             return self.done[name]
         if name in self.active:
-            at = self.where.get(name, Location(""))
-            cycle = " -> ".join([*self.active[self.active.index(name) :], name])
-            raise InputError(f"variable refers to itself: {cycle}", at.path or None, at.line)
+            members = self.active[self.active.index(name) :]
+            places = [self.where.get(member, Location("")) for member in members]
+            cycle = " -> ".join([*members, name])
+            message = f"variable refers to itself: {cycle}"
+            raise InputError.at(message, places[0], [at for at in places[1:] if at.path])
         self.active.append(name)
         try:
             value = self._render(self.raw[name], name)
