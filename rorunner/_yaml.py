@@ -3,9 +3,11 @@
 `load_yaml(path)` returns ruamel round-trip data: mappings and sequences are
 dict/list subclasses that remember where they came from, so `line_of(node,
 key_or_index)` can name the line of any entry. Every problem becomes an
-`InputError` with file and line: unreadable or oversize files, non-UTF-8 bytes,
-syntax errors (tabs included), duplicate keys, explicit tags (any), alias bombs and
-multi-document streams. `plain(data)` strips the ruamel types for storage.
+`InputError` with file and line: unreadable files, files over their SizeLimit (refused
+unread) or MAX_NODES, non-UTF-8 bytes and control characters (line and column; `read_text`
+applies the same to INI files), syntax errors (tabs included), duplicate keys (both lines),
+explicit tags (any), alias bombs and multi-document streams. `plain(data)` strips the ruamel
+types for storage; `kind_of`, `describe` and `shown` word values for messages in YAML's terms.
 """
 
 from __future__ import annotations
@@ -43,9 +45,9 @@ MAX_EXPANDED_NODES = 2_000_000
 # Parsing costs per node: this bounds a file within YAML_LIMIT written densely (`[1,1,1,...]`
 # holds 260,000 nodes in 512 KiB) to a few seconds; typical files hold under 50,000.
 MAX_NODES = 100_000
-# YAML and YAML 1.2's printable set: tab, line breaks, and no other control characters.
+# YAML 1.2's printable set: tab, line breaks, and no other control characters.
 _NOT_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_CHARACTER_NAMES = {0: "NUL", 0x1B: "ESC", 0x7F: "DEL", 0xFEFF: "BOM"}
+_CHARACTER_NAMES = {0: "NUL", 0x1B: "ESC", 0x7F: "DEL"}
 
 
 @dataclass(frozen=True)
