@@ -58,6 +58,7 @@ demo: deps
 bench: deps
 	$(BIN)/python bench/inventory_scale.py
 	$(BIN)/python bench/rtas.py
+	$(BIN)/python bench/plan_scale.py
 
 clean:
 	rm -rf $(VENV) .rorunner .lab .pytest_cache .mypy_cache .ruff_cache

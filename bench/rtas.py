@@ -2,13 +2,18 @@
 
 Workload per host: a local pre-step; ship a script, a 4 KB config and a 1 MiB file; three
 remote commands; fetch one file; then a local post-step that checks every host's fetched file.
-Measured on 1, 10 and 25 lab hosts (one lab of 25 sshd hosts named "bench"), in this one
-invocation: rorunner's cold run, its unchanged re-run, and the paramiko script (one
-connection and one thread per host). Each figure is the median of --repeat runs, every
-run in a fresh project and a fresh remote directory. Wall clock of whole processes
-(interpreter start and imports included) for both sides.
+Measured on 1 to 200 lab hosts (one lab named "bench", as many hosts as the largest size), in
+this one invocation: the paramiko script (one connection and one thread per host, known_hosts
+parsed once and shared by its threads), rorunner's cold run, its unchanged re-run, and
+rorunner's cold run with a 10,000-line known_hosts that holds the lab's keys among others.
+Each figure is the median of --repeat rounds; within a round the variants run in turn, the
+order reversed every other round (alternated pairs); every run is in a fresh project and a
+fresh remote directory. Wall clock, CPU and peak RSS of whole processes (interpreter start
+and imports included) for both sides; ratios are against the paramiko script of the same
+invocation.
 
-    python bench/rtas.py [--sizes 1,10,25] [--repeat 3]      (quick: --sizes 25 --repeat 1)
+    python bench/rtas.py [--sizes 1,10,25,50,100,200] [--repeat 5] [--known-hosts-lines 10000]
+    python bench/rtas.py --sizes 25 --repeat 1                               (quick)
 
 rorunner prefers an AES-GCM cipher; the paramiko script runs both with paramiko's
 default algorithms and with that same cipher, and both ratios are printed.
@@ -17,8 +22,9 @@ default algorithms and with that same cipher, and both ratios are printed.
 from __future__ import annotations
 
 import argparse
+import base64
 import os
-import resource
+import random
 import shutil
 import statistics
 import subprocess
@@ -26,19 +32,21 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import paramiko  # noqa: E402
+
 from rorunner.transport._ssh_hostkeys import PREFERRED_CIPHERS  # noqa: E402
 from tests.lab import Lab, LabHost, start_lab  # noqa: E402
 
-LAB_SIZE = 25
+DEFAULT_SIZES = "1,10,25,50,100,200"
 # The paramiko script twice: paramiko's default algorithms, and only the cipher rorunner
 # prefers, so that the ratio can also be read with both sides on the same algorithms.
 BASELINE_CIPHERS = {"paramiko": "default", "paramiko_gcm": PREFERRED_CIPHERS[0]}
-VARIANTS = (*BASELINE_CIPHERS, "cold", "rerun")
 
 PLAYBOOK = """\
 - name: rtas
@@ -66,17 +74,26 @@ PLAYBOOK = """\
 RUN_SH = "#!/bin/sh\nhostname > hostname.txt\n"
 
 # The hand-written baseline: what someone would write with paramiko for the same workload.
+# known_hosts is parsed once (paramiko.HostKeys) and shared by the threads; each client asks
+# a policy that looks the server's key up there (the client itself holds no host keys).
 PARAMIKO_SCRIPT = r"""
 import os, subprocess, sys, threading
 import paramiko
 
-project, remote_dir, key, known_hosts, ciphers = sys.argv[1:6]
-hosts = [h.split(",") for h in sys.argv[6:]]  # name,address,port
+project, remote_dir, user, key, known_hosts, ciphers = sys.argv[1:7]
+hosts = [h.split(",") for h in sys.argv[7:]]  # name,address,port
 errors = []
 # "default": paramiko's own choice; else the only ciphers to allow (same as rorunner's pick).
 allowed = ciphers.split(",")
 disabled = None if ciphers == "default" else {
     "ciphers": [c for c in paramiko.Transport._preferred_ciphers if c not in allowed]}
+shared = paramiko.HostKeys(known_hosts)
+
+class Known(paramiko.MissingHostKeyPolicy):
+    def missing_host_key(self, client, hostname, key):
+        known = shared.lookup(hostname)
+        if known is None or known.get(key.get_name()) != key:
+            raise paramiko.SSHException(f"host key for {hostname} not known or changed")
 
 def one(name, address, port):
     try:
@@ -84,9 +101,8 @@ def one(name, address, port):
         subprocess.run(["sh", "-c", "mkdir -p build && printf 'stamp %s\\n' \"$RORUNNER_HOST\""
                         " > build/stamp-$RORUNNER_HOST"], cwd=project, env=env, check=True)
         client = paramiko.SSHClient()
-        client.load_host_keys(known_hosts)
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())
-        client.connect(address, port=int(port), username="root", key_filename=key,
+        client.set_missing_host_key_policy(Known())
+        client.connect(address, port=int(port), username=user, key_filename=key,
                        allow_agent=False, look_for_keys=False, disabled_algorithms=disabled)
         sftp = client.open_sftp()
         home = sftp.normalize(".")
@@ -164,76 +180,176 @@ def warm_up() -> None:
     )
 
 
-def timed(argv: Sequence[str], cwd: Path) -> tuple[float, float]:
-    """Wall-clock and CPU (user + system) seconds of a process that must succeed."""
-    env = bench_env()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    elapsed = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    if proc.returncode != 0:
-        raise SystemExit(
-            f"failed ({proc.returncode}): {' '.join(argv)}\n{proc.stdout}{proc.stderr}"
-        )
-    return elapsed, cpu
+@dataclass(frozen=True)
+class Sample:
+    """One measured process: wall seconds, CPU seconds (user + system), peak RSS in bytes."""
+
+    wall: float
+    cpu: float
+    rss: int
 
 
-def rorunner_argv(project: Path, inventory: Path, lab: Lab) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "rorunner",
-        "play",
-        str(project / "site.yml"),
-        "-i",
-        str(inventory),
-        "--known-hosts",
-        str(lab.known_hosts),
-    ]
+def timed(argv: Sequence[str], cwd: Path, timeout: float = 900.0) -> Sample:
+    """Wall clock, CPU and peak RSS of one process that must succeed (its own rusage)."""
+    with tempfile.TemporaryFile() as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, cwd=cwd, env=bench_env(), stdout=out, stderr=out)
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() - start > timeout:
+                proc.kill()
+                _, status, usage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.002)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            out.seek(0)
+            text = out.read().decode(errors="replace")
+            raise SystemExit(f"failed ({proc.returncode}): {' '.join(argv)}\n{text}")
+    return Sample(elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024)
 
 
-def measure(lab: Lab, size: int, repeat: int, scratch: Path) -> dict[str, float]:
-    """Median wall and CPU seconds of each variant on the first `size` lab hosts."""
-    hosts = lab.hosts[:size]
-    inventory = write_inventory(scratch / f"inv-{size}.ini", lab, hosts)
-    script = scratch / "baseline.py"
-    script.write_text(PARAMIKO_SCRIPT)
-    runs: dict[str, list[tuple[float, float]]] = {k: [] for k in VARIANTS}
+def _ed25519_blob(rng: random.Random) -> str:
+    message = paramiko.Message()
+    message.add_string("ssh-ed25519")
+    message.add_string(rng.randbytes(32))
+    return base64.b64encode(message.asbytes()).decode()
+
+
+def _filler_line(i: int, rng: random.Random) -> str:
+    """Lines as operators' files hold them: half hashed, plain names and ports, some patterns."""
+    kind = i % 20
+    if kind < 10:
+        names = paramiko.HostKeys.hash_host(f"2001:db8:{i:x}::1")
+    elif kind < 15:
+        names = f"host-{i}.example.org,2001:db8:{i:x}::2"
+    elif kind < 19:
+        names = f"[2001:db8:{i:x}::3]:2222"
+    else:
+        names = f"*.zone{i}.example.net,2001:db8:{i:x}::*,!2001:db8:{i:x}::5"
+    return f"{names} ssh-ed25519 {_ed25519_blob(rng)}"
+
+
+def big_known_hosts(lab: Lab, lines: int, path: Path) -> Path:
+    """A known_hosts of `lines` lines with the lab's keys spread among them (every other one
+    hashed, as HashKnownHosts writes them)."""
+    rng = random.Random(1)
+    own = []
+    for index, line in enumerate(lab.known_hosts.read_text().splitlines()):
+        names, rest = line.split(" ", 1)
+        own.append(f"{paramiko.HostKeys.hash_host(names)} {rest}" if index % 2 else line)
+    filler = [_filler_line(i, rng) for i in range(max(lines - len(own), 0))]
+    step = max(len(filler) // (len(own) + 1), 1)
+    for number, line in enumerate(own, 1):
+        filler.insert(min(number * step + number - 1, len(filler)), line)
+    path.write_text("\n".join(filler) + "\n")
+    return path
+
+
+def rorunner_argv(project: Path, inventory: Path, known_hosts: Path) -> list[str]:
+    """`rorunner play` of the bench project."""
+    argv = [sys.executable, "-m", "rorunner", "play", str(project / "site.yml")]
+    return [*argv, "-i", str(inventory), "--known-hosts", str(known_hosts)]
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What every run of one size shares."""
+
+    lab: Lab
+    hosts: Sequence[LabHost]
+    inventory: Path
+    script: Path
+    big_known_hosts: Path | None
+    scratch: Path
+
+
+def run_unit(setup: Setup, unit: str, size: int, rep: int) -> dict[str, Sample]:
+    """One unit of a round: a paramiko script, rorunner cold + re-run, or cold with the big
+    known_hosts; each in its own fresh project and remote dir."""
+    remote = f".bench/{unit}-{size}-{rep}"
+    project = write_project(setup.scratch / f"{unit}-{size}-{rep}", remote)
+    lab = setup.lab
+    if unit in BASELINE_CIPHERS:
+        argv = [sys.executable, str(setup.script), str(project), remote, lab.user]
+        argv += [str(lab.client_key), str(lab.known_hosts), BASELINE_CIPHERS[unit]]
+        argv += [f"{h.name},{h.address},{h.port}" for h in setup.hosts]
+        return {unit: timed(argv, project)}
+    if unit == "cold_kh":
+        assert setup.big_known_hosts is not None
+        return {
+            unit: timed(rorunner_argv(project, setup.inventory, setup.big_known_hosts), project)
+        }
+    argv = rorunner_argv(project, setup.inventory, lab.known_hosts)
+    return {"cold": timed(argv, project), "rerun": timed(argv, project)}
+
+
+def measure(setup: Setup, size: int, repeat: int) -> dict[str, list[Sample]]:
+    """Every variant `repeat` times; the order of units reversed every other round."""
+    units = [*BASELINE_CIPHERS, "cold"] + (["cold_kh"] if setup.big_known_hosts else [])
+    runs: dict[str, list[Sample]] = {}
     for rep in range(repeat):
-        for variant, ciphers in BASELINE_CIPHERS.items():
-            remote = f".bench/{variant}-{size}-{rep}"
-            base = write_project(scratch / f"{variant}-{size}-{rep}", remote)
-            argv = [sys.executable, str(script), str(base), remote]
-            argv += [str(lab.client_key), str(lab.known_hosts), ciphers]
-            argv += [f"{h.name},{h.address},{h.port}" for h in hosts]
-            runs[variant].append(timed(argv, base))
-        proj = write_project(scratch / f"r-{size}-{rep}", f".bench/r-{size}-{rep}")
-        runs["cold"].append(timed(rorunner_argv(proj, inventory, lab), proj))
-        runs["rerun"].append(timed(rorunner_argv(proj, inventory, lab), proj))
-    medians = {k: statistics.median(w for w, _ in v) for k, v in runs.items()}
-    medians.update({f"{k}_cpu": statistics.median(c for _, c in v) for k, v in runs.items()})
-    return medians
+        for unit in units if rep % 2 == 0 else units[::-1]:
+            for variant, sample in run_unit(setup, unit, size, rep).items():
+                runs.setdefault(variant, []).append(sample)
+    return runs
 
 
-def table(results: dict[int, dict[str, float]]) -> str:
-    """The results as a plain-text table with ratios."""
+def _median(runs: dict[str, list[Sample]], variant: str, field: str) -> float:
+    return statistics.median(getattr(s, field) for s in runs[variant])
+
+
+def _ratio(runs: dict[str, list[Sample]], top: str, bottom: str, field: str = "wall") -> float:
+    """Median over rounds of top/bottom (each round's pair measured side by side)."""
+    pairs = zip(runs[top], runs[bottom], strict=True)
+    return statistics.median(getattr(a, field) / getattr(b, field) for a, b in pairs)
+
+
+def time_table(results: dict[int, dict[str, list[Sample]]]) -> list[str]:
+    """Wall clock: medians and median ratios per size."""
+    kh = all("cold_kh" in r for r in results.values())
     head = (
         f"{'hosts':>5}  {'paramiko':>9}  {'paramiko gcm':>12}  {'rorunner cold':>13}  "
-        f"{'cold/paramiko':>13}  {'cold/gcm':>8}  {'unchanged re-run':>16}   "
-        "CPU s: paramiko / paramiko gcm / cold / re-run"
+        f"{'cold/paramiko':>13}  {'cold/gcm':>8}  {'unchanged re-run':>16}"
+    )
+    head += f"  {'cold, big kh':>12}  {'big kh/cold':>11}" if kh else ""
+    lines = [head, "-" * len(head)]
+    for size, runs in results.items():
+        line = (
+            f"{size:>5}  {_median(runs, 'paramiko', 'wall'):>8.3f}s  "
+            f"{_median(runs, 'paramiko_gcm', 'wall'):>11.3f}s  "
+            f"{_median(runs, 'cold', 'wall'):>12.3f}s  "
+            f"{_ratio(runs, 'cold', 'paramiko'):>12.2f}x  "
+            f"{_ratio(runs, 'cold', 'paramiko_gcm'):>7.2f}x  "
+            f"{_median(runs, 'rerun', 'wall'):>15.3f}s"
+        )
+        if kh:
+            line += (
+                f"  {_median(runs, 'cold_kh', 'wall'):>11.3f}s  "
+                f"{_ratio(runs, 'cold_kh', 'cold'):>10.3f}x"
+            )
+        lines.append(line)
+    return lines
+
+
+def resource_table(results: dict[int, dict[str, list[Sample]]]) -> list[str]:
+    """CPU seconds and peak RSS per size (medians), memory ratio against the script."""
+    variants = ["paramiko", "paramiko_gcm", "cold", "rerun", "cold_kh"]
+    head = (
+        f"{'hosts':>5}  CPU s: {' / '.join(variants)}"
+        f"{'':>4}peak MiB: paramiko / cold / re-run   cold/paramiko"
     )
     lines = [head, "-" * len(head)]
-    for size, r in results.items():
-        lines.append(
-            f"{size:>5}  {r['paramiko']:>8.3f}s  {r['paramiko_gcm']:>11.3f}s  "
-            f"{r['cold']:>12.3f}s  {r['cold'] / r['paramiko']:>12.2f}x  "
-            f"{r['cold'] / r['paramiko_gcm']:>7.2f}x  {r['rerun']:>15.3f}s   "
-            f"{r['paramiko_cpu']:.2f} / {r['paramiko_gcm_cpu']:.2f} / {r['cold_cpu']:.2f} / "
-            f"{r['rerun_cpu']:.2f}"
+    for size, runs in results.items():
+        cpu = " / ".join(f"{_median(runs, v, 'cpu'):.2f}" if v in runs else "-" for v in variants)
+        mib = " / ".join(
+            f"{_median(runs, v, 'rss') / 2**20:.0f}" for v in ("paramiko", "cold", "rerun")
         )
-    return "\n".join(lines)
+        lines.append(f"{size:>5}  {cpu}    {mib}   {_ratio(runs, 'cold', 'paramiko', 'rss'):.2f}x")
+    return lines
 
 
 def load() -> str:
@@ -243,26 +359,55 @@ def load() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="1,10,25")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--sizes", default=DEFAULT_SIZES)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--known-hosts-lines",
+        type=int,
+        default=10_000,
+        help="lines of the big known_hosts variant; 0 leaves that variant out",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    lab = start_lab(max(LAB_SIZE, *sizes), mode="auto", name="bench")
+    started = time.perf_counter()
+    lab = start_lab(max(sizes), mode="auto", name="bench")
+    lab_start = time.perf_counter() - started
     scratch = Path(tempfile.mkdtemp(prefix="rorunner-bench-"))
     warm_up()
     load_before = load()
+    results: dict[int, dict[str, list[Sample]]] = {}
     try:
-        results = {size: measure(lab, size, args.repeat, scratch) for size in sizes}
+        script = scratch / "baseline.py"
+        script.write_text(PARAMIKO_SCRIPT)
+        big = None
+        if args.known_hosts_lines:
+            big = big_known_hosts(lab, args.known_hosts_lines, scratch / "known_hosts.big")
+        for size in sizes:
+            hosts = lab.hosts[:size]
+            inventory = write_inventory(scratch / f"inv-{size}.ini", lab, hosts)
+            setup = Setup(lab, hosts, inventory, script, big, scratch)
+            results[size] = measure(setup, size, args.repeat)
     finally:
         lab.stop()
         shutil.rmtree(scratch, ignore_errors=True)
-    print(f"lab mode: {lab.mode}; median of {args.repeat} runs; whole processes, wall clock")
+    print(
+        f"lab mode: {lab.mode} ({len(lab.hosts)} hosts started in {lab_start:.1f}s); "
+        f"median of {args.repeat} alternated rounds; whole processes"
+    )
     print(f"load average before: {load_before}; after: {load()} ({os.cpu_count()} CPUs)")
     print(
         f"ciphers: rorunner prefers {PREFERRED_CIPHERS[0]} (AEAD, no separate MAC); "
-        "'paramiko' uses paramiko's default choice, 'paramiko gcm' allows only that cipher"
+        "'paramiko' uses paramiko's default choice, 'paramiko gcm' allows only that cipher; "
+        "ratios are medians of per-round ratios"
     )
-    print(table(results))
+    if args.known_hosts_lines:
+        print(
+            f"big kh: rorunner cold with a {args.known_hosts_lines}-line known_hosts (the lab's "
+            "keys among them, half the lines hashed) instead of the lab's own file"
+        )
+    print("\n".join(time_table(results)))
+    print()
+    print("\n".join(resource_table(results)))
 
 
 if __name__ == "__main__":
