@@ -165,10 +165,23 @@ def test_exec_timeout_kills_the_remote_process_group(transport: Transport, host:
     assert transport.exec("true") == 0  # the connection is still usable
 
 
-def test_exec_without_exit_status_is_a_failure(transport: Transport) -> None:
-    # The command shell kills itself: sshd reports a signal, not an exit status.
-    with pytest.raises(RemoteFailure, match="without an exit status"):
-        transport.exec("kill -KILL $$")
+SIGNAL_DEATHS = [
+    ("kill -KILL $$", 128 + signal.SIGKILL),  # the command's own shell
+    ("kill -TERM $$", 128 + signal.SIGTERM),
+    ("exec sh -c 'kill -KILL $$'", 128 + signal.SIGKILL),  # a program exec'd in its place
+    ("sleep 30 & kill -KILL $!; wait $!", 128 + signal.SIGKILL),  # a child of the shell
+    ("exit 3", 3),
+]
+
+
+@pytest.mark.parametrize(("command", "status"), SIGNAL_DEATHS, ids=[c for c, _ in SIGNAL_DEATHS])
+def test_a_signal_death_is_status_128_plus_n_over_ssh_as_locally(
+    transport: Transport, pool: Pool, command: str, status: int
+) -> None:
+    local = pool.get(ConnectionSpec(address="localhost", connection="local", label="me"))
+    assert transport.exec(command) == status
+    assert local.exec(command) == status
+    assert transport.exec("true") == 0  # the connection is still usable
 
 
 def test_exec_timeout_applies_to_a_command_that_never_stops_talking(
@@ -255,9 +268,10 @@ def test_connection_lost_mid_command_is_unreachable_and_the_pool_reconnects(
     pool: Pool, host: LabHost, lab_spec: SpecFor
 ) -> None:
     transport = pool.get(lab_spec(host))
-    # The command kills the sshd process that serves this very connection (its parent).
+    # The command kills the sshd process that serves this very connection (the parent of
+    # its parent, the login shell; /proc/PID/stat's 4th field is the parent's PID).
     with pytest.raises(UnreachableError, match="connection lost"):
-        transport.exec("kill -KILL $PPID; sleep 5", timeout=60)
+        transport.exec("kill -KILL $(cut -d' ' -f4 /proc/$PPID/stat); sleep 5", timeout=60)
     assert pool.get(lab_spec(host)).exec("true") == 0
     assert pool.opened == 2
 

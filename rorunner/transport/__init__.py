@@ -8,10 +8,12 @@ Contract (implemented in the private modules of this package):
 
 - `Transport.exec(command, env=..., cwd=..., timeout=..., stdout=..., stderr=...)`
   runs `command` with `sh -c` in `cwd`, streams both outputs concurrently into
-  the binary sinks, returns the exit status; a missing exit status or a
-  timeout raises RemoteFailure (the timeout also kills the remote process
-  group). Over SSH, cwd, env and command reach the host on the channel's stdin
-  (never in argv); the command's own stdin is empty.
+  the binary sinks, returns the exit status; a command killed by signal N
+  returns 128+N, as a shell reports it, over SSH as locally (not an error:
+  the step fails with that status). A missing exit status (the connection or
+  channel closed) or a timeout raises RemoteFailure (the timeout also kills the
+  remote process group). Over SSH, cwd, env and command reach the host on the
+  channel's stdin (never in argv); the command's own stdin is empty.
 - `put(local, remote, mode=None)`: a file (to the file `remote`; mode: given, else the
   local file's) or a tree (mirrored as the directory `remote`; files keep their modes,
   directories created keep theirs, existing ones are left alone); `put_bytes(data,
