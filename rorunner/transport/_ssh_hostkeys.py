@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import base64
 import fcntl
-import functools
 import hashlib
 import hmac
 import os
 import re
 import tempfile
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,28 +46,94 @@ class KnownKey:
     revoked: bool
 
 
-@functools.lru_cache(maxsize=256)
 def _glob(pattern: str) -> re.Pattern[str]:
     """OpenSSH host patterns know only `*` and `?`; brackets are literal ("[addr]:port")."""
     parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
     return re.compile("".join(parts))
 
 
-def _name_matches(pattern: str, name: str) -> bool:
-    if pattern.startswith("|1|"):
+_SHA1_SIZE, _SHA1_BLOCK = 20, 64
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
+@dataclass(frozen=True)
+class _Hashed:
+    """A `|1|salt|hash` name with HMAC-SHA1's keyed states precomputed: one name costs two
+    state copies and two short updates (OpenSSH, too, hashes the name once per entry)."""
+
+    inner: Any  # hashlib sha1 state after the key block (key ^ ipad)
+    outer: Any  # hashlib sha1 state after the key block (key ^ opad)
+    digest: bytes
+
+    @classmethod
+    def parse(cls, pattern: str) -> _Hashed | None:
+        """None for a malformed entry (it matches nothing, as before)."""
+        parts = pattern.split("|")  # "", "1", salt, hash
+        if len(parts) != 4:
+            return None
         try:
-            hashed = paramiko.HostKeys.hash_host(name, pattern)
-        except (ValueError, AssertionError):
-            return False  # a malformed hashed entry matches nothing
-        return hmac.compare_digest(hashed.encode(), pattern.encode())
-    return _glob(pattern).fullmatch(name) is not None
+            salt = base64.b64decode(parts[2])  # as leniently as paramiko reads it
+            digest = base64.b64decode(parts[3])
+        except ValueError:
+            return None
+        if len(salt) != _SHA1_SIZE:
+            return None
+        block = salt.ljust(_SHA1_BLOCK, b"\0")
+        inner = hashlib.sha1(block.translate(_IPAD))  # noqa: S324 - OpenSSH's HashKnownHosts
+        outer = hashlib.sha1(block.translate(_OPAD))  # noqa: S324 - OpenSSH's HashKnownHosts
+        return cls(inner, outer, digest)
+
+    def matches(self, name: bytes) -> bool:
+        """HMAC-SHA1(salt, name) == the entry's hash."""
+        inner = self.inner.copy()
+        inner.update(name)
+        outer = self.outer.copy()
+        outer.update(inner.digest())
+        return hmac.compare_digest(outer.digest(), self.digest)
 
 
-def _line_matches(names: str, name: str) -> bool:
-    patterns = names.split(",")
-    if any(p.startswith("!") and _name_matches(p[1:], name) for p in patterns):
-        return False
-    return any(not p.startswith("!") and _name_matches(p, name) for p in patterns)
+_Matcher = Callable[[str, bytes], bool]  # (name, name as UTF-8) -> matches
+
+
+def _matcher(pattern: str) -> _Matcher:
+    """How one pattern of a known_hosts line tests a name (regexes only where needed)."""
+    if pattern.startswith("|1|"):
+        hashed = _Hashed.parse(pattern)
+        if hashed is None:
+            return lambda name, encoded: False  # a malformed hashed entry matches nothing
+        return lambda name, encoded: hashed.matches(encoded)
+    if "*" not in pattern and "?" not in pattern:
+        return lambda name, encoded: name == pattern
+    head, _, tail = pattern.partition("*")
+    if "?" not in pattern and "*" not in tail:  # one star: a prefix and a suffix
+        size = len(head) + len(tail)
+        return lambda name, encoded: (
+            len(name) >= size and name.startswith(head) and name.endswith(tail)
+        )
+    glob = _glob(pattern)
+    return lambda name, encoded: glob.fullmatch(name) is not None
+
+
+@dataclass(frozen=True)
+class _Patterns:
+    """A line's names with wildcards or negations: no negated pattern may match, one other
+    pattern must."""
+
+    positive: tuple[_Matcher, ...]
+    negative: tuple[_Matcher, ...]
+
+    @classmethod
+    def parse(cls, names: Sequence[str]) -> _Patterns:
+        """From the comma-separated names of a line."""
+        positive = tuple(_matcher(p) for p in names if not p.startswith("!"))
+        return cls(positive, tuple(_matcher(p[1:]) for p in names if p.startswith("!")))
+
+    def matches(self, name: str, encoded: bytes) -> bool:
+        """Whether the line names `name`."""
+        if any(m(name, encoded) for m in self.negative):
+            return False
+        return any(m(name, encoded) for m in self.positive)
 
 
 def _parse_key(keytype: str, blob: str) -> paramiko.PKey | None:
@@ -77,42 +143,174 @@ def _parse_key(keytype: str, blob: str) -> paramiko.PKey | None:
         return None  # a key type this paramiko cannot read (e.g. DSS) or a broken line
 
 
-def read_known_keys(path: str, name: str) -> Iterator[KnownKey]:
-    """Keys for `name` in one known_hosts file (hashed, wildcard and negated names handled)."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            lines = handle.read().splitlines()
-    except FileNotFoundError:
-        return
-    for number, raw in enumerate(lines, 1):
+@dataclass(frozen=True)
+class _Entry:
+    """One key line as written; its key is decoded only when a host matches it."""
+
+    line: int
+    keytype: str
+    blob: str
+    revoked: bool
+
+
+class KnownHostsIndex:
+    """One known_hosts file parsed once, indexed by host name.
+
+    Plain names are dict keys, so a lookup does not depend on the file's length; hashed
+    (`|1|`) names can only be tested by hashing the name with each entry's salt, wildcard
+    patterns by matching them, and lines with a negation (`!pattern`) as a whole: those are
+    scanned, once per distinct name (lookups are remembered), without re-reading anything.
+    @cert-authority lines are skipped (no certificate checking; such a host is not known).
+    """
+
+    def __init__(self, path: str, text: str) -> None:
+        self.path = path
+        self._exact: dict[str, list[_Entry]] = {}
+        self._hashed: list[tuple[Any, Any, bytes, _Entry]] = []  # inner, outer, digest
+        self._patterns: list[tuple[_Patterns, _Entry]] = []  # wildcards, or a line with "!"
+        self._found: dict[str, tuple[KnownKey, ...]] = {}
+        self._keys: dict[int, paramiko.PKey | None] = {}
+        self._lock = threading.Lock()
+        self._lines = 0
+        for raw in text.splitlines():
+            self._lines += 1
+            self._add_line(self._lines, raw)
+
+    def _add_line(self, number: int, raw: str) -> None:
         fields = raw.split()
         if not fields or fields[0].startswith("#"):
-            continue
+            return
         marker = fields.pop(0) if fields[0].startswith("@") else ""
-        if len(fields) < 3 or marker == "@cert-authority" or not _line_matches(fields[0], name):
-            continue
-        key = _parse_key(fields[1], fields[2])
-        if key is not None:
-            yield KnownKey(path, number, key, marker == "@revoked")
+        if len(fields) < 3 or marker == "@cert-authority":
+            return
+        entry = _Entry(number, fields[1], fields[2], marker == "@revoked")
+        patterns = fields[0].split(",")
+        if any(p.startswith("!") for p in patterns):
+            self._patterns.append((_Patterns.parse(patterns), entry))
+            return
+        for pattern in patterns:
+            if pattern.startswith("|1|"):
+                hashed = _Hashed.parse(pattern)
+                if hashed is not None:  # a malformed one matches nothing
+                    self._hashed.append((hashed.inner, hashed.outer, hashed.digest, entry))
+            elif "*" in pattern or "?" in pattern:
+                self._patterns.append((_Patterns.parse([pattern]), entry))
+            else:
+                self._exact.setdefault(pattern, []).append(entry)
+
+    def lookup(self, name: str) -> tuple[KnownKey, ...]:
+        """The readable keys of every line naming `name`, in file order."""
+        with self._lock:
+            if name not in self._found:
+                self._found[name] = tuple(self._keys_of(self._matching(name)))
+            return self._found[name]
+
+    def _matching(self, name: str) -> list[_Entry]:
+        encoded = name.encode()
+        found = {e.line: e for e in self._exact.get(name, ())}
+        for inner, outer, digest, entry in self._hashed:  # _Hashed.matches, inlined: the
+            state = inner.copy()  # loop that dominates a lookup in a hashed file
+            state.update(encoded)
+            final = outer.copy()
+            final.update(state.digest())
+            if final.digest() == digest:
+                found[entry.line] = entry
+        found.update((e.line, e) for names, e in self._patterns if names.matches(name, encoded))
+        return [found[line] for line in sorted(found)]
+
+    def _keys_of(self, entries: list[_Entry]) -> Iterator[KnownKey]:
+        for entry in entries:
+            if entry.line not in self._keys:
+                self._keys[entry.line] = _parse_key(entry.keytype, entry.blob)
+            key = self._keys[entry.line]
+            if key is not None:
+                yield KnownKey(self.path, entry.line, key, entry.revoked)
+
+    def appended(self, name: str, key: paramiko.PKey) -> None:
+        """Take in the line `name key` that was just written after the last line."""
+        with self._lock:
+            self._lines += 1
+            self._add_line(self._lines, f"{name} {key.get_name()} {key.get_base64()}")
+            self._found.pop(name, None)
+
+
+# A file whose mtime is this close to when it was read may have been written again within
+# the same timestamp tick: its content, not its stat, says whether it changed ("racy git").
+_RACY_NS = 2_000_000_000
+
+
+@dataclass
+class _Cached:
+    stamp: tuple[int, ...]
+    read_at: int  # time.time_ns() when read
+    digest: bytes
+    index: KnownHostsIndex
+
+
+_cache: dict[str, _Cached] = {}
+_cache_lock = threading.RLock()
+
+
+def _stamp(path: str) -> tuple[int, ...] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def known_hosts_index(path: str) -> KnownHostsIndex:
+    """The index of `path`, parsed once per process while the file stays unchanged."""
+    with _cache_lock:
+        stamp = _stamp(path)
+        cached = _cache.get(path)
+        if cached is not None and cached.stamp == stamp and stamp is not None:
+            if stamp[3] < cached.read_at - _RACY_NS:
+                return cached.index
+            data = _read(path)
+            if data is not None and hashlib.sha256(data).digest() == cached.digest:
+                return cached.index
+        read_at = time.time_ns()
+        data = _read(path)
+        text = (data or b"").decode("utf-8", errors="replace")
+        index = KnownHostsIndex(path, text)
+        if stamp is not None and data is not None:
+            _cache[path] = _Cached(stamp, read_at, hashlib.sha256(data).digest(), index)
+        return index
+
+
+def read_known_keys(path: str, name: str) -> Iterator[KnownKey]:
+    """Keys for `name` in one known_hosts file (hashed, wildcard and negated names handled)."""
+    yield from known_hosts_index(path).lookup(name)
 
 
 def append_known_host(path: str, name: str, key: paramiko.PKey) -> None:
-    """Add `name key` to `path` once, under a lock, by temp file + rename (other lines kept)."""
+    """Add `name key` to `path` once, under a lock, by temp file + rename (other lines kept);
+    the process's index of the file takes the new line in."""
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, mode=0o700, exist_ok=True)
-    with _write_lock, open(f"{path}.lock", "a") as lock:
+    with _write_lock, open(f"{path}.lock", "a") as lock, _cache_lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if any(k.key.asbytes() == key.asbytes() for k in read_known_keys(path, name)):
+        index = known_hosts_index(path)
+        if any(k.key.asbytes() == key.asbytes() for k in index.lookup(name)):
             return  # another thread or process added it meanwhile
         try:
             with open(path, "rb") as handle:
-                old = handle.read()
+                original = handle.read()
             mode = os.stat(path).st_mode & 0o777
         except FileNotFoundError:
-            old, mode = b"", 0o600
-        if old and not old.endswith(b"\n"):
-            old += b"\n"
+            original, mode = b"", 0o600
+        old = original if not original or original.endswith(b"\n") else original + b"\n"
         line = f"{name} {key.get_name()} {key.get_base64()}\n".encode()
+        written_at = time.time_ns()
         fd, tmp = tempfile.mkstemp(dir=parent, prefix=".known_hosts.rorunner-tmp-")
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -122,6 +320,22 @@ def append_known_host(path: str, name: str, key: paramiko.PKey) -> None:
         except BaseException:
             os.unlink(tmp)
             raise
+        _remember_appended(path, original, old + line, written_at, name, key)
+
+
+def _remember_appended(
+    path: str, original: bytes, new: bytes, written_at: int, name: str, key: paramiko.PKey
+) -> None:
+    """Keep the cached index, one line longer, when it was built from exactly `original`
+    (which ended with a newline); otherwise the next lookup parses the file again."""
+    cached = _cache.pop(path, None)
+    stamp = _stamp(path)
+    if cached is None or stamp is None or hashlib.sha256(original).digest() != cached.digest:
+        return
+    if original and not original.endswith(b"\n"):
+        return
+    cached.index.appended(name, key)
+    _cache[path] = _Cached(stamp, written_at, hashlib.sha256(new).digest(), cached.index)
 
 
 class KnownHostsPolicy(paramiko.MissingHostKeyPolicy):
