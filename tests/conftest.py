@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import dataclasses
 import os
 import signal
 import subprocess
@@ -97,14 +96,6 @@ def lab_spec(lab: Lab) -> Callable[..., ConnectionSpec]:
     """`lab_spec(host, **overrides)` -> the ConnectionSpec that reaches a lab host."""
 
     def spec(host: LabHost, **overrides: Any) -> ConnectionSpec:
-        base = ConnectionSpec(
-            address=host.address,
-            port=host.port,
-            user=lab.user,
-            key_file=str(lab.client_key),
-            known_hosts=(str(lab.known_hosts),),
-            label=host.name,
-        )
-        return dataclasses.replace(base, **overrides)
+        return lab.spec(host, **overrides)
 
     return spec

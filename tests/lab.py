@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import fcntl
 import ipaddress
 import json
@@ -33,7 +34,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from rorunner.model import ConnectionSpec
 
 Mode = Literal["auto", "netns", "loopback"]
 SSHD = "/usr/sbin/sshd"
@@ -226,6 +230,7 @@ class LabHost:
     netns: str | None
     config: Path
     _pids: Path = field(repr=False)  # the lab's append-only PID record
+    veth: str | None = None  # our end of the host's link (netns mode)
     _sshd: _Proc | None = field(default=None, repr=False)
     _holder: _Proc | None = field(default=None, repr=False)
 
@@ -286,6 +291,55 @@ class LabHost:
     def _procs(self) -> list[_Proc]:
         return [p for p in (self._sshd, self._holder) if p is not None]
 
+    # --- faults: a full disk, a dead or slow link, a frozen server --------------------------
+
+    def _netns_only(self, fault: str) -> None:
+        if self.netns is None or self.veth is None:
+            raise LabError(f"{self.name}: {fault} needs the netns lab (loopback hosts share ours)")
+
+    def mount_tmpfs(self, path: str, size: str) -> None:
+        """Mount a private (0700) tmpfs of `size` ("64k") at `path`, in the host's namespace."""
+        self._netns_only("a tmpfs mount")
+        where = shlex.quote(path)
+        self.sh(
+            f"mkdir -p {where} && mount -t tmpfs -o size={size},mode=0700 rrfault {where}",
+            check=True,
+        )
+
+    def resize_tmpfs(self, path: str, size: str) -> None:
+        """Grow (or shrink) the tmpfs at `path`; its files stay."""
+        self._netns_only("a tmpfs mount")
+        self.sh(f"mount -o remount,size={size} {shlex.quote(path)}", check=True)
+
+    def unmount(self, path: str) -> None:
+        """Unmount what `mount_tmpfs` mounted at `path` (lazily: a server may still hold it)."""
+        self._netns_only("a tmpfs mount")
+        self.sh(f"umount -l {shlex.quote(path)}", check=True)
+
+    def set_link(self, up: bool) -> None:
+        """`ip link set eth0 up|down` in the host's netns (the address survives down/up)."""
+        self._netns_only("a link fault")
+        self.sh(f"ip link set eth0 {'up' if up else 'down'}", check=True)
+
+    def limit_rate(self, rate: str | None) -> None:
+        """Shape the host's link both ways to `rate` ("16mbit", tc tbf); None removes it."""
+        self._netns_only("a slow link")
+        assert self.veth is not None
+        ends = [(self._enter(), "eth0"), ([], self.veth)]  # host -> controller, controller -> host
+        for enter, dev in ends:
+            _run([*enter, "tc", "qdisc", "del", "dev", dev, "root"])  # none yet: that is fine
+            if rate is not None:
+                tbf = ["tbf", "rate", rate, "burst", "32kb", "latency", "1s"]
+                _must([*enter, "tc", "qdisc", "add", "dev", dev, "root", *tbf])
+
+    def sessions(self) -> list[_Proc]:
+        """The processes serving connections: everything below the sshd listener."""
+        return _descendants([self._sshd]) if self._sshd is not None else []
+
+    def freeze_sessions(self, frozen: bool) -> None:
+        """SIGSTOP (or SIGCONT) every session process: a server that stops reading."""
+        _signal_all(self.sessions(), signal.SIGSTOP if frozen else signal.SIGCONT)
+
 
 @dataclass(eq=False)
 class Lab:
@@ -336,6 +390,20 @@ class Lab:
         """The host called `name` (h1..hN)."""
         return next(h for h in self.hosts if h.name == name)
 
+    def spec(self, host: LabHost, **overrides: Any) -> ConnectionSpec:
+        """The rorunner ConnectionSpec that reaches `host` (fields may be overridden)."""
+        from rorunner.model import ConnectionSpec  # here: the lab itself runs without it
+
+        base = ConnectionSpec(
+            address=host.address,
+            port=host.port,
+            user=self.user,
+            key_file=str(self.client_key),
+            known_hosts=(str(self.known_hosts),),
+            label=host.name,
+        )
+        return dataclasses.replace(base, **overrides)
+
     def stop(self, remove: bool = False) -> None:
         """Stop every process we started, remove namespaces and bridge; idempotent.
 
@@ -375,6 +443,10 @@ def _tag(name: str) -> str:
 
 def _bridge_name(name: str) -> str:
     return f"rr{_tag(name)}br"
+
+
+def _veth_name(name: str, index: int) -> str:
+    return f"rr{_tag(name)}v{index}"
 
 
 def _netns_name(name: str, index: int) -> str:
@@ -658,7 +730,7 @@ def _netns_batch(lab: Lab) -> str:
     ]
     for i, host in enumerate(lab.hosts, 1):
         assert host.netns is not None
-        veth = f"rr{_tag(lab.name)}v{i}"
+        veth = _veth_name(lab.name, i)
         lines += [
             f"netns add {host.netns}",
             f"link add {veth} type veth peer name eth0 netns {host.netns}",
@@ -733,10 +805,13 @@ def _start_netns(lab: Lab) -> None:
 
 def _netns_hosts(lab_dir: Path, name: str, n: int) -> list[LabHost]:
     prefix = _prefix(name)
-    return [
+    hosts = [
         _new_host(lab_dir, i, _address(prefix, i), 22, _netns_name(name, i), f"h{i}")
         for i in range(1, n + 1)
     ]
+    for i, host in enumerate(hosts, 1):
+        host.veth = _veth_name(name, i)
+    return hosts
 
 
 # --- loopback mode ----------------------------------------------------------------------------
