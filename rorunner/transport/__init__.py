@@ -17,17 +17,21 @@ Contract (implemented in the private modules of this package):
 - `put(local, remote, mode=None)`: a file (to the file `remote`; mode: given, else the
   local file's) or a tree (mirrored as the directory `remote`; files keep their modes,
   directories created keep theirs, existing ones are left alone); `put_bytes(data,
-  remote, mode)` (0644 unless given); every file is written to
-  `<dir>/.<name>.rorunner-tmp-<random>` and renamed into place, so a reader sees the
-  old file or the new one. Parent directories must exist (see `ensure_dir`).
-- `get(remote, local)`: a file, atomically (temp + rename) on the controller.
+  remote, mode)` (0644 unless given); every file is written to a new temp file
+  `<dir>/.<name>.rorunner-tmp-<controller>-<pid>-<random>` (mode 0600), every write
+  acknowledged, then renamed into place, so a reader sees the old file or the new one;
+  a refused write (a full disk is named as such) keeps the old file and removes the temp
+  file. Parent directories must exist (see `ensure_dir`).
+- `get(remote, local)`: a file, atomically (temp + rename) on the controller, kept only
+  when exactly the size the open file had arrived.
 - `ensure_dir(path, private=True)`: creates the directory (0700 when private),
   checks it, and returns its absolute path (relative paths are under the
   login home). Relative (and `~/`) remote paths are under the login home everywhere.
 - `prepare_dir(path)`: a step's work dir. Missing: created as by `ensure_dir(path,
-  private=True)`; existing: left as it is (never chmodded: it may be /tmp). Returns it
-  absolute. Over SSH it takes SFTP requests only (mkdir first), no command, and a
-  connection remembers the dirs it prepared.
+  private=True)`; existing: left as it is (never chmodded: it may be /tmp), but for the
+  temp files of interrupted writes (`_temps` says which). Returns it absolute. Over SSH it
+  takes SFTP requests only (mkdir first), no command, and a connection remembers the dirs
+  it prepared.
 - Errors: UnreachableError / HostKeyError (connect, banner, auth, host key) or
   RemoteFailure (exit status, SFTP, timeout), each naming the host and cause.
 

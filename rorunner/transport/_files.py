@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import BinaryIO
 
 from rorunner.errors import InputError
+from rorunner.transport._temps import temp_name
 from rorunner.walk import walk
 
-TMP_INFIX = ".rorunner-tmp-"
 DEFAULT_FILE_MODE = 0o644
 COPY_CHUNK = 1024 * 1024
 
@@ -23,7 +23,8 @@ def atomic_local_file(path: str, mode: int | None = None) -> Iterator[BinaryIO]:
     """Yield a temp file beside `path`; on success chmod it and rename it over `path`."""
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{os.path.basename(path)}{TMP_INFIX}")
+    tmp = os.path.join(parent, temp_name(os.path.basename(path)))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
@@ -36,10 +37,21 @@ def atomic_local_file(path: str, mode: int | None = None) -> Iterator[BinaryIO]:
 
 
 def copy_local_file(src: str, dest: str, mode: int | None = None) -> None:
-    """Copy one file atomically, keeping its permission bits unless `mode` is given."""
-    keep = stat.S_IMODE(os.stat(src).st_mode) if mode is None else mode
-    with open(src, "rb") as source, atomic_local_file(dest, keep) as target:
-        shutil.copyfileobj(source, target, COPY_CHUNK)
+    """Copy one file atomically, keeping its permission bits unless `mode` is given; a file
+    that changed size while being copied is an error (and `dest` is left as it was)."""
+    with open(src, "rb") as source:
+        info = os.fstat(source.fileno())
+        keep = stat.S_IMODE(info.st_mode) if mode is None else mode
+        with atomic_local_file(dest, keep) as target:
+            shutil.copyfileobj(source, target, COPY_CHUNK)
+            if info.st_size and target.tell() != info.st_size:  # /proc files say 0
+                raise incomplete_copy(target.tell(), info.st_size, src)
+
+
+def incomplete_copy(got: int, size: int, path: str) -> OSError:
+    """The error for a copy that did not get the size the opened file had."""
+    why = "it changed while being read, a read failed, or it misstates its size as /sys does"
+    return OSError(errno.EIO, f"incomplete copy: got {got} of its {size} bytes ({why})", path)
 
 
 def copy_local_tree(

@@ -20,6 +20,7 @@ from rorunner.transport._files import (
     copy_local_tree,
 )
 from rorunner.transport._shell import check_env
+from rorunner.transport._temps import clean_local_dir_once
 
 _CHUNK = 256 * 1024
 _KILL_GRACE = 2.0
@@ -136,8 +137,9 @@ class LocalTransport:
             raise RemoteFailure(self.spec.name, f"put {remote}: {exc}") from exc
 
     def get(self, remote: str, local: str) -> None:
-        """Copy `remote` to `local` atomically, keeping its mode."""
+        """Copy `remote` to `local` atomically, keeping its mode (stale temp files go first)."""
         try:
+            clean_local_dir_once(os.path.dirname(os.path.abspath(local)))
             copy_local_file(self._path(remote), local)
         except OSError as exc:
             raise RemoteFailure(self.spec.name, f"get {remote}: {exc}") from exc
@@ -160,9 +162,13 @@ class LocalTransport:
         return target
 
     def prepare_dir(self, path: str) -> str:
-        """Create the work dir `path` private when missing; an existing one is left alone."""
+        """Create the work dir `path` private when missing; an existing one is left alone,
+        but for its stale temp files (removed the first time this process prepares it)."""
         target = os.path.abspath(self._path(path))
-        return target if os.path.isdir(target) else self.ensure_dir(path, private=True)
+        if not os.path.isdir(target):
+            return self.ensure_dir(path, private=True)
+        clean_local_dir_once(target)
+        return target
 
     def close(self) -> None:
         """Nothing to close."""

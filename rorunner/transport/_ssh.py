@@ -17,6 +17,7 @@ from rorunner.transport import _ssh_sftp as sftp_ops
 from rorunner.transport._shell import LAUNCHER, PidHeader, kill_group_command, remote_script
 from rorunner.transport._ssh_connect import connect
 from rorunner.transport._ssh_exec import CommandTimeout, pump, run_small, wait_exit_status
+from rorunner.transport._temps import clean_local_dir_once
 
 # sshd's MaxSessions defaults to 10: the SFTP session plus 8 commands stays below it.
 MAX_CHANNELS = 8
@@ -119,12 +120,14 @@ class SshConnection:
                     raise UnreachableError(
                         name, f"SSH connection lost during {what}: {exc}"
                     ) from exc
-                raise RemoteFailure(name, f"{what}: {_describe(exc)}") from exc
+                raise RemoteFailure(name, f"{what}: {_describe(exc, what)}") from exc
 
 
-def _describe(exc: BaseException) -> str:
+def _describe(exc: BaseException, what: str) -> str:
+    """The cause; a path the error names is added unless `what` already ends with it."""
     if isinstance(exc, OSError) and exc.strerror:
-        return f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
+        path = exc.filename
+        return exc.strerror + (f": {path}" if path and not what.endswith(str(path)) else "")
     return str(exc) or type(exc).__name__
 
 
@@ -225,7 +228,9 @@ class SshTransport:
         )
 
     def get(self, remote: str, local: str) -> None:
-        """Copy the remote file to `local` atomically (temp file + os.replace)."""
+        """Copy the remote file to `local` atomically (temp file + os.replace); only a complete
+        copy lands (the size the open file had), and stale local temp files go first."""
+        clean_local_dir_once(os.path.dirname(os.path.abspath(local)))
         self.connection.with_sftp(
             self.spec.name,
             f"get {remote}",

@@ -1,27 +1,37 @@
-"""SFTP file moves: pipelined writes to a temp name then posix-rename; atomic local gets."""
+"""SFTP file moves: checked, pipelined writes to a temp name then posix-rename; atomic gets.
+
+A put never renames a file it could not verify: every write request's reply is checked
+(_ssh_sftp_wire), so a full disk, a refused write or a broken session leaves the old file in
+place and removes the temp file (when the session still works: see _temps for the rest).
+A get keeps the local file only when it received exactly the size the open file had.
+"""
 
 from __future__ import annotations
 
 import errno
 import os
 import posixpath
-import secrets
 import stat
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
+from typing import BinaryIO, cast
 
 import paramiko
 
+from rorunner.transport import _ssh_sftp_wire as wire
 from rorunner.transport._files import (
     DEFAULT_FILE_MODE,
-    TMP_INFIX,
     atomic_local_file,
     check_private_dir,
     copy_local_tree,
+    incomplete_copy,
 )
+from rorunner.transport._temps import TMP_INFIX, is_stale_temp, temp_name
 
-_WRITE_BUFFER = 1024 * 1024
 _READ_CHUNK = 1024 * 1024
+# Reads in flight for a fetch: 64 x 32 KiB, paramiko's default window for the SFTP channel.
+_READ_DEPTH = 64
 # paramiko's own request size, which every SFTP server accepts (reads and writes).
 _MAX_WRITE_REQUEST = 32768
 # What paramiko keeps free of a channel packet, and the bytes of an SFTP write request
@@ -39,32 +49,53 @@ def remote_path(home: str, path: str) -> str:
     return posixpath.normpath(joined)
 
 
-def _temp_name(target: str) -> str:
+def _temp_path(target: str) -> str:
     parent, name = posixpath.split(target)
-    return f"{parent}/.{name}{TMP_INFIX}{secrets.token_hex(6)}"
+    return f"{parent}/{temp_name(name)}"
 
 
 def _discard(sftp: paramiko.SFTPClient, tmp: str) -> None:
-    with suppress(OSError):  # best effort: the original error is what matters
+    with suppress(OSError, EOFError, paramiko.SSHException):  # the first error is what matters
         sftp.remove(tmp)
 
 
 def write_atomic(
-    sftp: paramiko.SFTPClient, target: str, chunks: Iterable[bytes], mode: int
+    sftp: paramiko.SFTPClient, target: str, chunks: Iterable[bytes], mode: int, size: int
 ) -> None:
-    """Write the byte chunks to a temp file beside `target`, chmod, then rename over it."""
-    tmp = _temp_name(target)
+    """Write `size` bytes of chunks to a new temp file beside `target`, every write
+    acknowledged, chmod it, then rename it over `target`; on any failure remove the temp file."""
+    tmp = _temp_path(target)
     try:
-        with sftp.open(tmp, "wb", bufsize=_WRITE_BUFFER) as handle:
-            handle.set_pipelined(True)
-            handle.MAX_REQUEST_SIZE = _write_request_size(sftp)
-            for chunk in chunks:
-                handle.write(chunk)
-        sftp.chmod(tmp, mode)
+        handle = wire.open_new(sftp, tmp)
+    except OSError as refused:
+        raise _cause(sftp, target, "create", refused, size) from None
+    try:
+        refusal = wire.write_handle(sftp, handle, chunks, mode, _write_request_size(sftp))
+        if refusal is not None:
+            what = f"{refusal.what} at offset {refusal.offset}"
+            raise _cause(sftp, target, what, refusal.error, size - refusal.offset)
         sftp.posix_rename(tmp, target)
     except BaseException:
         _discard(sftp, tmp)
         raise
+
+
+def _cause(
+    sftp: paramiko.SFTPClient, target: str, what: str, refused: OSError, need: int
+) -> OSError:
+    """The error to report for a refused request: SFTP v3 says only "Failure" for most
+    causes, so a read-only or full filesystem is recognised from statvfs."""
+    if refused.errno is None:
+        state = wire.filesystem_state(sftp, posixpath.dirname(target) or "/")
+        if state is not None:
+            free, inodes, read_only = state
+            if read_only:
+                return OSError(errno.EROFS, f"Read-only file system (EROFS; {what})", target)
+            if free < need or inodes == 0:
+                detail = f"ENOSPC; {what} failed, {free} bytes free, {need} more to write"
+                return OSError(errno.ENOSPC, f"No space left on device ({detail})", target)
+    reason = refused.strerror or str(refused) or type(refused).__name__
+    return OSError(refused.errno or errno.EIO, f"{reason} ({what})", target)
 
 
 def _write_request_size(sftp: paramiko.SFTPClient) -> int:
@@ -81,28 +112,30 @@ def _write_request_size(sftp: paramiko.SFTPClient) -> int:
     return max(4096, min(_MAX_WRITE_REQUEST, room))
 
 
-def _file_chunks(local: str) -> Iterator[bytes]:
-    with open(local, "rb") as handle:
-        while chunk := handle.read(_READ_CHUNK):
-            yield chunk
+def _file_chunks(handle: BinaryIO) -> Iterator[bytes]:
+    while chunk := handle.read(_READ_CHUNK):
+        yield chunk
 
 
 def put_file(sftp: paramiko.SFTPClient, local: str, target: str, mode: int | None) -> None:
     """Copy one local file to `target` (mode: given, else the local file's)."""
-    if mode is None:
-        mode = stat.S_IMODE(os.stat(local).st_mode)
-    write_atomic(sftp, target, _file_chunks(local), mode)
+    with open(local, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        keep = stat.S_IMODE(info.st_mode) if mode is None else mode
+        write_atomic(sftp, target, _file_chunks(handle), keep, info.st_size)
 
 
 def put_bytes(sftp: paramiko.SFTPClient, data: bytes, target: str, mode: int | None) -> None:
     """Write `data` to `target` (mode 0644 unless given)."""
-    write_atomic(sftp, target, [data], DEFAULT_FILE_MODE if mode is None else mode)
+    write_atomic(sftp, target, [data], DEFAULT_FILE_MODE if mode is None else mode, len(data))
 
 
 def _make_dir_keeping(sftp: paramiko.SFTPClient, path: str, mode: int) -> None:
-    """Create `path` with `mode` unless it exists (existing dirs keep their mode)."""
+    """Create `path` with `mode` unless it exists (existing dirs keep their mode; their
+    stale temp files go)."""
     try:
         if stat.S_ISDIR(sftp.stat(path).st_mode or 0):
+            remove_stale_temps(sftp, path)
             return
         raise OSError(errno.ENOTDIR, "exists and is not a directory", path)
     except FileNotFoundError:
@@ -122,19 +155,34 @@ def put_tree(sftp: paramiko.SFTPClient, local: str, target: str) -> None:
 
 
 def get_file(sftp: paramiko.SFTPClient, source: str, local: str) -> None:
-    """Copy the remote file to `local` by temp file + os.replace, keeping its mode."""
+    """Copy the remote file to `local` by temp file + os.replace, keeping its mode; the local
+    file appears only when exactly the size the open file had arrived."""
     with sftp.open(source, "rb") as remote:
         attrs = remote.stat()  # of what was opened: no second lookup of the name
         if stat.S_ISDIR(attrs.st_mode or 0):
             raise OSError(errno.EISDIR, "is a directory", source)
         mode = stat.S_IMODE(attrs.st_mode or DEFAULT_FILE_MODE)
-        if (attrs.st_size or 0) > _MAX_WRITE_REQUEST:  # one request (and no thread) otherwise
-            remote.prefetch(attrs.st_size)
+        size = attrs.st_size or 0
+        opened = cast(bytes, remote.handle)  # the server's handle (the stubs say otherwise)
         with atomic_local_file(local, mode) as handle:
-            # One request's worth at a time: paramiko's read(n) joins its pieces by
-            # repeated bytes concatenation, quadratic for a large n.
-            while chunk := remote.read(_MAX_WRITE_REQUEST):
-                handle.write(chunk)
+            write_at = _writer(handle)
+            if size == 0:  # /proc files say 0 whatever they hold: read to the end
+                wire.read_to_end(sftp, opened, write_at, _MAX_WRITE_REQUEST)
+                return
+            got = wire.read_handle(sftp, opened, size, write_at, _MAX_WRITE_REQUEST, _READ_DEPTH)
+            if got != size:
+                raise incomplete_copy(got, size, source)
+
+
+def _writer(handle: BinaryIO) -> Callable[[int, bytes], None]:
+    """`write_at(offset, data)` on a local file (pieces arrive in order, but need not)."""
+
+    def write_at(offset: int, data: bytes) -> None:
+        if handle.tell() != offset:
+            handle.seek(offset)
+        handle.write(data)
+
+    return write_at
 
 
 def ensure_dir(sftp: paramiko.SFTPClient, path: str, private: bool, uid: int) -> None:
@@ -170,7 +218,8 @@ def _others_can_rename_in(parent_mode: int) -> bool:
 
 
 def make_work_dir(sftp: paramiko.SFTPClient, path: str, uid: Callable[[], int]) -> None:
-    """Create the directory `path` private (0700) unless it exists; an existing one is left alone.
+    """Create the directory `path` private (0700) unless it exists; an existing one is left
+    alone, but for its stale temp files (remove_stale_temps).
 
     The common case costs mkdir, chmod and two stats. A directory this login
     just made is owned by its uid, so that owner is the uid to check against,
@@ -190,6 +239,7 @@ def make_work_dir(sftp: paramiko.SFTPClient, path: str, uid: Callable[[], int]) 
             raise refused from None  # the mkdir error (e.g. permission denied) says why
         if not stat.S_ISDIR(attrs.st_mode or 0):
             raise OSError(errno.ENOTDIR, "exists and is not a directory", path) from None
+        remove_stale_temps(sftp, path)
         return
     sftp.chmod(path, 0o700)  # mkdir's mode is filtered by the server's umask
     attrs = sftp.stat(path)
@@ -199,3 +249,20 @@ def make_work_dir(sftp: paramiko.SFTPClient, path: str, uid: Callable[[], int]) 
     problem = check_private_dir(path, attrs.st_mode or 0, owner, expected)
     if problem:
         raise PermissionError(errno.EPERM, problem, path)
+
+
+def remove_stale_temps(sftp: paramiko.SFTPClient, directory: str) -> None:
+    """Remove the temp files of interrupted writes directly in `directory` (rule: _temps).
+
+    A directory that cannot be listed, or a file that cannot be removed, is left alone.
+    """
+    now = time.time()
+    try:
+        entries = sftp.listdir_attr(directory)
+    except OSError:
+        return
+    for entry in entries:
+        name = entry.filename
+        if TMP_INFIX in name and is_stale_temp(name, entry.st_mode, entry.st_mtime, now):
+            with suppress(OSError):
+                sftp.remove(f"{directory.rstrip('/')}/{name}")

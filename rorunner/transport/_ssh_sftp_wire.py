@@ -1,0 +1,265 @@
+"""SFTP requests whose every reply is checked: the one module that uses paramiko's SFTP internals.
+
+paramiko's pipelined `SFTPFile.write` files the server's write replies under `type(None)`,
+which drops them, and its `close()` swallows a failed close: a full disk went unnoticed. Its
+prefetching read takes an error or end-of-file reply for the end of the file, and sends its
+requests from a thread that outlives a failed read. Here each request (open, every write,
+fsetstat, close; every read) is sent with `SFTPClient._async_request` under a collector,
+which paramiko's `_read_response` hands each reply to, all in the calling thread. Uses
+`_async_request`, `_read_response`, `_request` and `_convert_status` (present from paramiko
+1.x to 5.x; tests/test_transport_temps.py checks them, pyproject pins the major).
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
+from dataclasses import dataclass
+
+import paramiko
+from paramiko.message import Message
+from paramiko.sftp import (
+    CMD_CLOSE,
+    CMD_DATA,
+    CMD_EXTENDED,
+    CMD_EXTENDED_REPLY,
+    CMD_FSETSTAT,
+    CMD_HANDLE,
+    CMD_OPEN,
+    CMD_READ,
+    CMD_STATUS,
+    CMD_WRITE,
+    SFTP_FLAG_CREATE,
+    SFTP_FLAG_EXCL,
+    SFTP_FLAG_WRITE,
+    int64,
+)
+
+_ST_RDONLY = 1  # statvfs f_flag
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A request the server refused: what it was, how far the data had come, and why."""
+
+    what: str  # "write", "chmod", "close"
+    offset: int  # bytes sent before the refused request
+    error: OSError
+
+
+class Replies:
+    """Status replies of pipelined requests; the first refusal is kept."""
+
+    def __init__(self, sftp: paramiko.SFTPClient) -> None:
+        self._sftp = sftp
+        self._sent: dict[int, tuple[str, int]] = {}  # request number -> (what, offset)
+        self.refusal: Refusal | None = None
+
+    def send(self, what: str, offset: int, kind: int, *args: object) -> None:
+        """Send one request whose reply is a status."""
+        number: int = self._sftp._async_request(self, kind, *args)  # type: ignore[attr-defined]
+        self._sent[number] = (what, offset)
+
+    def _async_response(self, kind: int, msg: Message, number: int) -> None:
+        """paramiko's callback for each reply to a request this collector sent."""
+        what, offset = self._sent.pop(number, ("request", 0))
+        if self.refusal is not None:
+            return
+        if kind != CMD_STATUS:
+            error = OSError(errno.EPROTO, f"unexpected SFTP reply type {kind}")
+            self.refusal = Refusal(what, offset, error)
+            return
+        try:
+            self._sftp._convert_status(msg)  # type: ignore[attr-defined]
+        except EOFError:
+            self.refusal = Refusal(what, offset, OSError(errno.EIO, "unexpected end of file"))
+        except OSError as refused:
+            self.refusal = Refusal(what, offset, refused)
+
+    def read_ready(self) -> None:
+        """Take in the replies that have already arrived, without waiting for more."""
+        channel = self._sftp.sock
+        while self._sent and channel.recv_ready():
+            self._sftp._read_response()  # type: ignore[attr-defined]
+
+    def read_all(self) -> None:
+        """Wait for every outstanding reply (bounded by the channel's timeout)."""
+        while self._sent:
+            self._sftp._read_response()  # type: ignore[attr-defined]
+
+
+def open_new(sftp: paramiko.SFTPClient, path: str) -> bytes:
+    """Create `path` for writing, exclusively (never an existing file or a link), mode 0600."""
+    attrs = paramiko.SFTPAttributes()
+    attrs.st_mode = 0o600
+    flags = SFTP_FLAG_WRITE | SFTP_FLAG_CREATE | SFTP_FLAG_EXCL
+    kind, msg = sftp._request(CMD_OPEN, path, flags, attrs)  # type: ignore[attr-defined]
+    if kind != CMD_HANDLE:
+        raise OSError(errno.EPROTO, f"unexpected SFTP reply type {kind} to open", path)
+    handle: bytes = msg.get_binary()
+    return handle
+
+
+def write_handle(
+    sftp: paramiko.SFTPClient, handle: bytes, chunks: Iterable[bytes], mode: int, request: int
+) -> Refusal | None:
+    """Pipeline `chunks` as write requests of at most `request` bytes, then chmod and close.
+
+    Stops sending at the first refused request, and returns it once every reply is in (None:
+    all were acknowledged). An exception means the session itself broke (the close is then
+    sent on a best-effort basis).
+    """
+    replies = Replies(sftp)
+    try:
+        size = _send_writes(replies, handle, chunks, request)
+        if replies.refusal is None:
+            attrs = paramiko.SFTPAttributes()
+            attrs.st_mode = mode
+            replies.send("chmod", size, CMD_FSETSTAT, handle, attrs)
+    except BaseException:
+        with suppress(Exception):  # the session broke: the original error is what matters
+            replies.send("close", 0, CMD_CLOSE, handle)
+        raise
+    replies.send("close", size, CMD_CLOSE, handle)
+    replies.read_all()
+    return replies.refusal
+
+
+def _send_writes(replies: Replies, handle: bytes, chunks: Iterable[bytes], request: int) -> int:
+    """Send the write requests (reading replies that are in); stop at the first refusal."""
+    offset = 0
+    for chunk in chunks:
+        for start in range(0, len(chunk), request):
+            piece = chunk[start : start + request]
+            replies.send("write", offset, CMD_WRITE, handle, int64(offset), piece)
+            offset += len(piece)
+            replies.read_ready()
+            if replies.refusal is not None:
+                return offset
+    return offset
+
+
+class Reads:
+    """Replies to pipelined reads: (offset, data) in arrival order; b"" means end of file."""
+
+    def __init__(self, sftp: paramiko.SFTPClient) -> None:
+        self._sftp = sftp
+        self._sent: dict[int, int] = {}  # request number -> offset
+        self.arrived: list[tuple[int, bytes]] = []
+        self.error: OSError | None = None
+
+    @property
+    def pending(self) -> int:
+        """Reads still without a reply."""
+        return len(self._sent)
+
+    def send(self, handle: bytes, offset: int, length: int) -> None:
+        """Ask for `length` bytes at `offset`."""
+        number: int = self._sftp._async_request(  # type: ignore[attr-defined]
+            self, CMD_READ, handle, int64(offset), length
+        )
+        self._sent[number] = offset
+
+    def _async_response(self, kind: int, msg: Message, number: int) -> None:
+        """paramiko's callback for each reply to a read this collector sent."""
+        offset = self._sent.pop(number, 0)
+        if kind == CMD_DATA:
+            self.arrived.append((offset, msg.get_string()))
+            return
+        try:
+            self._sftp._convert_status(msg)  # type: ignore[attr-defined]
+            error = OSError(errno.EPROTO, "a read was answered without data")
+        except EOFError:
+            self.arrived.append((offset, b""))
+            return
+        except OSError as refused:
+            error = refused
+        self.error = self.error or error
+
+    def wait(self) -> None:
+        """Wait for one more reply (bounded by the channel's timeout)."""
+        self._sftp._read_response()  # type: ignore[attr-defined]
+
+
+def read_handle(
+    sftp: paramiko.SFTPClient,
+    handle: bytes,
+    size: int,
+    write_at: Callable[[int, bytes], None],
+    request: int,
+    depth: int,
+) -> int:
+    """Read the open file's `size` bytes with up to `depth` requests of `request` bytes in
+    flight, handing each piece to `write_at(offset, data)`; returns how many bytes came.
+
+    A short reply is asked again for its rest; an end-of-file reply stops the asking (the
+    count then says the file shrank); a refused read raises once the replies are in.
+    """
+    reads = Reads(sftp)
+    todo = _ranges(size, request)
+    retry: list[tuple[int, int]] = []
+    asked: dict[int, int] = {}  # offset -> length, for the rest of a short reply
+    got, ended = 0, False
+    while True:
+        while reads.pending < depth and not ended and reads.error is None:
+            offset, length = retry.pop() if retry else next(todo, (-1, 0))
+            if offset < 0:
+                break
+            reads.send(handle, offset, length)
+            asked[offset] = length
+        if not reads.pending:
+            break
+        reads.wait()
+        for offset, data in reads.arrived:
+            length = asked.pop(offset)
+            ended = ended or not data
+            if data:
+                write_at(offset, data)
+                got += len(data)
+            if data and len(data) < length:
+                retry.append((offset + len(data), length - len(data)))
+        reads.arrived.clear()
+    if reads.error is not None:
+        raise reads.error
+    return got
+
+
+def _ranges(size: int, request: int) -> Iterator[tuple[int, int]]:
+    for offset in range(0, size, request):
+        yield offset, min(request, size - offset)
+
+
+def read_to_end(
+    sftp: paramiko.SFTPClient, handle: bytes, write_at: Callable[[int, bytes], None], request: int
+) -> int:
+    """Read a file whose size is unknown (a /proc file says 0) request by request to its end."""
+    reads, got = Reads(sftp), 0
+    while True:
+        reads.send(handle, got, request)
+        reads.wait()
+        if reads.error is not None:
+            raise reads.error
+        _, data = reads.arrived.pop()
+        if not data:
+            return got
+        write_at(got, data)
+        got += len(data)
+
+
+def filesystem_state(sftp: paramiko.SFTPClient, path: str) -> tuple[int, int, bool] | None:
+    """(bytes free, inodes free, read-only) of the filesystem holding `path` (statvfs@openssh.com).
+
+    None when the server does not offer the extension.
+    """
+    request = sftp._request  # type: ignore[attr-defined]
+    try:
+        kind, msg = request(CMD_EXTENDED, "statvfs@openssh.com", path)
+    except (OSError, EOFError):
+        return None
+    if kind != CMD_EXTENDED_REPLY:
+        return None
+    _bsize, frsize, _blocks, _bfree, bavail, _files, _ffree, favail, _fsid, flag, _max = (
+        msg.get_int64() for _ in range(11)
+    )
+    return bavail * frsize, favail, bool(flag & _ST_RDONLY)

@@ -1,0 +1,441 @@
+"""Real faults through `rorunner play`: a full remote disk, a controller killed mid-ship; and at
+the transport level a file truncated while fetched, abandoned temp files. Each runs against a
+small lab of its own, so the session lab never sees a fault.
+
+Full disks need the netns lab (a host's own mount namespace): in the loopback lab (no root)
+those tests check that the lab refuses the fault, and stop there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from rorunner.errors import RemoteFailure
+from rorunner.transport import Pool
+from rorunner.transport._temps import STALE_AFTER, controller_id
+from tests.lab import Lab, LabBusyError, LabError, LabHost, start_lab
+from tests.play_project import remote_base
+
+pytestmark = pytest.mark.lab
+
+REPO = Path(__file__).resolve().parents[1]
+ALIVE_INTERVAL, ALIVE_COUNT = 1, 3
+BOUND = ALIVE_INTERVAL * ALIVE_COUNT  # the documented dead-peer bound for these settings
+SLACK = 12.0  # scheduling under load; the defect was a hang of minutes
+TMP = ".rorunner-tmp-"
+
+SHIP = """\
+- name: faults
+  hosts: all
+  remote_dir: "{{{{ remote_dir | default('.') }}}}/.rr-faults/{tag}"
+  rtas:
+    - name: data
+      ship:
+        - big.bin
+"""
+
+LONG_STEP = """\
+- name: faults
+  hosts: all
+  remote_dir: "{{{{ remote_dir | default('.') }}}}/.rr-faults/{tag}"
+  rtas:
+    - name: wait
+      remote:
+        - run: if [ "$RORUNNER_HOST" = h3 ]; then touch started; sleep 30; fi; echo x > done
+          timeout: 60
+"""
+
+FETCH = """\
+- name: faults
+  hosts: all
+  remote_dir: "{{{{ remote_dir | default('.') }}}}/.rr-faults/{tag}"
+  rtas:
+    - name: back
+      remote:
+        - head -c {size} /dev/urandom > big.out
+      fetch:
+        - big.out
+"""
+
+
+@pytest.fixture(scope="module")
+def flab() -> Iterator[Lab]:
+    """A lab of three hosts for fault tests only (another run holding the name: a pid name)."""
+    try:
+        lab = start_lab(3, mode="auto", name="faults")
+    except LabBusyError:
+        lab = start_lab(3, mode="auto", name=f"faults{os.getpid()}")
+    except LabError as err:
+        pytest.fail(f"the fault lab could not start: {err}", pytrace=False)
+    try:
+        yield lab
+    finally:
+        lab.stop(remove=lab.name != "faults")
+
+
+def _fast_keepalive(path: Path) -> Path:
+    """Write an ssh_config with 1 s x 3 keepalives (a dead-peer bound of 3 s) to `path`."""
+    path.write_text(
+        f"Host *\n  ServerAliveInterval {ALIVE_INTERVAL}\n  ServerAliveCountMax {ALIVE_COUNT}\n"
+    )
+    return path
+
+
+class Play:
+    """One playbook in a test's tmp dir, run with `rorunner play` against the fault lab."""
+
+    def __init__(self, root: Path, lab: Lab, playbook: str) -> None:
+        self.root, self.lab, self.tag = root, lab, root.name
+        (root / "site.yml").write_text(playbook.format(tag=self.tag))
+        self.ssh_config = _fast_keepalive(root / "ssh_config")
+
+    def argv(self) -> list[str]:
+        lab = self.lab
+        return [
+            *(sys.executable, "-m", "rorunner", "play", str(self.root / "site.yml")),
+            *("-i", str(lab.inventory_ini), "--known-hosts", str(lab.known_hosts)),
+            *("--private-key", str(lab.client_key), "--ssh-config", str(self.ssh_config)),
+        ]
+
+    def run(self) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        argv = self.argv()
+        return subprocess.run(
+            argv, capture_output=True, text=True, env=env, cwd=self.root, timeout=120
+        )
+
+    def start(self) -> Running:
+        return Running(self.argv(), self.root)
+
+    def workdir(self, host: LabHost) -> Path:
+        """The host's remote work dir, as the controller sees it (its HOME is ours)."""
+        return remote_base(self.lab, host) / ".rr-faults" / self.tag
+
+    def remote_workdir(self, host: LabHost) -> str:
+        """The same dir as the host itself names it."""
+        return _host_view(self.lab, host, f".rr-faults/{self.tag}")
+
+
+def _host_view(lab: Lab, host: LabHost, relative: str) -> str:
+    """How the host names `relative` under the remote base (see remote_base)."""
+    if lab.mode == "loopback":  # the host's view is ours
+        return str(remote_base(lab, host) / relative)
+    return f"{host.sh('echo ~').stdout.strip()}/{relative}"
+
+
+class Running:
+    """A `rorunner play` in the background; every stdout line kept with the time it came."""
+
+    def __init__(self, argv: list[str], cwd: Path) -> None:
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        self.proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd
+        )
+        self.lines: list[tuple[float, str]] = []
+        self.stderr = ""
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        with self.proc.stdout, self.proc.stderr:
+            for line in self.proc.stdout:
+                self.lines.append((time.monotonic(), line.rstrip("\n")))
+            self.stderr = self.proc.stderr.read()
+
+    def wait(self, limit: float = 90.0) -> int:
+        """The exit status; a run still going after `limit` seconds is killed and fails."""
+        try:
+            code = self.proc.wait(limit)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(30)
+            self._reader.join(30)
+            pytest.fail(f"rorunner still running after {limit:.0f}s:\n{self.output()}")
+        self._reader.join(30)
+        return code
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+        self._reader.join(30)
+
+    def first(self, pattern: str) -> tuple[float, str] | None:
+        """The first stdout line matching `pattern`, with its arrival time."""
+        return next(((t, line) for t, line in self.lines if re.search(pattern, line)), None)
+
+    def output(self) -> str:
+        return "\n".join(line for _, line in self.lines) + "\n" + self.stderr
+
+
+def _wait_for(predicate: Callable[[], bool], running: Running, limit: float = 60.0) -> None:
+    deadline = time.monotonic() + limit
+    while not predicate():
+        if running.proc.poll() is not None or time.monotonic() > deadline:
+            running.wait(30)
+            pytest.fail(f"the fault point never came:\n{running.output()}")
+        time.sleep(0.005)
+
+
+def _temps(directory: Path) -> list[Path]:
+    return sorted(directory.glob(f".*{TMP}*")) if directory.is_dir() else []
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _remote_sha(host: LabHost, path: str) -> str:
+    return host.sh(f"sha256sum {path}", check=True).stdout.split()[0]
+
+
+def _remote_listing(host: LabHost, directory: str) -> list[str]:
+    return host.sh(f"ls -A {directory}", check=True).stdout.split()
+
+
+def _status(result_stdout: str, host: str) -> set[str]:
+    return {
+        line.split()[0]
+        for line in result_stdout.splitlines()
+        if re.match(r"^(ok|changed|failed|unreachable|skipped)\s", line) and f"[{host}]" in line
+    }
+
+
+def _refused_in_loopback(lab: Lab, fault: Callable[[LabHost], None]) -> bool:
+    """In the loopback lab the fault cannot be injected: the lab must say so. True = stop."""
+    if lab.mode == "netns":
+        return False
+    with pytest.raises(LabError, match="needs the netns lab"):
+        fault(lab.hosts[0])
+    return True
+
+
+# --- a full disk ----------------------------------------------------------------------------
+
+
+def test_full_disk_fails_that_host_keeps_the_old_file_and_leaves_no_temp(
+    flab: Lab, tmp_path: Path
+) -> None:
+    if _refused_in_loopback(flab, lambda h: h.mount_tmpfs("/tmp/x", "64k")):
+        return
+    play = Play(tmp_path, flab, SHIP)
+    full = flab.host("h2")
+    workdir = play.remote_workdir(full)
+    old, new = b"old contents\n" * 100, os.urandom(1 << 20)
+    full.mount_tmpfs(workdir, "64k")
+    try:
+        (tmp_path / "big.bin").write_bytes(old)
+        first = play.run()
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert _remote_sha(full, f"{workdir}/big.bin") == _sha(old)
+
+        (tmp_path / "big.bin").write_bytes(new)
+        second = play.run()
+        assert second.returncode == 2, second.stdout + second.stderr
+        assert _status(second.stdout, "h2") == {"failed"}
+        failed = next(line for line in second.stdout.splitlines() if "[h2]" in line)
+        assert "No space left on device" in failed and f"{workdir}/big.bin" in failed, failed
+        assert _remote_sha(full, f"{workdir}/big.bin") == _sha(old)  # the old file, intact
+        assert _remote_listing(full, workdir) == ["big.bin"]  # no temp file left
+        for name in ("h1", "h3"):
+            assert _status(second.stdout, name) == {"changed"}
+            assert (play.workdir(flab.host(name)) / "big.bin").read_bytes() == new
+
+        full.resize_tmpfs(workdir, "4m")  # space freed: the re-run ships the new file
+        third = play.run()
+        assert third.returncode == 0, third.stdout + third.stderr
+        assert _status(third.stdout, "h2") == {"changed"}
+        assert _remote_sha(full, f"{workdir}/big.bin") == _sha(new)
+        assert _remote_listing(full, workdir) == ["big.bin"]
+    finally:
+        full.unmount(workdir)
+
+
+# --- a controller killed mid-ship -----------------------------------------------------------
+
+
+def test_killed_mid_ship_the_next_run_removes_the_temp_and_ships(flab: Lab, tmp_path: Path) -> None:
+    play = Play(tmp_path, flab, SHIP)
+    data = os.urandom(24 << 20)
+    (tmp_path / "big.bin").write_bytes(data)
+    host = flab.host("h1")
+    workdir = play.workdir(host)
+    if flab.mode == "netns":
+        host.limit_rate("64mbit")  # 3 s; the loopback lab has no link to slow: 24 MB suffice
+    running = play.start()
+    try:
+        # The server stops reading once the temp file exists: the ship is surely mid-way.
+        _wait_for(lambda: any(_temps(workdir)), running)
+        host.freeze_sessions(True)
+        running.kill()
+    finally:
+        host.freeze_sessions(False)
+        if flab.mode == "netns":
+            host.limit_rate(None)
+    assert _temps(workdir), "no temp file left behind: the kill came too late"
+    again = play.run()
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert (workdir / "big.bin").read_bytes() == data
+    assert _temps(workdir) == []
+
+
+# --- the same faults at the transport level, in both lab modes --------------------------------
+
+
+@pytest.fixture
+def pool() -> Iterator[Pool]:
+    fresh = Pool()
+    yield fresh
+    fresh.close_all()
+
+
+@pytest.fixture
+def scratch(flab: Lab, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A fresh remote dir on h1 (as the host names it, as the controller sees it)."""
+    host = flab.host("h1")
+    relative = f".rr-faults/{tmp_path.name}"
+    remote = _host_view(flab, host, relative)
+    yield remote, remote_base(flab, host) / relative
+    host.sh(f"rm -rf {remote}")
+
+
+class Background:
+    """Run `action` in a thread; keep its exception and when it ended."""
+
+    def __init__(self, action: Callable[[], object]) -> None:
+        self.error: BaseException | None = None
+        self.ended = 0.0
+        self._action = action
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._action()
+        except BaseException as exc:  # the test looks at it
+            self.error = exc
+        self.ended = time.monotonic()
+
+    def join(self, limit: float = 60.0) -> BaseException | None:
+        self._thread.join(limit)
+        assert not self._thread.is_alive(), f"still blocked after {limit:.0f}s"
+        return self.error
+
+
+def _until(predicate: Callable[[], bool], limit: float = 60.0) -> None:
+    deadline = time.monotonic() + limit
+    while not predicate():
+        assert time.monotonic() < deadline, "the fault point never came"
+        time.sleep(0.005)
+
+
+def test_a_fetch_of_a_file_truncated_mid_way_keeps_nothing(
+    flab: Lab, pool: Pool, scratch: tuple[str, Path], tmp_path: Path
+) -> None:
+    remote, _ = scratch
+    host = flab.host("h1")
+    transport = pool.get(flab.spec(host))
+    transport.ensure_dir(remote)
+    size = 32 << 20
+    host.sh(f"head -c {size} /dev/urandom > {remote}/big.bin", check=True)
+    local_dir = tmp_path / "fetched"
+    running = Background(lambda: transport.get(f"{remote}/big.bin", str(local_dir / "big.bin")))
+    _until(lambda: any(_temps(local_dir)))
+    host.freeze_sessions(True)
+    try:
+        host.sh(f"truncate -s 1M {remote}/big.bin", check=True)
+    finally:
+        host.freeze_sessions(False)
+    error = running.join()
+    assert isinstance(error, RemoteFailure), error
+    assert re.search(
+        rf"get {remote}/big.bin: incomplete copy: got \d+ of its {size} bytes", str(error)
+    )
+    assert list(local_dir.iterdir()) == []
+
+
+def test_prepare_dir_and_tree_puts_remove_only_abandoned_temps(
+    flab: Lab, pool: Pool, scratch: tuple[str, Path], tmp_path: Path
+) -> None:
+    remote, seen = scratch
+    transport = pool.get(flab.spec(flab.host("h1")))
+    transport.ensure_dir(f"{remote}/tree/sub")
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    me, other = controller_id(), "0" * 8 if controller_id() != "0" * 8 else "1" * 8
+    names = {
+        "gone": f".a{TMP}{me}-{dead}-00000000",  # its writer, on this controller, has ended
+        "live": f".b{TMP}{me}-{os.getpid()}-00000000",  # a live writer: never touched
+        "young": f".c{TMP}{other}-1-00000000",  # another controller's, recent: kept
+        "old": f".d{TMP}{other}-1-00000000",  # another controller's, untouched for long
+        "legacy": f".e{TMP}0123456789ab",  # an older rorunner's name, untouched for long
+        "user": f"e{TMP}0123456789ab",  # not a name we make
+    }
+    for where in (seen, seen / "tree" / "sub"):
+        for key, name in names.items():
+            (where / name).write_text(key)
+            if key in ("old", "legacy", "user"):
+                past = time.time() - STALE_AFTER - 60
+                os.utime(where / name, (past, past))
+    expected = sorted(names[k] for k in ("live", "young", "user"))
+    transport.prepare_dir(remote)
+    assert sorted(p.name for p in seen.iterdir() if TMP in p.name) == expected
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "f").write_text("f\n")
+    transport.put(str(tree), f"{remote}/tree")
+    assert sorted(p.name for p in (seen / "tree" / "sub").iterdir() if TMP in p.name) == expected
+    assert (seen / "tree" / "sub" / "f").read_text() == "f\n"
+
+
+def test_fetch_sizes_of_pseudo_files_and_stale_local_temps(
+    flab: Lab, pool: Pool, tmp_path: Path
+) -> None:
+    """/proc files claim a size of 0 and are read to their end; /sys files claim 4096 and are
+    refused. A fetch first removes the stale temp files in its local destination dir."""
+    transport = pool.get(flab.spec(flab.host("h2")))
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    stale = tmp_path / f".version{TMP}{controller_id()}-{dead}-00000000"
+    stale.write_text("partial")
+    transport.get("/proc/version", str(tmp_path / "version"))
+    assert (tmp_path / "version").read_text().startswith("Linux version")
+    assert not stale.exists()
+    with pytest.raises(RemoteFailure, match=r"incomplete copy: got 18 of its 4096 bytes"):
+        transport.get("/sys/class/net/lo/address", str(tmp_path / "sys" / "address"))
+    assert list((tmp_path / "sys").iterdir()) == []
+
+
+def test_a_read_only_filesystem_is_named(flab: Lab, pool: Pool, tmp_path: Path) -> None:
+    if _refused_in_loopback(flab, lambda h: h.mount_tmpfs("/tmp/x", "64k")):
+        return
+    host = flab.host("h2")
+    path = f"/tmp/rr-ro-{tmp_path.name}"
+    host.mount_tmpfs(path, "1m")
+    try:
+        host.sh(f"echo old > {path}/f && mount -o remount,ro {path}", check=True)
+        transport = pool.get(flab.spec(host))
+        with pytest.raises(RemoteFailure, match=f"put {path}/f: Read-only file system"):
+            transport.put_bytes(b"new\n", f"{path}/f")
+        assert host.sh(f"cat {path}/f").stdout == "old\n"
+    finally:
+        host.unmount(path)
