@@ -1,9 +1,10 @@
-"""Real faults through `rorunner play`: a full remote disk, a controller killed mid-ship; and at
-the transport level a file truncated while fetched, abandoned temp files. Each runs against a
-small lab of its own, so the session lab never sees a fault.
+"""Real faults through `rorunner play`: a full remote disk, a link that dies (mid-ship, mid-step,
+mid-fetch), a controller killed mid-ship. Each runs against a small lab of its own, so the
+session lab never sees a fault.
 
-Full disks need the netns lab (a host's own mount namespace): in the loopback lab (no root)
-those tests check that the lab refuses the fault, and stop there.
+Full disks and dead links need the netns lab (a host's own mount and network namespace): in
+the loopback lab (no root) those tests check that the lab refuses the fault, and stop there.
+Keepalives are set to 1 s x 3 through an ssh_config file, so the dead-peer bound is 3 s.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hashlib
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from rorunner.errors import RemoteFailure
+from rorunner.errors import RemoteFailure, UnreachableError
 from rorunner.transport import Pool
 from rorunner.transport._temps import STALE_AFTER, controller_id
 from tests.lab import Lab, LabBusyError, LabError, LabHost, start_lab
@@ -262,6 +264,117 @@ def test_full_disk_fails_that_host_keeps_the_old_file_and_leaves_no_temp(
         full.unmount(workdir)
 
 
+# --- a link that dies -----------------------------------------------------------------------
+
+
+def _link_down_when(host: LabHost, running: Running, ready: Callable[[], bool]) -> float:
+    """Take the host's link down as soon as `ready()`; returns when it went down."""
+    _wait_for(ready, running)
+    host.set_link(False)
+    return time.monotonic()
+
+
+def _assert_unreachable_in_bound(running: Running, down_at: float, host: str) -> str:
+    code = running.wait()
+    assert code == 4, running.output()
+    found = running.first(rf"^unreachable\s+\[{host}\]")
+    assert found is not None, running.output()
+    took = found[0] - down_at
+    assert took < BOUND + SLACK, f"unreachable only {took:.1f}s after the link died"
+    return found[1]
+
+
+@pytest.fixture
+def h3(flab: Lab) -> Iterator[LabHost | None]:
+    """h3, whose link a test may slow down and take down: restored afterwards. None in the
+    loopback lab, after checking that it refuses link faults (the test then stops)."""
+    if _refused_in_loopback(flab, lambda h: h.set_link(False)):
+        yield None
+        return
+    host = flab.host("h3")
+    try:
+        yield host
+    finally:
+        host.set_link(True)
+        host.limit_rate(None)
+
+
+def test_link_down_mid_ship_is_unreachable_within_the_bound_and_the_rerun_cleans_up(
+    flab: Lab, h3: LabHost | None, tmp_path: Path
+) -> None:
+    if h3 is None:
+        return
+    play = Play(tmp_path, flab, SHIP)
+    data = os.urandom(6 << 20)
+    (tmp_path / "big.bin").write_bytes(data)
+    workdir = play.workdir(h3)
+    h3.limit_rate("16mbit")  # 6 MB take 3 s: the link dies mid-way, however loaded we are
+    running = play.start()
+    down_at = _link_down_when(h3, running, lambda: any(_temps(workdir)))
+    line = _assert_unreachable_in_bound(running, down_at, "h3")
+    assert "keepalive" in line, line
+    for name in ("h1", "h2"):
+        assert _status(running.output(), name) == {"changed"}
+        assert (play.workdir(flab.host(name)) / "big.bin").read_bytes() == data
+    assert _temps(workdir), "the dead link left no temp file: the fault came too late"
+    h3.set_link(True)
+    h3.limit_rate(None)
+    again = play.run()
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert (workdir / "big.bin").read_bytes() == data
+    assert _temps(workdir) == []
+
+
+def test_link_down_before_connecting_is_unreachable_within_the_connect_bound(
+    flab: Lab, h3: LabHost | None, tmp_path: Path
+) -> None:
+    """Connecting is bounded by --timeout: TCP connect, then at most twice that to negotiate."""
+    if h3 is None:
+        return
+    play = Play(tmp_path, flab, SHIP)
+    (tmp_path / "big.bin").write_bytes(b"small\n")
+    h3.set_link(False)
+    started = time.monotonic()
+    running = Running([*play.argv(), "--timeout", "2"], tmp_path)
+    assert running.wait() == 4, running.output()
+    found = running.first(r"^unreachable\s+\[h3\]")
+    assert found is not None, running.output()
+    assert found[0] - started < 3 * 2 + SLACK
+    for name in ("h1", "h2"):
+        assert _status(running.output(), name) == {"changed"}
+
+
+def test_link_down_during_a_long_remote_step_is_unreachable_within_the_bound(
+    flab: Lab, h3: LabHost | None, tmp_path: Path
+) -> None:
+    if h3 is None:
+        return
+    play = Play(tmp_path, flab, LONG_STEP)
+    running = play.start()
+    down_at = _link_down_when(h3, running, (play.workdir(h3) / "started").exists)
+    _assert_unreachable_in_bound(running, down_at, "h3")  # well before `sleep 30` ends
+    for name in ("h1", "h2"):
+        assert _status(running.output(), name) == {"changed"}
+        assert (play.workdir(flab.host(name)) / "done").exists()
+
+
+def test_link_down_mid_fetch_leaves_no_partial_local_file(
+    flab: Lab, h3: LabHost | None, tmp_path: Path
+) -> None:
+    if h3 is None:
+        return
+    size = 8 << 20
+    play = Play(tmp_path, flab, FETCH.replace("{size}", str(size)))
+    local_dir = tmp_path / "fetched" / "h3"
+    h3.limit_rate("16mbit")  # 8 MB take 4 s
+    running = play.start()
+    down_at = _link_down_when(h3, running, lambda: any(_temps(local_dir)))
+    _assert_unreachable_in_bound(running, down_at, "h3")
+    for name in ("h1", "h2"):
+        assert (tmp_path / "fetched" / name / "big.out").stat().st_size == size
+    assert sorted(p.name for p in local_dir.iterdir()) == []  # no partial file, no temp
+
+
 # --- a controller killed mid-ship -----------------------------------------------------------
 
 
@@ -291,6 +404,12 @@ def test_killed_mid_ship_the_next_run_removes_the_temp_and_ships(flab: Lab, tmp_
 
 
 # --- the same faults at the transport level, in both lab modes --------------------------------
+
+
+@pytest.fixture
+def fast_alive(tmp_path: Path) -> str:
+    """An ssh_config with 1 s x 3 keepalives (a dead-peer bound of 3 s)."""
+    return str(_fast_keepalive(tmp_path / "ssh_config"))
 
 
 @pytest.fixture
@@ -338,6 +457,53 @@ def _until(predicate: Callable[[], bool], limit: float = 60.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "the fault point never came"
         time.sleep(0.005)
+
+
+def test_a_frozen_server_mid_command_is_unreachable_within_the_bound(
+    flab: Lab, pool: Pool, fast_alive: str, scratch: tuple[str, Path]
+) -> None:
+    """sshd stopped (its kernel still ACKs, so only keepalives that expect a reply see it)."""
+    remote, seen = scratch
+    host = flab.host("h1")
+    transport = pool.get(flab.spec(host, ssh_config=fast_alive))
+    transport.ensure_dir(remote)
+    running = Background(lambda: transport.exec("touch started; sleep 30", cwd=remote))
+    _until((seen / "started").exists)
+    host.freeze_sessions(True)
+    frozen_at = time.monotonic()
+    try:
+        error = running.join()
+    finally:
+        host.freeze_sessions(False)
+    assert isinstance(error, UnreachableError), error
+    assert "no reply to SSH keepalives for 3s" in str(error)
+    assert running.ended - frozen_at < BOUND + SLACK
+    assert pool.get(flab.spec(host, ssh_config=fast_alive)).exec("true") == 0  # a new connection
+
+
+def test_a_sender_blocked_on_a_full_window_is_unreachable_within_the_bound(
+    flab: Lab, pool: Pool, fast_alive: str, scratch: tuple[str, Path], tmp_path: Path
+) -> None:
+    remote, seen = scratch
+    host = flab.host("h1")
+    transport = pool.get(flab.spec(host, ssh_config=fast_alive))
+    transport.ensure_dir(remote)
+    local = tmp_path / "big.bin"
+    local.write_bytes(os.urandom(32 << 20))
+    running = Background(lambda: transport.put(str(local), f"{remote}/big.bin"))
+    _until(lambda: any(_temps(seen)))
+    host.freeze_sessions(True)  # the server stops reading: our writes fill window and socket
+    frozen_at = time.monotonic()
+    try:
+        temp_modes = {stat.S_IMODE(p.stat().st_mode) for p in _temps(seen)}
+        error = running.join()
+    finally:
+        host.freeze_sessions(False)
+    assert temp_modes == {0o600}  # nobody else reads a file while it is being written
+    assert isinstance(error, UnreachableError), error
+    assert f"put {local} -> {remote}/big.bin" in str(error) and "keepalives" in str(error)
+    assert running.ended - frozen_at < BOUND + SLACK
+    assert not (seen / "big.bin").exists()
 
 
 def test_a_fetch_of_a_file_truncated_mid_way_keeps_nothing(

@@ -32,8 +32,12 @@ Contract (implemented in the private modules of this package):
   temp files of interrupted writes (`_temps` says which). Returns it absolute. Over SSH it
   takes SFTP requests only (mkdir first), no command, and a connection remembers the dirs
   it prepared.
-- Errors: UnreachableError / HostKeyError (connect, banner, auth, host key) or
-  RemoteFailure (exit status, SFTP, timeout), each naming the host and cause.
+- Errors: UnreachableError / HostKeyError (connect, banner, auth, host key, a connection
+  lost) or RemoteFailure (exit status, SFTP, timeout), each naming the host and cause.
+- Dead peers: keepalive requests that expect a reply every ServerAliveInterval seconds
+  (ssh_config; default 15); no reply for ServerAliveInterval x ServerAliveCountMax
+  (default 3) seconds closes the connection, so whatever waits on it raises
+  UnreachableError (docs/transport.md).
 
 Pool API: a `TransportPool` hands out Transports: `pool.get(spec)` returns the
 Transport of a ConnectionSpec, `pool.close_all()` drops every connection (later

@@ -15,6 +15,7 @@ from rorunner.errors import RemoteFailure, TransportError, UnreachableError
 from rorunner.model import ConnectionSpec
 from rorunner.transport import _ssh_sftp as sftp_ops
 from rorunner.transport._shell import LAUNCHER, PidHeader, kill_group_command, remote_script
+from rorunner.transport._ssh_alive import Watchdog
 from rorunner.transport._ssh_connect import connect
 from rorunner.transport._ssh_exec import CommandTimeout, pump, run_small, wait_exit_status
 from rorunner.transport._temps import clean_local_dir_once
@@ -22,7 +23,6 @@ from rorunner.transport._temps import clean_local_dir_once
 # sshd's MaxSessions defaults to 10: the SFTP session plus 8 commands stays below it.
 MAX_CHANNELS = 8
 _HELPER_LIMIT = 30.0
-_KEEPALIVE = 15
 _SFTP_REPLY_LIMIT = 120.0
 _T = TypeVar("_T")
 
@@ -34,8 +34,10 @@ class SshConnection:
         self.spec = spec
         self.client, self.target = connect(spec)
         transport = self.client.get_transport()
-        if transport is not None:
-            transport.set_keepalive(_KEEPALIVE)  # long quiet commands must not look dead to NAT
+        assert transport is not None  # connect() returns an authenticated client
+        # Its probes also keep NAT mappings of long quiet commands alive.
+        self._watchdog = Watchdog(transport, self.target.keepalive)
+        self._watchdog.start()
         self._channels = threading.BoundedSemaphore(MAX_CHANNELS)
         self._sftp_lock = threading.RLock()
         self._sftp: paramiko.SFTPClient | None = None
@@ -54,19 +56,25 @@ class SshConnection:
 
     def close(self) -> None:
         """Close the SSH connection (and so the SFTP session; a blocked SFTP call fails)."""
+        self._watchdog.stop()
         self.client.close()
         self._sftp = None
+
+    def lost(self, during: str, error: BaseException | None = None) -> str:
+        """Why the connection is gone, for an UnreachableError raised `during` something."""
+        cause = self._watchdog.reason or (str(error) if error else "") or "the connection closed"
+        return f"SSH connection lost during {during}: {cause}"
 
     def open_channel(self, name: str) -> paramiko.Channel:
         """A new session channel; a dead connection is reported as unreachable."""
         transport = self.client.get_transport()
         if transport is None or not transport.is_active():
-            raise UnreachableError(name, "SSH connection lost")
+            raise UnreachableError(name, self.lost("a channel open"))
         try:
             return transport.open_session(timeout=self.spec.connect_timeout)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             if not transport.is_active():
-                raise UnreachableError(name, f"SSH connection lost: {exc}") from exc
+                raise UnreachableError(name, self.lost("a channel open", exc)) from exc
             raise RemoteFailure(name, f"cannot open an SSH channel: {exc}") from exc
 
     @contextmanager
@@ -117,9 +125,7 @@ class SshConnection:
                 raise
             except (OSError, paramiko.SSHException, EOFError) as exc:
                 if not self.is_active():
-                    raise UnreachableError(
-                        name, f"SSH connection lost during {what}: {exc}"
-                    ) from exc
+                    raise UnreachableError(name, self.lost(what, exc)) from exc
                 raise RemoteFailure(name, f"{what}: {_describe(exc, what)}") from exc
 
 
@@ -155,7 +161,7 @@ class SshTransport:
             status = self._run(script, deadline, timeout, stdout, stderr)
         if status < 0:
             if not self.connection.is_active():
-                raise UnreachableError(self.spec.name, "SSH connection lost during a command")
+                raise UnreachableError(self.spec.name, self.connection.lost("a command"))
             raise RemoteFailure(
                 self.spec.name,
                 "command ended without an exit status (killed by a signal or channel closed)",
@@ -189,9 +195,7 @@ class SshTransport:
             raise
         except (paramiko.SSHException, OSError, EOFError) as exc:
             if not self.connection.is_active():
-                raise UnreachableError(
-                    name, f"SSH connection lost during a command: {exc}"
-                ) from exc
+                raise UnreachableError(name, self.connection.lost("a command", exc)) from exc
             raise RemoteFailure(name, f"command failed on the channel: {exc}") from exc
         finally:
             channel.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import logging
 import os
+import re
 import socket
 from dataclasses import dataclass
 from typing import Any, cast
@@ -14,6 +15,7 @@ import paramiko
 from rorunner.address import is_ip_literal
 from rorunner.errors import InputError, TransportError, UnreachableError
 from rorunner.model import ConnectionSpec
+from rorunner.transport._ssh_alive import DEFAULT_COUNT, DEFAULT_INTERVAL, Keepalive
 from rorunner.transport._ssh_hostkeys import KnownHostsPolicy, known_hosts_name, transport_factory
 
 # paramiko logs failures (with tracebacks) from its own thread; without a handler Python's
@@ -22,6 +24,11 @@ logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 USER_SSH_CONFIG = "~/.ssh/config"
 USER_KNOWN_HOSTS = "~/.ssh/known_hosts"
+# OpenSSH's time format: seconds, or a sequence of numbers with units ("1m30s").
+_TIME = re.compile(r"(?:[0-9]+[smhdw]?)+", re.IGNORECASE)
+_TIME_PART = re.compile(r"([0-9]+)([smhdw]?)", re.IGNORECASE)
+DEFAULT_INTERVAL_TEXT = f"{DEFAULT_INTERVAL:g}"
+_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,8 @@ class Target:
     key_files: tuple[str, ...]
     known_hosts: tuple[str, ...]
     only_keys: bool  # use only key_files: spec.key_file given, or IdentitiesOnly yes
+    keepalive: Keepalive  # ServerAliveInterval / ServerAliveCountMax
+    tcp_keepalive: bool  # TCPKeepAlive
 
 
 def _ssh_config(spec: ConnectionSpec) -> dict[str, Any]:
@@ -75,7 +84,24 @@ def resolve_target(spec: ConnectionSpec) -> Target:
         key_files=keys,
         known_hosts=tuple(files),
         only_keys=bool(spec.key_file) or str(config.get("identitiesonly", "")).lower() == "yes",
+        keepalive=_keepalive(spec.address, config),
+        tcp_keepalive=str(config.get("tcpkeepalive", "yes")).lower() != "no",
     )
+
+
+def _keepalive(address: str, config: dict[str, Any]) -> Keepalive:
+    """ServerAliveInterval (OpenSSH time format; 0 = no keepalives) and ServerAliveCountMax."""
+    interval = str(config.get("serveraliveinterval", DEFAULT_INTERVAL_TEXT))
+    count = str(config.get("serveralivecountmax", DEFAULT_COUNT))
+    if not _TIME.fullmatch(interval):
+        raise InputError(f"bad ServerAliveInterval {interval!r} in ssh_config for {address}")
+    if not count.isdigit() or int(count) < 1:
+        raise InputError(
+            f"bad ServerAliveCountMax {count!r} in ssh_config for {address}: "
+            "a whole number of at least 1"
+        )
+    seconds = sum(int(n) * _UNIT[u.lower()] for n, u in _TIME_PART.findall(interval))
+    return Keepalive(float(seconds), int(count))
 
 
 def _sockaddr_text(sockaddr: Any) -> str:
@@ -84,7 +110,9 @@ def _sockaddr_text(sockaddr: Any) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def open_socket(name: str, hostname: str, port: int, timeout: float) -> socket.socket:
+def open_socket(
+    name: str, hostname: str, port: int, timeout: float, tcp_keepalive: bool = True
+) -> socket.socket:
     """TCP-connect to every address of `hostname` in turn (getaddrinfo keeps %scope ids)."""
     try:
         infos = socket.getaddrinfo(hostname, port, type=socket.SOCK_STREAM)
@@ -97,6 +125,7 @@ def open_socket(name: str, hostname: str, port: int, timeout: float) -> socket.s
         # Without it, Nagle holds a channel's small EOF back until the server's delayed ACK
         # of the script before it (about 40 ms per command).
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, int(tcp_keepalive))
         try:
             sock.connect(sockaddr)
         except OSError as exc:
@@ -134,7 +163,7 @@ def connect(spec: ConnectionSpec) -> tuple[paramiko.SSHClient, Target]:
     timeout = spec.connect_timeout
     if spec.key_file and not os.path.isfile(target.key_files[0]):
         raise UnreachableError(spec.name, f"private key file not found: {target.key_files[0]}")
-    sock = open_socket(spec.name, target.hostname, target.port, timeout)
+    sock = open_socket(spec.name, target.hostname, target.port, timeout, target.tcp_keepalive)
     policy = KnownHostsPolicy(
         spec.name,
         target.known_hosts,
