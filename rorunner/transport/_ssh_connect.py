@@ -27,7 +27,7 @@ USER_KNOWN_HOSTS = "~/.ssh/known_hosts"
 # OpenSSH's time format: seconds, or a sequence of numbers with units ("1m30s").
 _TIME = re.compile(r"(?:[0-9]+[smhdw]?)+", re.IGNORECASE)
 _TIME_PART = re.compile(r"([0-9]+)([smhdw]?)", re.IGNORECASE)
-DEFAULT_INTERVAL_TEXT = f"{DEFAULT_INTERVAL:g}"
+_DEFAULT_INTERVAL_TEXT = f"{DEFAULT_INTERVAL:g}"
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -91,7 +91,7 @@ def resolve_target(spec: ConnectionSpec) -> Target:
 
 def _keepalive(address: str, config: dict[str, Any]) -> Keepalive:
     """ServerAliveInterval (OpenSSH time format; 0 = no keepalives) and ServerAliveCountMax."""
-    interval = str(config.get("serveraliveinterval", DEFAULT_INTERVAL_TEXT))
+    interval = str(config.get("serveraliveinterval", _DEFAULT_INTERVAL_TEXT))
     count = str(config.get("serveralivecountmax", DEFAULT_COUNT))
     if not _TIME.fullmatch(interval):
         raise InputError(f"bad ServerAliveInterval {interval!r} in ssh_config for {address}")
