@@ -11,6 +11,8 @@ a directory shipped with the seed API's gen_task_ship_files.
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -51,28 +53,50 @@ class Measured:
         )
 
 
+# Spawns argv[2:] and writes its peak RSS (KiB) to argv[1]. The measured process must not be
+# a direct child of pytest: Linux keeps a process's peak RSS across fork and exec, so a direct
+# child reports at least the pytest process's own peak (240 MB late in a full run).
+_WRAPPER = (
+    "import os, sys\n"
+    "pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ)\n"
+    "_, status, usage = os.wait4(pid, 0)\n"
+    "open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
+    "sys.exit(os.waitstatus_to_exitcode(status))\n"
+)
+
+
 def run_measured(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> Measured:
-    """Run `argv`, killed after LIMIT_SECONDS; its peak RSS comes from wait4 (this child only)."""
+    """Run `argv`, killed after LIMIT_SECONDS; its own peak RSS, measured by a small wrapper."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        rss = Path(tempfile.mkdtemp()) / "rss"
         start = time.monotonic()
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, cwd=cwd, env=full_env)
-        timer = threading.Timer(LIMIT_SECONDS, proc.kill)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _WRAPPER, str(rss), *argv],
+            stdout=out,
+            stderr=err,
+            cwd=cwd,
+            env=full_env,
+            start_new_session=True,  # the kill below reaches the measured process too
+        )
+        timer = threading.Timer(LIMIT_SECONDS, os.killpg, (proc.pid, signal.SIGKILL))
         timer.start()
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
+            proc.wait()
         finally:
             timer.cancel()
         seconds = time.monotonic() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
+        # No figure (the wrapper was killed): count it as over any bound.
+        peak = int(rss.read_text()) if rss.exists() else 1 << 40
+        shutil.rmtree(rss.parent)
         return Measured(
             proc.returncode,
             out.read().decode(errors="replace"),
             err.read().decode(errors="replace"),
             seconds,
-            usage.ru_maxrss / 1024,
+            peak / 1024,
         )
 
 
