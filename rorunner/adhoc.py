@@ -4,28 +4,14 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Literal
 
 from rorunner.errors import RorunnerError, TransportError, UnreachableError
 from rorunner.model import ConnectionDefaults, ConnectionSpec, Host
+from rorunner.outcome import RunEvents, Status, StepOutcome, StepRef
 from rorunner.transport import Pool, TransportPool
-
-Status = Literal["ok", "failed", "unreachable"]
-
-
-@dataclass(frozen=True)
-class HostOutcome:
-    """What happened on one host."""
-
-    host: str
-    status: Status
-    rc: int | None
-    stdout: str
-    stderr: str
-    error: str = ""  # the transport error, when unreachable or failed before the command ran
 
 
 def run_adhoc(
@@ -34,28 +20,32 @@ def run_adhoc(
     defaults: ConnectionDefaults,
     forks: int = 5,
     timeout: float | None = None,
-    on_done: Callable[[HostOutcome], None] | None = None,
+    events: RunEvents | None = None,
     pool: TransportPool | None = None,
-) -> tuple[HostOutcome, ...]:
-    """Run `command` on every host, `forks` at a time; `on_done` sees each outcome as it lands.
+) -> tuple[StepOutcome, ...]:
+    """Run `command` on every host, `forks` at a time; the result is in the order of `hosts`.
 
-    `on_done` calls are serialised, so a printer never interleaves two hosts.
-    The result is in the order of `hosts`. Connections come from `pool`; without one,
-    from a Pool of this call's own, closed when it returns.
+    Each outcome is "ok" (exit status 0), "failed" (`rc`, or `reason` when the command
+    could not run) or "unreachable", with the output in stdout_text/stderr_text.
+    `events` hears of each host as it starts and ends, one call at a time. Connections
+    come from `pool`; without one, from a Pool of this call's own, closed when it returns.
     """
     if pool is None:
         own = Pool()
         try:
-            return run_adhoc(hosts, command, defaults, forks, timeout, on_done, own)
+            return run_adhoc(hosts, command, defaults, forks, timeout, events, own)
         finally:
             own.close_all()
     lock = threading.Lock()
 
-    def one(host: Host) -> HostOutcome:
-        outcome = _run_one(pool, defaults.spec_for(host), command, timeout)
-        if on_done is not None:
+    def one(host: Host) -> StepOutcome:
+        if events is not None:
             with lock:
-                on_done(outcome)
+                events.step_started(StepRef(host=host.name))
+        outcome = _run_one(pool, defaults.spec_for(host), command, timeout)
+        if events is not None:
+            with lock:
+                events.step_finished(outcome)
         return outcome
 
     if not hosts:
@@ -75,24 +65,36 @@ def run_adhoc(
 
 def _run_one(
     pool: TransportPool, spec: ConnectionSpec, command: str, timeout: float | None
-) -> HostOutcome:
+) -> StepOutcome:
     out, err = io.BytesIO(), io.BytesIO()
     env = {
         "RORUNNER_HOST": spec.name,
         "RORUNNER_ADDRESS": spec.address,
         "RORUNNER_PORT": str(spec.port or 22),
     }
+    start = time.monotonic()
+
+    def outcome(status: Status, rc: int | None = None, reason: str = "") -> StepOutcome:
+        return StepOutcome(
+            host=spec.name,
+            status=status,
+            rc=rc,
+            duration=round(time.monotonic() - start, 3),
+            reason=reason,
+            stdout_text=_text(out),
+            stderr_text=_text(err),
+        )
+
     try:
         transport = pool.get(spec)
         rc = transport.exec(command, env=env, timeout=timeout, stdout=out, stderr=err)
     except UnreachableError as exc:
-        return HostOutcome(spec.name, "unreachable", None, "", "", exc.cause)
+        return outcome("unreachable", reason=exc.cause)
     except TransportError as exc:
-        return HostOutcome(spec.name, "failed", None, _text(out), _text(err), exc.cause)
+        return outcome("failed", reason=exc.cause)
     except RorunnerError as exc:  # e.g. a bad ssh_config entry for this host only
-        return HostOutcome(spec.name, "failed", None, _text(out), _text(err), str(exc))
-    status: Status = "ok" if rc == 0 else "failed"
-    return HostOutcome(spec.name, status, rc, _text(out), _text(err))
+        return outcome("failed", reason=str(exc))
+    return outcome("ok" if rc == 0 else "failed", rc)
 
 
 def _text(buffer: io.BytesIO) -> str:

@@ -1,4 +1,5 @@
-"""The reporter: live per-step lines, the recap, the dry-run listing and the JSON record.
+"""The reporter, for `rorunner play` and `rorunner run` alike: live lines as steps (or ad
+hoc commands) finish, the recap or summary, the dry-run listing and the JSON record.
 
 Besides the CLI this is the only module that prints. Lines are written whole,
 under one lock, so worker threads never interleave mid-line.
@@ -9,10 +10,13 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from collections.abc import Iterable
-from typing import TextIO
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, TextIO
 
-from rorunner.engine import DryRunEntry, RunResult, StepOutcome
+from rorunner.outcome import StepOutcome, StepRef
+
+if TYPE_CHECKING:  # only types: `rorunner run` reports without loading the engine (and doit)
+    from rorunner.engine import DryRunEntry, RunResult
 
 _WIDTH = 11  # longest status word ("unreachable") plus a space
 
@@ -36,6 +40,31 @@ def _details(outcome: StepOutcome) -> str:
     if outcome.status == "failed" and outcome.stderr:
         parts.append(f"stderr: {outcome.stderr}")
     return f" ({'; '.join(parts)})" if parts else ""
+
+
+def command_block(outcome: StepOutcome) -> str:
+    """An ad hoc command's result on one host: a head line, its stdout, then its stderr."""
+    if outcome.status == "unreachable":
+        head = f"{outcome.host} | UNREACHABLE | {outcome.reason}"
+    elif outcome.rc is None:
+        head = f"{outcome.host} | FAILED | {outcome.reason}"
+    else:
+        head = f"{outcome.host} | {outcome.status.upper()} | rc={outcome.rc} >>"
+    parts = [head]
+    if outcome.stdout_text:
+        parts.append(outcome.stdout_text.rstrip("\n"))
+    if outcome.stderr_text:
+        parts.append("stderr:\n" + outcome.stderr_text.rstrip("\n"))
+    return "\n".join(parts)
+
+
+def command_summary(outcomes: Sequence[StepOutcome]) -> str:
+    """The last line of an ad hoc run: hosts and how many ended ok, failed, unreachable."""
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("ok", "failed", "unreachable")}
+    return (
+        f"{len(outcomes)} hosts: ok={counts['ok']} failed={counts['failed']} "
+        f"unreachable={counts['unreachable']}"
+    )
 
 
 def recap_lines(result: RunResult) -> list[str]:
@@ -67,7 +96,7 @@ def dry_run_lines(entries: Iterable[DryRunEntry]) -> list[str]:
 
 
 class Reporter:
-    """Writes whole lines to one stream under one lock."""
+    """Writes whole lines to one stream under one lock; the RunEvents of a play or ad hoc run."""
 
     def __init__(self, out: TextIO | None = None, *, live: bool = True) -> None:
         self._out = out if out is not None else sys.stdout
@@ -81,10 +110,21 @@ class Reporter:
             self._out.write(text)
             self._out.flush()
 
-    def step(self, outcome: StepOutcome) -> None:
-        """Live status line for a finished, skipped or failed step (not for not_run)."""
-        if self._live and outcome.status != "not_run":
+    def step_started(self, step: StepRef) -> None:
+        """Nothing is shown when a step starts (only what it ended with)."""
+
+    def step_finished(self, outcome: StepOutcome) -> None:
+        """A playbook step's status line (not for not_run), or an ad hoc command's block."""
+        if not self._live:
+            return
+        if not outcome.task:
+            self.lines([command_block(outcome)])
+        elif outcome.status != "not_run":
             self.lines([step_line(outcome)])
+
+    def command_summary(self, outcomes: Sequence[StepOutcome]) -> None:
+        """The summary line of an ad hoc run."""
+        self.lines([command_summary(outcomes)])
 
     def recap(self, result: RunResult) -> None:
         """The final recap."""

@@ -16,6 +16,7 @@ import pytest
 from rorunner.engine import EngineOptions, ProjectLock, dry_run, lower, run_plan, task_names
 from rorunner.errors import LockedError
 from rorunner.model import FileMove
+from rorunner.outcome import StepOutcome, StepRef
 from tests.engine_fakes import PlanMaker, count_cmd, counts, slow_chain
 
 REPO = Path(__file__).resolve().parents[1]
@@ -335,3 +336,39 @@ def test_only_the_newest_run_records_and_their_logs_are_kept(tmp_path: Path) -> 
     assert len({r.name for r in records}) == 3  # every run has its own id
     assert sorted(p.name for p in (state / "runs").iterdir()) == sorted(r.name for r in records[1:])
     assert sorted(p.name for p in (state / "logs").iterdir()) == sorted(r.stem for r in records[1:])
+
+
+class Heard:
+    """RunEvents that remember what they heard, in order, and check they were never overlapped."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple[str, str]] = []
+        self.busy = False
+
+    def _hear(self, what: str, task: str) -> None:
+        assert not self.busy, "two events at once"
+        self.busy = True
+        time.sleep(0.001)  # widen the window an overlapping call would fall into
+        self.log.append((what, task))
+        self.busy = False
+
+    def step_started(self, step: StepRef) -> None:
+        self._hear("started", step.task)
+
+    def step_finished(self, outcome: StepOutcome) -> None:
+        self._hear(outcome.status, outcome.task)
+
+
+def test_events_hear_each_step_start_then_end_one_at_a_time(tmp_path: Path) -> None:
+    maker = PlanMaker(tmp_path, hosts=("a", "b", "c", "d"))
+    maker.add("remote", "one", command="true").add("remote", "two", command="true", always=True)
+    plan = maker.build()
+    heard = Heard()
+    run_plan(plan, EngineOptions(tmp_path, forks=4), events=heard)
+    for host in "abcd":
+        for step in ("one", "two"):
+            task = f"{host}:01-play.r.remote.{step}"
+            assert [w for w, t in heard.log if t == task] == ["started", "changed"]
+    again = Heard()
+    run_plan(plan, EngineOptions(tmp_path, forks=4), events=again)
+    assert {w for w, t in again.log if t.endswith("one")} == {"skipped"}  # never "started"

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from rorunner.adhoc import HostOutcome, run_adhoc
+from rorunner.adhoc import run_adhoc
 from rorunner.inventory import load_inventory
 from rorunner.model import ConnectionDefaults, Host
+from rorunner.outcome import StepOutcome, StepRef
 
 
 def _local_hosts(tmp_path: Path, count: int) -> tuple[Host, ...]:
@@ -20,19 +21,34 @@ def _local_hosts(tmp_path: Path, count: int) -> tuple[Host, ...]:
     return tuple(load_inventory(str(path)).hosts.values())
 
 
+class Heard:
+    """RunEvents that remember what they heard."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.finished: list[str] = []
+
+    def step_started(self, step: StepRef) -> None:
+        self.started.append(step.host)
+
+    def step_finished(self, outcome: StepOutcome) -> None:
+        assert outcome.host in self.started
+        self.finished.append(outcome.host)
+
+
 def test_outcomes_are_data_in_host_order(tmp_path: Path) -> None:
     hosts = _local_hosts(tmp_path, 3)
-    seen: list[str] = []
+    heard = Heard()
     cmd = 'echo "out $RORUNNER_HOST"; echo err >&2; [ "$RORUNNER_HOST" != l2 ]'
-    outcomes = run_adhoc(
-        hosts, cmd, ConnectionDefaults(), forks=3, on_done=lambda o: seen.append(o.host)
-    )
-    assert sorted(seen) == ["l1", "l2", "l3"]
-    assert outcomes == (
-        HostOutcome("l1", "ok", 0, "out l1\n", "err\n"),
-        HostOutcome("l2", "failed", 1, "out l2\n", "err\n"),
-        HostOutcome("l3", "ok", 0, "out l3\n", "err\n"),
-    )
+    outcomes = run_adhoc(hosts, cmd, ConnectionDefaults(), forks=3, events=heard)
+    assert sorted(heard.started) == sorted(heard.finished) == ["l1", "l2", "l3"]
+    got = [(o.host, o.status, o.rc, o.stdout_text, o.stderr_text, o.task) for o in outcomes]
+    assert got == [
+        ("l1", "ok", 0, "out l1\n", "err\n", ""),
+        ("l2", "failed", 1, "out l2\n", "err\n", ""),
+        ("l3", "ok", 0, "out l3\n", "err\n", ""),
+    ]
+    assert all(o.duration >= 0 for o in outcomes)
     assert run_adhoc((), "true", ConnectionDefaults()) == ()
 
 

@@ -16,9 +16,9 @@ from click.testing import CliRunner
 
 from rorunner.cli import _register, cli
 from rorunner.cli._play import exit_code_for_result
-from rorunner.engine import RunResult, StepOutcome
-from rorunner.engine._result import summarise
+from rorunner.engine import RunResult, summarise
 from rorunner.errors import InputError, UsageError
+from rorunner.outcome import StepOutcome
 from rorunner.playbook import load_extra_vars
 from rorunner.report import Reporter, recap_lines, step_line
 from tests.projects import GOLDEN_PROJECT
@@ -34,7 +34,15 @@ db1 ansible_host=2001:db8::3 greeting=hi
 
 
 def _outcome(host: str, status: str, step: str = "s") -> StepOutcome:
-    return StepOutcome(f"{host}:{step}", host, "01-p", "r", "remote", step, status)  # type: ignore[arg-type]
+    return StepOutcome(
+        host=host,
+        task=f"{host}:{step}",
+        play="01-p",
+        role="r",
+        phase="remote",
+        step=step,
+        status=status,  # type: ignore[arg-type]
+    )
 
 
 def _result(*outcomes: StepOutcome, interrupted: bool = False) -> RunResult:
@@ -96,7 +104,16 @@ def test_step_lines_and_recap() -> None:
     line = step_line(_outcome("h1", "skipped"))
     assert line == "skipped     [h1] 01-p > r > remote > s (up to date)"
     failed = StepOutcome(
-        "t", "h2", "01-p", "r", "remote", "s", "failed", rc=3, duration=0.5, stderr="/x.stderr"
+        host="h2",
+        task="t",
+        play="01-p",
+        role="r",
+        phase="remote",
+        step="s",
+        status="failed",
+        rc=3,
+        duration=0.5,
+        stderr="/x.stderr",
     )
     assert (
         step_line(failed)
@@ -115,7 +132,7 @@ def test_reporter_lines_never_interleave() -> None:
 
     def burst(outcome: StepOutcome) -> None:
         for _ in range(50):
-            reporter.step(outcome)
+            reporter.step_finished(outcome)
 
     threads = [threading.Thread(target=burst, args=(o,)) for o in outcomes]
     for t in threads:
@@ -182,3 +199,20 @@ def test_inventory_option_is_repeatable_and_required(golden: Path, tmp_path: Pat
         timeout=60,
     )
     assert missing.returncode == 5
+
+
+def test_ad_hoc_blocks_and_summary_come_from_the_same_reporter() -> None:
+    ok = StepOutcome(host="h1", status="ok", rc=0, stdout_text="up\n", stderr_text="warn\n")
+    down = StepOutcome(host="h2", status="unreachable", reason="connect: refused")
+    broken = StepOutcome(host="h3", status="failed", reason="bad ssh_config")
+    out = io.StringIO()
+    reporter = Reporter(out)
+    for outcome in (ok, down, broken):
+        reporter.step_finished(outcome)
+    reporter.command_summary((ok, down, broken))
+    assert out.getvalue() == (
+        "h1 | OK | rc=0 >>\nup\nstderr:\nwarn\n"
+        "h2 | UNREACHABLE | connect: refused\n"
+        "h3 | FAILED | bad ssh_config\n"
+        "3 hosts: ok=1 failed=1 unreachable=1\n"
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -24,9 +24,6 @@ from rorunner.inventory import (
     to_json,
     unmatched_terms,
 )
-
-if TYPE_CHECKING:
-    from rorunner.adhoc import HostOutcome
 
 
 @cli.command("inventory")
@@ -92,47 +89,17 @@ def run_command(
         warn("no hosts matched, nothing to do")
         return
     from rorunner.adhoc import run_adhoc  # noqa: PLC0415 - lazy: `inventory` needs no transport
+    from rorunner.report import Reporter  # noqa: PLC0415 - lazy: `inventory` prints no run
 
+    reporter = Reporter()
     outcomes = run_adhoc(
-        hosts,
-        command,
-        defaults,
-        forks=forks,
-        timeout=command_timeout,
-        on_done=_print_outcome,
+        hosts, command, defaults, forks=forks, timeout=command_timeout, events=reporter
     )
-    click.echo(_summary(outcomes))
+    reporter.command_summary(outcomes)
     raise click.exceptions.Exit(
         exit_code_for_hosts(
             interrupted=False,
             unreachable=any(o.status == "unreachable" for o in outcomes),
             failed=any(o.status == "failed" for o in outcomes),
         )
-    )
-
-
-def _print_outcome(outcome: HostOutcome) -> None:
-    """One host's block, printed in one write so parallel hosts never interleave."""
-    if outcome.status == "unreachable":
-        head = f"{outcome.host} | UNREACHABLE | {outcome.error}"
-    elif outcome.rc is None:
-        head = f"{outcome.host} | FAILED | {outcome.error}"
-    else:
-        head = f"{outcome.host} | {outcome.status.upper()} | rc={outcome.rc} >>"
-    parts = [head]
-    if outcome.stdout:
-        parts.append(outcome.stdout.rstrip("\n"))
-    if outcome.stderr:
-        parts.append("stderr:\n" + outcome.stderr.rstrip("\n"))
-    click.echo("\n".join(parts))
-
-
-def _summary(outcomes: tuple[HostOutcome, ...]) -> str:
-    counts = {
-        status: sum(o.status == status for o in outcomes)
-        for status in ("ok", "failed", "unreachable")
-    }
-    return (
-        f"{len(outcomes)} hosts: ok={counts['ok']} failed={counts['failed']} "
-        f"unreachable={counts['unreachable']}"
     )

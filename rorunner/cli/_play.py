@@ -110,7 +110,7 @@ def _run(plan: Plan, engine: EngineOptions, *, as_json: bool) -> int:
     from rorunner.report import Reporter  # noqa: PLC0415 - lazy: keeps other commands light
 
     reporter = Reporter(live=not as_json)
-    result = run_plan(plan, engine, on_outcome=reporter.step)
+    result = run_plan(plan, engine, events=reporter)
     if as_json:
         reporter.record_json(result)
     else:

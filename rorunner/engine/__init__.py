@@ -5,7 +5,7 @@ from __future__ import annotations
 from rorunner.engine._dry import DryRunEntry, dry_run, statuses
 from rorunner.engine._lock import ProjectLock
 from rorunner.engine._lower import LoweredTask, lower, task_names
-from rorunner.engine._result import HostSummary, RunResult, Status, StepOutcome
+from rorunner.engine._result import HostSummary, RunResult, summarise
 from rorunner.engine._run import DEFAULT_FORKS, STATE_DIR, EngineOptions, run_plan
 
 __all__ = [
@@ -17,11 +17,10 @@ __all__ = [
     "LoweredTask",
     "ProjectLock",
     "RunResult",
-    "Status",
-    "StepOutcome",
     "dry_run",
     "lower",
     "run_plan",
     "statuses",
+    "summarise",
     "task_names",
 ]

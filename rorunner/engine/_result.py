@@ -1,43 +1,15 @@
-"""Per-step outcomes and the run result: plain data, never exceptions."""
+"""The run result: per-step outcomes (rorunner.outcome) and per-host summaries."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Literal
 
-Status = Literal["ok", "changed", "skipped", "failed", "unreachable", "not_run"]
-STATUSES: tuple[Status, ...] = ("ok", "changed", "skipped", "failed", "unreachable", "not_run")
+from rorunner.outcome import STATUSES, Status, StepOutcome
+
 HostState = Literal["ok", "failed", "unreachable"]
-
-
-@dataclass(frozen=True)
-class StepOutcome:
-    """What happened to one step of one host in this run.
-
-    ok: ran and succeeded on the controller; changed: ran and succeeded on or
-    against the host; skipped: up to date; failed/unreachable: it ran and did
-    not succeed; not_run: never started (its host failed earlier, the play hit
-    max_fail_percentage, or the run was interrupted).
-    """
-
-    task: str
-    host: str
-    play: str
-    role: str
-    phase: str
-    step: str
-    status: Status
-    rc: int | None = None
-    duration: float = 0.0
-    reason: str = ""
-    stdout: str | None = None
-    stderr: str | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        """JSON-ready mapping (shallow: every field is a plain value)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)

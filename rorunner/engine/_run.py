@@ -8,7 +8,7 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +22,10 @@ from rorunner.engine._limits import play_limits
 from rorunner.engine._lock import ProjectLock
 from rorunner.engine._lower import LoweredTask, lower
 from rorunner.engine._prewarm import Prewarm, hosts_to_prewarm
-from rorunner.engine._result import RunResult, Status, StepOutcome, summarise
+from rorunner.engine._result import RunResult, summarise
 from rorunner.engine._state import RunState
 from rorunner.engine._step import StepAction, StepCallable, outcome_for
+from rorunner.outcome import RunEvents, Status, StepOutcome
 from rorunner.transport import Pool, TransportPool
 
 if TYPE_CHECKING:
@@ -59,18 +60,15 @@ class EngineOptions:
         return self.state_dir / "deps.sqlite"
 
 
-def run_plan(
-    plan: Plan,
-    options: EngineOptions,
-    on_outcome: Callable[[StepOutcome], None] | None = None,
-) -> RunResult:
-    """Run every step that is not up to date; per-host outcomes come back as data."""
+def run_plan(plan: Plan, options: EngineOptions, events: RunEvents | None = None) -> RunResult:
+    """Run every step that is not up to date; per-host outcomes come back as data, and
+    `events` hears of each step as it starts and ends."""
     options.state_dir.mkdir(parents=True, exist_ok=True)
     with ProjectLock(options.state_dir / "lock"):
         run_id = _new_run_id()
         log_dir = options.state_dir / "logs" / run_id
         lowered = lower(plan, project_dir=str(options.project_dir), log_dir=str(log_dir))
-        state = RunState(play_limits(plan), on_outcome)
+        state = RunState(play_limits(plan), events)
         db = StateDB(options.dep_file)
         pool = options.pool if options.pool is not None else Pool()
         try:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
-from rorunner.engine._result import StepOutcome
+from rorunner.outcome import RunEvents, StepOutcome, StepRef
 
 
 @dataclass(frozen=True)
@@ -29,13 +29,10 @@ class RunState:
     any host.
     """
 
-    def __init__(
-        self,
-        limits: Mapping[str, PlayLimits],
-        on_outcome: Callable[[StepOutcome], None] | None = None,
-    ) -> None:
+    def __init__(self, limits: Mapping[str, PlayLimits], events: RunEvents | None = None) -> None:
         self._limits = limits
-        self._on_outcome = on_outcome
+        self._events = events
+        self._events_lock = threading.Lock()  # one event at a time, in the order they happen
         self._lock = threading.Lock()
         self._host_down: dict[str, str] = {}
         self._aborted: dict[str, str] = {}
@@ -53,15 +50,22 @@ class RunState:
                 return f"host {self._host_down[host]} earlier"
             return self._aborted.get(play, "")
 
+    def started(self, step: StepRef) -> None:
+        """Tell the events that `step` starts."""
+        if self._events is not None:
+            with self._events_lock:
+                self._events.step_started(step)
+
     def record(self, outcome: StepOutcome) -> None:
-        """Store an outcome, update host and play state, then notify."""
+        """Store an outcome, update host and play state, then tell the events."""
         with self._lock:
             self._outcomes[outcome.task] = outcome
             if outcome.status in ("failed", "unreachable"):
                 self._host_down.setdefault(outcome.host, outcome.status)
                 self._count_failure(outcome.host, outcome.play)
-        if self._on_outcome is not None:
-            self._on_outcome(outcome)
+        if self._events is not None:
+            with self._events_lock:
+                self._events.step_finished(outcome)
 
     def _count_failure(self, host: str, play: str) -> None:
         limits = self._limits.get(play)

@@ -12,9 +12,9 @@ from typing import Any, ClassVar
 from rorunner.engine._check import StepCheck
 from rorunner.engine._lower import LoweredTask
 from rorunner.engine._prewarm import REMOTE_KINDS, Prewarm
-from rorunner.engine._result import Status, StepOutcome
 from rorunner.engine._state import RunState
 from rorunner.errors import UnreachableError
+from rorunner.outcome import Status, StepOutcome, StepRef
 from rorunner.tasks import StepFailure
 from rorunner.transport import TransportPool
 
@@ -22,12 +22,25 @@ from rorunner.transport import TransportPool
 StepCallable = Callable[[TransportPool], StepFailure | None]
 
 
+def ref_for(lowered: LoweredTask) -> StepRef:
+    """The StepRef of a lowered step."""
+    step = lowered.step
+    return StepRef(
+        host=step.host,
+        task=lowered.name,
+        play=step.play,
+        role=step.role,
+        phase=step.phase,
+        step=step.name,
+    )
+
+
 def outcome_for(lowered: LoweredTask, status: Status, **details: Any) -> StepOutcome:
     """A StepOutcome for a lowered step."""
     step = lowered.step
     return StepOutcome(
-        task=lowered.name,
         host=step.host,
+        task=lowered.name,
         play=step.play,
         role=step.role,
         phase=step.phase,
@@ -71,6 +84,7 @@ class StepAction:
         if self._connect_failed(start):
             return {}
         self.mark_started(self.lowered.name)
+        self.state.started(ref_for(self.lowered))
         for created in step.spec.creates:
             # A local_pre may promise build/x.tgz; give it the directory to write into.
             Path(created).parent.mkdir(parents=True, exist_ok=True)
