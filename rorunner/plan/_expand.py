@@ -161,7 +161,7 @@ class Expander:
             script=entry.script,
             creates=tuple(sorted(own)),
             always=entry.always,
-            timeout=entry.timeout,
+            timeout=entry.timeout if entry.timeout is not None else where.play.timeout,
         )
 
     def _ship(

@@ -22,6 +22,7 @@ _PLAY_KEYS = (
     "max_fail_percentage",
     "remote_dir",
     "fetch_dir",
+    "timeout",
 )
 _RTAS_KEYS = ("name", "local_pre", "ship", "remote", "fetch", "local_post")
 _ROLE_USE_KEYS = ("role", "vars")
@@ -70,6 +71,7 @@ def _play(node: Node, index: int, base: str) -> Play:
         remote_dir_at=remote_dir.at if remote_dir else None,
         fetch_dir=fetch_dir.string() if fetch_dir else None,
         fetch_dir_at=fetch_dir.at if fetch_dir else None,
+        timeout=keys["timeout"].number(minimum=0.001) if "timeout" in keys else None,
     )
 
 

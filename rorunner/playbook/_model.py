@@ -85,6 +85,7 @@ class Play:
     remote_dir_at: Location | None = None
     fetch_dir: str | None = None
     fetch_dir_at: Location | None = None
+    timeout: float | None = None  # default for command steps without one of their own
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from itertools import pairwise
 
 from rorunner._yaml import load_yaml
@@ -15,7 +16,7 @@ from rorunner.playbook._steps import FILES_STEP, SAFE_NAME, fetch_step
 from rorunner.walk import TreeEntry, list_dir, lookup, walk_files
 
 ROLE_FILE = "role.yml"
-_ROLE_KEYS = ("depends", "vars", "fetch", "remote_dir")
+_ROLE_KEYS = ("depends", "vars", "fetch", "remote_dir", "timeout", "timeouts")
 _SCRIPT_DIRS: tuple[Phase, ...] = ("local_pre", "remote", "local_post")
 
 
@@ -73,6 +74,7 @@ def load_role(name: str, directory: str) -> Unit:
         fetch = fetch_step(keys["fetch"], directory)
         steps.extend([fetch] if fetch.items else [])
     steps.extend(_script_steps(directory, "local_post"))
+    steps = _with_timeouts(steps, keys)
     depends = keys["depends"].sequence("dependency") if "depends" in keys else []
     defaults = keys.get("vars")
     remote_dir = keys.get("remote_dir")
@@ -89,6 +91,20 @@ def load_role(name: str, directory: str) -> Unit:
         remote_dir=remote_dir.string() if remote_dir else None,
         remote_dir_at=remote_dir.at if remote_dir else None,
     )
+
+
+def _with_timeouts(steps: list[StepEntry], keys: dict[str, Node]) -> list[StepEntry]:
+    """Scripts get their role.yml `timeouts` entry (by file name), else its `timeout`."""
+    default = keys["timeout"].number(minimum=0.001) if "timeout" in keys else None
+    scripts = sorted({step.name for step in steps if step.script})
+    each: dict[str, float] = {}
+    if "timeouts" in keys and keys["timeouts"].value is not None:
+        entries = keys["timeouts"].mapping(scripts)
+        each = {name: node.number(minimum=0.001) for name, node in entries.items()}
+    return [
+        replace(step, timeout=each.get(step.name, default)) if step.script else step
+        for step in steps
+    ]
 
 
 def _check_layout(directory: str) -> None:
