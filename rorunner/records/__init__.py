@@ -1,0 +1,75 @@
+"""Run records: the versioned JSON documents in `.rorunner/runs/`, written and read here.
+
+Schema version 1 is documented in docs/run-records.md and checked by
+`rorunner/schemas/run-record-1.json`. This package imports nothing outside the
+standard library and `rorunner.errors`: the engine writes records through
+`RecordWriter`, the CLI and the dashboard read them through `RunStore`.
+"""
+
+from __future__ import annotations
+
+from rorunner.records._mask import MASK, mask_argv, mask_extra_vars
+from rorunner.records._model import (
+    EXECUTED,
+    HOST_STATES,
+    RUN_STATUSES,
+    SCHEMA_VERSION,
+    STEP_STATUSES,
+    FileChange,
+    HostRecord,
+    HostState,
+    PlayRecord,
+    RecordError,
+    RunRecord,
+    RunStatus,
+    StepRecord,
+    StepStatus,
+    host_record,
+    parse_utc,
+    utc_iso,
+)
+from rorunner.records._reader import (
+    STATE_DIR,
+    RunStore,
+    find_state_dirs,
+    plan_path,
+    prune_runs,
+    record_path,
+    schema_path,
+    tail_text,
+)
+from rorunner.records._writer import RecordWriter, RunMeta, write_atomic
+
+__all__ = [
+    "EXECUTED",
+    "HOST_STATES",
+    "MASK",
+    "RUN_STATUSES",
+    "SCHEMA_VERSION",
+    "STATE_DIR",
+    "STEP_STATUSES",
+    "FileChange",
+    "HostRecord",
+    "HostState",
+    "PlayRecord",
+    "RecordError",
+    "RecordWriter",
+    "RunMeta",
+    "RunRecord",
+    "RunStatus",
+    "RunStore",
+    "StepRecord",
+    "StepStatus",
+    "find_state_dirs",
+    "host_record",
+    "mask_argv",
+    "mask_extra_vars",
+    "parse_utc",
+    "plan_path",
+    "prune_runs",
+    "record_path",
+    "schema_path",
+    "tail_text",
+    "utc_iso",
+    "write_atomic",
+]

@@ -1,0 +1,261 @@
+"""Writing a run record during the run: atomic replaces, throttled, thread-safe."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rorunner import __version__
+from rorunner.records._mask import mask_argv
+from rorunner.records._model import (
+    SCHEMA_VERSION,
+    STEP_STATUSES,
+    PlayRecord,
+    RunRecord,
+    RunStatus,
+    StepRecord,
+    StepStatus,
+    host_record,
+    utc_iso,
+)
+
+DEFAULT_MIN_INTERVAL = 0.25  # seconds between two rewrites of a record during a run
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class RunMeta:
+    """What the caller knows about a run before it starts (argv is masked when written)."""
+
+    run_id: str
+    project_dir: str
+    playbook: str | None = None
+    inventory: tuple[str, ...] = ()
+    argv: tuple[str, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)
+    command: str = "play"
+    plan: str | None = None  # file name of the plan graph JSON written beside the record
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace `path` with `text` so that a reader sees the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+class RecordWriter:
+    """Keeps one run's record and rewrites `path` at most every `min_interval` seconds.
+
+    Updates come from any thread. An update inside the interval marks the record
+    dirty and a timer writes it when the interval has passed, so a reader is never
+    more than about `min_interval` behind; `finish` writes at once.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        meta: RunMeta,
+        plays: Sequence[PlayRecord],
+        steps: Sequence[StepRecord],
+        *,
+        min_interval: float = DEFAULT_MIN_INTERVAL,
+        clock: Clock = time.time,
+        mask: Callable[[str], str] | None = None,
+    ) -> None:
+        self.path = path
+        self.writes = 0
+        self._interval = min_interval
+        self._clock = clock
+        self._mask = mask or (lambda text: text)
+        self._lock = threading.RLock()
+        self._timer: threading.Timer | None = None
+        self._last_write = float("-inf")
+        self._started = clock()
+        self._doc = _initial(meta, plays, self._started)
+        self._planned = {s.task: s.changes for s in steps}
+        self._steps = {s.task: _pending(s) for s in steps}
+        self._starts: dict[str, float] = {}
+
+    def start(self) -> None:
+        """Write the record of a run that has just started (every step pending)."""
+        self._flush()
+
+    def step_started(self, task: str, at: float | None = None) -> None:
+        """`task` started now (or at `at`, seconds since the epoch)."""
+        with self._lock:
+            start = self._now(at)
+            self._starts[task] = start
+            self._steps[task].update(status="running", started_at=utc_iso(start), ended_at=None)
+            self._changed()
+
+    def step_finished(
+        self,
+        task: str,
+        status: StepStatus,
+        *,
+        rc: int | None = None,
+        reason: str = "",
+        stdout: str | None = None,
+        stderr: str | None = None,
+        at: float | None = None,
+    ) -> None:
+        """`task` ended with `status`; a step that never started gets start = end."""
+        with self._lock:
+            self._set_finished(task, status, rc, self._mask(reason), (stdout, stderr), at)
+            self._changed()
+
+    def _set_finished(
+        self,
+        task: str,
+        status: StepStatus,
+        rc: int | None,
+        reason: str,
+        logs: tuple[str | None, str | None],
+        at: float | None,
+    ) -> None:
+        end = self._now(at)
+        start = self._starts.get(task, None if status == "not_run" else end)
+        ok = status in ("ok", "changed")
+        self._steps[task].update(
+            status=status,
+            rc=rc,
+            reason=reason,
+            stdout=logs[0],
+            stderr=logs[1],
+            started_at=None if start is None else utc_iso(start),
+            ended_at=None if start is None else utc_iso(end),
+            duration=None if start is None else round(max(0.0, end - start), 3),
+            changes=[c.as_json() for c in self._planned[task]] if ok else [],
+        )
+
+    def play_stopped(self, play: str, reason: str) -> None:
+        """`play` stopped starting steps (serial batch failed, max_fail_percentage...)."""
+        with self._lock:
+            for entry in self._doc["plays"]:
+                if entry["id"] == play and not entry["stop_reason"]:
+                    entry["stop_reason"] = self._mask(reason)
+            self._changed()
+
+    def finish(self, *, exit_code: int | None, interrupted: bool = False) -> RunRecord:
+        """End the run: steps still pending or running become not_run; write now."""
+        with self._lock:
+            why = "interrupted" if interrupted else "not started"
+            for task, step in self._steps.items():
+                if step["status"] in ("pending", "running"):
+                    self._set_finished(task, "not_run", None, why, (None, None), None)
+            end = self._clock()
+            status: RunStatus = "interrupted" if interrupted else "finished"
+            self._doc.update(
+                status=status,
+                ended_at=utc_iso(end),
+                duration=round(end - self._started, 3),
+                exit_code=exit_code,
+            )
+            self._cancel_timer()
+            self._flush()
+            return RunRecord.from_json(self.snapshot())
+
+    def close(self) -> None:
+        """Write any pending update now and stop the timer (idempotent)."""
+        with self._lock:
+            self._cancel_timer()
+            self._flush()
+
+    def snapshot(self) -> dict[str, Any]:
+        """The record as JSON data, as it would be written now."""
+        with self._lock:
+            steps = list(self._steps.values())
+            by_host: dict[str, list[StepStatus]] = {h: [] for h in self._hosts()}
+            for step in steps:
+                by_host.setdefault(step["host"], []).append(step["status"])
+            totals = dict.fromkeys(STEP_STATUSES, 0)
+            for step in steps:
+                totals[step["status"]] += 1
+            return {
+                **self._doc,
+                "updated_at": utc_iso(self._clock()),
+                "hosts": {h: host_record(h, s).as_json() for h, s in by_host.items()},
+                "totals": totals,
+                "steps": [dict(s) for s in steps],
+            }
+
+    def _hosts(self) -> list[str]:
+        hosts = [h for play in self._doc["plays"] for h in play["hosts"]]
+        return list(dict.fromkeys([*hosts, *(s["host"] for s in self._steps.values())]))
+
+    def _now(self, at: float | None) -> float:
+        return self._clock() if at is None else at
+
+    def _changed(self) -> None:
+        wait = self._last_write + self._interval - self._clock()
+        if wait <= 0:
+            self._cancel_timer()
+            self._flush()
+        elif self._timer is None:
+            self._timer = threading.Timer(wait, self._on_timer)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _on_timer(self) -> None:
+        with self._lock:
+            self._timer = None
+            self._flush()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _flush(self) -> None:
+        with self._lock:
+            write_atomic(self.path, json.dumps(self.snapshot(), sort_keys=True) + "\n")
+            self.writes += 1
+            self._last_write = self._clock()
+
+
+def _initial(meta: RunMeta, plays: Sequence[PlayRecord], started: float) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "rorunner_version": __version__,
+        "run_id": meta.run_id,
+        "status": "running",
+        "command": meta.command,
+        "playbook": meta.playbook,
+        "project_dir": meta.project_dir,
+        "inventory": list(meta.inventory),
+        "argv": mask_argv(meta.argv),
+        "user": _user(),
+        "controller": socket.gethostname(),
+        "pid": os.getpid(),
+        "started_at": utc_iso(started),
+        "ended_at": None,
+        "duration": None,
+        "exit_code": None,
+        "options": dict(meta.options),
+        "plan": meta.plan,
+        "plays": [p.as_json() for p in plays],
+    }
+
+
+def _pending(step: StepRecord) -> dict[str, Any]:
+    doc = step.as_json()
+    doc.update(status="pending", rc=None, started_at=None, ended_at=None, duration=None)
+    doc.update(reason="", stdout=None, stderr=None, changes=[])
+    return doc
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER
+        return str(os.getuid())
