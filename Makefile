@@ -10,7 +10,7 @@ export RORUNNER_LAB_MODE := $(LAB_MODE)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o=Dpkg::Use-Pty=0
 
-.PHONY: test lint typecheck unit deps sshd lab-up lab-down demo bench clean
+.PHONY: test lint typecheck unit deps sshd chromium lab-up lab-down demo dashboard bench clean
 
 $(BIN)/rorunner: pyproject.toml
 	$(PY) -m venv $(VENV) || { rm -rf $(VENV); $(SUDO) apt-get update -qq && \
@@ -19,7 +19,7 @@ $(BIN)/rorunner: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-deps: $(BIN)/rorunner sshd
+deps: $(BIN)/rorunner sshd chromium
 
 # The lab needs a real OpenSSH server and client, iproute2, util-linux and sudo (the fleet
 # lab's become users); install what is missing.
@@ -29,6 +29,14 @@ sshd:
 	  echo "installing openssh-server openssh-client iproute2 util-linux sudo"; \
 	  $(SUDO) apt-get update -qq && \
 	  $(APT_INSTALL) openssh-server openssh-client iproute2 util-linux sudo >/dev/null; }
+
+# The dashboard's browser tests drive Debian's headless Chromium through its driver
+# (nothing is downloaded at test time); install them when missing.
+chromium:
+	@test -x /usr/bin/chromium && test -x /usr/bin/chromedriver || { \
+	  echo "installing chromium chromium-driver"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(APT_INSTALL) chromium chromium-driver >/dev/null; }
 
 LINT_PATHS := $(wildcard rorunner tests bench examples)
 
@@ -55,10 +63,14 @@ demo: deps
 	  --known-hosts .lab/demo/known_hosts --private-key .lab/demo/id_ed25519; \
 	  rc=$$?; $(BIN)/python -m tests.lab down --name demo; exit $$rc
 
+# The read-only dashboard of the example project's runs (after `make demo`): http://127.0.0.1:8050/
+dashboard: $(BIN)/rorunner
+	$(BIN)/rorunner dashboard
+
 bench: deps
 	$(BIN)/python bench/inventory_scale.py
 	$(BIN)/python bench/rtas.py
 	$(BIN)/python bench/plan_scale.py
 
 clean:
-	rm -rf $(VENV) .rorunner .lab .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .rorunner .lab .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -25,7 +25,14 @@ from rorunner.errors import (
 from rorunner.model import ConnectionDefaults, Inventory
 
 # Subcommand -> the module whose import attaches it to `cli` (with `@cli.command`).
-COMMAND_MODULES = {"inventory": "_inventory", "play": "_play", "run": "_inventory"}
+COMMAND_MODULES = {
+    "dashboard": "_dashboard",
+    "inventory": "_inventory",
+    "play": "_play",
+    "report": "_dashboard",
+    "run": "_inventory",
+    "runs": "_runs",
+}
 
 
 class _LazyGroup(click.Group):

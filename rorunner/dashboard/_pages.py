@@ -1,0 +1,591 @@
+"""Page layouts: the runs table, one run, the plan graph, the hosts (Dash components)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+import dash_ag_grid as dag
+import dash_cytoscape as cyto
+from dash import dcc, html
+
+from rorunner.dashboard import _figures, _views
+from rorunner.dashboard._plan import COLLAPSE_ABOVE, PlanView, elements, plan_hosts
+from rorunner.dashboard._views import GRID_STATUSES, STATUS_COLOURS, Project
+from rorunner.records import RunRecord
+
+RUNS_PAGE_SIZE = 25
+_CELL_RULES = {f"st-{s}": f"params.value == '{s}'" for s in (*GRID_STATUSES, "pending")} | {
+    "st-running": "typeof params.value == 'string' && params.value.startsWith('running')"
+}
+
+
+def nav(projects: Sequence[Project], key: str | None) -> html.Header:
+    """The top bar: title and links to the pages of the current project."""
+    current = key or (projects[0].key if projects else "")
+    runs = f"/runs/{key}" if key and len(projects) > 1 else "/"
+    links = [dcc.Link("Runs", href=runs, id="nav-runs")]
+    if current:
+        links += [
+            dcc.Link("Plan", href=f"/plan/{current}", id="nav-plan"),
+            dcc.Link("Hosts", href=f"/hosts/{current}", id="nav-hosts"),
+        ]
+    others = [dcc.Link(p.key, href=f"/runs/{p.key}") for p in projects if p.key != current]
+    return html.Header(
+        [
+            html.Span("rorunner", className="brand"),
+            html.Nav(links),
+            html.Span(f"project: {current}" if current else "no project", className="project"),
+            html.Span(others, className="others") if others else None,
+        ],
+        className="topbar",
+    )
+
+
+def chip(status: str, count: int | None = None) -> html.Span:
+    """A coloured status label, with a count."""
+    text = status if count is None else f"{status} {count}"
+    data = {"data-status": status, "data-count": "" if count is None else str(count)}
+    return html.Span(text, className=f"chip st-{status}", **data)
+
+
+# ---- runs ------------------------------------------------------------------------------
+
+
+RUN_COLUMNS: list[dict[str, Any]] = [
+    {"field": "started", "headerName": "started (UTC)", "sort": "desc", "width": 170},
+    {"field": "link", "headerName": "run", "cellRenderer": "markdown", "width": 250},
+    {"field": "project", "width": 110},
+    {"field": "playbook", "width": 170},
+    {"field": "user", "width": 90},
+    {
+        "field": "command",
+        "headerName": "argv",
+        "flex": 1,
+        "minWidth": 200,
+        "tooltipField": "command",
+    },
+    {"field": "duration", "headerName": "duration (s)", "width": 120},
+    {
+        "field": "status",
+        "width": 105,
+        "cellClassRules": {
+            "st-running": "params.value == 'running'",
+            "st-not_run": "params.value == 'interrupted'",
+        },
+    },
+    {
+        "field": "exit_code",
+        "headerName": "exit",
+        "width": 75,
+        "cellClassRules": {"st-failed": "params.value != null && params.value != 0"},
+    },
+    {
+        "field": "hosts_ok",
+        "headerName": "ok",
+        "width": 70,
+        "cellClassRules": {"st-ok": "params.value > 0"},
+    },
+    {
+        "field": "hosts_changed",
+        "headerName": "changed",
+        "width": 95,
+        "cellClassRules": {"st-changed": "params.value > 0"},
+    },
+    {
+        "field": "hosts_failed",
+        "headerName": "failed",
+        "width": 85,
+        "cellClassRules": {"st-failed": "params.value > 0"},
+    },
+    {
+        "field": "hosts_unreachable",
+        "headerName": "unreachable",
+        "width": 115,
+        "cellClassRules": {"st-unreachable": "params.value > 0"},
+    },
+]
+
+
+def runs_page(
+    rows: Sequence[Mapping[str, Any]], projects: Sequence[Project], key: str | None, poll_ms: int
+) -> html.Div:
+    """Every run of every project, newest first, filterable, sortable, paginated."""
+    playbooks = sorted({str(r["playbook"]) for r in rows})
+    hosts = sorted({h for r in rows for h in str(r["hosts"]).split()})
+    columns = [c for c in RUN_COLUMNS if c["field"] != "project" or (len(projects) > 1 and not key)]
+    title = f"Runs of {key}" if key else "Runs"
+    filters = html.Div(
+        [
+            dcc.Dropdown(
+                id="runs-status",
+                options=list(_views.RUN_OUTCOMES),
+                multi=True,
+                placeholder="status…",
+            ),
+            dcc.Dropdown(
+                id="runs-playbook", options=playbooks, multi=True, placeholder="playbook…"
+            ),
+            dcc.Dropdown(id="runs-host", options=hosts, placeholder="ran on host…"),
+        ],
+        className="filters",
+    )
+    return html.Div(
+        [
+            html.H1(title),
+            html.P(_empty_note(projects) if not rows else f"{len(rows)} runs", id="runs-count"),
+            filters,
+            dag.AgGrid(
+                id="runs-grid",
+                rowData=list(rows),
+                columnDefs=columns,
+                defaultColDef={"sortable": True, "resizable": True},
+                getRowId="params.data.project + '/' + params.data.run_id",
+                dashGridOptions={
+                    "pagination": True,
+                    "paginationPageSize": RUNS_PAGE_SIZE,
+                    "paginationPageSizeSelector": False,
+                    "animateRows": False,
+                    "tooltipShowDelay": 300,
+                },
+                style={"height": "calc(100vh - 260px)", "minHeight": "420px"},
+            ),
+            dcc.Interval(id="runs-poll", interval=poll_ms),
+            dcc.Store(id="runs-sig"),
+            dcc.Store(id="runs-scope", data=key),
+        ]
+    )
+
+
+def _empty_note(projects: Sequence[Project]) -> str:
+    where = ", ".join(p.label for p in projects) or "the given directories"
+    return f"no runs recorded yet in {where}"
+
+
+# ---- one run -----------------------------------------------------------------------------
+
+
+def run_page(project: Project, record: RunRecord, poll_ms: int, now: float) -> html.Div:
+    """One run: header, counts, host x step grid, timeline, failures, fetched files, details."""
+    columns = _views.grid_columns(record)
+    return html.Div(
+        [
+            dcc.Store(id="run-ref", data={"project": project.key, "run_id": record.run_id}),
+            html.Div(run_header(project, record), id="run-header"),
+            html.Div(counts(record), id="run-counts"),
+            html.H2("Hosts x steps"),
+            dag.AgGrid(
+                id="run-grid",
+                rowData=_views.grid_rows(record, columns, now),
+                columnDefs=grid_column_defs(columns),
+                defaultColDef={"resizable": True, "sortable": True},
+                getRowId="params.data.host",
+                dashGridOptions={
+                    "animateRows": False,
+                    "tooltipShowDelay": 300,
+                    "suppressColumnVirtualisation": len(columns) <= 40,
+                },
+                style={"height": f"{min(640, 160 + 42 * max(1, len(record.hosts)))}px"},
+            ),
+            html.Div(
+                html.P("Click a step in the grid or on the timeline for its details."),
+                id="step-detail",
+                className="detail",
+            ),
+            html.H2("Timeline"),
+            timeline_pager(record),
+            dcc.Graph(
+                id="run-timeline",
+                figure=timeline_figure(record, now, 0),
+                config={"displaylogo": False},
+            ),
+            html.Div(failures_block(project, record), id="run-failures"),
+            html.Div(fetched_block(record), id="run-fetched"),
+            dcc.Interval(id="run-poll", interval=poll_ms, disabled=not record.running),
+        ]
+    )
+
+
+def timeline_figure(record: RunRecord, now: float, page: int) -> Any:
+    """The run's Gantt chart, for the hosts of one timeline page."""
+    hosts = _views.timeline_hosts(record, page)
+    return _figures.timeline(_views.timeline_bars(record, now, set(hosts)), hosts)
+
+
+def timeline_pager(record: RunRecord) -> dcc.Dropdown:
+    """Which hosts the timeline shows (hidden when they all fit on one page)."""
+    pages = _views.timeline_pages(record)
+    return dcc.Dropdown(
+        id="timeline-page",
+        options=[{"label": label, "value": page} for page, label in pages],
+        value=0,
+        clearable=False,
+        searchable=False,
+        style={"display": "block" if len(pages) > 1 else "none", "maxWidth": "320px"},
+    )
+
+
+def grid_column_defs(columns: Sequence[_views.Column]) -> list[dict[str, Any]]:
+    """Host and its state pinned left, then one column per step under its play and role."""
+    defs: list[dict[str, Any]] = [
+        {"field": "host", "pinned": "left", "width": 140},
+        {
+            "field": "state",
+            "headerName": "host state",
+            "pinned": "left",
+            "width": 110,
+            "cellClassRules": _CELL_RULES,
+        },
+    ]
+    groups: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for column in columns:
+        groups.setdefault(column.play, {}).setdefault(column.role, []).append(
+            {
+                "field": column.field,
+                "headerName": f"{column.phase} > {column.step}",
+                "headerTooltip": f"{column.play} > {column.label}",
+                "width": 140,
+                "wrapHeaderText": True,
+                "autoHeaderHeight": True,
+                "cellClassRules": _CELL_RULES,
+            }
+        )
+    for play, roles in groups.items():
+        children = [{"headerName": role, "children": cols} for role, cols in roles.items()]
+        defs.append({"headerName": play, "children": children})
+    return defs
+
+
+def run_header(project: Project, record: RunRecord) -> list[Any]:
+    """Run id, status, who, when, what; plays and their stop reasons."""
+    exit_text = "" if record.exit_code is None else f" · exit {record.exit_code}"
+    took = "" if record.duration is None else f" · {record.duration:.1f}s"
+    plays = [
+        html.Li(
+            [
+                f"{p.id} {p.name}: {len(p.hosts)} hosts",
+                html.Span(f" — stopped: {p.stop_reason}", className="stop")
+                if p.stop_reason
+                else None,
+            ]
+        )
+        for p in record.plays
+    ]
+    return [
+        html.H1(
+            [
+                f"Run {record.run_id} ",
+                html.Span(live_text(record), id="run-live", className=f"live {record.status}"),
+            ]
+        ),
+        html.P(f"{record.status}{exit_text}{took}", id="run-status"),
+        html.Dl(
+            [
+                *_pair("playbook", record.playbook or "-"),
+                *_pair("command", " ".join(record.argv) or "-"),
+                *_pair(
+                    "by", f"{record.user}@{record.controller} (rorunner {record.rorunner_version})"
+                ),
+                *_pair("started", record.started_at),
+                *_pair("ended", record.ended_at or "—"),
+                *_pair("options", ", ".join(f"{k}={v}" for k, v in sorted(record.options.items()))),
+            ],
+            className="meta",
+        ),
+        html.Ul(plays, className="plays"),
+        html.P([dcc.Link("plan graph", href=f"/plan/{project.key}/{record.run_id}")]),
+    ]
+
+
+def live_text(record: RunRecord) -> str:
+    """'live' while the run goes on, else how it ended."""
+    return "● live" if record.running else record.status
+
+
+def _pair(term: str, value: str) -> list[Any]:
+    return [html.Dt(term), html.Dd(value)]
+
+
+def counts(record: RunRecord) -> list[Any]:
+    """Step counts by status, then hosts by state."""
+    steps = _views.status_counts(record)
+    hosts = {
+        s: record.hosts_in(s)
+        for s in ("ok", "changed", "failed", "unreachable", "running", "pending", "not_run")
+    }
+    return [
+        html.Div(
+            [html.B("steps "), *(chip(s, n) for s, n in steps.items() if n)],
+            className="counts",
+            id="step-counts",
+        ),
+        html.Div(
+            [html.B("hosts "), *(chip(s, n) for s, n in hosts.items() if n)],
+            className="counts",
+            id="host-counts",
+        ),
+    ]
+
+
+def failures_block(project: Project, record: RunRecord) -> list[Any]:
+    """Each failed or unreachable step: where, rc, reason, stderr tail."""
+    failed = _views.failures(record)
+    if not failed:
+        return []
+    items = []
+    for step in failed:
+        detail = _views.step_detail(project.store, record, step, time.time())
+        items.append(
+            html.Li(
+                [
+                    chip(step.status),
+                    f" [{step.host}] {_views.step_label(step)}",
+                    f" (rc={step.rc})" if step.rc is not None else "",
+                    html.Pre(step.reason) if step.reason else None,
+                    html.Pre(detail["logs"]["stderr"]["tail"], className="stderr")
+                    if detail["logs"]["stderr"]["tail"]
+                    else None,
+                ]
+            )
+        )
+    return [html.H2(f"Failures ({len(failed)})"), html.Ul(items, className="failures")]
+
+
+def fetched_block(record: RunRecord) -> list[Any]:
+    """Files fetched in this run, per host."""
+    files = _views.fetched_files(record)
+    if not files:
+        return []
+    return [
+        html.H2("Fetched files"),
+        html.Ul(
+            [
+                html.Li([html.B(host), html.Ul([html.Li(f) for f in paths])])
+                for host, paths in files.items()
+            ],
+            className="fetched",
+        ),
+    ]
+
+
+def detail_panel(project: Project, run_id: str, detail: Mapping[str, Any]) -> list[Any]:
+    """The clicked step: status, times, command, reason, log tails with download links."""
+    rows = [
+        *_pair("status", str(detail["status"])),
+        *_pair("exit code", "-" if detail["rc"] is None else str(detail["rc"])),
+        *_pair("started", detail["started_at"] or "-"),
+        *_pair("ended", detail["ended_at"] or "-"),
+        *_pair("took", "-" if detail["elapsed"] is None else f"{detail['elapsed']:.2f}s"),
+        *_pair("kind", str(detail["kind"])),
+    ]
+    parts: list[Any] = [
+        html.H3(f"{detail['host']}: {detail['label']}", id="detail-title"),
+        html.Dl(rows, className="meta"),
+    ]
+    if detail["command"]:
+        parts += [html.H4("command"), html.Pre(detail["command"], id="detail-command")]
+    if detail["reason"]:
+        parts += [html.H4("reason"), html.Pre(detail["reason"], id="detail-reason")]
+    for name in ("stderr", "stdout"):
+        log = detail["logs"][name]
+        if log["file"] is None:
+            continue
+        href = f"/logs/{quote(project.key)}/{quote(run_id)}/{quote(log['file'])}"
+        parts += [
+            html.H4(
+                [
+                    f"{name} (last lines) ",
+                    html.A("download full log", href=href, id=f"detail-{name}-link"),
+                ]
+            ),
+            html.Pre(log["tail"] or "(empty)", id=f"detail-{name}"),
+        ]
+    if detail["changes"]:
+        parts += [html.H4("changed"), html.Ul([html.Li(c) for c in detail["changes"]])]
+    return parts
+
+
+# ---- plan --------------------------------------------------------------------------------
+
+CYTO_STYLE: list[dict[str, Any]] = [
+    {
+        "selector": "node",
+        "style": {
+            "label": "data(label)",
+            "font-size": 10,
+            "text-wrap": "wrap",
+            "text-valign": "center",
+            "text-halign": "center",
+            "width": 170,
+            "height": 44,
+            "shape": "round-rectangle",
+            "background-color": "#eceff1",
+            "border-width": 1,
+            "border-color": "#90a4ae",
+        },
+    },
+    {
+        "selector": ".group",
+        "style": {
+            "background-color": "#fafafa",
+            "border-color": "#cfd8dc",
+            "text-valign": "top",
+            "font-size": 12,
+            "font-weight": "bold",
+            "padding": 12,
+        },
+    },
+    {"selector": ".hostnode", "style": {"width": 170, "height": 54, "border-width": 2}},
+    {
+        "selector": "edge",
+        "style": {
+            "width": 1.2,
+            "curve-style": "bezier",
+            "target-arrow-shape": "triangle",
+            "line-color": "#90a4ae",
+            "target-arrow-color": "#90a4ae",
+        },
+    },
+    {"selector": "edge.order", "style": {"line-style": "dashed"}},
+    {"selector": ".would-run", "style": {"background-color": "#bbdefb"}},
+    {"selector": ".up-to-date", "style": {"background-color": "#cfd8dc"}},
+    {"selector": ".match", "style": {"border-width": 4, "border-color": "#d81b60"}},
+    {"selector": ".dim", "style": {"opacity": 0.25}},
+    {"selector": ":selected", "style": {"border-width": 4, "border-color": "#000"}},
+] + [
+    {"selector": f".{status}", "style": {"background-color": colour}}
+    for status, colour in STATUS_COLOURS.items()
+]
+
+
+def plan_page(
+    project: Project, run_id: str, plan: Mapping[str, Any], record: RunRecord | None
+) -> html.Div:
+    """The plan graph of a run: grouped, coloured by status, searchable, details on click."""
+    hosts = plan_hosts(plan)
+    view = PlanView()
+    note = (
+        f" · more than {COLLAPSE_ABOVE} hosts: one node per host, click one to expand it"
+        if len(hosts) > COLLAPSE_ABOVE
+        else ""
+    )
+    return html.Div(
+        [
+            dcc.Store(id="plan-ref", data={"project": project.key, "run_id": run_id}),
+            dcc.Store(id="plan-expanded", data=[]),
+            html.H1(f"Plan of run {run_id}"),
+            html.P(
+                f"{len(plan.get('nodes', ()))} steps on {len(hosts)} hosts{note}", id="plan-info"
+            ),
+            html.Div(
+                [
+                    dcc.RadioItems(
+                        id="plan-group",
+                        value="host",
+                        inline=True,
+                        options=[
+                            {"label": "group by host", "value": "host"},
+                            {"label": "group by play", "value": "play"},
+                        ],
+                    ),
+                    dcc.Input(
+                        id="plan-search",
+                        type="search",
+                        debounce=True,
+                        placeholder="search steps (host, role, step…)",
+                    ),
+                    html.Span(
+                        [
+                            chip(s)
+                            for s in (
+                                "ok",
+                                "changed",
+                                "skipped",
+                                "failed",
+                                "unreachable",
+                                "not_run",
+                                "running",
+                            )
+                        ],
+                        className="legend",
+                    ),
+                ],
+                className="filters",
+            ),
+            cyto.Cytoscape(
+                id="plan-graph",
+                layout={"name": "preset", "fit": True},
+                elements=elements(plan, record, view),
+                stylesheet=CYTO_STYLE,
+                minZoom=0.05,
+                maxZoom=3,
+                style={"width": "100%", "height": "68vh"},
+                className="graph",
+            ),
+            html.Div(html.P("Click a step for its details."), id="plan-detail", className="detail"),
+        ]
+    )
+
+
+# ---- hosts -------------------------------------------------------------------------------
+
+HOST_COLUMNS: list[dict[str, Any]] = [
+    {"field": "host", "pinned": "left", "width": 150},
+    {
+        "field": "last_state",
+        "headerName": "last state",
+        "width": 120,
+        "cellClassRules": _CELL_RULES,
+    },
+    {"field": "last_run", "headerName": "last run", "cellRenderer": "markdown", "width": 250},
+    {"field": "last_started", "headerName": "last run started (UTC)", "width": 190},
+    {"field": "last_success", "headerName": "last success (UTC)", "width": 180},
+    {
+        "field": "failure_streak",
+        "headerName": "failure streak",
+        "width": 140,
+        "cellClassRules": {"st-failed": "params.value > 0"},
+    },
+    {"field": "runs", "headerName": "runs seen", "width": 110},
+]
+
+
+def hosts_page(project: Project, rows: Sequence[Mapping[str, Any]]) -> html.Div:
+    """Per host: last run, last success, failure streak; a duration trend for the picked host."""
+    first = rows[0]["host"] if rows else None
+    return html.Div(
+        [
+            dcc.Store(id="hosts-ref", data={"project": project.key}),
+            html.H1(f"Hosts of {project.key}"),
+            html.P(f"{len(rows)} hosts · trends over the newest {_views.TREND_RUNS} runs"),
+            dag.AgGrid(
+                id="hosts-grid",
+                rowData=list(rows),
+                columnDefs=HOST_COLUMNS,
+                defaultColDef={"sortable": True, "resizable": True, "filter": True},
+                getRowId="params.data.host",
+                dashGridOptions={
+                    "animateRows": False,
+                    "pagination": len(rows) > 50,
+                    "paginationPageSize": 50,
+                    "paginationPageSizeSelector": False,
+                },
+                style={"height": f"{min(520, 90 + 42 * max(1, len(rows)))}px"},
+            ),
+            dcc.Dropdown(
+                id="hosts-pick",
+                options=[r["host"] for r in rows],
+                value=first,
+                clearable=False,
+                placeholder="host…",
+            ),
+            dcc.Graph(id="hosts-trend", config={"displaylogo": False}),
+        ]
+    )
+
+
+def message(title: str, text: str) -> html.Div:
+    """A page that only says something (not found, no plan...)."""
+    return html.Div([html.H1(title), html.P(text, id="message")])

@@ -1,0 +1,184 @@
+"""The plan page's graph as cytoscape elements: steps coloured by status, grouped, searchable,
+and collapsed to one node per host when there are many hosts (no Dash imports here)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rorunner.records import RunRecord
+
+COLLAPSE_ABOVE = 40  # hosts; above this each host is one node until expanded
+X_STEP = 200
+Y_HOST = 90
+HOSTS_PER_ROW = 8  # collapsed host nodes per row
+_WORST = ("failed", "unreachable", "running", "pending", "changed", "ok", "skipped", "not_run")
+
+
+@dataclass(frozen=True)
+class PlanView:
+    """What to draw: grouping, which hosts are expanded, the search text."""
+
+    group_by: str = "host"  # or "play"
+    expanded: frozenset[str] = frozenset()
+    search: str = ""
+    collapse_above: int = COLLAPSE_ABOVE
+
+
+def node_status(node: Mapping[str, Any], statuses: Mapping[str, str]) -> str:
+    """The run's status of a plan node; else the plan's verdict (would-run / up-to-date)."""
+    if node["id"] in statuses:
+        return statuses[node["id"]]
+    verdict = str(node.get("status") or "")
+    if verdict.startswith("would run"):
+        return "would-run"
+    return "up-to-date" if verdict == "up to date" else "planned"
+
+
+def plan_hosts(plan: Mapping[str, Any]) -> list[str]:
+    """Hosts of the plan in order of their first step."""
+    return list(dict.fromkeys(n["host"] for n in plan.get("nodes", ())))
+
+
+def collapsed_hosts(plan: Mapping[str, Any], view: PlanView) -> set[str]:
+    """Hosts drawn as one node: all but the expanded ones, when there are too many hosts."""
+    hosts = plan_hosts(plan)
+    if len(hosts) <= view.collapse_above:
+        return set()
+    return set(hosts) - set(view.expanded)
+
+
+def elements(
+    plan: Mapping[str, Any], record: RunRecord | None, view: PlanView
+) -> list[dict[str, Any]]:
+    """cytoscape elements (groups, steps or host summaries, edges) with preset positions."""
+    statuses = {s.task: s.status for s in record.steps} if record is not None else {}
+    nodes: Sequence[Mapping[str, Any]] = plan.get("nodes", ())
+    collapsed = collapsed_hosts(plan, view)
+    needle = view.search.strip().lower()
+    out = _host_summaries(nodes, collapsed, statuses, needle)
+    shown = [n for n in nodes if n["host"] not in collapsed]
+    out.extend(_groups(shown, view.group_by))
+    out.extend(_steps(shown, statuses, view.group_by, needle, y0=_rows(len(collapsed))))
+    ids = {n["id"] for n in shown}
+    out.extend(
+        {
+            "data": {"id": f"e{i}", "source": e["from"], "target": e["to"]},
+            "classes": "feeds" if e.get("feeds") else "order",
+        }
+        for i, e in enumerate(plan.get("edges", ()))
+        if e["from"] in ids and e["to"] in ids
+    )
+    return out
+
+
+def _rows(count: int) -> int:
+    return ((count + HOSTS_PER_ROW - 1) // HOSTS_PER_ROW) * Y_HOST
+
+
+def _matches(node: Mapping[str, Any], needle: str) -> bool:
+    return bool(needle) and needle in str(node["id"]).lower()
+
+
+def _search_class(hit: bool, needle: str) -> str:
+    if not needle:
+        return ""
+    return " match" if hit else " dim"
+
+
+def _host_summaries(
+    nodes: Sequence[Mapping[str, Any]],
+    collapsed: Collection[str],
+    statuses: Mapping[str, str],
+    needle: str,
+) -> list[dict[str, Any]]:
+    by_host: dict[str, list[Mapping[str, Any]]] = {}
+    for node in nodes:
+        if node["host"] in collapsed:
+            by_host.setdefault(node["host"], []).append(node)
+    out = []
+    for index, (host, own) in enumerate(by_host.items()):
+        status = _worst(node_status(n, statuses) for n in own)
+        hit = any(_matches(n, needle) for n in own) or (bool(needle) and needle in host.lower())
+        out.append(
+            {
+                "data": {
+                    "id": f"host:{host}",
+                    "label": f"{host}\n{len(own)} steps · {status}",
+                    "host": host,
+                    "status": status,
+                    "steps": len(own),
+                },
+                "position": {
+                    "x": (index % HOSTS_PER_ROW) * X_STEP,
+                    "y": (index // HOSTS_PER_ROW) * Y_HOST,
+                },
+                "classes": f"hostnode {status}{_search_class(hit, needle)}",
+            }
+        )
+    return out
+
+
+def _worst(statuses: Any) -> str:
+    found = set(statuses)
+    return next((s for s in _WORST if s in found), next(iter(sorted(found)), "planned"))
+
+
+def _group_of(node: Mapping[str, Any], group_by: str) -> str:
+    return f"group:{node['play'] if group_by == 'play' else node['host']}"
+
+
+def _groups(nodes: Sequence[Mapping[str, Any]], group_by: str) -> list[dict[str, Any]]:
+    groups = dict.fromkeys(_group_of(n, group_by) for n in nodes)
+    return [{"data": {"id": g, "label": g.split(":", 1)[1]}, "classes": "group"} for g in groups]
+
+
+def _steps(
+    nodes: Sequence[Mapping[str, Any]],
+    statuses: Mapping[str, str],
+    group_by: str,
+    needle: str,
+    y0: int,
+) -> list[dict[str, Any]]:
+    hosts = {h: i for i, h in enumerate(dict.fromkeys(n["host"] for n in nodes))}
+    plays = list(dict.fromkeys(n["play"] for n in nodes))
+    width = _play_widths(nodes) if group_by == "play" else {}
+    offset = {p: sum(width.get(q, 0) for q in plays[: plays.index(p)]) for p in plays}
+    column: dict[tuple[str, str], int] = {}
+    out = []
+    for node in nodes:
+        key = (node["host"], node["play"] if group_by == "play" else "")
+        x = column.get(key, 0)
+        column[key] = x + 1
+        status = node_status(node, statuses)
+        out.append(
+            {
+                "data": {
+                    "id": node["id"],
+                    "parent": _group_of(node, group_by),
+                    "label": f"{node['role']} > {node['phase']}\n{node['step']}",
+                    "status": status,
+                    "host": node["host"],
+                    "play": node["play"],
+                },
+                "position": {
+                    "x": (offset.get(node["play"], 0) + x) * X_STEP,
+                    "y": y0 + hosts[node["host"]] * Y_HOST,
+                },
+                "classes": f"step {status}{_search_class(_matches(node, needle), needle)}",
+            }
+        )
+    return out
+
+
+def _play_widths(nodes: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """Per play, the most steps one host has in it (+1 for a gap between plays)."""
+    counts: dict[tuple[str, str], int] = {}
+    for node in nodes:
+        key = (node["play"], node["host"])
+        counts[key] = counts.get(key, 0) + 1
+    widths: dict[str, int] = {}
+    for (play, _), count in counts.items():
+        widths[play] = max(widths.get(play, 0), count + 1)
+    return widths

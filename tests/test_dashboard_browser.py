@@ -1,0 +1,481 @@
+"""The dashboard in real headless Chromium: runs table, one run, plan, hosts, live follow,
+the static report offline, and load times at scale (1,000 runs; 500 hosts x 10 steps).
+
+One browser and one `rorunner dashboard` server serve every test of this module; each
+test reads its own project (a `--project` of the server). Records are written with the
+records module (tests/record_factory.py); the lab run of the example project is in
+tests/test_dashboard_lab.py.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from rorunner.records import RunRecord, RunStore
+from tests.browser import ARTIFACTS, Browser, DashboardProcess, missing_browser
+from tests.record_factory import Spec, make_run, many_runs, writer_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+PERF_RUNS = 1000
+BIG_HOSTS = 500
+BIG_STEPS = 10
+LOAD_BOUND = 2.0  # seconds, the target; asserted with a generous factor for a loaded machine
+LOAD_FACTOR = 4.0
+REFRESH = 0.5  # the server's --refresh: live pages poll every 0.5 s, the runs table every 1 s
+TIMINGS: dict[str, float] = {}
+
+
+@dataclass(frozen=True)
+class Board:
+    """The session's dashboard server and the projects it reads."""
+
+    url: str
+    root: Path
+
+    def state(self, project: str) -> Path:
+        """The `.rorunner/` of project `project`."""
+        return self.root / project / ".rorunner"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    why = missing_browser()
+    if why:
+        pytest.fail(
+            f"browser tests need Debian's chromium and chromium-driver: {why}", pytrace=False
+        )
+    session = Browser()
+    try:
+        yield session
+    finally:
+        session.quit()
+        (ARTIFACTS / "timings.json").write_text(json.dumps(TIMINGS, indent=2, sort_keys=True))
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Board]:
+    root = tmp_path_factory.mktemp("board")
+    many_runs(root / "perf" / ".rorunner", PERF_RUNS)
+    many_runs(root / "small" / ".rorunner", 10)
+    hosts = tuple(f"web{i:03d}" for i in range(BIG_HOSTS))
+    make_run(
+        root / "big" / ".rorunner",
+        Spec("big-1", hosts=hosts, steps_per_host=BIG_STEPS, fail_host="web007"),
+    )
+    _history(root / "demo" / ".rorunner")
+    for empty in ("live",):
+        (root / empty).mkdir()
+    projects = [
+        arg
+        for name in ("perf", "small", "big", "demo", "live")
+        for arg in ("--project", str(root / name))
+    ]
+    server = DashboardProcess([*projects, "--refresh", str(REFRESH)])
+    try:
+        yield Board(server.url.rstrip("/"), root)
+    finally:
+        server.stop()
+
+
+def _history(state: Path) -> None:
+    """Six runs of h1..h4: h2 fails the last three (a streak of 3), h3 is only in some."""
+    for number in range(6):
+        hosts = ("h1", "h2", "h3", "h4") if number % 2 == 0 else ("h1", "h2", "h4")
+        make_run(
+            state,
+            Spec(
+                run_id=f"2026090{number + 1}T120000-{100 + number}-1",
+                hosts=hosts,
+                steps_per_host=10,
+                fail_host="h2" if number >= 3 else None,
+                fail_at=2,
+                start=1_788_000_000.0 + 86_400 * number,
+                playbook="site.yml" if number != 4 else "other.yml",
+            ),
+        )
+
+
+def _chips(browser: Browser, css: str) -> dict[str, int]:
+    """{status: count} of the status chips under `css`."""
+    pairs = browser.js(
+        "return Array.from(document.querySelectorAll(arguments[0] + ' .chip'))"
+        ".map(c => [c.dataset.status, Number(c.dataset.count)])",
+        css,
+    )
+    return dict(pairs)
+
+
+def _latest(state: Path) -> RunRecord:
+    store = RunStore(state)
+    return store.load(store.summaries()[0].run_id)
+
+
+def _row(project: str, run_id: str) -> str:
+    return f'#runs-grid .ag-row[row-id="{project}/{run_id}"]'
+
+
+def _pick(browser: Browser, dropdown: str, option: str) -> None:
+    browser.wait(f"#{dropdown}").click()
+    browser.wait_for(
+        lambda: next(
+            (
+                o
+                for o in browser.driver.find_elements(By.CSS_SELECTOR, "[role=option]")
+                if o.text == option
+            ),
+            None,
+        ),
+        f"option {option!r} of {dropdown}",
+    ).click()
+    ActionChains(browser.driver).send_keys(Keys.ESCAPE).perform()
+
+
+# ---- runs table ------------------------------------------------------------------------
+
+
+def test_runs_table_of_1000_runs_loads_fast_newest_first(browser: Browser, board: Board) -> None:
+    newest = RunStore(board.state("perf")).summaries()[0]
+    browser.open(f"{board.url}/runs/demo", "#runs-grid .ag-row")  # the browser caches the JS
+    small = browser.open(f"{board.url}/runs/small", "#runs-grid .ag-row")
+    cold = browser.open(f"{board.url}/runs/perf", _row("perf", newest.run_id))
+    warm = browser.open(f"{board.url}/runs/perf", _row("perf", newest.run_id))
+    TIMINGS.update(runs_1000_cold=cold, runs_1000_warm=warm, runs_10=small)
+    browser.screenshot("runs-1000")
+    assert browser.text("#runs-count") == f"{PERF_RUNS} runs"
+    first = browser.wait('#runs-grid .ag-center-cols-container .ag-row[row-index="0"]')
+    assert first.get_attribute("row-id") == f"perf/{newest.run_id}"
+    assert "1 to 25 of 1,000" in browser.text(".ag-paging-panel")
+    assert warm < LOAD_BOUND * LOAD_FACTOR, TIMINGS
+    assert cold < LOAD_BOUND * LOAD_FACTOR * 2, TIMINGS
+    assert warm < max(small, 0.5) * 3, TIMINGS  # 100x the runs, not 100x the time
+
+
+def test_runs_table_sorts_and_filters(browser: Browser, board: Board) -> None:
+    records = RunStore(board.state("perf")).summaries()
+    failing = [r for r in records if r.exit_code]
+    browser.open(f"{board.url}/runs/perf", "#runs-grid .ag-row")
+    header = browser.wait('.ag-header-cell[col-id="hosts_failed"]')
+    header.click()  # ascending
+    header.click()  # descending: runs with a failed host first
+    browser.wait_for(
+        lambda: (
+            browser.js(
+                "return document.querySelector('#runs-grid .ag-center-cols-container "
+                '.ag-row[row-index="0"] [col-id=hosts_failed]\').textContent'
+            )
+            == "1"
+        ),
+        "a run with a failed host on top",
+    )
+    _pick(browser, "runs-status", "failed")
+    browser.wait_for(
+        lambda: browser.text("#runs-count") == f"{len(failing)} runs", f"{len(failing)} failed runs"
+    )
+    assert f"of {len(failing)}" in browser.text(".ag-paging-panel")
+    browser.screenshot("runs-filtered")
+
+
+def test_runs_table_filters_by_playbook_and_host(browser: Browser, board: Board) -> None:
+    browser.open(f"{board.url}/runs/demo", "#runs-grid .ag-row")
+    assert browser.text("#runs-count") == "6 runs"
+    _pick(browser, "runs-host", "h3")
+    browser.wait_for(lambda: browser.text("#runs-count") == "3 runs", "the 3 runs with h3")
+    _pick(browser, "runs-playbook", "demo/other.yml")  # the playbook's dir and name
+    browser.wait_for(lambda: browser.text("#runs-count") == "1 runs", "h3's run of other.yml")
+    row = browser.wait('#runs-grid .ag-center-cols-container .ag-row[row-index="0"]')
+    assert row.get_attribute("row-id") == "demo/20260905T120000-104-1"
+
+
+# ---- one run -----------------------------------------------------------------------------
+
+BARS_JS = "return document.querySelectorAll('#run-timeline .barlayer .point').length"
+
+
+def _failed_cell(browser: Browser, host: str) -> tuple[str, object]:
+    cells = [
+        c
+        for c in browser.driver.find_elements(
+            By.CSS_SELECTOR,
+            f'#run-grid .ag-center-cols-container .ag-row[row-id="{host}"] .ag-cell',
+        )
+        if c.text == "failed"
+    ]
+    assert len(cells) == 1, [c.text for c in cells]
+    return str(cells[0].get_attribute("col-id")), cells[0]
+
+
+def test_run_page_grid_timeline_and_step_details(browser: Browser, board: Board) -> None:
+    record = _latest(board.state("demo"))
+    browser.open(f"{board.url}/run/demo/{record.run_id}", '#run-grid .ag-row[row-id="h2"]')
+    assert _chips(browser, "#step-counts") == {s: n for s, n in record.totals.items() if n}
+    assert _chips(browser, "#host-counts") == {"changed": 2, "failed": 1}
+    column, cell = _failed_cell(browser, "h2")
+    header = browser.wait(f'#run-grid .ag-header-cell[col-id="{column}"]')
+    assert "remote > 10-install.sh" in header.text
+    assert "st-failed" in str(cell.get_attribute("class"))  # type: ignore[attr-defined]
+    executed = sum(1 for s in record.steps if s.executed)
+    browser.wait_for(lambda: browser.js(BARS_JS) == executed, f"{executed} timeline bars")
+    cell.click()  # type: ignore[attr-defined]
+    stderr = browser.wait("#detail-stderr")
+    assert stderr.text == "ERROR: port 9999 not configured on h2"
+    assert browser.text("#detail-reason") == "exit status 1"
+    assert browser.text("#detail-command") == "echo 10-install.sh"
+    link = browser.wait("#detail-stderr-link").get_attribute("href")
+    with urllib.request.urlopen(str(link), timeout=30) as response:
+        assert response.read().decode() == "ERROR: port 9999 not configured on h2\n"
+        assert "attachment" in response.headers["Content-Disposition"]
+    assert "fetched/h1/status.txt" in browser.text("#run-fetched")
+    assert "ERROR: port 9999 not configured on h2" in browser.text("#run-failures")
+    browser.full_height_screenshot("run-failed-step")
+    assert browser.console_errors() == []
+
+
+def test_timeline_bar_click_shows_that_step(browser: Browser, board: Board) -> None:
+    record = _latest(board.state("demo"))
+    browser.open(f"{board.url}/run/demo/{record.run_id}", "#run-timeline .barlayer .point")
+    bar = browser.driver.find_elements(By.CSS_SELECTOR, "#run-timeline .barlayer .point path")[0]
+    ActionChains(browser.driver).move_to_element(bar).pause(0.3).click().perform()
+    title = browser.wait("#detail-title").text
+    assert any(
+        title == f"{s.host}: {s.play} > {s.role} > {s.phase} > {s.step}"
+        for s in record.steps
+        if s.executed
+    ), title
+
+
+def test_run_page_of_500_hosts_loads_fast(browser: Browser, board: Board) -> None:
+    record = RunStore(board.state("big")).load("big-1")
+    first_page = {f"web{i:03d}" for i in range(50)}  # the timeline shows 50 hosts at a time
+    executed = sum(1 for s in record.steps if s.executed and s.host in first_page)
+    demo = _latest(board.state("demo"))
+    began = time.monotonic()
+    browser.open(f"{board.url}/run/demo/{demo.run_id}", "#run-timeline .barlayer .point")
+    small = time.monotonic() - began
+    began = time.monotonic()
+    browser.open(f"{board.url}/run/big/big-1", '#run-grid .ag-row[row-id="web000"]')
+    browser.wait_for(lambda: browser.js(BARS_JS) == executed, f"{executed} timeline bars")
+    took = time.monotonic() - began
+    TIMINGS.update(run_500x10=took, run_4x10=small)
+    assert _chips(browser, "#host-counts") == {"changed": BIG_HOSTS - 1, "failed": 1}
+    browser.screenshot("run-500-hosts")
+    _pick(browser, "timeline-page", f"hosts 451-500 of {BIG_HOSTS}")
+    last_page = {f"web{i:03d}" for i in range(450, 500)}
+    browser.wait_for(
+        lambda: browser.js(BARS_JS) == sum(1 for s in record.steps if s.host in last_page),
+        "the bars of the last 50 hosts",
+    )
+    assert took < LOAD_BOUND * LOAD_FACTOR, TIMINGS
+
+
+# ---- plan --------------------------------------------------------------------------------
+
+CY_JS = """
+const root = document.getElementById('plan-graph');
+for (const e of [root, ...root.querySelectorAll('*')]) {
+  if (e._cyreg && e._cyreg.cy) { window.__cy = e._cyreg.cy; return true; }
+}
+return false;
+"""
+
+
+def _cy(browser: Browser, selector: str) -> int:
+    browser.wait_for(lambda: browser.js(CY_JS), "the cytoscape instance")
+    return int(browser.js(f"return window.__cy.nodes({json.dumps(selector)}).length"))
+
+
+def _tap(browser: Browser, node_id: str) -> None:
+    """A real mouse click at the node's place on the canvas."""
+    x, y = browser.js(
+        "const n = window.__cy.getElementById(arguments[0]); const p = n.renderedPosition();"
+        "return [p.x, p.y];",
+        node_id,
+    )
+    canvas = browser.wait("#plan-graph canvas")
+    size = canvas.size
+    ActionChains(browser.driver).move_to_element_with_offset(
+        canvas, int(x - size["width"] / 2), int(y - size["height"] / 2)
+    ).click().perform()
+
+
+def test_plan_page_shows_every_step_coloured_and_searchable(browser: Browser, board: Board) -> None:
+    record = _latest(board.state("demo"))
+    plan = RunStore(board.state("demo")).plan(record.run_id)
+    assert plan is not None
+    browser.open(f"{board.url}/plan/demo", "#plan-graph canvas")
+    assert browser.wait_for(lambda: _cy(browser, ".step") == len(plan["nodes"]), "every step")
+    assert _cy(browser, ".step.failed") == 1
+    assert _cy(browser, ".group") == len({n["host"] for n in plan["nodes"]})  # one per host
+    browser.screenshot("plan")
+    search = browser.wait("#plan-search")
+    search.send_keys("h2/", Keys.ENTER)
+    browser.wait_for(lambda: _cy(browser, ".match") == 10, "h2's 10 steps matched")
+    assert _cy(browser, ".dim") == len(plan["nodes"]) - 10
+    failed = next(s for s in record.steps if s.status == "failed")
+    _tap(browser, failed.task)
+    browser.wait_for(lambda: "ERROR: port 9999" in browser.text("#plan-detail"), "the step detail")
+    browser.wait("#plan-group label:nth-of-type(2) input").click()  # group by play
+    browser.wait_for(lambda: _cy(browser, ".group") == 1, "one group per play")
+    assert browser.console_errors() == []
+
+
+def test_plan_of_500_hosts_is_collapsed_per_host(browser: Browser, board: Board) -> None:
+    took = browser.open(f"{board.url}/plan/big/big-1", "#plan-graph canvas")
+    browser.wait_for(lambda: _cy(browser, ".hostnode") == BIG_HOSTS, "one node per host")
+    TIMINGS["plan_500x10"] = took
+    assert _cy(browser, ".step") == 0
+    assert _cy(browser, ".hostnode.failed") == 1
+    browser.js("window.__cy.fit(window.__cy.getElementById('host:web007'), 200)")
+    _tap(browser, "host:web007")
+    browser.wait_for(lambda: _cy(browser, ".step") == BIG_STEPS, "web007 expanded")
+    assert _cy(browser, ".step.failed") == 1
+    browser.screenshot("plan-500-hosts")
+    assert browser.console_errors() == []
+
+
+# ---- hosts -------------------------------------------------------------------------------
+
+
+def test_hosts_page_history_and_trend(browser: Browser, board: Board) -> None:
+    browser.open(f"{board.url}/hosts/demo", '#hosts-grid .ag-row[row-id="h2"]')
+
+    def cell(host: str, column: str) -> str:
+        return browser.text(f'#hosts-grid .ag-row[row-id="{host}"] [col-id="{column}"]')
+
+    assert cell("h2", "failure_streak") == "3"
+    assert cell("h1", "failure_streak") == "0"
+    assert cell("h2", "last_state") == "failed"
+    third = RunStore(board.state("demo")).load("20260903T120000-102-1")
+    assert cell("h2", "last_success") == third.started_at.replace("T", " ")[:19]
+    assert cell("h3", "last_run") == "20260905T120000-104-1"
+    assert cell("h1", "runs") == "6"
+    assert cell("h3", "runs") == "3"
+    browser.wait('#hosts-grid .ag-row[row-id="h3"] [col-id="host"]').click()
+    browser.wait_for(lambda: "on h3" in browser.text("#hosts-trend .gtitle"), "h3's trend")
+    traces = browser.js(
+        "return document.querySelectorAll('#hosts-trend .scatterlayer .trace').length"
+    )
+    assert traces == 10
+    browser.screenshot("hosts")
+    assert browser.console_errors() == []
+
+
+# ---- live ----------------------------------------------------------------------------------
+
+
+def test_a_run_appears_and_is_followed_live_then_polling_stops(
+    browser: Browser, board: Board
+) -> None:
+    state = board.state("live")
+    browser.open(f"{board.url}/runs/live", "#runs-count")
+    spec = Spec("live-1", hosts=("a", "b"), steps_per_host=3)
+    writer = writer_for(state, spec, time.time, min_interval=0.1)
+    step = threading.Event()
+    tasks = [s["task"] for s in writer.snapshot()["steps"]]
+
+    def run() -> None:
+        writer.start()
+        for task in tasks:
+            writer.step_started(task)
+            step.wait(timeout=60)
+            step.clear()
+            writer.step_finished(task, "changed", rc=0)
+        writer.finish(exit_code=0)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    try:
+        browser.wait(_row("live", "live-1"))  # the runs table polls: the new run appears
+        browser.open(f"{board.url}/run/live/live-1", "#run-live")
+        assert browser.text("#run-live") == "● live"
+        first = '#run-grid .ag-row[row-id="a"] [col-id="c0"]'
+        seen = browser.wait_for(lambda: _elapsed(browser.text(first)), "a running step")
+        browser.wait_for(lambda: (_elapsed(browser.text(first)) or 0) > seen, "growing elapsed")
+        browser.screenshot("run-live")
+        for _ in tasks:
+            step.set()
+            browser.wait_for(lambda: not step.is_set(), "the writer to take the next step")
+        step.set()
+    finally:
+        step.set()
+        worker.join(timeout=60)
+    browser.wait_for(lambda: browser.text("#run-live") == "finished", "the run to end")
+    assert _chips(browser, "#step-counts") == {"changed": 6}
+    before = browser.dash_requests()
+    time.sleep(REFRESH * 6)
+    assert browser.dash_requests() == before, "the page still polls after the run ended"
+    assert browser.console_errors() == []
+
+
+def _elapsed(text: str) -> float | None:
+    """3.2 from 'running 3.2s'."""
+    return float(text.split()[1].rstrip("s")) if text.startswith("running ") else None
+
+
+# ---- static report ------------------------------------------------------------------------
+
+
+def test_static_report_opens_offline_with_the_same_counts(
+    browser: Browser, board: Board, tmp_path: Path
+) -> None:
+    record = _latest(board.state("demo"))
+    out = tmp_path / "report.html"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rorunner",
+            "report",
+            record.run_id,
+            "-o",
+            str(out),
+            "-p",
+            str(board.root / "demo"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    html = out.read_text()
+    assert "<script src=" not in html and 'rel="stylesheet"' not in html
+    browser.driver.execute_cdp_cmd("Network.enable", {})
+    browser.driver.execute_cdp_cmd(
+        "Network.emulateNetworkConditions",
+        {"offline": True, "latency": 0, "downloadThroughput": 0, "uploadThroughput": 0},
+    )
+    try:
+        browser.open(out.as_uri(), "#timeline .barlayer .point")
+        chips = browser.js(
+            "return Array.from(document.querySelectorAll('#step-counts .chip'))"
+            ".map(c => [c.dataset.status, Number(c.dataset.count)])"
+        )
+        expected = {s: n for s, n in record.totals.items() if n}
+        assert dict(chips) == expected
+        executed = sum(1 for s in record.steps if s.executed)
+        bars = browser.js("return document.querySelectorAll('#timeline .barlayer .point').length")
+        assert bars == executed
+        assert browser.js("return performance.getEntriesByType('resource').length") == 0
+        assert "ERROR: port 9999 not configured on h2" in browser.text("#failures")
+        assert len(browser.driver.find_elements(By.CSS_SELECTOR, "#grid td.st-failed")) == 2
+        browser.full_height_screenshot("report")
+    finally:
+        browser.driver.execute_cdp_cmd(
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+        )
+    assert browser.console_errors() == []

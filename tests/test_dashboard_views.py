@@ -1,0 +1,121 @@
+"""The dashboard's page data, built from records without a browser: plan collapse and search,
+host history, the grid of a live run, run filters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rorunner.dashboard._plan import PlanView, elements
+from rorunner.dashboard._views import (
+    filter_rows,
+    grid_columns,
+    grid_rows,
+    host_rows,
+    project_keys,
+    run_row,
+    timeline_bars,
+    timeline_pages,
+)
+from rorunner.records import RunStore
+from tests.record_factory import FakeClock, Spec, make_run, many_runs, writer_for
+
+
+def _classes(items: list[dict[str, object]], cls: str) -> list[dict[str, object]]:
+    return [e for e in items if cls in str(e.get("classes", "")).split()]
+
+
+def test_plan_collapses_many_hosts_and_expands_one(tmp_path: Path) -> None:
+    state = tmp_path / ".rorunner"
+    hosts = tuple(f"n{i:02d}" for i in range(45))
+    make_run(state, Spec("p1", hosts=hosts, fail_host="n07", fail_at=1), logs=False)
+    store = RunStore(state)
+    plan, record = store.plan("p1"), store.load("p1")
+    assert plan is not None
+    collapsed = elements(plan, record, PlanView())
+    assert len(_classes(collapsed, "hostnode")) == 45
+    assert _classes(collapsed, "step") == []
+    assert [e["data"]["id"] for e in _classes(collapsed, "failed")] == ["host:n07"]  # type: ignore[index]
+    opened = elements(plan, record, PlanView(expanded=frozenset({"n07"})))
+    steps = _classes(opened, "step")
+    assert {e["data"]["host"] for e in steps} == {"n07"}  # type: ignore[index]
+    assert len(steps) == 4
+    assert len([e for e in opened if "source" in e["data"]]) == 3  # type: ignore[operator]
+    few = elements(plan, record, PlanView(collapse_above=100, search="n07/"))
+    assert len(_classes(few, "step")) == 4 * 45
+    assert len(_classes(few, "match")) == 4
+    assert len(_classes(few, "dim")) == 4 * 44
+
+
+def test_plan_groups_by_play(tmp_path: Path) -> None:
+    state = tmp_path / ".rorunner"
+    make_run(state, Spec("p2"), logs=False)
+    plan = RunStore(state).plan("p2")
+    assert plan is not None
+    by_host = elements(plan, None, PlanView(group_by="host"))
+    by_play = elements(plan, None, PlanView(group_by="play"))
+    assert [e["data"]["id"] for e in _classes(by_host, "group")] == [  # type: ignore[index]
+        "group:h1",
+        "group:h2",
+        "group:h3",
+        "group:h4",
+    ]
+    assert [e["data"]["id"] for e in _classes(by_play, "group")] == ["group:01-site"]  # type: ignore[index]
+    assert {e["data"]["status"] for e in _classes(by_play, "step")} == {"would-run"}  # type: ignore[index]
+
+
+def test_host_history_streaks_and_last_success(tmp_path: Path) -> None:
+    state = tmp_path / ".rorunner"
+    for number, fail in enumerate((None, "b", None, "b", "b")):
+        make_run(
+            state,
+            Spec(
+                f"r{number}", hosts=("a", "b"), fail_host=fail, start=1_790_000_000.0 + 100 * number
+            ),
+            logs=False,
+        )
+    project = project_keys([state])[0]
+    rows = {r["host"]: r for r in host_rows(project, RunStore(state).summaries())}
+    assert rows["b"]["failure_streak"] == 2
+    assert rows["b"]["last_state"] == "failed"
+    assert rows["b"]["last_success"] == RunStore(state).load("r2").started_at.replace("T", " ")[:19]
+    assert rows["a"]["failure_streak"] == 0
+    assert rows["a"]["runs"] == 5
+
+
+def test_grid_of_a_live_run_shows_elapsed_time(tmp_path: Path) -> None:
+    state = tmp_path / ".rorunner"
+    clock = FakeClock(1_790_000_000.0)
+    writer = writer_for(state, Spec("live", hosts=("a",)), clock, min_interval=0.0)
+    writer.start()
+    writer.step_started("a/01-site/webapp/local_pre/10-check-vars.sh")
+    record = RunStore(state).load("live")
+    columns = grid_columns(record)
+    row = grid_rows(record, columns, now=clock.now + 3.25)[0]
+    assert row["c0"] == "running 3.2s"
+    assert row["c1"] == "pending"
+    assert row["state"] == "running"
+    bars = timeline_bars(record, now=clock.now + 3.25)
+    assert [(b.status, round(b.end - b.start, 2)) for b in bars] == [("running", 3.25)]
+    writer.close()
+
+
+def test_run_filters_and_timeline_pages(tmp_path: Path) -> None:
+    state = tmp_path / ".rorunner"
+    many_runs(state, 8)
+    project = project_keys([state])[0]
+    rows = [run_row(project, r) for r in RunStore(state).summaries()]
+    failed = filter_rows(rows, ["failed"], None, None)
+    assert [r["exit_code"] for r in failed] == [2]  # run 3 of 8 had a failing host
+    assert filter_rows(rows, ["ok"], None, "h9") == []
+    assert len(filter_rows(rows, None, None, "h1")) == 8
+    make_run(
+        tmp_path / "big" / ".rorunner",
+        Spec("b", hosts=tuple(f"x{i}" for i in range(120)), steps_per_host=1),
+        logs=False,
+    )
+    big = RunStore(tmp_path / "big" / ".rorunner").load("b")
+    assert [label for _, label in timeline_pages(big)] == [
+        "hosts 1-50 of 120",
+        "hosts 51-100 of 120",
+        "hosts 101-120 of 120",
+    ]
