@@ -154,7 +154,7 @@ def test_report_writes_one_self_contained_file(project: Path, tmp_path: Path) ->
 
 
 def test_dashboard_refuses_a_non_loopback_bind_without_allow_remote() -> None:
-    for host in ("0.0.0.0", "::", "192.0.2.1", "example.invalid"):  # noqa: S104 - refused
+    for host in ("0.0.0.0", "::", "192.0.2.1", "example.invalid"):
         code, loaded, err = _probe("dashboard", ".", "--host", host)
         assert code == 5, err
         assert "not a loopback address" in err and "--allow-remote" in err
@@ -163,7 +163,7 @@ def test_dashboard_refuses_a_non_loopback_bind_without_allow_remote() -> None:
 
 def test_loopback_addresses() -> None:
     assert all(map(is_loopback, ("127.0.0.1", "127.3.4.5", "::1", "[::1]", "localhost")))
-    assert not any(map(is_loopback, ("0.0.0.0", "::", "10.1.2.3", "fd00::1", "host1")))  # noqa: S104
+    assert not any(map(is_loopback, ("0.0.0.0", "::", "10.1.2.3", "fd00::1", "host1")))
 
 
 def test_play_and_runs_never_import_the_dashboard_layer(project: Path) -> None:
