@@ -30,9 +30,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _dashboard_layer() -> ModuleType:
+def _dashboard_layer(part: str) -> ModuleType:
+    """A module of the dashboard layer (importing Dash or plotly), or how to install them."""
     try:
-        return importlib.import_module("rorunner.dashboard")
+        return importlib.import_module(f"rorunner.dashboard.{part}")
     except ImportError as err:
         raise RorunnerError(
             f"the dashboard needs the 'dashboard' extra ({err.name} is missing): "
@@ -78,15 +79,14 @@ def dashboard(
         warn(f"serving on {host}: anyone who can reach it sees your runs (no authentication)")
     dirs = [*([project_dir] if project_dir else []), *projects] or ["."]
     found = state_dirs(dirs)
-    layer = _dashboard_layer()
-    app = layer.create_app(found, refresh=refresh)
+    app = _dashboard_layer("_app").create_app(found, refresh=refresh)
     for state in found:
         click.echo(f"rorunner dashboard: reading {state}")
 
     def ready(url: str) -> None:
         click.echo(f"rorunner dashboard: serving {url} (read-only; Ctrl-C to stop)")
 
-    layer.serve(app, host, port, ready)
+    _dashboard_layer("_server").serve(app, host, port, ready)
 
 
 def state_dirs(dirs: list[str]) -> list[Path]:
@@ -110,6 +110,5 @@ def state_dirs(dirs: list[str]) -> list[Path]:
 def report(run_id: str, output: str, projects: tuple[str, ...]) -> None:
     """Write a self-contained HTML report of run RUN_ID (an id, a prefix, or `latest`)."""
     store, record = find_run(stores(projects), run_id)
-    layer = _dashboard_layer()
-    layer.write_report(store, record, Path(output))
+    _dashboard_layer("_report").write_report(store, record, Path(output))
     click.echo(f"rorunner report: wrote {output} (run {record.run_id})")
