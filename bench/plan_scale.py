@@ -59,14 +59,18 @@ class Sample:
     rss: int
 
 
+def _address(net: int, i: int) -> str:
+    return f"2001:db8:{net}::{i >> 16:x}:{i & 0xFFFF:x}"
+
+
 def inventory(n_hosts: int) -> str:
     """An INI inventory of n hosts: two thirds in `web`, a third in `db`, a few own vars."""
     web = n_hosts * 2 // 3
     lines = ["[web]"]
-    lines += [f"w{i:06d} ansible_host=2001:db8:1::{i:x}" for i in range(1, web + 1)]
+    lines += [f"w{i:06d} ansible_host={_address(1, i)}" for i in range(1, web + 1)]
     lines += ["[db]"]
     lines += [
-        f"d{i:06d} ansible_host=2001:db8:2::{i:x}" + (" app_port=5432" if i % 10 == 0 else "")
+        f"d{i:06d} ansible_host={_address(2, i)}" + (" app_port=5432" if i % 10 == 0 else "")
         for i in range(1, n_hosts - web + 1)
     ]
     lines += ["[prod:children]", "web", "db", "[prod:vars]", "ansible_user=deploy"]

@@ -13,7 +13,7 @@ PHASES: tuple[Phase, ...] = ("local_pre", "ship", "remote", "fetch", "local_post
 StepKind = Literal["local", "ship", "remote", "fetch"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConnectionSpec:
     """How to reach one host; plain data, safe to put in a doit task and to pickle.
 
@@ -110,7 +110,7 @@ class Inventory:
     notices: tuple[str, ...] = ()  # warnings for the CLI to show (empty inventory, name clashes)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileMove:
     """One file to ship (src local, dest remote) or fetch (src remote, dest local).
 
@@ -124,7 +124,7 @@ class FileMove:
     content: bytes | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StepSpec:
     """What a step does, independent of where it sits in the plan."""
 
@@ -137,7 +137,7 @@ class StepSpec:
     timeout: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlanStep:
     """One node of the plan: a step of one RTAS of one host in one play."""
 

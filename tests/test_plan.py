@@ -541,3 +541,25 @@ def test_created_files_keep_one_signature_whether_or_not_a_run_left_them(tmp_pat
     assert [s.signature for s in plan.steps] == before
     (move,) = by_name(plan)["web1/01-web/u/ship/files"].spec.files
     assert (move.mode, move.content) == (None, None)
+
+
+def test_plan_order_is_a_topological_order_networkx_agrees(tmp_path: Path) -> None:
+    """networkx, as an independent check: the plan is a DAG, every edge points forward in plan
+    order, and predecessors/successors/feeders agree with the graph's edges."""
+    import networkx as nx
+
+    project = copy_project("golden", tmp_path)
+    book = load_playbook(str(project / "playbooks/site.yml"))
+    plan = build_plan(golden_inventory(), book)
+    graph = plan.to_networkx()
+    assert nx.is_directed_acyclic_graph(graph)
+    assert list(graph.nodes) == [s.node for s in plan.steps]
+    rank = {step.node: index for index, step in enumerate(plan.steps)}
+    assert all(rank[a] < rank[b] for a, b in graph.edges)
+    for step in plan.steps:
+        preds = sorted(graph.predecessors(step.node), key=rank.__getitem__)
+        assert [s.node for s in plan.predecessors(step)] == preds
+        succs = sorted(graph.successors(step.node), key=rank.__getitem__)
+        assert [s.node for s in plan.successors(step)] == succs
+        feeding = [p for p in preds if graph.edges[p, step.node]["feeds"]]
+        assert [s.node for s in plan.feeders(step)] == feeding

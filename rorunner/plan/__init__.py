@@ -1,4 +1,4 @@
-"""The planner: one validated graph of every step of every host (networkx lives only here)."""
+"""The planner: one validated graph of every step of every host (networkx only on request)."""
 
 from rorunner.model import ConnectionDefaults
 from rorunner.plan._build import PlayInfo, batches

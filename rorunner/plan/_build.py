@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -10,12 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from rorunner.errors import InputError, Location
-from rorunner.model import ConnectionDefaults, Host, Inventory
-from rorunner.plan._expand import Expander, HostPlay, Planned, host_location
-from rorunner.plan._graph import GraphBuilder, Node
+from rorunner.model import ConnectionDefaults, Host, Inventory, PlanStep
+from rorunner.plan._expand import Expander, HostPlay, PlannedUnit, host_location
+from rorunner.plan._graph import GraphBuilder
 from rorunner.plan._hosts import check_pattern, select
-from rorunner.plan._jinja import render_string
-from rorunner.playbook import Play, Playbook, StepEntry
+from rorunner.plan._jinja import is_template
+from rorunner.playbook import Play, Playbook, Unit
 
 DEFAULT_FETCH_DIR = "fetched"
 
@@ -39,6 +38,7 @@ class Built:
     builder: GraphBuilder
     plays: list[PlayInfo]
     notices: list[str]
+    tails: set[tuple[str, str, str, str]]  # (play, role, phase, step) of every step
 
 
 def batches(hosts: Sequence[str], serial: Sequence[int | str]) -> tuple[tuple[str, ...], ...]:
@@ -74,9 +74,9 @@ def build_graph(
     if limit:
         check_pattern(inventory, limit, Location("--limit"))
         allowed = set(select(inventory, limit, Location("--limit")))
-    built = Built(GraphBuilder(), [], [])
+    built = Built(GraphBuilder(), [], [], set())
     expander = Expander(playbook, extra_vars)
-    last: dict[str, Node] = {}  # per host: the last step of its latest play
+    last: dict[str, int] = {}  # per host: the last step of its latest play
     for play in playbook.plays:
         hosts = _play_hosts(inventory, play, allowed)
         info = PlayInfo(
@@ -93,35 +93,35 @@ def build_graph(
             built.notices.append(f"play {play.id} ({play.name}): skipped, no hosts matched {why}")
             continue
         context = _PlayContext(inventory, playbook, play, expander, built.builder, defaults)
-        ends = {host: context.host_steps(host, fetch_dir) for host in hosts}
-        for host, (first, final) in ends.items():
-            if host in last and first is not None:
-                built.builder.link(last[host], first, feeds=False)
+        built.tails.update(context.tails())
+        _plan_play(context, info.batches, last, fetch_dir)
+    return built
+
+
+def _plan_play(
+    context: _PlayContext,
+    groups: tuple[tuple[str, ...], ...],
+    last: dict[str, int],
+    fetch_dir: str | None,
+) -> None:
+    """Every host of the play, batch by batch: a host starts after its own previous play,
+    and a batch after every host of the batch before it finished the play."""
+    finals: list[int] = []  # the last steps of the batch before
+    for group in groups:
+        ends: list[int] = []
+        for host in group:
+            before = [last[host]] if host in last else []
+            final = context.host_steps(host, fetch_dir, before + finals)
             if final is not None:
                 last[host] = final
-        _serial_barriers(built.builder, info.batches, ends)
-    return built
+                ends.append(final)
+        finals = ends
 
 
 def _play_hosts(inventory: Inventory, play: Play, allowed: set[str] | None) -> list[str]:
     check_pattern(inventory, play.hosts, play.hosts_at)
     chosen = select(inventory, play.hosts, play.hosts_at)
     return [host for host in chosen if allowed is None or host in allowed]
-
-
-def _serial_barriers(
-    builder: GraphBuilder,
-    groups: tuple[tuple[str, ...], ...],
-    ends: Mapping[str, tuple[Node | None, Node | None]],
-) -> None:
-    """Batch k+1 of a play starts after every host of batch k finished the play."""
-    for earlier, later in itertools.pairwise(groups):
-        finals = [ends[h][1] for h in earlier if ends[h][1] is not None]
-        for host in later:
-            first = ends[host][0]
-            for final in finals:
-                if first is not None and final is not None:
-                    builder.link(final, first, feeds=False)
 
 
 class _PlayContext:
@@ -142,33 +142,61 @@ class _PlayContext:
         self.expander = expander
         self.builder = builder
         self.defaults = defaults
-        self.run_list = playbook.run_list(play)
+        units = [(playbook.roles[n], use) for n, use in playbook.run_list(play)]
+        self.units = units + [(unit, None) for unit in play.rtas]
+        templated = play.fetch_dir is not None and is_template(play.fetch_dir)
+        self._fetch_base = None if templated else self._static_fetch_base()
 
-    def host_steps(self, name: str, fetch_dir: str | None) -> tuple[Node | None, Node | None]:
-        """Add the host's steps for this play; return its first and last step."""
+    def tails(self) -> set[tuple[str, str, str, str]]:
+        """(play, role, phase, step) of every step a host of this play gets."""
+        return {(self.play.id, u.name, e.phase, e.name) for u, _ in self.units for e in u.steps}
+
+    def host_steps(self, name: str, fetch_dir: str | None, before: list[int]) -> int | None:
+        """Add the host's steps for this play, its first waiting for `before`; its last step."""
         host = self.inventory.hosts[name]
-        where = HostPlay(
-            host, self.play, self.defaults.spec_for(host), self._fetch_dir(host, fetch_dir)
-        )
-        exits: dict[str, list[Node]] = {}  # per unit: what a dependent unit waits for
-        first: Node | None = None
-        previous: Node | None = None
-        units = [(self.playbook.roles[n], use) for n, use in self.run_list]
-        units += [(unit, None) for unit in self.play.rtas]
-        for unit, use in units:
+        conn = self.defaults.spec_for(host)
+        where = self.expander.host_play(host, self.play, conn, self._fetch_dir(host, fetch_dir))
+        exits: dict[str, list[int]] = {}  # per unit: what a dependent unit waits for
+        previous: int | None = None
+        for unit, use in self.units:
             planned = self.expander.unit(where, unit, use)
-            nodes = self.builder.add_chain(planned, _where_map(planned, unit.steps))
             feeders = [node for dep in unit.depends for node in exits.get(dep, [])]
-            exits[unit.name] = [nodes[-1]] if nodes else feeders
-            if not nodes:
+            if not planned.steps:
+                exits[unit.name] = feeders
                 continue
-            for node in feeders:
-                self.builder.link(node, nodes[0], feeds=True)
-            if previous is not None:
-                self.builder.link(previous, nodes[0], feeds=False)
-            first = first or nodes[0]
-            previous = nodes[-1]
-        return first, previous
+            preds = dict.fromkeys(before if previous is None else [previous], False)
+            preds.update(dict.fromkeys(feeders, True))
+            first = self._add_unit(where, unit, planned, preds)
+            previous = first + len(planned.steps) - 1
+            exits[unit.name] = [previous]
+        return previous
+
+    def _add_unit(
+        self, where: HostPlay, unit: Unit, planned: PlannedUnit, preds: dict[int, bool]
+    ) -> int:
+        """Add the unit's steps, each feeding the next; the index of the first."""
+        builder = self.builder
+        first = len(builder.nodes)
+        for entry, spec, digest in planned.steps:
+            step = PlanStep(
+                host=where.host.name,
+                play=where.play.id,
+                role=unit.name,
+                phase=entry.phase,
+                name=entry.name,
+                spec=spec,
+                conn=where.conn,
+                env=planned.env,
+                remote_dir=planned.remote_dir,
+                fetch_dir=where.fetch_dir,
+                signature=builder.signature(digest + planned.digest, preds),
+            )
+            preds = {builder.add(step, preds): True}
+        return first
+
+    def _static_fetch_base(self) -> str:
+        where = self.play.fetch_dir or DEFAULT_FETCH_DIR
+        return os.path.normpath(os.path.join(self.playbook.directory, where))
 
     def _fetch_dir(self, host: Host, cli_dir: str | None) -> str:
         if "/" in host.name or host.name in (".", ".."):
@@ -177,14 +205,12 @@ class _PlayContext:
             raise InputError(message, at.path, at.line)
         if cli_dir:
             return os.path.join(os.path.abspath(cli_dir), host.name)
-        base = os.path.join(self.playbook.directory, DEFAULT_FETCH_DIR)
-        if self.play.fetch_dir:
+        base = self._fetch_base
+        if base is None:
             at = self.play.fetch_dir_at or self.play.at
             variables = self.expander.variables(host, self.play)
-            text = render_string(self.play.fetch_dir, variables, at, "fetch_dir")
-            base = os.path.join(self.playbook.directory, text)
-        return os.path.join(os.path.normpath(base), host.name)
-
-
-def _where_map(planned: Sequence[Planned], entries: Sequence[StepEntry]) -> dict[Node, Location]:
-    return {p.step.node: e.at for p, e in zip(planned, entries, strict=True)}
+            text = self.expander.renders.string(
+                self.play.fetch_dir or "", variables, at, "fetch_dir"
+            )
+            base = os.path.normpath(os.path.join(self.playbook.directory, text))
+        return os.path.join(base, host.name)

@@ -1,4 +1,10 @@
-"""Turning one unit (role or inline rtas) of one play into PlanSteps for one host."""
+"""Turning one unit (role or inline rtas) of one play into planned steps for one host.
+
+What does not depend on the host is worked out once per plan and shared: the layers of
+play and role variables, each file's hash and mode, each shipped directory's listing, and the
+spec of every step whose inputs name no per-host value (its digest too). Per host remain the
+variables, the environment, rendered paths and templates, and fetch destinations.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +17,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from rorunner.errors import InputError, Location
-from rorunner.model import ConnectionSpec, FileMove, Host, PlanStep, StepKind, StepSpec
+from rorunner.model import ConnectionSpec, FileMove, Host, StepKind, StepSpec
 from rorunner.plan._files import FileCache, bytes_digest
-from rorunner.plan._jinja import TemplateFiles, render_string
-from rorunner.plan._vars import Layer, resolve, step_env
+from rorunner.plan._jinja import RenderMemo, TemplateFiles, is_template
+from rorunner.plan._vars import EnvBuilder, Layer, TemplatedNames, resolve
 from rorunner.playbook import PathEntry, Play, Playbook, RoleUse, StepEntry, Unit, shipped_files
-from rorunner.walk import lookup
+from rorunner.walk import TreeEntry, lookup
 
 DEFAULT_REMOTE_ROOT = ".rorunner/work"
+# Bumped whenever what goes into a step's digest changes (every step then runs once again).
+DIGEST_FORMAT = b"rorunner-step-2\0"
 _KINDS: dict[str, StepKind] = {
     "local_pre": "local",
     "ship": "ship",
@@ -26,38 +34,96 @@ _KINDS: dict[str, StepKind] = {
     "fetch": "fetch",
     "local_post": "local",
 }
+_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
 
 
 @dataclass(frozen=True)
 class HostPlay:
-    """One host in one play: how to reach it and where its fetched files go."""
+    """One host in one play: how to reach it, where its fetched files go, its own layers."""
 
     host: Host
     play: Play
     conn: ConnectionSpec
     fetch_dir: str  # absolute, this host's own directory
+    builtin: Layer  # ansible_host, ansible_port
+    own: Layer  # the host's inventory vars
+    magic: Mapping[str, Any]  # inventory_hostname, group_names, play_name...
 
 
 @dataclass(frozen=True)
-class Planned:
-    """A planned step and the digest of its own inputs (predecessors not yet folded in)."""
+class PlannedUnit:
+    """One unit for one host: what its steps share, then each step's entry, spec and the
+    digest of that spec (a step's own digest is the spec's and the unit's together)."""
 
-    step: PlanStep
-    digest: str
+    env: tuple[tuple[str, str], ...]
+    remote_dir: str
+    digest: bytes  # environment, target and directories
+    steps: tuple[tuple[StepEntry, StepSpec, bytes], ...]
+
+
+class _UnitPlan:
+    """What one unit of one play shares between hosts: its variable layers and the specs
+    (with digests) of steps whose inputs name no per-host value."""
+
+    def __init__(self, expander: Expander, play: Play, unit: Unit, use: RoleUse | None) -> None:
+        self.unit = unit
+        self.before_host = [Layer(unit.defaults, unit.defaults_at, unit.at)]
+        after = [Layer(play.vars, play.vars_at, play.at)]
+        if use is not None:
+            after.append(Layer(use.params, use.params_at, unit.at))
+        after.append(Layer(expander.extra_vars, {}, Location("--extra-vars")))
+        self.after_host = after
+        self.creates_templated = any(is_template(p) for e in unit.steps for p in e.creates)
+        self.shared: dict[int, tuple[StepSpec, bytes] | None] = {}  # by entry index
+        _check_unique_names(unit)
+
+    def layers(self, where: HostPlay) -> list[Layer]:
+        """Every layer in precedence order for one host."""
+        return [where.builtin, *self.before_host, where.own, *self.after_host]
+
+
+def _check_unique_names(unit: Unit) -> None:
+    seen: set[tuple[str, str]] = set()
+    for entry in unit.steps:
+        if (entry.phase, entry.name) in seen:
+            message = f"duplicate step name {entry.name!r} in {unit.name}"
+            raise InputError(message, entry.at.path or None, entry.at.line)
+        seen.add((entry.phase, entry.name))
 
 
 class Expander:
-    """Expands units per host; shares file hashes and compiled templates across the plan."""
+    """Expands units per host; shares file hashes, templates and host-independent specs."""
 
     def __init__(self, playbook: Playbook, extra_vars: Mapping[str, Any]) -> None:
         self.playbook = playbook
         self.extra_vars = dict(extra_vars)
         self.files = FileCache()
         self.templates = TemplateFiles()
+        self.renders = RenderMemo()
+        self.templated = TemplatedNames()
+        self.envs = EnvBuilder()
+        self._units: dict[tuple[str, str, int], _UnitPlan] = {}
+        self._found: dict[str, TreeEntry | None] = {}
+        self._trees: dict[str, list[tuple[str, str]]] = {}
+        self._moves: dict[tuple[str, str, int | None], FileMove] = {}
+        self._spec_digests: dict[int, tuple[StepSpec, bytes]] = {}
 
-    def unit(self, where: HostPlay, unit: Unit, use: RoleUse | None) -> list[Planned]:
+    def host_play(self, host: Host, play: Play, conn: ConnectionSpec, fetch_dir: str) -> HostPlay:
+        """The per-host part of every unit's variables in `play`."""
+        builtin, own, magic = _host_layers(host, play)
+        return HostPlay(host, play, conn, fetch_dir, builtin, own, magic)
+
+    def _unit_plan(self, play: Play, unit: Unit, use: RoleUse | None) -> _UnitPlan:
+        key = (play.id, unit.name, id(use))
+        if key not in self._units:
+            self._units[key] = _UnitPlan(self, play, unit, use)
+        return self._units[key]
+
+    def unit(self, where: HostPlay, unit: Unit, use: RoleUse | None) -> PlannedUnit:
         """Every step of `unit` for the host of `where`, in phase order."""
-        variables = self.variables(where.host, where.play, unit, use)
+        shared = self._unit_plan(where.play, unit, use)
+        magic = {**where.magic, "role_name": unit.name}
+        variables = resolve(shared.layers(where), magic, self.templated, self.renders)
         remote_dir = self._remote_dir(where, unit, variables)
         context = {
             "RORUNNER_HOST": where.host.name,
@@ -71,50 +137,23 @@ class Expander:
         }
         if unit.is_role:
             context["RORUNNER_ROLE_DIR"] = unit.directory
-        env = step_env(variables, context)
+        env = self.envs.env(variables, context)
+        conn = where.conn
+        place = [conn.address, conn.port, conn.user, conn.connection, remote_dir, where.fetch_dir]
+        digest = hashlib.sha256(DIGEST_FORMAT + _JSON([env, place]).encode()).digest()
         creates = self._creates(unit, variables)
-        planned = []
-        for entry in unit.steps:
-            spec = self._spec(entry, variables, where, creates)
-            step = PlanStep(
-                host=where.host.name,
-                play=where.play.id,
-                role=unit.name,
-                phase=entry.phase,
-                name=entry.name,
-                spec=spec,
-                conn=where.conn,
-                env=env,
-                remote_dir=remote_dir,
-                fetch_dir=where.fetch_dir,
-            )
-            planned.append(Planned(step, self._digest(step, creates)))
-        return planned
+        steps = tuple(
+            (entry, *self._step(shared, index, entry, variables, where, creates))
+            for index, entry in enumerate(unit.steps)
+        )
+        return PlannedUnit(env, remote_dir, digest, steps)
 
-    def variables(
-        self, host: Host, play: Play, unit: Unit | None = None, use: RoleUse | None = None
-    ) -> dict[str, Any]:
-        """The host's variables in `play` (and in `unit`, with its defaults and parameters)."""
-        host_at = host_location(host)
-        builtin: dict[str, Any] = {"ansible_host": host.address}
-        builtin.update({"ansible_port": host.port} if host.port else {})
-        layers = [Layer(builtin, {}, host_at)]
-        if unit is not None:
-            layers.append(Layer(unit.defaults, unit.defaults_at, unit.at))
-        layers += [Layer(host.vars, {}, host_at), Layer(play.vars, play.vars_at, play.at)]
-        if unit is not None and use is not None:
-            layers.append(Layer(use.params, use.params_at, unit.at))
-        layers.append(Layer(self.extra_vars, {}, Location("--extra-vars")))
-        magic = {
-            "inventory_hostname": host.name,
-            "inventory_hostname_short": host.name.split(".")[0],
-            "group_names": [g for g in host.groups if g not in ("all", "ungrouped")],
-            "play_name": play.name,
-            "rorunner_play": play.id,
-        }
-        if unit is not None:
-            magic["role_name"] = unit.name
-        return resolve(layers, magic)
+    def variables(self, host: Host, play: Play) -> dict[str, Any]:
+        """The host's variables in `play` (no role's), for play-level settings."""
+        builtin, own, magic = _host_layers(host, play)
+        play_layer = Layer(play.vars, play.vars_at, play.at)
+        layers = [builtin, own, play_layer, Layer(self.extra_vars, {}, Location("--extra-vars"))]
+        return resolve(layers, magic, self.templated, self.renders)
 
     def _remote_dir(self, where: HostPlay, unit: Unit, variables: Mapping[str, Any]) -> str:
         """-e remote_dir > role.yml > play > a `remote_dir` variable > the default."""
@@ -129,7 +168,8 @@ class Expander:
             if value is not None:
                 if not isinstance(value, str) or not value.strip():
                     raise InputError("remote_dir must be a non-empty string", at.path, at.line)
-                return _checked_remote_dir(render_string(value, variables, at, "remote_dir"), at)
+                text = self.renders.string(value, variables, at, "remote_dir")
+                return _checked_remote_dir(text, at)
         return f"{DEFAULT_REMOTE_ROOT}/{play.id}"
 
     def _creates(self, unit: Unit, variables: Mapping[str, Any]) -> dict[str, str]:
@@ -137,9 +177,30 @@ class Expander:
         promised: dict[str, str] = {}
         for entry in unit.steps:
             for path in entry.creates:
-                text = render_string(path, variables, entry.at, "creates")
+                text = self.renders.string(path, variables, entry.at, "creates")
                 promised[os.path.normpath(os.path.join(entry.base, text))] = entry.name
         return promised
+
+    def _step(
+        self,
+        shared: _UnitPlan,
+        index: int,
+        entry: StepEntry,
+        variables: Mapping[str, Any],
+        where: HostPlay,
+        creates: dict[str, str],
+    ) -> tuple[StepSpec, bytes]:
+        """The spec of one step and its digest; shared by every host when nothing in it
+        depends on the host."""
+        known = shared.shared.get(index)
+        if known is not None:
+            return known
+        spec = self._spec(entry, variables, where, creates)
+        digest = self._spec_digest(spec, creates)
+        if index not in shared.shared:
+            same = _host_independent(entry, spec, shared.creates_templated)
+            shared.shared[index] = (spec, digest) if same else None
+        return spec, digest
 
     def _spec(
         self,
@@ -182,20 +243,27 @@ class Expander:
     ) -> list[FileMove]:
         src, dest = item.src, item.dest
         if item.templated:
-            src = _non_empty(render_string(src, variables, item.at, "ship src"), item.at)
-            dest = render_string(dest, variables, item.at, "ship dest") if dest else None
+            src = _non_empty(self.renders.string(src, variables, item.at, "ship src"), item.at)
+            dest = self.renders.string(dest, variables, item.at, "ship dest") if dest else None
         local = os.path.normpath(os.path.join(base, src))
         target = dest or _default_dest(src)
-        found = None if local in creates else lookup(local)  # a looping link: an error naming it
-        if local in creates:  # made during the run: what exists now is a previous run's output
-            pairs = [(local, target)]
-        elif found is not None and found.is_dir:
-            pairs = [(e.path, posixpath.join(target, e.rel)) for e in shipped_files(local)]
-        elif found is not None:
-            pairs = [(local, target)]
-        else:
-            raise InputError(f"ship: no such file or directory: {src}", item.at.path, item.at.line)
-        return [self._move(path, to, item, variables, local in creates) for path, to in pairs]
+        promised = local in creates
+        # A promised file is made during the run: what exists now is a previous run's output.
+        pairs = [(local, target)] if promised else self._pairs(local, target, src, item.at)
+        return [self._move(path, to, item, variables, promised) for path, to in pairs]
+
+    def _pairs(self, local: str, target: str, src: str, at: Location) -> list[tuple[str, str]]:
+        """(local file, remote dest) for a shipped file or every file of a shipped tree."""
+        if local not in self._found:
+            self._found[local] = lookup(local)  # a looping link: an error naming it
+        found = self._found[local]
+        if found is None:
+            raise InputError(f"ship: no such file or directory: {src}", at.path, at.line)
+        if not found.is_dir:
+            return [(local, target)]
+        if local not in self._trees:
+            self._trees[local] = [(e.path, e.rel) for e in shipped_files(local)]
+        return [(path, posixpath.join(target, rel)) for path, rel in self._trees[local]]
 
     def _move(
         self, path: str, dest: str, item: PathEntry, variables: Mapping[str, Any], promised: bool
@@ -207,16 +275,22 @@ class Expander:
         if path.endswith(".j2"):
             content = self.templates.render(path, variables)
             return FileMove(path, dest.removesuffix(".j2"), mode, content)
-        return FileMove(path, dest, mode)
+        key = (path, dest, mode)
+        if key not in self._moves:
+            self._moves[key] = FileMove(path, dest, mode)
+        return self._moves[key]
 
     def _fetch(
         self, entry: StepEntry, variables: Mapping[str, Any], fetch_dir: str
     ) -> tuple[FileMove, ...]:
         moves: dict[str, FileMove] = {}
         for item in entry.items:
-            src = _non_empty(render_string(item.src, variables, item.at, "fetch src"), item.at)
-            dest = render_string(item.dest, variables, item.at, "fetch dest") if item.dest else None
-            relative = _inside("fetch dest", dest or src.lstrip("/"), item.at, absolute_ok=not dest)
+            at = item.at
+            src = _non_empty(self.renders.string(item.src, variables, at, "fetch src"), at)
+            dest = (
+                self.renders.string(item.dest, variables, at, "fetch dest") if item.dest else None
+            )
+            relative = _inside("fetch dest", dest or src.lstrip("/"), at, absolute_ok=not dest)
             local = os.path.join(fetch_dir, relative)
             if local in moves:
                 message = f"two fetched files land at {relative!r}"
@@ -224,30 +298,26 @@ class Expander:
             moves[local] = FileMove(src, local)
         return tuple(moves.values())
 
-    def _digest(self, step: PlanStep, creates: Mapping[str, str]) -> str:
-        spec = step.spec
+    def _spec_digest(self, spec: StepSpec, creates: Mapping[str, str]) -> bytes:
+        """The digest of what a spec does: kind, command, script and file contents."""
         files: list[list[Any]]
         if spec.kind == "fetch":
             files = [[move.src, move.dest] for move in spec.files]
         else:
             files = [[move.dest, move.mode, self._content(move, creates)] for move in spec.files]
-        own = {
-            "kind": spec.kind,
-            "command": spec.command,
-            "script": [os.path.basename(spec.script), self.files.digest(spec.script)]
-            if spec.script
-            else None,
-            "files": files,
-            "creates": list(spec.creates),
-            "always": spec.always,
-            "timeout": spec.timeout,
-            "env": step.env,
-            "target": [step.conn.address, step.conn.port, step.conn.user, step.conn.connection],
-            "remote_dir": step.remote_dir,
-            "fetch_dir": step.fetch_dir,
-        }
-        text = json.dumps(own, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
+        script = (
+            [os.path.basename(spec.script), self.files.digest(spec.script)] if spec.script else None
+        )
+        own = [
+            spec.kind,
+            spec.command,
+            script,
+            files,
+            list(spec.creates),
+            spec.always,
+            spec.timeout,
+        ]
+        return hashlib.sha256(_JSON(own).encode()).digest()
 
     def _content(self, move: FileMove, creates: Mapping[str, str]) -> str:
         if move.src in creates:
@@ -257,6 +327,31 @@ class Expander:
         if move.content is not None:
             return bytes_digest(move.content)
         return self.files.digest(move.src)
+
+
+def _host_layers(host: Host, play: Play) -> tuple[Layer, Layer, dict[str, Any]]:
+    """A host's built-in variables, its inventory variables and its magic variables."""
+    host_at = host_location(host)
+    builtin: dict[str, Any] = {"ansible_host": host.address}
+    builtin.update({"ansible_port": host.port} if host.port else {})
+    magic = {
+        "inventory_hostname": host.name,
+        "inventory_hostname_short": host.name.split(".")[0],
+        "group_names": [g for g in host.groups if g not in ("all", "ungrouped")],
+        "play_name": play.name,
+        "rorunner_play": play.id,
+    }
+    return Layer(builtin, {}, host_at), Layer(host.vars, {}, host_at), magic
+
+
+def _host_independent(entry: StepEntry, spec: StepSpec, creates_templated: bool) -> bool:
+    """Whether every host gets this very spec: nothing in it was rendered for the host."""
+    if spec.kind == "fetch" or creates_templated:
+        return False
+    if spec.kind == "ship":
+        rendered = any(i.templated and is_template(f"{i.src}{i.dest or ''}") for i in entry.items)
+        return not rendered and all(move.content is None for move in spec.files)
+    return True
 
 
 def host_location(host: Host) -> Location:

@@ -1,73 +1,107 @@
-"""The run's one DiGraph: steps as nodes, feeding and ordering edges, signatures, stable order."""
+"""The plan's graph: nodes in plan order, each with its predecessors by index.
+
+A node is added after every node it waits for, so each edge points forward, plan order is a
+topological order by construction and no cycle can arise. Predecessors are stored flat (an
+array of indices and one of "feeds" flags, with offsets per node): a few bytes per edge
+instead of the dicts per node and per edge of a general graph library.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-from collections.abc import Sequence
+from array import array
+from collections.abc import Iterator, Mapping
 
-import networkx as nx
-
-from rorunner.errors import InputError, Location
 from rorunner.model import PlanStep
-from rorunner.plan._expand import Planned
 
-Node = tuple[str, str, str, str, str]
+
+class Graph:
+    """The finished graph: read-only, predecessors by index, successors built on demand."""
+
+    def __init__(
+        self, nodes: list[PlanStep], starts: array[int], sources: array[int], feeds: bytearray
+    ) -> None:
+        self.nodes = nodes
+        self._starts = starts
+        self._sources = sources
+        self._feeds = feeds
+        self._succ: tuple[array[int], array[int]] | None = None
+
+    def predecessors(self, index: int) -> list[int]:
+        """Indices of the nodes `index` waits for, in plan order."""
+        return self._sources[self._starts[index] : self._starts[index + 1]].tolist()
+
+    def feeders(self, index: int) -> list[int]:
+        """Predecessors whose change re-runs node `index`, in plan order."""
+        start, end = self._starts[index], self._starts[index + 1]
+        return [self._sources[i] for i in range(start, end) if self._feeds[i]]
+
+    def successors(self, index: int) -> list[int]:
+        """Indices of the nodes waiting for `index`, in plan order."""
+        starts, targets = self._successor_lists()
+        return targets[starts[index] : starts[index + 1]].tolist()
+
+    def edges(self) -> Iterator[tuple[int, int, bool]]:
+        """(before, after, feeds) for every edge, ordered by before, then after."""
+        starts, targets = self._successor_lists()
+        for before in range(len(self.nodes)):
+            for slot in range(starts[before], starts[before + 1]):
+                after = targets[slot]
+                yield before, after, self._feeds_edge(before, after)
+
+    def _feeds_edge(self, before: int, after: int) -> bool:
+        for slot in range(self._starts[after], self._starts[after + 1]):
+            if self._sources[slot] == before:
+                return bool(self._feeds[slot])
+        raise KeyError((before, after))  # pragma: no cover - only called for real edges
+
+    def _successor_lists(self) -> tuple[array[int], array[int]]:
+        """Successors by a counting sort of the predecessor lists: O(nodes + edges)."""
+        if self._succ is None:
+            counts = array("q", bytes(8 * (len(self.nodes) + 1)))
+            for source in self._sources:
+                counts[source + 1] += 1
+            for index in range(len(self.nodes)):
+                counts[index + 1] += counts[index]
+            fill = array("q", counts)
+            targets = array("q", bytes(8 * len(self._sources)))
+            for after in range(len(self.nodes)):
+                for slot in range(self._starts[after], self._starts[after + 1]):
+                    before = self._sources[slot]
+                    targets[fill[before]] = after
+                    fill[before] += 1
+            self._succ = (counts, targets)
+        return self._succ
 
 
 class GraphBuilder:
-    """Collects planned steps and edges; `feeds` edges carry change, order-only edges do not."""
+    """Collects nodes with their predecessors; signatures chain along "feeds" edges."""
 
     def __init__(self) -> None:
-        self.graph = nx.DiGraph()
-        self._rank: dict[Node, int] = {}
-        self._digest: dict[Node, str] = {}
+        self.nodes: list[PlanStep] = []
+        self._starts = array("q", [0])
+        self._sources = array("q")
+        self._feeds = bytearray()
 
-    def add_chain(self, planned: Sequence[Planned], at: dict[Node, Location]) -> list[Node]:
-        """Add the steps of one unit, each feeding the next; return their nodes in order."""
-        nodes: list[Node] = []
-        for item in planned:
-            node = item.step.node
-            if node in self._rank:
-                where = at.get(node, Location(""))
-                message = f"duplicate step name {item.step.name!r} in {item.step.role}"
-                raise InputError(message, where.path or None, where.line)
-            self._rank[node] = len(self._rank)
-            self._digest[node] = item.digest
-            self.graph.add_node(node, step=item.step)
-            if nodes:
-                self.link(nodes[-1], node, feeds=True)
-            nodes.append(node)
-        return nodes
+    def signature(self, own: bytes, preds: Mapping[int, bool]) -> str:
+        """The up-to-date key of a step: its own digest and its feeders' signatures."""
+        sha = hashlib.sha256(own)
+        for index in sorted(i for i, feeds in preds.items() if feeds):
+            sha.update(self.nodes[index].signature.encode())
+        return sha.hexdigest()
 
-    def link(self, before: Node, after: Node, feeds: bool) -> None:
-        """Order `before` ahead of `after`; `feeds` makes a change upstream re-run `after`."""
-        if before == after:
-            return
-        old = self.graph.get_edge_data(before, after)
-        self.graph.add_edge(before, after, feeds=feeds or bool(old and old["feeds"]))
+    def add(self, node: PlanStep, preds: Mapping[int, bool]) -> int:
+        """Append `node` after its predecessors (index -> whether it feeds); its index."""
+        index = len(self.nodes)
+        for before in sorted(preds):
+            if not 0 <= before < index:  # pragma: no cover - the planner only links backwards
+                raise ValueError(f"edge {before} -> {index} does not point forward")
+            self._sources.append(before)
+            self._feeds.append(preds[before])
+        self._starts.append(len(self._sources))
+        self.nodes.append(node)
+        return index
 
-    def finish(self) -> tuple[nx.DiGraph, tuple[PlanStep, ...]]:
-        """Order the steps deterministically and fill in their signatures."""
-        try:
-            order = list(
-                nx.lexicographical_topological_sort(self.graph, key=self._rank.__getitem__)
-            )
-        except nx.NetworkXUnfeasible:  # pragma: no cover - edges only ever point forward
-            cycle = nx.find_cycle(self.graph)
-            raise InputError(f"the plan has a cycle: {cycle}") from None
-        signatures: dict[Node, str] = {}
-        steps = []
-        for node in order:
-            feeders = sorted(
-                (pred for pred in self.graph.predecessors(node) if self.graph[pred][node]["feeds"]),
-                key=self._rank.__getitem__,
-            )
-            sha = hashlib.sha256(self._digest[node].encode())
-            for pred in feeders:
-                sha.update(signatures[pred].encode())
-            signatures[node] = sha.hexdigest()
-            step = dataclasses.replace(self.graph.nodes[node]["step"], signature=signatures[node])
-            self.graph.nodes[node]["step"] = step
-            steps.append(step)
-        return self.graph, tuple(steps)
+    def finish(self) -> Graph:
+        """The read-only graph."""
+        return Graph(self.nodes, self._starts, self._sources, self._feeds)

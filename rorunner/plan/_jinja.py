@@ -32,9 +32,49 @@ def compiled(text: str) -> jinja2.Template:
     return ENV.from_string(text)
 
 
+# A template that only substitutes plain variables: (True, name) or (False, literal text).
+Parts = tuple[tuple[bool, str], ...]
+
+
+def _plain_parts(tree: jinja2.nodes.Template) -> Parts | None:
+    """The parts of a template that is text and `{{ name }}` only, else None."""
+    parts: list[tuple[bool, str]] = []
+    for node in tree.body:
+        if not isinstance(node, jinja2.nodes.Output):
+            return None
+        for child in node.nodes:
+            if isinstance(child, jinja2.nodes.TemplateData):
+                parts.append((False, child.data))
+            elif isinstance(child, jinja2.nodes.Name) and child.ctx == "load":
+                parts.append((True, child.name))
+            else:
+                return None
+    return tuple(parts)
+
+
+def substitute(parts: Parts, context: Mapping[str, Any]) -> str | None:
+    """What jinja2 renders for a plain template (it writes str() of each value), without
+    its per-render context set-up; None when a name is missing (jinja2 then says so)."""
+    out = []
+    for is_name, text in parts:
+        if not is_name:
+            out.append(text)
+        elif text in context:
+            out.append(str(context[text]))
+        else:
+            return None
+    return "".join(out)
+
+
 @functools.lru_cache(maxsize=4096)
+def _shape(text: str) -> tuple[frozenset[str], Parts | None]:
+    """The variables a string names and, when it is plain, its parts (one parse)."""
+    tree = ENV.parse(text)
+    return frozenset(jinja2.meta.find_undeclared_variables(tree)), _plain_parts(tree)
+
+
 def _undeclared(text: str) -> frozenset[str]:
-    return frozenset(jinja2.meta.find_undeclared_variables(ENV.parse(text)))
+    return _shape(text)[0]
 
 
 def needed_names(text: str, at: Location) -> frozenset[str]:
@@ -61,21 +101,112 @@ def render_string(text: str, context: Mapping[str, Any], at: Location, what: str
         raise InputError(f"{what}: template error: {exc}", at.path, at.line) from None
 
 
+# Filters and globals whose output is not a function of the variables: never memoised.
+_UNSTABLE = ("random", "shuffle", "lipsum", "cycler", "joiner", "namespace")
+_MEMO_LIMIT = 64  # distinct variable sets per string before it counts as rendered per host
+_MISSING = object()
+
+
+def _memo_key(names: tuple[str, ...], context: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """The values `names` have in `context`, typed (1, True and 1.0 render differently), or
+    None when one of them is not a plain scalar."""
+    key: list[Any] = []
+    for name in names:
+        value = context.get(name, _MISSING)
+        if value is _MISSING or isinstance(value, str):
+            key.append(value)
+        elif value is None or isinstance(value, bool | int | float):
+            key.append((type(value), repr(value)))
+        else:
+            return None
+    return tuple(key)
+
+
+class RenderMemo:
+    """Renders each templated string once per distinct set of values of the variables it
+    names: hosts that agree on those values share the output instead of rendering it again.
+    A string that keeps meeting new values (it names the host) stops being memoised."""
+
+    def __init__(self) -> None:
+        # per string: the names it refers to and the outputs so far; None: not memoised
+        self._tables: dict[str, tuple[tuple[str, ...], dict[tuple[Any, ...], str]] | None] = {}
+
+    def _table(self, text: str) -> tuple[tuple[str, ...], dict[tuple[Any, ...], str]] | None:
+        if text not in self._tables:
+            try:
+                names = tuple(sorted(_undeclared(text)))
+            except jinja2.TemplateSyntaxError:
+                names = None  # rendering raises the error, with its place
+            stable = names is not None and not any(word in text for word in _UNSTABLE)
+            self._tables[text] = (names, {}) if stable and names is not None else None
+        return self._tables[text]
+
+    def value(self, text: str, context: Mapping[str, Any]) -> str:
+        """compiled(text).render(context), memoised; jinja2's own errors pass through."""
+        plain = _shape(text)[1] if is_template(text) else None
+        done = substitute(plain, context) if plain is not None else None
+        if done is not None:
+            return done
+        table = self._table(text)
+        key = _memo_key(table[0], context) if table is not None else None
+        if table is None or key is None:
+            return compiled(text).render(context)
+        found = table[1].get(key)
+        if found is None:
+            # only what it names: jinja2 copies the whole context into every render
+            found = compiled(text).render({n: context[n] for n in table[0] if n in context})
+            if len(table[1]) < _MEMO_LIMIT:
+                table[1][key] = found
+            else:
+                self._tables[text] = None
+        return found
+
+    def string(self, text: str, context: Mapping[str, Any], at: Location, what: str) -> str:
+        """render_string, memoised: a path or setting rendered at plan time."""
+        if not is_template(text):
+            return text
+        try:
+            return self.value(text, context)
+        except Exception:  # render_string words the error, with its place
+            return render_string(text, context, at, what)
+
+
 class TemplateFiles:
-    """Compiles each `*.j2` file once and renders it per host, errors naming template:line."""
+    """Compiles each `*.j2` file once and renders it per host, errors naming template:line;
+    hosts that agree on every variable a template names share one rendering."""
 
     def __init__(self) -> None:
         self._compiled: dict[str, jinja2.Template] = {}
+        self._names: dict[str, tuple[str, ...] | None] = {}
+        self._parts: dict[str, Parts | None] = {}
+        self._memo: dict[str, dict[tuple[Any, ...], bytes]] = {}
 
     def render(self, path: str, context: Mapping[str, Any]) -> bytes:
         """The rendered bytes of template file `path`."""
         template = self._template(path)
+        parts = self._parts[path]
+        done = substitute(parts, context) if parts is not None else None
+        if done is not None:
+            return done.encode()
+        names = self._names[path]
+        key = _memo_key(names, context) if names is not None else None
+        table = self._memo.setdefault(path, {})
+        if key is not None and key in table:
+            return table[key]
+        if names is not None:  # only what it names: jinja2 copies the whole context
+            context = {n: context[n] for n in names if n in context}
         try:
-            return template.render(context).encode()
+            data = template.render(context).encode()
         except Exception as exc:  # undefined names and runtime errors alike are input errors
             line = _template_line(exc.__traceback__, path)
             message = getattr(exc, "message", None) or str(exc)
             raise InputError(f"template: {message}", path, line) from None
+        if key is not None:
+            if len(table) < _MEMO_LIMIT:
+                table[key] = data
+            else:
+                self._names[path] = None
+        return data
 
     def _template(self, path: str) -> jinja2.Template:
         if path not in self._compiled:
@@ -83,6 +214,7 @@ class TemplateFiles:
             env = ENV.overlay(loader=loader)
             try:
                 self._compiled[path] = env.get_template(os.path.basename(path))
+                self._names[path], self._parts[path] = _file_shape(env, path)
             except jinja2.TemplateSyntaxError as exc:
                 raise InputError(
                     f"template syntax error: {exc.message}", path, exc.lineno
@@ -90,6 +222,20 @@ class TemplateFiles:
             except UnicodeDecodeError:
                 raise InputError("template is not valid UTF-8", path) from None
         return self._compiled[path]
+
+
+def _file_shape(env: jinja2.Environment, path: str) -> tuple[tuple[str, ...] | None, Parts | None]:
+    """The variables a template file names (None when its output may depend on more: it
+    includes or imports other templates, or uses a random filter) and its plain parts."""
+    with open(path, encoding="utf-8") as handle:
+        source = handle.read()
+    tree = env.parse(source)
+    parts = _plain_parts(tree)
+    if any(True for _ in jinja2.meta.find_referenced_templates(tree)):
+        return None, parts
+    if any(word in source for word in _UNSTABLE):
+        return None, parts
+    return tuple(sorted(jinja2.meta.find_undeclared_variables(tree))), parts
 
 
 def _template_line(tb: TracebackType | None, path: str) -> int:

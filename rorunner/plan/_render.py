@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -14,10 +15,16 @@ Edge = tuple[PlanStep, PlanStep, bool]
 _UNSAFE = re.compile(r"[=*?\[\]%\s/\\\"'#]")
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def safe_part(part: str) -> str:
+    """One part of a task name, with the characters task names cannot hold replaced."""
+    return _UNSAFE.sub("_", part)
+
+
 def task_name(step: PlanStep) -> str:
     """Readable, doit-safe task name: <host>/<play>/<role>/<phase>/<step>."""
     parts = (step.host, step.play, step.role, step.phase, step.name)
-    return "/".join(_UNSAFE.sub("_", part) for part in parts)
+    return "/".join([safe_part(part) for part in parts])
 
 
 def render(

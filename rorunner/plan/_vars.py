@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rorunner.errors import InputError, Location
-from rorunner.plan._jinja import compiled, is_template, needed_names
+from rorunner.plan._jinja import RenderMemo, is_template, needed_names
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Secrets must not reach step environments (they end up in process listings of children).
@@ -25,31 +25,91 @@ class Layer:
     fallback: Location  # for values with no recorded line (inventory vars)
 
 
-def resolve(layers: Sequence[Layer], magic: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge layers (later wins; `magic` wins over all) and render templated values."""
+def has_template(value: Any) -> bool:
+    """Whether a value holds a Jinja2 string anywhere (lists and mappings included)."""
+    if isinstance(value, str):
+        return is_template(value)
+    if isinstance(value, list):
+        return any(has_template(item) for item in value)
+    if isinstance(value, dict):
+        return any(has_template(item) for item in value.values())
+    return False
+
+
+class TemplatedNames:
+    """Which names of a mapping hold templates, computed once per mapping object of a plan
+    (play vars, role defaults, role parameters, a host's inventory vars)."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, tuple[Mapping[str, Any], tuple[str, ...]]] = {}
+
+    def of(self, values: Mapping[str, Any]) -> tuple[str, ...]:
+        """The templated names of `values`."""
+        known = self._known.get(id(values))
+        if known is None or known[0] is not values:
+            names = tuple(name for name, value in values.items() if has_template(value))
+            known = self._known[id(values)] = (values, names)  # the mapping kept: ids stay unique
+        return known[1]
+
+
+def resolve(
+    layers: Sequence[Layer],
+    magic: Mapping[str, Any],
+    templated: TemplatedNames | None = None,
+    renders: RenderMemo | None = None,
+) -> dict[str, Any]:
+    """Merge layers (later wins; `magic` wins over all) and render templated values.
+
+    Values without templates are taken as they are (shared, never copied); only names whose
+    winning value holds a template are rendered, each once, after the names it refers to.
+    """
     raw: dict[str, Any] = {}
-    where: dict[str, Location] = {}
     for layer in layers:
-        for name, value in layer.values.items():
-            raw[name] = value
-            where[name] = layer.at.get(name, layer.fallback)
+        raw.update(layer.values)
     raw.update(magic)
-    return _Resolver(raw, where).all()
+    known = templated or TemplatedNames()
+    candidates = {name for layer in layers for name in known.of(layer.values)}
+    candidates.update(name for name, value in magic.items() if has_template(value))
+    pending = [name for name in raw if name in candidates and has_template(raw[name])]
+    if not pending:
+        return raw
+    resolver = _Resolver(raw, set(pending), _Where(layers), renders or RenderMemo())
+    resolved = dict(raw)
+    for name in pending:
+        resolved[name] = resolver.get(name)
+    return resolved
+
+
+class _Where:
+    """Where each variable's winning value was written (looked up only for messages)."""
+
+    def __init__(self, layers: Sequence[Layer]) -> None:
+        self.layers = layers
+
+    def get(self, name: str, default: Location) -> Location:
+        for layer in reversed(self.layers):
+            if name in layer.values:
+                return layer.at.get(name, layer.fallback)
+        return default
 
 
 class _Resolver:
-    """Renders each variable once, after the variables it refers to; cycles are errors."""
+    """Renders each templated variable once, after the variables it refers to; cycles are
+    errors."""
 
-    def __init__(self, raw: Mapping[str, Any], where: Mapping[str, Location]) -> None:
+    def __init__(
+        self, raw: Mapping[str, Any], templated: set[str], where: _Where, renders: RenderMemo
+    ) -> None:
         self.raw = raw
+        self.templated = templated
         self.where = where
+        self.renders = renders
         self.done: dict[str, Any] = {}
         self.active: list[str] = []
 
-    def all(self) -> dict[str, Any]:
-        return {name: self.get(name) for name in self.raw}
-
     def get(self, name: str) -> Any:
+        if name not in self.templated:
+            return self.raw[name]
         if name in self.done:
             return self.done[name]
         if name in self.active:
@@ -77,7 +137,7 @@ class _Resolver:
             needed = needed_names(value, at)
             context = {n: self.get(n) for n in sorted(needed) if n in self.raw}
             try:
-                return compiled(value).render(context)
+                return self.renders.value(value, context)
             except Exception as exc:  # undefined names and runtime errors alike are input errors
                 message = getattr(exc, "message", None) or str(exc)
                 raise InputError(
@@ -94,17 +154,38 @@ def env_value(value: Any) -> str:
     """How a variable reaches a step's environment: strings as-is, anything else as JSON."""
     if isinstance(value, str):
         return value
+    if isinstance(value, bool) or value is None:
+        return "null" if value is None else "true" if value else "false"
+    if isinstance(value, int):
+        return str(int(value))  # what json.dumps writes for an int
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def step_env(
-    variables: Mapping[str, Any], context: Mapping[str, str]
-) -> tuple[tuple[str, str], ...]:
-    """The sorted environment of a step: every env-safe variable, then the RORUNNER_* context."""
-    env = {
-        name: env_value(value)
-        for name, value in variables.items()
-        if ENV_NAME.fullmatch(name) and not _SECRET_VARS.match(name)
-    }
-    env.update(context)
-    return tuple(sorted(env.items()))
+def _env_safe(name: str) -> bool:
+    return bool(ENV_NAME.fullmatch(name)) and not _SECRET_VARS.match(name)
+
+
+class EnvBuilder:
+    """Builds step environments; name checks are done once per name, and equal (name, value)
+    pairs are one object shared by every host's environment."""
+
+    def __init__(self) -> None:
+        self._safe: dict[str, bool] = {}
+        self._pairs: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def env(
+        self, variables: Mapping[str, Any], context: Mapping[str, str]
+    ) -> tuple[tuple[str, str], ...]:
+        """The sorted environment of a step: every env-safe variable, then the RORUNNER_*
+        context."""
+        safe = self._safe
+        env = {}
+        for name, value in variables.items():
+            ok = safe.get(name)
+            if ok is None:
+                ok = safe[name] = _env_safe(name)
+            if ok:
+                env[name] = value if isinstance(value, str) else env_value(value)
+        env.update(context)
+        pairs = self._pairs
+        return tuple([pairs.setdefault(item, item) for item in sorted(env.items())])
