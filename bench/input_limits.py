@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rorunner._yaml import TEXT_LIMIT, YAML_LIMIT
+from rorunner.safe_yaml import TEXT_LIMIT, YAML_LIMIT
 
 PLAY = """\
 - name: site {i}
@@ -83,9 +83,9 @@ ROWS = {
 def _child(path: str) -> None:
     """Read one file the way its kind is read; print hosts, CPU seconds, peak RSS (KiB), and
     whether the read was refused (the node cap)."""
-    from rorunner._yaml import load_yaml
     from rorunner.errors import InputError
     from rorunner.inventory import load_inventory
+    from rorunner.safe_yaml import load_yaml
 
     start = time.process_time()
     count, outcome = 0, "read"
@@ -134,7 +134,7 @@ def main() -> None:
                 [
                     sys.executable,
                     "-c",
-                    f"from rorunner._yaml import load_yaml, read_text\n"
+                    f"from rorunner.safe_yaml import load_yaml, read_text\n"
                     f"import sys\ntry:\n  (read_text if {name!r}.endswith('.ini') else load_yaml)"
                     f"({str(path)!r})\nexcept Exception as e:\n  sys.exit(str(e))",
                 ],

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rorunner._yaml import TEXT_LIMIT, YAML_LIMIT
+from rorunner.safe_yaml import TEXT_LIMIT, YAML_LIMIT
 from tests.inventory_helpers import run_cli
 from tests.projects import write_project
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from rorunner._yaml import line_of, parse_yaml, plain
 from rorunner.errors import InputError, Location
 from rorunner.inventory import _sources as sources
 from rorunner.inventory import (
@@ -18,6 +17,7 @@ from rorunner.inventory import (
     unmatched_terms,
 )
 from rorunner.model import Inventory
+from rorunner.safe_yaml import line_of, parse_yaml, plain
 
 FLEET = """\
 plain

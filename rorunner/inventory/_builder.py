@@ -6,10 +6,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from rorunner._yaml import shown
 from rorunner.address import parse_address, port_hint, split_port
 from rorunner.errors import InputError, Location
 from rorunner.inventory._ranges import expand_range, has_range
+from rorunner.safe_yaml import shown
 
 PRIORITY_VAR = "ansible_group_priority"
 _GROUPNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
@@ -121,7 +121,7 @@ def _priority(value: Any, where: str) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        path, line = _split_where(where)
+        path, line = split_where(where)
         message = f"{PRIORITY_VAR} must be an integer, got {shown(value)}"
         raise InputError(message, path, line) from None
 
@@ -129,17 +129,18 @@ def _priority(value: Any, where: str) -> int:
 def _check_group_name(name: str, where: str) -> None:
     """Group names: letters, digits, '_', '.', '-' (no shell or pattern metacharacters)."""
     if not _GROUPNAME.match(name):
-        path, line = _split_where(where)
+        path, line = split_where(where)
         raise InputError(
             f"group name {name!r} is not allowed (use letters, digits, '_', '.', '-')", path, line
         )
 
 
 def _location(where: str) -> Location:
-    return Location(*_split_where(where))
+    return Location(*split_where(where))
 
 
-def _split_where(where: str) -> tuple[str, int]:
+def split_where(where: str) -> tuple[str, int]:
+    """(file, line) of a 'file:line' string (line 0 when it has none)."""
     path, _, line = where.rpartition(":")
     return (path, int(line)) if line.isdigit() else (where, 0)
 

@@ -6,11 +6,11 @@ import fnmatch
 import re
 from collections.abc import Callable, Sequence
 
-from rorunner._yaml import read_text
 from rorunner.address import is_ip_literal, looks_like_address, parse_address, parse_endpoint
 from rorunner.errors import InputError, Location
 from rorunner.inventory._ranges import expand_range
 from rorunner.model import Host, Inventory
+from rorunner.safe_yaml import read_text
 
 Pattern = str | Sequence[str]
 _TERM = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")

@@ -7,12 +7,12 @@ from itertools import pairwise
 from types import MappingProxyType
 from typing import Any
 
-from rorunner._yaml import shown
 from rorunner.address import parse_address, parse_port
 from rorunner.errors import InputError, Location
-from rorunner.inventory._builder import Builder, GroupAcc, HostAcc, _split_where
+from rorunner.inventory._builder import Builder, GroupAcc, HostAcc, split_where
 from rorunner.inventory._varsdirs import FileVars, VarsLayer
 from rorunner.model import Connection, Group, Host, Inventory
+from rorunner.safe_yaml import shown
 
 _SSH_LIKE = frozenset({"ssh", "paramiko", "smart"})
 
@@ -69,7 +69,7 @@ def _cycle_error(groups: Mapping[str, GroupAcc], cycle: list[str]) -> InputError
     edges = [groups[parent].child_at.get(child) for parent, child in pairwise(cycle)]
     places = [at for at in edges if at is not None]
     if not places:  # pragma: no cover - every child edge a reader adds has its line
-        file, line = _split_where(groups[cycle[0]].source)
+        file, line = split_where(groups[cycle[0]].source)
         places = [Location(file, line)]
     return InputError.at(f"group cycle: {' -> '.join(cycle)}", places[0], places[1:])
 
@@ -181,7 +181,7 @@ def _host(
     acc: HostAcc, member_of: tuple[str, ...], values: dict[str, Any], origins: dict[str, str]
 ) -> Host:
     def loc(key: str) -> tuple[str, int]:
-        return _split_where(origins.get(key, acc.source))
+        return split_where(origins.get(key, acc.source))
 
     address = acc.address
     host_var = _first(values, ("ansible_host", "ansible_ssh_host"))
@@ -231,13 +231,13 @@ def _check_duplicate_addresses(hosts: Iterable[Host]) -> None:
         key = (host.address, host.port or 22)
         other = seen.setdefault(key, host)
         if other is not host:
-            path, line = _split_where(host.source)
+            path, line = split_where(host.source)
             raise InputError(
                 f"hosts {other.name!r} and {host.name!r} have the same address "
                 f"{host.address} port {key[1]}",
                 path,
                 line,
-                also=[Location(*_split_where(other.source))],
+                also=[Location(*split_where(other.source))],
             )
 
 

@@ -7,11 +7,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from rorunner._yaml import TEXT_LIMIT, YAML_LIMIT, decode_utf8, parse_yaml, read_bytes
 from rorunner.errors import InputError
 from rorunner.inventory._builder import Builder
 from rorunner.inventory._ini import read_ini
 from rorunner.inventory._yamlinv import read_yaml
+from rorunner.safe_yaml import TEXT_LIMIT, YAML_LIMIT, decode_utf8, parse_yaml, read_bytes
 from rorunner.walk import lookup, walk_files
 
 YAML_EXTENSIONS = (".yaml", ".yml", ".json")

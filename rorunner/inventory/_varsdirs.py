@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rorunner._yaml import YAML_LIMIT, describe, line_of, parse_yaml, plain, read_text
 from rorunner.errors import InputError
 from rorunner.inventory._builder import where
+from rorunner.safe_yaml import YAML_LIMIT, describe, line_of, parse_yaml, plain, read_text
 from rorunner.walk import walk_files
 
 VARS_EXTENSIONS = (".yml", ".yaml", ".json")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rorunner._yaml import describe, line_of, plain, shorthand_mapping, shown
 from rorunner.errors import InputError, Location, did_you_mean
 from rorunner.inventory._builder import Builder, where
+from rorunner.safe_yaml import describe, line_of, plain, shorthand_mapping, shown
 
 _GROUP_KEYS = ("hosts", "vars", "children")
 

@@ -12,9 +12,9 @@ import shlex
 from collections.abc import Sequence
 from typing import Any
 
-from rorunner._yaml import load_yaml, parse_yaml
 from rorunner.errors import InputError, UsageError
 from rorunner.playbook._node import Node
+from rorunner.safe_yaml import load_yaml, parse_yaml
 
 
 def load_extra_vars(values: Sequence[str]) -> dict[str, Any]:

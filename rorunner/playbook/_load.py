@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-from rorunner._yaml import kind_of, load_yaml, shown
 from rorunner.errors import InputError, Location
 from rorunner.playbook._model import Play, Playbook, RoleUse, Unit
 from rorunner.playbook._node import Node
 from rorunner.playbook._roles import check_cycles, find_role, load_role, role_search_path
 from rorunner.playbook._steps import check_name, inline_steps, slug
+from rorunner.safe_yaml import kind_of, load_yaml, shown
 
 _PLAY_KEYS = (
     "name",

@@ -6,8 +6,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from rorunner._yaml import describe, line_of, plain, shown
 from rorunner.errors import InputError, Location, did_you_mean
+from rorunner.safe_yaml import describe, line_of, plain, shown
 
 
 @dataclass(frozen=True)

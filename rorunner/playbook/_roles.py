@@ -7,12 +7,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from itertools import pairwise
 
-from rorunner._yaml import load_yaml
 from rorunner.errors import InputError, Location, did_you_mean
 from rorunner.model import Phase
 from rorunner.playbook._model import PathEntry, StepEntry, Unit
 from rorunner.playbook._node import Node
 from rorunner.playbook._steps import FILES_STEP, SAFE_NAME, fetch_step
+from rorunner.safe_yaml import load_yaml
 from rorunner.walk import TreeEntry, list_dir, lookup, walk_files
 
 ROLE_FILE = "role.yml"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 
-from rorunner._yaml import shown
 from rorunner.errors import InputError
 from rorunner.model import PHASES, Phase
 from rorunner.playbook._model import PathEntry, StepEntry
 from rorunner.playbook._node import Node
+from rorunner.safe_yaml import shown
 
 COMMAND_PHASES: tuple[Phase, ...] = ("local_pre", "remote", "local_post")
 _COMMAND_KEYS = ("name", "run", "creates", "always", "timeout")

@@ -1,4 +1,5 @@
-"""Safe YAML loading shared by the inventory and playbook loaders.
+"""Safe YAML loading and the checks every input file gets (size, UTF-8, control characters),
+shared by the inventory, playbook and -e loaders.
 
 `load_yaml(path)` returns ruamel round-trip data: mappings and sequences are
 dict/list subclasses that remember where they came from, so `line_of(node,
