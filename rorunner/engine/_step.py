@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict
 
 from rorunner.engine._check import StepCheck
 from rorunner.engine._lower import LoweredTask
@@ -24,30 +24,33 @@ StepCallable = Callable[[TransportPool], StepFailure | None]
 
 def ref_for(lowered: LoweredTask) -> StepRef:
     """The StepRef of a lowered step."""
-    step = lowered.step
-    return StepRef(
-        host=step.host,
-        task=lowered.name,
-        play=step.play,
-        role=step.role,
-        phase=step.phase,
-        step=step.name,
-    )
+    return StepRef(**_identity(lowered))
 
 
 def outcome_for(lowered: LoweredTask, status: Status, **details: Any) -> StepOutcome:
     """A StepOutcome for a lowered step."""
+    return StepOutcome(**_identity(lowered), status=status, **details)
+
+
+class _Identity(TypedDict):
+    host: str
+    task: str
+    play: str
+    role: str
+    phase: str
+    step: str
+
+
+def _identity(lowered: LoweredTask) -> _Identity:
     step = lowered.step
-    return StepOutcome(
-        host=step.host,
-        task=lowered.name,
-        play=step.play,
-        role=step.role,
-        phase=step.phase,
-        step=step.name,
-        status=status,
-        **details,
-    )
+    return {
+        "host": step.host,
+        "task": lowered.name,
+        "play": step.play,
+        "role": step.role,
+        "phase": step.phase,
+        "step": step.name,
+    }
 
 
 @dataclass(frozen=True)
