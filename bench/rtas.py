@@ -367,10 +367,11 @@ def main() -> None:
         default=10_000,
         help="lines of the big known_hosts variant; 0 leaves that variant out",
     )
+    parser.add_argument("--lab-name", default="bench", help="a lab of this name is (re)started")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     started = time.perf_counter()
-    lab = start_lab(max(sizes), mode="auto", name="bench")
+    lab = start_lab(max(sizes), mode="auto", name=args.lab_name)
     lab_start = time.perf_counter() - started
     scratch = Path(tempfile.mkdtemp(prefix="rorunner-bench-"))
     warm_up()
@@ -388,7 +389,7 @@ def main() -> None:
             setup = Setup(lab, hosts, inventory, script, big, scratch)
             results[size] = measure(setup, size, args.repeat)
     finally:
-        lab.stop()
+        lab.stop(remove=args.lab_name != "bench")
         shutil.rmtree(scratch, ignore_errors=True)
     print(
         f"lab mode: {lab.mode} ({len(lab.hosts)} hosts started in {lab_start:.1f}s); "

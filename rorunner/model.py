@@ -157,3 +157,26 @@ class PlanStep:
     def node(self) -> tuple[str, str, str, str, str]:
         """The graph node id."""
         return (self.host, self.play, self.role, self.phase, self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class Barrier:
+    """A plan node of its own kind: it runs nothing, and the steps after it wait until all
+    the work before it has ended (a play's start, or the start of a serial batch)."""
+
+    play: str  # id of the play it opens
+    batch: int  # 1: the play's start (all earlier plays ended); k > 1: serial batch k
+    waits_for: int  # how many hosts' work it waits for (not counting earlier barriers)
+
+    @property
+    def name(self) -> str:
+        """`start`, or `batch-<k>`."""
+        return "start" if self.batch == 1 else f"batch-{self.batch}"
+
+    @property
+    def node(self) -> tuple[str, str, str, str, str]:
+        """The graph node id: no host, phase `barrier`."""
+        return ("", self.play, "", "barrier", self.name)
+
+
+PlanNode = PlanStep | Barrier

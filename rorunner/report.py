@@ -82,10 +82,16 @@ def recap_lines(result: RunResult) -> list[str]:
 
 
 def dry_run_lines(entries: Iterable[DryRunEntry]) -> list[str]:
-    """Per host, its steps in order with 'would run' or 'up to date' and why."""
+    """Per host, its steps in order with 'would run' or 'up to date' and why; a barrier
+    between plays or serial batches as a line of its own."""
     lines: list[str] = []
     host = None
     for entry in entries:
+        if entry.barrier:
+            host = None
+            gap = "\n" if lines else ""
+            lines.append(f"{gap}-- barrier {entry.play} > {entry.step}: {entry.reason}")
+            continue
         if entry.host != host:
             host = entry.host
             lines.append(f"{'' if not lines else chr(10)}[{host}]")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -33,8 +33,17 @@ class FakePlan:
     plays: tuple[FakePlay, ...]
     notices: tuple[str, ...] = ()
 
+    @property
+    def nodes(self) -> tuple[PlanStep, ...]:
+        return self.steps
+
     def predecessors(self, step: PlanStep) -> tuple[PlanStep, ...]:
         return self.edges.get(step.node, ())
+
+    def ordered(self) -> Iterator[tuple[PlanStep, list[int]]]:
+        index = {step.node: i for i, step in enumerate(self.steps)}
+        for step in self.steps:
+            yield step, sorted(index[p.node] for p in self.predecessors(step))
 
     def render(self, fmt: str, status: Mapping[Any, str] | None = None) -> str:
         status = status or {}

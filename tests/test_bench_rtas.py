@@ -22,7 +22,8 @@ def test_rtas_bench_runs_on_one_host() -> None:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     argv = [sys.executable, str(REPO / "bench" / "rtas.py"), "--sizes", "1", "--repeat", "1"]
     done = subprocess.run(
-        [*argv, "--known-hosts-lines", "300"],
+        # a lab of its own name: another checkout may be running the bench at the same time
+        [*argv, "--known-hosts-lines", "300", "--lab-name", f"bench{os.getpid()}"],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -119,3 +119,24 @@ def test_run_filters_and_timeline_pages(tmp_path: Path) -> None:
         "hosts 51-100 of 120",
         "hosts 101-120 of 120",
     ]
+
+
+def test_plan_draws_barriers_in_a_row_of_their_own(tmp_path: Path) -> None:
+    """A real plan's --graph json (two plays: a barrier between them), as the dashboard reads
+    recorded plans: barriers have no host, and are drawn apart from every host's steps."""
+    import json
+
+    from rorunner.plan import build_plan
+    from rorunner.playbook import load_playbook
+    from tests.projects import GOLDEN_PROJECT, golden_inventory
+
+    book = load_playbook(str(GOLDEN_PROJECT / "playbooks" / "site.yml"))
+    plan = json.loads(build_plan(golden_inventory(), book).render("json"))
+    for view in (PlanView(), PlanView(collapse_above=1), PlanView(search="barrier")):
+        drawn = elements(plan, None, view)
+        barriers = [e for e in _classes(drawn, "step") if e["data"]["host"] == "(barriers)"]  # type: ignore[index]
+        assert [e["data"]["id"] for e in barriers] == [  # type: ignore[index]
+            "02-rolling-restart/barrier/start",
+            "02-rolling-restart/barrier/batch-2",
+        ]
+    assert len(_classes(elements(plan, None, PlanView(collapse_above=1)), "hostnode")) == 3

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rorunner.engine import lower
+from rorunner.engine._lower import LoweredBarrier, lower_plan
 from rorunner.model import Inventory
 from rorunner.plan import build_plan
 from rorunner.playbook import load_playbook
@@ -27,10 +27,13 @@ def lowered_listing(inventory: Inventory) -> str:
     book = load_playbook(str(GOLDEN_PROJECT / "playbooks" / "site.yml"))
     plan = build_plan(inventory, book)
     lines = []
-    for lt in lower(plan, project_dir="/project"):
-        kind = "always" if lt.step.spec.always else "signature"
-        deps = ", ".join(lt.task["task_dep"]) or "-"
-        lines.append(f"{lt.name}  [{kind}]  after: {deps}")
+    for node in lower_plan(plan, project_dir="/project").nodes:
+        if isinstance(node, LoweredBarrier):
+            kind, deps = "barrier", ", ".join(node.task["task_dep"])
+        else:
+            kind = "always" if node.step.spec.always else "signature"
+            deps = ", ".join(node.task["task_dep"]) or "-"
+        lines.append(f"{node.name}  [{kind}]  after: {deps}")
     return "\n".join(lines) + "\n"
 
 

@@ -195,28 +195,90 @@ def test_role_runs_once_per_host_and_feeds_every_dependent(tmp_path: Path) -> No
     assert steps["web1/01-all/web/remote/10-web.sh"] not in plan.feeders(db_first)
 
 
-def test_serial_batches_wait_for_the_previous_batch(tmp_path: Path) -> None:
+def test_serial_batches_wait_for_the_previous_batch_through_one_barrier(tmp_path: Path) -> None:
     book = "- hosts: all\n  serial: [1, '50%']\n  rtas: [{name: u, remote: [a, b]}]\n"
     inventory = make_inventory({"all4": ["h1", "h2", "h3", "h4", "h5"]})
     plan = plan_for(tmp_path, {"site.yml": book}, inventory=inventory)
     assert plan.plays[0].batches == (("h1",), ("h2", "h3"), ("h4", "h5"))
     steps = by_name(plan)
+    batch2, batch3 = plan.barriers
+    assert (batch2.play, batch2.name, batch2.waits_for) == ("01-all", "batch-2", 1)
+    assert (batch3.name, batch3.waits_for) == ("batch-3", 2)
     first_h2 = steps["h2/01-all/u/remote/01-a"]
-    assert plan.predecessors(first_h2) == (steps["h1/01-all/u/remote/02-b"],)
+    assert plan.predecessors(first_h2) == (batch2,)
+    assert plan.predecessors(batch2) == (steps["h1/01-all/u/remote/02-b"],)
     assert plan.feeders(first_h2) == ()
     first_h4 = steps["h4/01-all/u/remote/01-a"]
-    assert {s.host for s in plan.predecessors(first_h4)} == {"h2", "h3"}
+    assert plan.predecessors(first_h4) == (batch3,)
+    last_of_batch2 = (steps["h2/01-all/u/remote/02-b"], steps["h3/01-all/u/remote/02-b"])
+    assert plan.predecessors(batch3) == last_of_batch2
     assert first_h2.signature != steps["h3/01-all/u/remote/01-a"].signature
 
 
-def test_plays_run_in_order_per_host(tmp_path: Path) -> None:
+def test_serial_edges_grow_linearly_with_hosts(tmp_path: Path) -> None:
+    book = "- hosts: all\n  serial: '50%'\n  rtas: [{name: u, remote: [a, b]}]\n"
+    for count in (10, 40):
+        hosts = [f"h{i}" for i in range(count)]
+        plan = plan_for(tmp_path, {"site.yml": book}, make_inventory({"all": hosts}))
+        # a chain edge per host, then half the hosts into the barrier and half out of it
+        assert len(plan.edges) == count + count // 2 + count // 2
+
+
+def test_plays_are_barriers(tmp_path: Path) -> None:
     book = "- name: one\n  hosts: all\n  rtas: [{name: u, remote: [a]}]\n"
     book += "- name: two\n  hosts: web\n  rtas: [{name: v, remote: [b]}]\n"
     plan = plan_for(tmp_path, {"site.yml": book})
     steps = by_name(plan)
+    (start,) = plan.barriers
+    assert (start.play, start.name, start.waits_for) == ("02-two", "start", 3)
+    ends = [steps[f"{h}/01-one/u/remote/01-a"] for h in ("web1", "web2", "db1")]
+    assert plan.predecessors(start) == tuple(ends)
+    assert plan.predecessors(steps["web2/02-two/v/remote/01-b"]) == (start,)
+    assert plan.successors(start) == tuple(
+        steps[f"{h}/02-two/v/remote/01-b"] for h in ("web1", "web2")
+    )
+    assert plan.nodes.index(start) == 3  # after every step of play one, before play two
+
+
+def test_a_pipelined_play_waits_per_host(tmp_path: Path) -> None:
+    book = "- name: one\n  hosts: all\n  rtas: [{name: u, remote: [a]}]\n"
+    book += "- name: two\n  hosts: web\n  pipeline: true\n  rtas: [{name: v, remote: [b]}]\n"
+    book += "- name: three\n  hosts: db\n  rtas: [{name: w, remote: [c]}]\n"
+    plan = plan_for(tmp_path, {"site.yml": book})
+    steps = by_name(plan)
+    assert plan.plays[1].pipeline and not plan.plays[2].pipeline
     assert plan.predecessors(steps["web2/02-two/v/remote/01-b"]) == (
         steps["web2/01-one/u/remote/01-a"],
     )
+    # the next barrier play waits for everything before it: play two and db1's play one
+    (start,) = plan.barriers
+    assert start.play == "03-three"
+    assert {s.node for s in plan.predecessors(start)} == {
+        steps["db1/01-one/u/remote/01-a"].node,
+        steps["web1/02-two/v/remote/01-b"].node,
+        steps["web2/02-two/v/remote/01-b"].node,
+    }
+
+
+def test_a_host_new_to_a_pipelined_play_waits_for_the_last_barrier(tmp_path: Path) -> None:
+    book = "- name: one\n  hosts: web\n  rtas: [{name: u, remote: [a]}]\n"
+    book += "- name: two\n  hosts: web1\n  rtas: [{name: v, remote: [b]}]\n"
+    book += "- name: three\n  hosts: all\n  pipeline: true\n  rtas: [{name: w, remote: [c]}]\n"
+    plan = plan_for(tmp_path, {"site.yml": book})
+    steps = by_name(plan)
+    (start,) = plan.barriers  # play two's
+    assert plan.predecessors(steps["db1/03-three/w/remote/01-c"]) == (start,)
+    assert plan.predecessors(steps["web2/03-three/w/remote/01-c"]) == (start,)
+    assert plan.predecessors(steps["web1/03-three/w/remote/01-c"]) == (
+        steps["web1/02-two/v/remote/01-b"],
+    )
+
+
+def test_pipeline_must_be_a_boolean(tmp_path: Path) -> None:
+    book = "- hosts: web\n  pipeline: sometimes\n  rtas: [{name: u, remote: [a]}]\n"
+    err = plan_error(tmp_path, {"site.yml": book})
+    assert where(err) == ("site.yml", 2)
+    assert "pipeline" in err.message
 
 
 def test_order_is_deterministic(tmp_path: Path) -> None:
@@ -553,13 +615,17 @@ def test_plan_order_is_a_topological_order_networkx_agrees(tmp_path: Path) -> No
     plan = build_plan(golden_inventory(), book)
     graph = plan.to_networkx()
     assert nx.is_directed_acyclic_graph(graph)
-    assert list(graph.nodes) == [s.node for s in plan.steps]
-    rank = {step.node: index for index, step in enumerate(plan.steps)}
+    assert list(graph.nodes) == [n.node for n in plan.nodes]
+    assert plan.barriers  # the golden project's second play opens with one
+    rank = {node.node: index for index, node in enumerate(plan.nodes)}
     assert all(rank[a] < rank[b] for a, b in graph.edges)
-    for step in plan.steps:
+    for step in plan.nodes:
         preds = sorted(graph.predecessors(step.node), key=rank.__getitem__)
         assert [s.node for s in plan.predecessors(step)] == preds
         succs = sorted(graph.successors(step.node), key=rank.__getitem__)
         assert [s.node for s in plan.successors(step)] == succs
         feeding = [p for p in preds if graph.edges[p, step.node]["feeds"]]
-        assert [s.node for s in plan.feeders(step)] == feeding
+        if isinstance(step, PlanStep):
+            assert [s.node for s in plan.feeders(step)] == feeding
+        else:
+            assert feeding == []  # a barrier carries no change

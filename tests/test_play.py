@@ -166,8 +166,14 @@ def test_graph_prints_the_plan_with_statuses(golden: Path, fmt: str) -> None:
     out = _invoke(golden, "--graph", fmt)
     if fmt == "json":
         nodes = json.loads(out)["nodes"]
-        assert {n["status"] for n in nodes} == {"would run (new)"}
-        assert {n["host"] for n in nodes} == {"web1", "web2", "db1"}
+        steps = [n for n in nodes if n["kind"] != "barrier"]
+        assert {n["status"] for n in steps} == {"would run (new)"}
+        assert {n["host"] for n in steps} == {"web1", "web2", "db1"}
+        barriers = [(n["id"], n["host"], n["status"]) for n in nodes if n["kind"] == "barrier"]
+        assert barriers == [
+            ("02-rolling-restart/barrier/start", None, None),
+            ("02-rolling-restart/barrier/batch-2", None, None),
+        ]
     else:
         assert "web1" in out and "db1" in out
     assert not (golden / "playbooks" / ".rorunner").exists()
@@ -180,6 +186,22 @@ def test_dry_run_lists_steps_per_host_in_order(golden: Path) -> None:
     assert lines[0] == "[db1]"
     assert lines[1] == "  would run  01-site > base > ship > files (new)"
     assert "[web1]" not in out
+
+
+def test_dry_run_shows_where_the_run_waits_for_a_barrier(golden: Path) -> None:
+    lines = _invoke(golden, "--dry-run").splitlines()
+    start = "-- barrier 02-rolling-restart > start: 02-rolling-restart starts when all work"
+    batch = "-- barrier 02-rolling-restart > batch-2: 02-rolling-restart batch 2 starts when"
+    first = next(i for i, line in enumerate(lines) if line.startswith(start))
+    second = next(i for i, line in enumerate(lines) if line.startswith(batch))
+    assert lines[first].endswith("(3 hosts)") and lines[second].endswith("batch 1 ended (1 host)")
+    assert lines[first + 1 : first + 4] == [
+        "",
+        "[web1]",
+        "  would run  02-rolling-restart > restart > remote > 01-echo-restart (new)",
+    ]
+    assert all("01-site" in line for line in lines[:first] if "would run" in line)
+    assert lines[second + 1 : second + 3] == ["", "[web2]"]
 
 
 def test_inventory_option_is_repeatable_and_required(golden: Path, tmp_path: Path) -> None:

@@ -36,9 +36,21 @@ def node_status(node: Mapping[str, Any], statuses: Mapping[str, str]) -> str:
     return "up-to-date" if verdict == "up to date" else "planned"
 
 
+BARRIERS = "(barriers)"  # the row of the plan's barrier nodes (they belong to no host)
+
+
+def _displayed(node: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A node as drawn: a barrier (no host, no role) in the row of barriers."""
+    if node.get("kind") != "barrier":
+        return node
+    return {**node, "host": BARRIERS, "role": "barrier"}
+
+
 def plan_hosts(plan: Mapping[str, Any]) -> list[str]:
     """Hosts of the plan in order of their first step."""
-    return list(dict.fromkeys(n["host"] for n in plan.get("nodes", ())))
+    return list(
+        dict.fromkeys(n["host"] for n in plan.get("nodes", ()) if n.get("kind") != "barrier")
+    )
 
 
 def collapsed_hosts(plan: Mapping[str, Any], view: PlanView) -> set[str]:
@@ -54,7 +66,7 @@ def elements(
 ) -> list[dict[str, Any]]:
     """cytoscape elements (groups, steps or host summaries, edges) with preset positions."""
     statuses = {s.task: s.status for s in record.steps} if record is not None else {}
-    nodes: Sequence[Mapping[str, Any]] = plan.get("nodes", ())
+    nodes: Sequence[Mapping[str, Any]] = [_displayed(n) for n in plan.get("nodes", ())]
     collapsed = collapsed_hosts(plan, view)
     needle = view.search.strip().lower()
     out = _host_summaries(nodes, collapsed, statuses, needle)

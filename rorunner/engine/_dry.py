@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 from rorunner.engine._db import StateDB
 from rorunner.engine._doit import doit_task, out_of_date, saved_values
-from rorunner.engine._lower import LoweredTask, lower
+from rorunner.engine._lower import LoweredBarrier, LoweredTask, lower_plan
+from rorunner.plan import barrier_label
 
 if TYPE_CHECKING:
     from rorunner.engine._run import EngineOptions
@@ -27,23 +28,27 @@ class DryRunEntry:
     would_run: bool
     reason: str
     node: tuple[str, str, str, str, str]
+    barrier: bool = False  # a barrier: nothing runs; `reason` says what it waits for
 
 
 def dry_run(plan: Plan, options: EngineOptions) -> tuple[DryRunEntry, ...]:
     """Every step in plan order with its verdict; no lock, no connection, nothing written."""
-    lowered = lower(plan, project_dir=str(options.project_dir))
+    lowered = lower_plan(plan, project_dir=str(options.project_dir))
+    steps = lowered.steps
     if not options.dep_file.exists():
-        return tuple(
-            _entry(lt, "always" if lt.step.spec.always else "new", options.force) for lt in lowered
-        )
-    db = StateDB(options.dep_file)
-    try:
-        return tuple(
-            _entry(lt, reason, options.force)
-            for lt, reason in zip(lowered, reasons(lowered, db), strict=True)
-        )
-    finally:
-        db.dump()
+        why = {lt.name: "always" if lt.step.spec.always else "new" for lt in steps}
+    else:
+        db = StateDB(options.dep_file)
+        try:
+            why = dict(zip((lt.name for lt in steps), reasons(steps, db), strict=True))
+        finally:
+            db.dump()
+    return tuple(
+        _barrier_entry(node)
+        if isinstance(node, LoweredBarrier)
+        else _entry(node, why[node.name], options.force)
+        for node in lowered.nodes
+    )
 
 
 def reasons(lowered: Sequence[LoweredTask], db: StateDB) -> list[str]:
@@ -88,6 +93,18 @@ def _entry(lowered: LoweredTask, reason: str, force: bool) -> DryRunEntry:
     )
 
 
+def _barrier_entry(lowered: LoweredBarrier) -> DryRunEntry:
+    barrier = lowered.barrier
+    label = barrier_label(barrier)
+    return DryRunEntry(
+        "", barrier.play, "", "barrier", barrier.name, False, label, barrier.node, True
+    )
+
+
 def statuses(entries: tuple[DryRunEntry, ...]) -> dict[tuple[str, str, str, str, str], str]:
-    """Graph statuses by plan node: 'would run (reason)' or 'up to date'."""
-    return {e.node: f"would run ({e.reason})" if e.would_run else "up to date" for e in entries}
+    """Graph statuses by plan node: 'would run (reason)' or 'up to date' (none for barriers)."""
+    return {
+        e.node: f"would run ({e.reason})" if e.would_run else "up to date"
+        for e in entries
+        if not e.barrier
+    }

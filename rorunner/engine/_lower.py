@@ -1,8 +1,9 @@
 """Lowering: a Plan becomes doit task dicts, each built by the public task generators.
 
 One plan step is one doit task, named `<host>:<play>.<role>.<phase>.<step>`
-(every part made doit-safe; a clash after that gets a short stable hash).
-Ordering comes from Plan.predecessors as task_dep. Whether a step is up to
+(every part made doit-safe; a clash after that gets a short stable hash); a barrier is a
+task of its own, `barrier:<play>.<start|batch-N>`, with no action and always up to date.
+Ordering comes from the plan's predecessors as task_dep. Whether a step is up to
 date is not decided here: its plan signature (which already folds in its
 inputs and its predecessors' signatures) and the files it reads that a local
 step makes during the run (`watched`) are what the engine's doit adapter checks.
@@ -16,12 +17,13 @@ import posixpath
 import shlex
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rorunner.engine._check import StepCheck
-from rorunner.model import FileMove, PlanStep
+from rorunner.model import Barrier, FileMove, PlanNode, PlanStep
+from rorunner.plan import barrier_label
 from rorunner.tasks import (
     gen_task_fetch_files,
     gen_task_local_exec,
@@ -34,23 +36,60 @@ if TYPE_CHECKING:
     from rorunner.plan import Plan
 
 _USES_DIR = ("ship", "remote")
+BARRIER_BASENAME = "barrier"
 # Remote role scripts land under the remote work dir; a small text script travels inside
 # the command that runs it, well under Linux's 128 KiB limit for one argument.
 SCRIPTS_DIR = ".rorunner-scripts"
 INLINE_SCRIPT_MAX = 64 * 1024
 
 
-@dataclass(frozen=True)
 class LoweredTask:
-    """A plan step with the full doit name and the task dict built for it."""
+    """A plan step with its full doit name and the names of the tasks it waits for; its task
+    dict (built by the public task generators) is made on first use, so a dry run that needs
+    no task pays for none."""
 
-    name: str
-    step: PlanStep
-    task: dict[str, Any]
-    shared_files: tuple[str, ...] = ()  # local files other hosts' steps also write: lock them
-    # Local files this step reads that a local step of this run makes (absent at plan time,
-    # so outside the signature): the step is out of date when their content changes.
-    watched: tuple[str, ...] = ()
+    __slots__ = (
+        "_task",
+        "_watched",
+        "deps",
+        "dir_ready",
+        "lowering",
+        "name",
+        "shared_files",
+        "step",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        step: PlanStep,
+        deps: Sequence[str],
+        dir_ready: bool,
+        lowering: _Lowering,
+        shared_files: tuple[str, ...] = (),
+    ) -> None:
+        self.name = name
+        self.step = step
+        self.deps = tuple(deps)
+        self.dir_ready = dir_ready
+        self.lowering = lowering
+        self.shared_files = shared_files  # local files other hosts' steps also write: lock them
+        self._task: dict[str, Any] | None = None
+        self._watched: tuple[str, ...] = ()
+
+    @property
+    def task(self) -> dict[str, Any]:
+        """The doit task dict of the step."""
+        if self._task is None:
+            self._task, self._watched = self.lowering.task(self)
+        return self._task
+
+    @property
+    def watched(self) -> tuple[str, ...]:
+        """Local files this step reads that a local step of this run makes (absent at plan
+        time, so outside the signature): the step is out of date when their content changes."""
+        self.task  # noqa: B018 - made with the task
+        return self._watched
 
     @property
     def check(self) -> StepCheck:
@@ -58,23 +97,74 @@ class LoweredTask:
         return StepCheck(self.step.signature, self.watched)
 
 
-def task_names(steps: Sequence[PlanStep]) -> dict[tuple[str, ...], str]:
+@dataclass(frozen=True)
+class LoweredBarrier:
+    """A plan barrier as a doit task: no action, always up to date, after every task it
+    waits for; the steps after it name it in their task_dep."""
+
+    name: str
+    barrier: Barrier
+    deps: tuple[str, ...]
+
+    @property
+    def task(self) -> dict[str, Any]:
+        """The doit task dict."""
+        return {
+            "basename": self.name,
+            "actions": [],
+            "task_dep": list(self.deps),
+            "uptodate": [True],
+            "doc": barrier_label(self.barrier),
+            "verbosity": 0,
+        }
+
+
+@dataclass(frozen=True)
+class Lowered:
+    """A plan as doit tasks: its nodes in plan order, and its steps and barriers apart."""
+
+    nodes: tuple[LoweredTask | LoweredBarrier, ...]
+
+    @property
+    def steps(self) -> tuple[LoweredTask, ...]:
+        """The steps' tasks, in plan order."""
+        return tuple(n for n in self.nodes if isinstance(n, LoweredTask))
+
+    @property
+    def barriers(self) -> tuple[LoweredBarrier, ...]:
+        """The barriers' tasks, in plan order."""
+        return tuple(n for n in self.nodes if isinstance(n, LoweredBarrier))
+
+
+def task_names(nodes: Sequence[PlanNode]) -> dict[tuple[str, ...], str]:
     """Stable, readable, doit-safe full task names by plan node."""
-    names: dict[tuple[str, ...], str] = {}
-    taken: dict[str, tuple[str, ...]] = {}
-    for step in steps:
-        name = _plain_name(step)
+    return {node.node: name for node, name in zip(nodes, _names(nodes), strict=True)}
+
+
+def _names(nodes: Sequence[PlanNode]) -> list[str]:
+    """The full task name of every node, in order (a clash after making names doit-safe gets
+    a short stable hash)."""
+    safe: dict[str, str] = {}
+
+    def part(text: str) -> str:
+        if text not in safe:
+            safe[text] = safe_name(text)
+        return safe[text]
+
+    names: list[str] = []
+    taken: set[str] = set()
+    for node in nodes:
+        if isinstance(node, Barrier):
+            name = f"{BARRIER_BASENAME}:{part(node.play)}.{node.name}"
+        else:
+            tail = ".".join((part(node.play), part(node.role), node.phase, part(node.name)))
+            name = f"{part(node.host)}:{tail}"
         if name in taken:
-            digest = hashlib.sha1("\0".join(step.node).encode()).hexdigest()[:8]  # noqa: S324
+            digest = hashlib.sha1("\0".join(node.node).encode()).hexdigest()[:8]  # noqa: S324
             name = f"{name}-{digest}"
-        taken[name] = step.node
-        names[step.node] = name
+        taken.add(name)
+        names.append(name)
     return names
-
-
-def _plain_name(step: PlanStep) -> str:
-    parts = (step.play, step.role, step.phase, step.name)
-    return f"{safe_name(step.host)}:{'.'.join(safe_name(p) for p in parts)}"
 
 
 def lower(
@@ -83,61 +173,103 @@ def lower(
     project_dir: str,
     log_dir: str | None = None,
 ) -> tuple[LoweredTask, ...]:
-    """Every plan step as a doit task dict, in plan order."""
-    names = task_names(plan.steps)
-    made = {path for step in plan.steps for path in step.spec.creates}
-    lowered = []
-    for step in plan.steps:
-        name = names[step.node]
-        deps = [names[p.node] for p in plan.predecessors(step)]
-        task = _build(step, name, project_dir, log_dir, _dir_ready(plan, step))
-        task["task_dep"] = sorted(set(task.get("task_dep", [])) | set(deps))
-        # The signature already covers every file that exists at plan time; only the
-        # ones a local step makes later need watching (no digest of big files).
-        watched = tuple(path for path in task.pop("file_dep", ()) if path in made)
-        lowered.append(LoweredTask(name, step, task, watched=watched))
-    return _without_shared_targets(lowered)
+    """Every plan step as a doit task, in plan order."""
+    return lower_plan(plan, project_dir=project_dir, log_dir=log_dir).steps
 
 
-def _without_shared_targets(lowered: list[LoweredTask]) -> tuple[LoweredTask, ...]:
-    """Drop targets that several tasks declare (one local_pre per host making the same file).
+def lower_plan(plan: Plan, *, project_dir: str, log_dir: str | None = None) -> Lowered:
+    """Every plan node (steps and barriers) as a doit task, in plan order."""
+    names = _names(plan.nodes)
+    made = frozenset(path for step in plan.steps for path in step.spec.creates)
+    lowering = _Lowering(project_dir, log_dir, _shared_targets(plan.steps), made)
+    last_of: dict[str, PlanStep] = {}  # each host's latest step so far
+    out: list[LoweredTask | LoweredBarrier] = []
+    for index, (node, preds) in enumerate(plan.ordered()):
+        deps = [names[p] for p in preds]
+        if isinstance(node, Barrier):
+            out.append(LoweredBarrier(names[index], node, tuple(deps)))
+            continue
+        before = [plan.nodes[p] for p in preds]
+        ready = _dir_ready(node, before, last_of.get(node.host))
+        touched = lowering.shared.intersection(
+            (*node.spec.creates, *(m.src for m in node.spec.files))
+        )
+        out.append(LoweredTask(names[index], node, deps, ready, lowering, tuple(sorted(touched))))
+        last_of[node.host] = node
+    return Lowered(tuple(out))
 
-    doit refuses a target with two creators; ordering does not need it (the
-    plan's edges already put the creator first), only the "missing target
-    means not up to date" check does, which a unique target keeps. Steps that
-    write or ship such a file get it in `shared_files`, so that the engine
-    never lets one host's step ship it while another host's step rewrites it.
+
+def _shared_targets(steps: Sequence[PlanStep]) -> frozenset[str]:
+    """Local files that several steps declare as targets (one local_pre per host making the
+    same file, say).
+
+    doit refuses a target with two creators; ordering does not need it (the plan's edges
+    already put the creator first), only the "missing target means not up to date" check
+    does, which a unique target keeps. Steps that write or ship such a file get it in
+    `shared_files`, so that the engine never lets one host's step ship it while another
+    host's step rewrites it.
     """
-    seen = Counter(t for lt in lowered for t in lt.task.get("targets", ()))
-    shared = {t for t, n in seen.items() if n > 1}
-    out = []
-    for lt in lowered:
-        targets = lt.task.get("targets")
-        if targets and shared.intersection(targets):
-            lt.task["targets"] = [t for t in targets if t not in shared]
-        touched = {*lt.step.spec.creates, *(m.src for m in lt.step.spec.files)}
-        out.append(replace(lt, shared_files=tuple(sorted(shared & touched))))
-    return tuple(out)
+    seen: Counter[str] = Counter()
+    for step in steps:
+        if step.spec.kind == "local":
+            seen.update(step.spec.creates)
+        elif step.spec.kind == "fetch":
+            seen.update(os.path.normpath(m.dest) for m in step.spec.files)
+    return frozenset(target for target, count in seen.items() if count > 1)
 
 
-def _dir_ready(plan: Plan, step: PlanStep) -> bool:
-    """Whether a step ordered before this one on the same host already prepared its work dir."""
+class _Lowering:
+    """What every task of one lowering shares: paths, the shared targets, scripts read once."""
+
+    def __init__(
+        self, project_dir: str, log_dir: str | None, shared: frozenset[str], made: frozenset[str]
+    ) -> None:
+        self.project_dir = project_dir
+        self.log_dir = log_dir
+        self.shared = shared
+        self.made = made  # local files that local steps of this run make
+        self._inline: dict[tuple[str, str], str | None] = {}
+
+    def task(self, lowered: LoweredTask) -> tuple[dict[str, Any], tuple[str, ...]]:
+        """The task dict of a step and the run-made files it watches."""
+        step = lowered.step
+        task = _build(step, lowered.name, self, lowered.dir_ready)
+        task["task_dep"] = sorted(set(task.get("task_dep", [])) | set(lowered.deps))
+        targets = task.get("targets")
+        if targets and self.shared.intersection(targets):
+            task["targets"] = [t for t in targets if t not in self.shared]
+        # The signature already covers every file that exists at plan time; only the ones a
+        # local step makes later need watching (no digest of big files).
+        watched = tuple(path for path in task.pop("file_dep", ()) if path in self.made)
+        return task, watched
+
+    def inline_script(self, step: PlanStep, script: str) -> str | None:
+        """The command that carries a small text script (see _script_in_command), made once
+        per script and destination for the whole plan."""
+        key = (script, _script_dest(step))
+        if key not in self._inline:
+            self._inline[key] = _script_in_command(key[1], script)
+        return self._inline[key]
+
+
+def _dir_ready(step: PlanStep, before: Sequence[PlanNode], host_last: PlanStep | None) -> bool:
+    """Whether a step ordered before this one on the same host already prepared its work dir
+    (behind a barrier: the host's previous step, which the barrier waited for)."""
+    candidates = [p for p in before if isinstance(p, PlanStep)]
+    if host_last is not None and any(isinstance(p, Barrier) for p in before):
+        candidates.append(host_last)
     return any(
-        p.host == step.host
-        and p.remote_dir == step.remote_dir
-        and p.spec.kind in ("ship", "remote")
-        for p in plan.predecessors(step)
+        p.host == step.host and p.remote_dir == step.remote_dir and p.spec.kind in _USES_DIR
+        for p in candidates
     )
 
 
-def _build(
-    step: PlanStep, full: str, project_dir: str, log_dir: str | None, dir_ready: bool
-) -> dict[str, Any]:
+def _build(step: PlanStep, full: str, lowering: _Lowering, dir_ready: bool) -> dict[str, Any]:
     label, name = full.split(":", 1)
     common: dict[str, Any] = {"name": name, "meta": {"node": list(step.node)}}
     kind = step.spec.kind
     if kind == "local":
-        return _local(step, label, project_dir, log_dir, common)
+        return _local(step, label, lowering.project_dir, lowering.log_dir, common)
     if kind == "ship":
         return gen_task_ship_files(
             [], step.conn, label, remote_dir=step.remote_dir, moves=step.spec.files, **common
@@ -152,7 +284,7 @@ def _build(
             dest_root=step.fetch_dir,
             **common,
         )
-    return _remote(step, label, log_dir, dir_ready, common)
+    return _remote(step, label, lowering, dir_ready, common)
 
 
 def _under_fetch_dir(move: FileMove, fetch_dir: str) -> FileMove:
@@ -182,10 +314,10 @@ def _local(
 
 
 def _remote(
-    step: PlanStep, label: str, log_dir: str | None, dir_ready: bool, common: dict[str, Any]
+    step: PlanStep, label: str, lowering: _Lowering, dir_ready: bool, common: dict[str, Any]
 ) -> dict[str, Any]:
     spec = step.spec
-    inline = None if spec.command or not spec.script else _script_in_command(step, spec.script)
+    inline = None if spec.command or not spec.script else lowering.inline_script(step, spec.script)
     command = spec.command or inline or _script_command(step)
     if dir_ready:
         # The generator checks (and if need be creates) the work dir before every
@@ -200,7 +332,7 @@ def _remote(
         remote_dir=None if dir_ready else step.remote_dir,
         env=dict(step.env),
         timeout=spec.timeout,
-        log_dir=log_dir,
+        log_dir=lowering.log_dir,
         **common,
     )
     if spec.command or not spec.script or inline:
@@ -219,7 +351,7 @@ def _remote(
     return run
 
 
-def _script_in_command(step: PlanStep, script: str) -> str | None:
+def _script_in_command(dest: str, script: str) -> str | None:
     """Ship a small text script inside the command that runs it (no SFTP round trips).
 
     It is written under a temporary name and renamed into place, then run, as a
@@ -236,7 +368,6 @@ def _script_in_command(step: PlanStep, script: str) -> str | None:
     delimiter = "RORUNNER_SCRIPT_" + hashlib.sha256(data).hexdigest()[:16]
     if delimiter in text:
         return None
-    dest = _script_dest(step)
     body = text if text.endswith("\n") else text + "\n"
     q_dest, q_tmp = shlex.quote(dest), shlex.quote(dest + ".tmp")
     return (

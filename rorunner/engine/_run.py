@@ -20,7 +20,7 @@ from rorunner.engine._doit import doit_task, run_tasks
 from rorunner.engine._dry import likely_to_run
 from rorunner.engine._limits import play_limits
 from rorunner.engine._lock import ProjectLock
-from rorunner.engine._lower import LoweredTask, lower
+from rorunner.engine._lower import Lowered, LoweredBarrier, LoweredTask, lower_plan
 from rorunner.engine._prewarm import Prewarm, hosts_to_prewarm
 from rorunner.engine._result import RunResult, summarise
 from rorunner.engine._state import RunState
@@ -67,19 +67,20 @@ def run_plan(plan: Plan, options: EngineOptions, events: RunEvents | None = None
     with ProjectLock(options.state_dir / "lock"):
         run_id = _new_run_id()
         log_dir = options.state_dir / "logs" / run_id
-        lowered = lower(plan, project_dir=str(options.project_dir), log_dir=str(log_dir))
+        lowered = lower_plan(plan, project_dir=str(options.project_dir), log_dir=str(log_dir))
+        steps = lowered.steps
         state = RunState(play_limits(plan), events)
         db = StateDB(options.dep_file)
         pool = options.pool if options.pool is not None else Pool()
         try:
-            pending = hosts_to_prewarm(lt.step for lt in likely_to_run(lowered, db, options.force))
+            pending = hosts_to_prewarm(lt.step for lt in likely_to_run(steps, db, options.force))
             prewarm = Prewarm(pending, options.forks, pool)
             interrupted = _drive(lowered, state, options, _Run(db, log_dir, prewarm, pool))
         finally:
             db.dump()
             if options.pool is None or state.interrupted.is_set():
                 pool.close_all()
-        outcomes = _complete(lowered, state, interrupted)
+        outcomes = _complete(steps, state, interrupted)
         hosts = tuple(dict.fromkeys(step.host for step in plan.steps))
         result = RunResult(run_id, outcomes, summarise(hosts, outcomes), interrupted)
         final = _write_record(result, options.state_dir / "runs" / f"{run_id}.json")
@@ -97,10 +98,11 @@ class _Run:
     pool: TransportPool
 
 
-def _drive(
-    lowered: Sequence[LoweredTask], state: RunState, options: EngineOptions, run: _Run
-) -> bool:
-    tasks = [_doit_task(lt, state, run) for lt in lowered]
+def _drive(lowered: Lowered, state: RunState, options: EngineOptions, run: _Run) -> bool:
+    tasks = [
+        node.task if isinstance(node, LoweredBarrier) else _doit_task(node, state, run)
+        for node in lowered.nodes
+    ]
     try:
         with _sigterm_as_interrupt():
             run_tasks(
@@ -108,7 +110,7 @@ def _drive(
                 run.db,
                 forks=options.forks,
                 force=options.force,
-                events=_Events({lt.name: lt for lt in lowered}, state),
+                events=_Events({lt.name: lt for lt in lowered.steps}, state),
             )
     except KeyboardInterrupt:
         state.interrupted.set()

@@ -3,12 +3,13 @@
 from rorunner.model import ConnectionDefaults
 from rorunner.plan._build import PlayInfo, batches
 from rorunner.plan._plan import Plan, build_plan
-from rorunner.plan._render import task_name
+from rorunner.plan._render import barrier_label, task_name
 
 __all__ = [
     "ConnectionDefaults",
     "Plan",
     "PlayInfo",
+    "barrier_label",
     "batches",
     "build_plan",
     "task_name",

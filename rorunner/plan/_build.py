@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rorunner.errors import InputError, Location
-from rorunner.model import ConnectionDefaults, Host, Inventory, PlanStep
+from rorunner.model import Barrier, ConnectionDefaults, Host, Inventory, PlanStep
 from rorunner.plan._expand import Expander, HostPlay, PlannedUnit, host_location
 from rorunner.plan._graph import GraphBuilder
 from rorunner.plan._hosts import check_pattern, select
@@ -29,6 +29,7 @@ class PlayInfo:
     serial: tuple[int | str, ...]  # as written; () = all hosts in one batch
     max_fail_percentage: float | None
     batches: tuple[tuple[str, ...], ...]
+    pipeline: bool = False  # hosts enter the play one by one, no barrier before it
 
 
 @dataclass
@@ -76,7 +77,7 @@ def build_graph(
         allowed = set(select(inventory, limit, Location("--limit")))
     built = Built(GraphBuilder(), [], [], set())
     expander = Expander(playbook, extra_vars)
-    last: dict[str, int] = {}  # per host: the last step of its latest play
+    order = _Order()
     for play in playbook.plays:
         hosts = _play_hosts(inventory, play, allowed)
         info = PlayInfo(
@@ -86,6 +87,7 @@ def build_graph(
             serial=play.serial,
             max_fail_percentage=play.max_fail_percentage,
             batches=batches(hosts, play.serial),
+            pipeline=play.pipeline,
         )
         built.plays.append(info)
         if not hosts:
@@ -94,28 +96,49 @@ def build_graph(
             continue
         context = _PlayContext(inventory, playbook, play, expander, built.builder, defaults)
         built.tails.update(context.tails())
-        _plan_play(context, info.batches, last, fetch_dir)
+        for number, group in enumerate(info.batches, start=1):
+            if number > 1 or not play.pipeline:
+                order.barrier_before(built.builder, play.id, number)
+            for host in group:
+                final = context.host_steps(host, fetch_dir, order.before(host))
+                if final is not None:
+                    order.ended(host, final)
     return built
 
 
-def _plan_play(
-    context: _PlayContext,
-    groups: tuple[tuple[str, ...], ...],
-    last: dict[str, int],
-    fetch_dir: str | None,
-) -> None:
-    """Every host of the play, batch by batch: a host starts after its own previous play,
-    and a batch after every host of the batch before it finished the play."""
-    finals: list[int] = []  # the last steps of the batch before
-    for group in groups:
-        ends: list[int] = []
-        for host in group:
-            before = [last[host]] if host in last else []
-            final = context.host_steps(host, fetch_dir, before + finals)
-            if final is not None:
-                last[host] = final
-                ends.append(final)
-        finals = ends
+class _Order:
+    """What the next steps wait for: the last barrier, each host's last step, and every
+    host's latest step since that barrier (what the next barrier waits for).
+
+    Every node comes after the last barrier before it, so a barrier that waits for every
+    host's latest step since the last barrier waits for all the work before it (the last
+    barrier included, through those steps).
+    """
+
+    def __init__(self) -> None:
+        self.barrier: int | None = None
+        self.last: dict[str, int] = {}
+        self.since: dict[str, int] = {}
+
+    def barrier_before(self, builder: GraphBuilder, play: str, batch: int) -> None:
+        """A barrier node here, unless nothing happened since the last one."""
+        if not self.since:
+            return
+        preds = dict.fromkeys(self.since.values(), False)
+        self.barrier = builder.add(Barrier(play, batch, len(self.since)), preds)
+        self.since = {}
+
+    def before(self, host: str) -> list[int]:
+        """What the host's next step waits for: its own last step, if that came after the
+        last barrier, else the last barrier."""
+        last = self.last.get(host)
+        if last is not None and (self.barrier is None or last > self.barrier):
+            return [last]
+        return [] if self.barrier is None else [self.barrier]
+
+    def ended(self, host: str, final: int) -> None:
+        """The host's steps so far end with node `final`."""
+        self.last[host] = self.since[host] = final
 
 
 def _play_hosts(inventory: Inventory, play: Play, allowed: set[str] | None) -> list[str]:

@@ -12,14 +12,14 @@ import hashlib
 from array import array
 from collections.abc import Iterator, Mapping
 
-from rorunner.model import PlanStep
+from rorunner.model import PlanNode, PlanStep
 
 
 class Graph:
     """The finished graph: read-only, predecessors by index, successors built on demand."""
 
     def __init__(
-        self, nodes: list[PlanStep], starts: array[int], sources: array[int], feeds: bytearray
+        self, nodes: list[PlanNode], starts: array[int], sources: array[int], feeds: bytearray
     ) -> None:
         self.nodes = nodes
         self._starts = starts
@@ -78,7 +78,7 @@ class GraphBuilder:
     """Collects nodes with their predecessors; signatures chain along "feeds" edges."""
 
     def __init__(self) -> None:
-        self.nodes: list[PlanStep] = []
+        self.nodes: list[PlanNode] = []
         self._starts = array("q", [0])
         self._sources = array("q")
         self._feeds = bytearray()
@@ -87,10 +87,12 @@ class GraphBuilder:
         """The up-to-date key of a step: its own digest and its feeders' signatures."""
         sha = hashlib.sha256(own)
         for index in sorted(i for i, feeds in preds.items() if feeds):
-            sha.update(self.nodes[index].signature.encode())
+            feeder = self.nodes[index]
+            assert isinstance(feeder, PlanStep)  # only steps feed: a barrier carries no change
+            sha.update(feeder.signature.encode())
         return sha.hexdigest()
 
-    def add(self, node: PlanStep, preds: Mapping[int, bool]) -> int:
+    def add(self, node: PlanNode, preds: Mapping[int, bool]) -> int:
         """Append `node` after its predecessors (index -> whether it feeds); its index."""
         index = len(self.nodes)
         for before in sorted(preds):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from rorunner.errors import InputError
-from rorunner.model import ConnectionDefaults, Inventory, PlanStep
+from rorunner.model import Barrier, ConnectionDefaults, Inventory, PlanNode, PlanStep
 from rorunner.plan._build import PlayInfo, build_graph
 from rorunner.plan._graph import Graph
 from rorunner.plan._render import Edge, Node, render, safe_part, task_name
@@ -15,7 +15,8 @@ from rorunner.playbook import Playbook
 
 
 class Plan:
-    """Every step of every host, validated, in a deterministic topological order."""
+    """Every step of every host and the barriers between plays and serial batches, validated,
+    in a deterministic topological order."""
 
     def __init__(
         self,
@@ -24,69 +25,82 @@ class Plan:
         notices: tuple[str, ...],
     ) -> None:
         self._graph = graph
-        self.steps: tuple[PlanStep, ...] = tuple(graph.nodes)
+        self.nodes: tuple[PlanNode, ...] = tuple(graph.nodes)
+        self.steps: tuple[PlanStep, ...] = tuple(n for n in self.nodes if isinstance(n, PlanStep))
+        self.barriers: tuple[Barrier, ...] = tuple(n for n in self.nodes if isinstance(n, Barrier))
         self.plays = plays
         self.notices = notices
 
     @functools.cached_property
     def _by_id(self) -> dict[int, int]:
-        return {id(step): index for index, step in enumerate(self.steps)}
+        return {id(node): index for index, node in enumerate(self.nodes)}
 
     @functools.cached_property
     def _by_node(self) -> dict[Node, int]:
-        return {step.node: index for index, step in enumerate(self.steps)}
+        return {node.node: index for index, node in enumerate(self.nodes)}
 
-    def _index(self, step: PlanStep) -> int:
-        index = self._by_id.get(id(step))
-        if index is not None and self.steps[index] is step:
+    def _index(self, node: PlanNode) -> int:
+        index = self._by_id.get(id(node))
+        if index is not None and self.nodes[index] is node:
             return index
-        return self._by_node[step.node]
+        return self._by_node[node.node]
 
     def step(self, node: Node) -> PlanStep:
         """The step at graph node `node`."""
-        return self.steps[self._by_node[node]]
+        step = self.nodes[self._by_node[node]]
+        if not isinstance(step, PlanStep):
+            raise KeyError(node)
+        return step
 
-    def predecessors(self, step: PlanStep) -> tuple[PlanStep, ...]:
-        """Steps that must finish before `step` starts (in plan order)."""
-        return self._at(self._graph.predecessors(self._index(step)))
+    def predecessors(self, node: PlanNode) -> tuple[PlanNode, ...]:
+        """Nodes (steps or barriers) that must finish before `node` starts, in plan order."""
+        return self._at(self._graph.predecessors(self._index(node)))
 
     def feeders(self, step: PlanStep) -> tuple[PlanStep, ...]:
         """Predecessors whose signatures are folded into `step`'s (a change there re-runs it)."""
-        return self._at(self._graph.feeders(self._index(step)))
+        return tuple(
+            s for s in self._at(self._graph.feeders(self._index(step))) if isinstance(s, PlanStep)
+        )
 
-    def successors(self, step: PlanStep) -> tuple[PlanStep, ...]:
-        """Steps that wait for `step`."""
-        return self._at(self._graph.successors(self._index(step)))
+    def successors(self, node: PlanNode) -> tuple[PlanNode, ...]:
+        """Nodes that wait for `node`, in plan order."""
+        return self._at(self._graph.successors(self._index(node)))
 
-    def _at(self, indices: Iterable[int]) -> tuple[PlanStep, ...]:
-        return tuple(self.steps[index] for index in indices)
+    def ordered(self) -> Iterator[tuple[PlanNode, list[int]]]:
+        """Every node in plan order with the indices (in `nodes`) of the nodes it waits for."""
+        for index, node in enumerate(self.nodes):
+            yield node, self._graph.predecessors(index)
+
+    def _at(self, indices: Iterable[int]) -> tuple[PlanNode, ...]:
+        return tuple(self.nodes[index] for index in indices)
 
     @property
     def edges(self) -> tuple[Edge, ...]:
         """(before, after, feeds) for every edge, in plan order."""
-        steps = self.steps
-        return tuple((steps[a], steps[b], feeds) for a, b, feeds in self._graph.edges())
+        nodes = self.nodes
+        return tuple((nodes[a], nodes[b], feeds) for a, b, feeds in self._graph.edges())
 
     @functools.cached_property
     def hosts(self) -> tuple[str, ...]:
         """Hosts with at least one step, in plan order."""
         return tuple(dict.fromkeys(step.host for step in self.steps))
 
-    def task_name(self, step: PlanStep) -> str:
-        """The doit-safe task name of `step` (<host>/<play>/<role>/<phase>/<step>)."""
-        return task_name(step)
+    def task_name(self, node: PlanNode) -> str:
+        """The id of `node` in renderings: <host>/<play>/<role>/<phase>/<step> for a step
+        (doit-safe), <play>/barrier/<name> for a barrier."""
+        return task_name(node)
 
     def render(self, fmt: str, status: Mapping[Node, str] | None = None) -> str:
         """The plan as text, dot, mermaid or json; `status` maps nodes to words like 'would run'."""
-        return render(fmt, self.steps, self.edges, self.plays, self.notices, status)
+        return render(fmt, self.nodes, self.edges, self.plays, self.notices, status)
 
     def to_networkx(self) -> Any:
-        """The plan as a networkx DiGraph (nodes as in `step.node`, a `feeds` flag on edges),
+        """The plan as a networkx DiGraph (nodes as in `node.node`, a `feeds` flag on edges),
         for analysis; the planner itself does not need it."""
         import networkx as nx  # noqa: PLC0415 - only for callers that ask for it
 
         graph = nx.DiGraph()
-        graph.add_nodes_from((step.node, {"step": step}) for step in self.steps)
+        graph.add_nodes_from((node.node, {"node": node}) for node in self.nodes)
         graph.add_edges_from((a.node, b.node, {"feeds": feeds}) for a, b, feeds in self.edges)
         return graph
 

@@ -8,10 +8,10 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rorunner.model import PlanStep
+from rorunner.model import Barrier, PlanNode, PlanStep
 
 Node = tuple[str, str, str, str, str]
-Edge = tuple[PlanStep, PlanStep, bool]
+Edge = tuple[PlanNode, PlanNode, bool]
 _UNSAFE = re.compile(r"[=*?\[\]%\s/\\\"'#]")
 
 
@@ -21,15 +21,18 @@ def safe_part(part: str) -> str:
     return _UNSAFE.sub("_", part)
 
 
-def task_name(step: PlanStep) -> str:
-    """Readable, doit-safe task name: <host>/<play>/<role>/<phase>/<step>."""
-    parts = (step.host, step.play, step.role, step.phase, step.name)
+def task_name(node: PlanNode) -> str:
+    """Readable, doit-safe id: <host>/<play>/<role>/<phase>/<step> for a step,
+    <play>/barrier/<name> for a barrier (three parts: never a step's id)."""
+    if isinstance(node, Barrier):
+        return f"{safe_part(node.play)}/barrier/{node.name}"
+    parts = (node.host, node.play, node.role, node.phase, node.name)
     return "/".join([safe_part(part) for part in parts])
 
 
 def render(
     fmt: str,
-    steps: Sequence[PlanStep],
+    nodes: Sequence[PlanNode],
     edges: Sequence[Edge],
     plays: Sequence[Any],
     notices: Sequence[str],
@@ -38,13 +41,13 @@ def render(
     """Render the plan as `fmt` (text, dot, mermaid or json)."""
     status = status or {}
     if fmt == "text":
-        return _text(steps, status)
+        return _text(nodes, edges, status)
     if fmt == "dot":
-        return _dot(steps, edges, status)
+        return _dot(nodes, edges, status)
     if fmt == "mermaid":
-        return _mermaid(steps, edges, status)
+        return _mermaid(nodes, edges, status)
     if fmt == "json":
-        return _json(steps, edges, plays, notices, status)
+        return _json(nodes, edges, plays, notices, status)
     raise ValueError(f"unknown plan format {fmt!r}; use text, dot, mermaid or json")
 
 
@@ -52,21 +55,44 @@ def _label(step: PlanStep) -> str:
     return f"{step.play}/{step.role}/{step.phase}/{step.name}"
 
 
-def _by_host(steps: Sequence[PlanStep]) -> dict[str, list[PlanStep]]:
+def barrier_label(barrier: Barrier) -> str:
+    """What a barrier waits for, in words."""
+    hosts = f"{barrier.waits_for} host{'s' if barrier.waits_for != 1 else ''}"
+    if barrier.batch == 1:
+        return f"{barrier.play} starts when all work before it has ended ({hosts})"
+    batch = barrier.batch
+    return f"{barrier.play} batch {batch} starts when batch {batch - 1} ended ({hosts})"
+
+
+def _by_host(nodes: Sequence[PlanNode]) -> dict[str, list[PlanStep]]:
     """Each host's steps in plan order, hosts in order of their first step."""
     by_host: dict[str, list[PlanStep]] = {}
-    for step in steps:
-        by_host.setdefault(step.host, []).append(step)
+    for node in nodes:
+        if isinstance(node, PlanStep):
+            by_host.setdefault(node.host, []).append(node)
     return by_host
 
 
-def _text(steps: Sequence[PlanStep], status: Mapping[Node, str]) -> str:
+def _waits(edges: Sequence[Edge]) -> dict[Node, Barrier]:
+    """The barrier each step waits for directly, by the step's node."""
+    return {
+        after.node: before
+        for before, after, _ in edges
+        if isinstance(before, Barrier) and isinstance(after, PlanStep)
+    }
+
+
+def _text(nodes: Sequence[PlanNode], edges: Sequence[Edge], status: Mapping[Node, str]) -> str:
+    waits = _waits(edges)
     lines: list[str] = []
-    for host, own in _by_host(steps).items():
+    for host, own in _by_host(nodes).items():
         address = own[0].conn.address
         lines.append(host if address == host else f"{host} ({address})")
         width = max(len(_label(s)) for s in own)
         for number, step in enumerate(own, start=1):
+            barrier = waits.get(step.node)
+            if barrier is not None:
+                lines.append(f"       -- {barrier_label(barrier)}")
             state = status.get(step.node)
             label = f"{_label(step):<{width}}  {state}" if state else _label(step)
             lines.append(f"  {number:>3}. {label}".rstrip())
@@ -77,10 +103,24 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _dot(steps: Sequence[PlanStep], edges: Sequence[Edge], status: Mapping[Node, str]) -> str:
-    ids = {step.node: f"n{i}" for i, step in enumerate(steps, start=1)}
+def _ids(nodes: Sequence[PlanNode]) -> dict[Node, str]:
+    """n1, n2... for steps and b1, b2... for barriers, in plan order."""
+    ids: dict[Node, str] = {}
+    steps = barriers = 0
+    for node in nodes:
+        if isinstance(node, Barrier):
+            barriers += 1
+            ids[node.node] = f"b{barriers}"
+        else:
+            steps += 1
+            ids[node.node] = f"n{steps}"
+    return ids
+
+
+def _dot(nodes: Sequence[PlanNode], edges: Sequence[Edge], status: Mapping[Node, str]) -> str:
+    ids = _ids(nodes)
     lines = ["digraph plan {", "  rankdir=LR;", "  node [shape=box];"]
-    for index, (host, own) in enumerate(_by_host(steps).items(), start=1):
+    for index, (host, own) in enumerate(_by_host(nodes).items(), start=1):
         lines.append(f"  subgraph cluster_{index} {{")
         lines.append(f"    label={_quote(host)};")
         for step in own:
@@ -88,6 +128,10 @@ def _dot(steps: Sequence[PlanStep], edges: Sequence[Edge], status: Mapping[Node,
             label = _label(step) + (f"\\n[{state}]" if state else "")
             lines.append(f"    {ids[step.node]} [label={_quote(label)}];")
         lines.append("  }")
+    for node in nodes:
+        if isinstance(node, Barrier):
+            label = f"{node.play}/barrier/{node.name}\\n{barrier_label(node)}"
+            lines.append(f"  {ids[node.node]} [label={_quote(label)}, shape=diamond];")
     for before, after, feeds in edges:
         style = "" if feeds else " [style=dashed]"
         lines.append(f"  {ids[before.node]} -> {ids[after.node]}{style};")
@@ -95,39 +139,55 @@ def _dot(steps: Sequence[PlanStep], edges: Sequence[Edge], status: Mapping[Node,
     return "\n".join(lines) + "\n"
 
 
-def _mermaid(steps: Sequence[PlanStep], edges: Sequence[Edge], status: Mapping[Node, str]) -> str:
-    ids = {step.node: f"n{i}" for i, step in enumerate(steps, start=1)}
+def _mermaid(nodes: Sequence[PlanNode], edges: Sequence[Edge], status: Mapping[Node, str]) -> str:
+    ids = _ids(nodes)
     lines = ["flowchart TD"]
-    for step in steps:
-        state = status.get(step.node)
-        label = f"{step.host}: {_label(step)}" + (f" [{state}]" if state else "")
-        lines.append(f'  {ids[step.node]}["{label.replace(chr(34), "#quot;")}"]')
+    for node in nodes:
+        if isinstance(node, Barrier):
+            text = f"{node.play}/barrier/{node.name}: {barrier_label(node)}"
+            lines.append(f'  {ids[node.node]}{{{{"{text.replace(chr(34), "#quot;")}"}}}}')
+            continue
+        state = status.get(node.node)
+        label = f"{node.host}: {_label(node)}" + (f" [{state}]" if state else "")
+        lines.append(f'  {ids[node.node]}["{label.replace(chr(34), "#quot;")}"]')
     for before, after, feeds in edges:
         arrow = "-->" if feeds else "-.->"
         lines.append(f"  {ids[before.node]} {arrow} {ids[after.node]}")
     return "\n".join(lines) + "\n"
 
 
+def _json_node(node: PlanNode, status: Mapping[Node, str]) -> dict[str, Any]:
+    if isinstance(node, Barrier):
+        return {
+            "id": task_name(node),
+            "host": None,
+            "play": node.play,
+            "role": None,
+            "phase": "barrier",
+            "step": node.name,
+            "kind": "barrier",
+            "waits_for": node.waits_for,
+            "status": status.get(node.node),
+        }
+    return {
+        "id": task_name(node),
+        "host": node.host,
+        "play": node.play,
+        "role": node.role,
+        "phase": node.phase,
+        "step": node.name,
+        "kind": node.spec.kind,
+        "status": status.get(node.node),
+    }
+
+
 def _json(
-    steps: Sequence[PlanStep],
+    nodes: Sequence[PlanNode],
     edges: Sequence[Edge],
     plays: Sequence[Any],
     notices: Sequence[str],
     status: Mapping[Node, str],
 ) -> str:
-    nodes = [
-        {
-            "id": task_name(step),
-            "host": step.host,
-            "play": step.play,
-            "role": step.role,
-            "phase": step.phase,
-            "step": step.name,
-            "kind": step.spec.kind,
-            "status": status.get(step.node),
-        }
-        for step in steps
-    ]
     links = [
         {"from": task_name(before), "to": task_name(after), "feeds": feeds}
         for before, after, feeds in edges
@@ -139,8 +199,14 @@ def _json(
             "hosts": list(play.hosts),
             "batches": [list(batch) for batch in play.batches],
             "max_fail_percentage": play.max_fail_percentage,
+            "pipeline": play.pipeline,
         }
         for play in plays
     ]
-    document = {"plays": play_list, "nodes": nodes, "edges": links, "notices": list(notices)}
+    document = {
+        "plays": play_list,
+        "nodes": [_json_node(node, status) for node in nodes],
+        "edges": links,
+        "notices": list(notices),
+    }
     return json.dumps(document, indent=2, sort_keys=True) + "\n"

@@ -23,6 +23,7 @@ _PLAY_KEYS = (
     "remote_dir",
     "fetch_dir",
     "timeout",
+    "pipeline",
 )
 _RTAS_KEYS = ("name", "local_pre", "ship", "remote", "fetch", "local_post")
 _ROLE_USE_KEYS = ("role", "vars")
@@ -72,6 +73,7 @@ def _play(node: Node, index: int, base: str) -> Play:
         fetch_dir=fetch_dir.string() if fetch_dir else None,
         fetch_dir_at=fetch_dir.at if fetch_dir else None,
         timeout=keys["timeout"].number(minimum=0.001) if "timeout" in keys else None,
+        pipeline=keys["pipeline"].boolean() if "pipeline" in keys else False,
     )
 
 

@@ -86,6 +86,9 @@ class Play:
     fetch_dir: str | None = None
     fetch_dir_at: Location | None = None
     timeout: float | None = None  # default for command steps without one of their own
+    # True: each host enters the play when it has finished the previous one; False (default):
+    # the play starts after all earlier work has ended on every host (a barrier, as Ansible)
+    pipeline: bool = False
 
 
 @dataclass(frozen=True)
