@@ -6,9 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from rorunner.engine._check import StepCheck
 from rorunner.engine._db import StateDB
 from rorunner.engine._doit import doit_task, out_of_date, saved_values
 from rorunner.engine._lower import LoweredBarrier, LoweredTask, lower_plan
+from rorunner.model import Barrier, PlanStep
 from rorunner.plan import barrier_label
 
 if TYPE_CHECKING:
@@ -16,7 +18,7 @@ if TYPE_CHECKING:
     from rorunner.plan import Plan
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DryRunEntry:
     """One step of one host: would it run, and why (new, inputs changed, always, forced...)."""
 
@@ -27,26 +29,34 @@ class DryRunEntry:
     step: str
     would_run: bool
     reason: str
-    node: tuple[str, str, str, str, str]
     barrier: bool = False  # a barrier: nothing runs; `reason` says what it waits for
+
+    @property
+    def node(self) -> tuple[str, str, str, str, str]:
+        """The plan node it is about."""
+        return (self.host, self.play, self.role, self.phase, self.step)
 
 
 def dry_run(plan: Plan, options: EngineOptions) -> tuple[DryRunEntry, ...]:
     """Every step in plan order with its verdict; no lock, no connection, nothing written."""
+    if not options.dep_file.exists():  # nothing ran yet: every step is new, no task needed
+        return tuple(
+            _barrier_entry(node)
+            if isinstance(node, Barrier)
+            else _entry(node, "always" if node.spec.always else "new", options.force)
+            for node in plan.nodes
+        )
     lowered = lower_plan(plan, project_dir=str(options.project_dir))
     steps = lowered.steps
-    if not options.dep_file.exists():
-        why = {lt.name: "always" if lt.step.spec.always else "new" for lt in steps}
-    else:
-        db = StateDB(options.dep_file)
-        try:
-            why = dict(zip((lt.name for lt in steps), reasons(steps, db), strict=True))
-        finally:
-            db.dump()
+    db = StateDB(options.dep_file)
+    try:
+        why = dict(zip((lt.name for lt in steps), reasons(steps, db), strict=True))
+    finally:
+        db.dump()
     return tuple(
-        _barrier_entry(node)
+        _barrier_entry(node.barrier)
         if isinstance(node, LoweredBarrier)
-        else _entry(node, why[node.name], options.force)
+        else _entry(node.step, why[node.name], options.force)
         for node in lowered.nodes
     )
 
@@ -70,7 +80,8 @@ def likely_to_run(lowered: Sequence[LoweredTask], db: StateDB, force: bool) -> l
     return [
         lt
         for lt in lowered
-        if lt.step.spec.always or not lt.check.signature_matches(values[lt.name])
+        if lt.step.spec.always
+        or not StepCheck(lt.step.signature).signature_matches(values[lt.name])
     ]
 
 
@@ -84,21 +95,15 @@ def _own_reason(lowered: LoweredTask, db: StateDB, values: dict[str, object]) ->
     return lowered.check.explain(values)
 
 
-def _entry(lowered: LoweredTask, reason: str, force: bool) -> DryRunEntry:
-    step = lowered.step
+def _entry(step: PlanStep, reason: str, force: bool) -> DryRunEntry:
     if force and reason == "":
         reason = "forced"
-    return DryRunEntry(
-        step.host, step.play, step.role, step.phase, step.name, bool(reason), reason, step.node
-    )
+    return DryRunEntry(step.host, step.play, step.role, step.phase, step.name, bool(reason), reason)
 
 
-def _barrier_entry(lowered: LoweredBarrier) -> DryRunEntry:
-    barrier = lowered.barrier
+def _barrier_entry(barrier: Barrier) -> DryRunEntry:
     label = barrier_label(barrier)
-    return DryRunEntry(
-        "", barrier.play, "", "barrier", barrier.name, False, label, barrier.node, True
-    )
+    return DryRunEntry("", barrier.play, "", "barrier", barrier.name, False, label, True)
 
 
 def statuses(entries: tuple[DryRunEntry, ...]) -> dict[tuple[str, str, str, str, str], str]:

@@ -189,12 +189,15 @@ def lower_plan(plan: Plan, *, project_dir: str, log_dir: str | None = None) -> L
         if isinstance(node, Barrier):
             out.append(LoweredBarrier(names[index], node, tuple(deps)))
             continue
-        before = [plan.nodes[p] for p in preds]
-        ready = _dir_ready(node, before, last_of.get(node.host))
-        touched = lowering.shared.intersection(
-            (*node.spec.creates, *(m.src for m in node.spec.files))
-        )
-        out.append(LoweredTask(names[index], node, deps, ready, lowering, tuple(sorted(touched))))
+        ready = False
+        if node.spec.kind == "remote":  # only a remote step may skip preparing its dir
+            before = [plan.nodes[p] for p in preds]
+            ready = _dir_ready(node, before, last_of.get(node.host))
+        touched: tuple[str, ...] = ()
+        if lowering.shared:
+            files = (*node.spec.creates, *(m.src for m in node.spec.files))
+            touched = tuple(sorted(lowering.shared.intersection(files)))
+        out.append(LoweredTask(names[index], node, deps, ready, lowering, touched))
         last_of[node.host] = node
     return Lowered(tuple(out))
 

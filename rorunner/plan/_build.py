@@ -177,8 +177,8 @@ class _PlayContext:
     def host_steps(self, name: str, fetch_dir: str | None, before: list[int]) -> int | None:
         """Add the host's steps for this play, its first waiting for `before`; its last step."""
         host = self.inventory.hosts[name]
-        conn = self.defaults.spec_for(host)
-        where = self.expander.host_play(host, self.play, conn, self._fetch_dir(host, fetch_dir))
+        fetch = self._fetch_dir(host, fetch_dir)
+        where = self.expander.host_play(host, self.play, self.defaults, fetch)
         exits: dict[str, list[int]] = {}  # per unit: what a dependent unit waits for
         previous: int | None = None
         for unit, use in self.units:

@@ -8,6 +8,7 @@ variables, the environment, rendered paths and templates, and fetch destinations
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -17,10 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from rorunner.errors import InputError, Location
-from rorunner.model import ConnectionSpec, FileMove, Host, StepKind, StepSpec
+from rorunner.model import ConnectionDefaults, ConnectionSpec, FileMove, Host, StepKind, StepSpec
 from rorunner.plan._files import FileCache, bytes_digest
 from rorunner.plan._jinja import RenderMemo, TemplateFiles, is_template
-from rorunner.plan._vars import EnvBuilder, Layer, TemplatedNames, resolve
+from rorunner.plan._vars import EnvBuilder, Layer, TemplatedNames, has_template, resolve
 from rorunner.playbook import PathEntry, Play, Playbook, RoleUse, StepEntry, Unit, shipped_files
 from rorunner.walk import TreeEntry, lookup
 
@@ -48,6 +49,7 @@ class HostPlay:
     builtin: Layer  # ansible_host, ansible_port
     own: Layer  # the host's inventory vars
     magic: Mapping[str, Any]  # inventory_hostname, group_names, play_name...
+    magic_templated: tuple[str, ...]  # magic names whose values hold Jinja2 (a host's name may)
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,10 @@ class _UnitPlan:
         after.append(Layer(expander.extra_vars, {}, Location("--extra-vars")))
         self.after_host = after
         self.creates_templated = any(is_template(p) for e in unit.steps for p in e.creates)
+        self.creating = {e.name for e in unit.steps if e.creates}  # own creates match by name
+        self.name_templated = ("role_name",) if is_template(unit.name) else ()
         self.shared: dict[int, tuple[StepSpec, bytes] | None] = {}  # by entry index
+        self.digests: dict[int, bytes | None] = {}  # fetch digests, shared when not rendered
         _check_unique_names(unit)
 
     def layers(self, where: HostPlay) -> list[Layer]:
@@ -96,6 +101,7 @@ class Expander:
 
     def __init__(self, playbook: Playbook, extra_vars: Mapping[str, Any]) -> None:
         self.playbook = playbook
+        self.directory = playbook.directory
         self.extra_vars = dict(extra_vars)
         self.files = FileCache()
         self.templates = TemplateFiles()
@@ -106,12 +112,21 @@ class Expander:
         self._found: dict[str, TreeEntry | None] = {}
         self._trees: dict[str, list[tuple[str, str]]] = {}
         self._moves: dict[tuple[str, str, int | None], FileMove] = {}
-        self._spec_digests: dict[int, tuple[StepSpec, bytes]] = {}
+        self._conns: dict[str, tuple[ConnectionSpec, Layer, Layer]] = {}  # by host, all plays
 
-    def host_play(self, host: Host, play: Play, conn: ConnectionSpec, fetch_dir: str) -> HostPlay:
-        """The per-host part of every unit's variables in `play`."""
-        builtin, own, magic = _host_layers(host, play)
-        return HostPlay(host, play, conn, fetch_dir, builtin, own, magic)
+    def host_play(
+        self, host: Host, play: Play, defaults: ConnectionDefaults, fetch_dir: str
+    ) -> HostPlay:
+        """The per-host part of every unit's variables in `play` (its connection and its own
+        layers made once per host for all plays)."""
+        known = self._conns.get(host.name)
+        if known is None:
+            builtin, own, _ = _host_layers(host, play)
+            known = self._conns[host.name] = (defaults.spec_for(host), builtin, own)
+        conn, builtin, own = known
+        magic = _magic(host, play)
+        templated = tuple(name for name, value in magic.items() if has_template(value))
+        return HostPlay(host, play, conn, fetch_dir, builtin, own, magic, templated)
 
     def _unit_plan(self, play: Play, unit: Unit, use: RoleUse | None) -> _UnitPlan:
         key = (play.id, unit.name, id(use))
@@ -123,7 +138,9 @@ class Expander:
         """Every step of `unit` for the host of `where`, in phase order."""
         shared = self._unit_plan(where.play, unit, use)
         magic = {**where.magic, "role_name": unit.name}
-        variables = resolve(shared.layers(where), magic, self.templated, self.renders)
+        magic_templated = where.magic_templated + shared.name_templated
+        layers = shared.layers(where)
+        variables = resolve(layers, magic, self.templated, self.renders, magic_templated)
         remote_dir = self._remote_dir(where, unit, variables)
         context = {
             "RORUNNER_HOST": where.host.name,
@@ -133,14 +150,14 @@ class Expander:
             "RORUNNER_FETCH_DIR": where.fetch_dir,
             "RORUNNER_PLAY": where.play.id,
             "RORUNNER_ROLE": unit.name,
-            "RORUNNER_PLAYBOOK_DIR": self.playbook.directory,
+            "RORUNNER_PLAYBOOK_DIR": self.directory,
         }
         if unit.is_role:
             context["RORUNNER_ROLE_DIR"] = unit.directory
-        env = self.envs.env(variables, context)
+        env, env_digest = self.envs.env(variables, context)
         conn = where.conn
         place = [conn.address, conn.port, conn.user, conn.connection, remote_dir, where.fetch_dir]
-        digest = hashlib.sha256(DIGEST_FORMAT + _JSON([env, place]).encode()).digest()
+        digest = hashlib.sha256(DIGEST_FORMAT + env_digest + _JSON(place).encode()).digest()
         creates = self._creates(unit, variables)
         steps = tuple(
             (entry, *self._step(shared, index, entry, variables, where, creates))
@@ -196,10 +213,14 @@ class Expander:
         if known is not None:
             return known
         spec = self._spec(entry, variables, where, creates)
-        digest = self._spec_digest(spec, creates)
+        digest = shared.digests.get(index)
+        if digest is None:
+            digest = self._spec_digest(spec, creates, where.fetch_dir)
         if index not in shared.shared:
-            same = _host_independent(entry, spec, shared.creates_templated)
+            same = _host_independent(entry, spec, shared)
             shared.shared[index] = (spec, digest) if same else None
+            rendered = any(is_template(f"{i.src}{i.dest or ''}") for i in entry.items)
+            shared.digests[index] = digest if spec.kind == "fetch" and not rendered else None
         return spec, digest
 
     def _spec(
@@ -298,11 +319,13 @@ class Expander:
             moves[local] = FileMove(src, local)
         return tuple(moves.values())
 
-    def _spec_digest(self, spec: StepSpec, creates: Mapping[str, str]) -> bytes:
-        """The digest of what a spec does: kind, command, script and file contents."""
+    def _spec_digest(self, spec: StepSpec, creates: Mapping[str, str], fetch_dir: str) -> bytes:
+        """The digest of what a spec does: kind, command, script and file contents (fetch
+        destinations relative to the host's fetch dir, which the unit's digest holds)."""
         files: list[list[Any]]
         if spec.kind == "fetch":
-            files = [[move.src, move.dest] for move in spec.files]
+            cut = len(fetch_dir) + 1
+            files = [[move.src, move.dest[cut:]] for move in spec.files]
         else:
             files = [[move.dest, move.mode, self._content(move, creates)] for move in spec.files]
         script = (
@@ -334,24 +357,28 @@ def _host_layers(host: Host, play: Play) -> tuple[Layer, Layer, dict[str, Any]]:
     host_at = host_location(host)
     builtin: dict[str, Any] = {"ansible_host": host.address}
     builtin.update({"ansible_port": host.port} if host.port else {})
-    magic = {
+    return Layer(builtin, {}, host_at), Layer(host.vars, {}, host_at), _magic(host, play)
+
+
+def _magic(host: Host, play: Play) -> dict[str, Any]:
+    return {
         "inventory_hostname": host.name,
         "inventory_hostname_short": host.name.split(".")[0],
         "group_names": [g for g in host.groups if g not in ("all", "ungrouped")],
         "play_name": play.name,
         "rorunner_play": play.id,
     }
-    return Layer(builtin, {}, host_at), Layer(host.vars, {}, host_at), magic
 
 
-def _host_independent(entry: StepEntry, spec: StepSpec, creates_templated: bool) -> bool:
+def _host_independent(entry: StepEntry, spec: StepSpec, unit: _UnitPlan) -> bool:
     """Whether every host gets this very spec: nothing in it was rendered for the host."""
-    if spec.kind == "fetch" or creates_templated:
-        return False
+    if spec.kind == "fetch":
+        return False  # it names the host's own fetch dir
     if spec.kind == "ship":
         rendered = any(i.templated and is_template(f"{i.src}{i.dest or ''}") for i in entry.items)
-        return not rendered and all(move.content is None for move in spec.files)
-    return True
+        plain = not rendered and all(move.content is None for move in spec.files)
+        return plain and not unit.creates_templated  # which sources are promised files
+    return not unit.creates_templated or entry.name not in unit.creating
 
 
 def host_location(host: Host) -> Location:
@@ -391,6 +418,7 @@ def _default_dest(src: str) -> str:
     return norm
 
 
+@functools.lru_cache(maxsize=1 << 14)  # the same entry's paths, host after host
 def _inside(what: str, path: str, at: Location, absolute_ok: bool = False) -> str:
     """Normalise a relative path and refuse one that is absolute or escapes with '..'."""
     norm = posixpath.normpath(_posix(path))

@@ -86,7 +86,9 @@ class GraphBuilder:
     def signature(self, own: bytes, preds: Mapping[int, bool]) -> str:
         """The up-to-date key of a step: its own digest and its feeders' signatures."""
         sha = hashlib.sha256(own)
-        for index in sorted(i for i, feeds in preds.items() if feeds):
+        feeders = [index for index, feeds in preds.items() if feeds]
+        feeders.sort()
+        for index in feeders:
             feeder = self.nodes[index]
             assert isinstance(feeder, PlanStep)  # only steps feed: a barrier carries no change
             sha.update(feeder.signature.encode())
@@ -95,7 +97,7 @@ class GraphBuilder:
     def add(self, node: PlanNode, preds: Mapping[int, bool]) -> int:
         """Append `node` after its predecessors (index -> whether it feeds); its index."""
         index = len(self.nodes)
-        for before in sorted(preds):
+        for before in sorted(preds) if len(preds) > 1 else preds:
             if not 0 <= before < index:  # pragma: no cover - the planner only links backwards
                 raise ValueError(f"edge {before} -> {index} does not point forward")
             self._sources.append(before)

@@ -150,6 +150,8 @@ class RenderMemo:
         table = self._table(text)
         key = _memo_key(table[0], context) if table is not None else None
         if table is None or key is None:
+            if table is not None:  # it names a list or mapping: memoise it no more
+                self._tables[text] = None
             return compiled(text).render(context)
         found = table[1].get(key)
         if found is None:
@@ -190,6 +192,8 @@ class TemplateFiles:
             return done.encode()
         names = self._names[path]
         key = _memo_key(names, context) if names is not None else None
+        if names is not None and key is None:  # it names a list or mapping: memoise it no more
+            self._names[path] = None
         table = self._memo.setdefault(path, {})
         if key is not None and key in table:
             return table[key]

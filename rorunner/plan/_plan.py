@@ -118,7 +118,8 @@ def build_plan(
         inventory, playbook, limit, extra_vars or {}, fetch_dir, defaults or ConnectionDefaults()
     )
     plan = Plan(built.builder.finish(), tuple(built.plays), tuple(built.notices))
-    if _names_may_clash(plan.hosts, built.tails):
+    hosts = dict.fromkeys(host for play in built.plays for host in play.hosts)
+    if _names_may_clash(hosts, built.tails):
         _check_task_names(plan.steps)
     return plan
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,11 +58,13 @@ def resolve(
     magic: Mapping[str, Any],
     templated: TemplatedNames | None = None,
     renders: RenderMemo | None = None,
+    magic_templated: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """Merge layers (later wins; `magic` wins over all) and render templated values.
 
     Values without templates are taken as they are (shared, never copied); only names whose
     winning value holds a template are rendered, each once, after the names it refers to.
+    `magic_templated` names the magic values holding templates, when the caller knows them.
     """
     raw: dict[str, Any] = {}
     for layer in layers:
@@ -69,7 +72,11 @@ def resolve(
     raw.update(magic)
     known = templated or TemplatedNames()
     candidates = {name for layer in layers for name in known.of(layer.values)}
-    candidates.update(name for name, value in magic.items() if has_template(value))
+    if magic_templated is None:
+        magic_templated = [name for name, value in magic.items() if has_template(value)]
+    candidates.update(magic_templated)
+    if not candidates:
+        return raw
     pending = [name for name in raw if name in candidates and has_template(raw[name])]
     if not pending:
         return raw
@@ -167,17 +174,19 @@ def _env_safe(name: str) -> bool:
 
 class EnvBuilder:
     """Builds step environments; name checks are done once per name, and equal (name, value)
-    pairs are one object shared by every host's environment."""
+    pairs are one object shared by every host's environment, with its part of the
+    environment's digest computed once."""
 
     def __init__(self) -> None:
         self._safe: dict[str, bool] = {}
-        self._pairs: dict[tuple[str, str], tuple[str, str]] = {}
+        self._pairs: dict[tuple[str, str], tuple[tuple[str, str], bytes]] = {}
+        self._last: tuple[Any, str] = (None, "")  # a host's group_names, once per host
 
     def env(
         self, variables: Mapping[str, Any], context: Mapping[str, str]
-    ) -> tuple[tuple[str, str], ...]:
-        """The sorted environment of a step: every env-safe variable, then the RORUNNER_*
-        context."""
+    ) -> tuple[tuple[tuple[str, str], ...], bytes]:
+        """The sorted environment of a step (every env-safe variable, then the RORUNNER_*
+        context) and its digest."""
         safe = self._safe
         env = {}
         for name, value in variables.items():
@@ -185,7 +194,24 @@ class EnvBuilder:
             if ok is None:
                 ok = safe[name] = _env_safe(name)
             if ok:
-                env[name] = value if isinstance(value, str) else env_value(value)
+                env[name] = value if isinstance(value, str) else self._text(value)
         env.update(context)
         pairs = self._pairs
-        return tuple([pairs.setdefault(item, item) for item in sorted(env.items())])
+        out = []
+        digest = hashlib.sha256()
+        for item in sorted(env.items()):
+            known = pairs.get(item)
+            if known is None:
+                name, value = item
+                known = pairs[item] = (item, f"{len(name)}:{name}={len(value)}:{value};".encode())
+            out.append(known[0])
+            digest.update(known[1])
+        return tuple(out), digest.digest()
+
+    def _text(self, value: Any) -> str:
+        if value is self._last[0]:
+            return self._last[1]
+        text = env_value(value)
+        if isinstance(value, list | dict):
+            self._last = (value, text)
+        return text
