@@ -10,7 +10,7 @@ export RORUNNER_LAB_MODE := $(LAB_MODE)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o=Dpkg::Use-Pty=0
 
-.PHONY: test lint typecheck unit deps sshd chromium lab-up lab-down demo dashboard bench clean
+.PHONY: test lint typecheck unit deps sshd chromium graphviz lab-up lab-down demo dashboard bench clean
 
 $(BIN)/rorunner: pyproject.toml
 	$(PY) -m venv $(VENV) || { rm -rf $(VENV); $(SUDO) apt-get update -qq && \
@@ -19,7 +19,7 @@ $(BIN)/rorunner: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-deps: $(BIN)/rorunner sshd chromium
+deps: $(BIN)/rorunner sshd chromium graphviz
 
 # The lab needs a real OpenSSH server and client, iproute2, util-linux and sudo (the fleet
 # lab's become users); install what is missing.
@@ -37,6 +37,13 @@ chromium:
 	  echo "installing chromium chromium-driver"; \
 	  $(SUDO) apt-get update -qq && \
 	  $(APT_INSTALL) chromium chromium-driver >/dev/null; }
+
+# tests/test_graph_render.py renders `--graph dot` with Graphviz's own `dot`; install it when missing.
+graphviz:
+	@command -v dot >/dev/null || { \
+	  echo "installing graphviz"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(APT_INSTALL) graphviz >/dev/null; }
 
 LINT_PATHS := $(wildcard rorunner tests bench examples)
 

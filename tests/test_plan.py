@@ -499,7 +499,7 @@ def test_renderings(tmp_path: Path) -> None:
     assert "01-all/base/ship/files" in text.splitlines()[1] and "would run" in text
     assert plan.render("dot").startswith("digraph plan {")
     assert "style=dashed" in plan.render("dot")
-    assert plan.render("mermaid").startswith("flowchart TD")
+    assert plan.render("mermaid").startswith("flowchart LR")
     document = json.loads(plan.render("json", {node: "up to date"}))
     assert document["nodes"][0]["status"] == "up to date"
     assert document["nodes"][0]["host"] == "web1"

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rorunner.model import Barrier, PlanNode, PlanStep
+from rorunner.plan._draw import dot, mermaid
 
 Node = tuple[str, str, str, str, str]
 Edge = tuple[PlanNode, PlanNode, bool]
@@ -43,9 +44,9 @@ def render(
     if fmt == "text":
         return _text(nodes, edges, status)
     if fmt == "dot":
-        return _dot(nodes, edges, status)
+        return dot(nodes, edges, status)
     if fmt == "mermaid":
-        return _mermaid(nodes, edges, status)
+        return mermaid(nodes, edges, status)
     if fmt == "json":
         return _json(nodes, edges, plays, notices, status)
     raise ValueError(f"unknown plan format {fmt!r}; use text, dot, mermaid or json")
@@ -97,63 +98,6 @@ def _text(nodes: Sequence[PlanNode], edges: Sequence[Edge], status: Mapping[Node
             label = f"{_label(step):<{width}}  {state}" if state else _label(step)
             lines.append(f"  {number:>3}. {label}".rstrip())
     return "\n".join(lines) + "\n" if lines else "(no steps)\n"
-
-
-def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _ids(nodes: Sequence[PlanNode]) -> dict[Node, str]:
-    """n1, n2... for steps and b1, b2... for barriers, in plan order."""
-    ids: dict[Node, str] = {}
-    steps = barriers = 0
-    for node in nodes:
-        if isinstance(node, Barrier):
-            barriers += 1
-            ids[node.node] = f"b{barriers}"
-        else:
-            steps += 1
-            ids[node.node] = f"n{steps}"
-    return ids
-
-
-def _dot(nodes: Sequence[PlanNode], edges: Sequence[Edge], status: Mapping[Node, str]) -> str:
-    ids = _ids(nodes)
-    lines = ["digraph plan {", "  rankdir=LR;", "  node [shape=box];"]
-    for index, (host, own) in enumerate(_by_host(nodes).items(), start=1):
-        lines.append(f"  subgraph cluster_{index} {{")
-        lines.append(f"    label={_quote(host)};")
-        for step in own:
-            state = status.get(step.node)
-            label = _label(step) + (f"\\n[{state}]" if state else "")
-            lines.append(f"    {ids[step.node]} [label={_quote(label)}];")
-        lines.append("  }")
-    for node in nodes:
-        if isinstance(node, Barrier):
-            label = f"{node.play}/barrier/{node.name}\\n{barrier_label(node)}"
-            lines.append(f"  {ids[node.node]} [label={_quote(label)}, shape=diamond];")
-    for before, after, feeds in edges:
-        style = "" if feeds else " [style=dashed]"
-        lines.append(f"  {ids[before.node]} -> {ids[after.node]}{style};")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
-def _mermaid(nodes: Sequence[PlanNode], edges: Sequence[Edge], status: Mapping[Node, str]) -> str:
-    ids = _ids(nodes)
-    lines = ["flowchart TD"]
-    for node in nodes:
-        if isinstance(node, Barrier):
-            text = f"{node.play}/barrier/{node.name}: {barrier_label(node)}"
-            lines.append(f'  {ids[node.node]}{{{{"{text.replace(chr(34), "#quot;")}"}}}}')
-            continue
-        state = status.get(node.node)
-        label = f"{node.host}: {_label(node)}" + (f" [{state}]" if state else "")
-        lines.append(f'  {ids[node.node]}["{label.replace(chr(34), "#quot;")}"]')
-    for before, after, feeds in edges:
-        arrow = "-->" if feeds else "-.->"
-        lines.append(f"  {ids[before.node]} {arrow} {ids[after.node]}")
-    return "\n".join(lines) + "\n"
 
 
 def _json_node(node: PlanNode, status: Mapping[Node, str]) -> dict[str, Any]:
