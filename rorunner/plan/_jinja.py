@@ -12,6 +12,7 @@ import jinja2
 import jinja2.meta
 
 from rorunner.errors import InputError, Location
+from rorunner.plan._filters import FILTERS
 
 # Rendering config files and paths, not HTML: escaping would corrupt them.
 ENV = jinja2.Environment(
@@ -19,6 +20,7 @@ ENV = jinja2.Environment(
     keep_trailing_newline=True,
     autoescape=False,  # noqa: S701
 )
+ENV.filters.update(FILTERS)  # Ansible's most used filters (plan/_filters.py)
 
 
 def is_template(text: str) -> bool:
