@@ -338,6 +338,26 @@ def test_only_the_newest_run_records_and_their_logs_are_kept(tmp_path: Path) -> 
     assert sorted(p.name for p in (state / "logs").iterdir()) == sorted(r.stem for r in records[1:])
 
 
+def test_a_step_that_writes_nothing_leaves_no_log_file(tmp_path: Path) -> None:
+    maker = PlanMaker(tmp_path, hosts=("a", "b"))
+    maker.add("remote", "quiet", command="true")
+    maker.add("remote", "loud", command='echo "out $RORUNNER_HOST"')
+    maker.add("local_post", "err", command="echo err >&2")
+    result = _run(tmp_path, maker.build())
+    by_step = {(o.host, o.step): o for o in result.outcomes}
+    for host in ("a", "b"):
+        assert by_step[(host, "quiet")].stdout is None and by_step[(host, "quiet")].stderr is None
+        assert Path(by_step[(host, "loud")].stdout or "").read_text() == f"out {host}\n"
+        assert by_step[(host, "loud")].stderr is None
+        assert by_step[(host, "err")].stdout is None
+        assert Path(by_step[(host, "err")].stderr or "").read_text() == "err\n"
+    logs = list((tmp_path / ".rorunner" / "logs").rglob("*"))
+    assert (
+        sorted(p.name.rsplit(".", 1)[1] for p in logs if p.is_file())
+        == ["stderr"] * 2 + ["stdout"] * 2
+    )
+
+
 class Heard:
     """RunEvents that remember what they heard, in order, and check they were never overlapped."""
 

@@ -39,9 +39,12 @@ def _outputs(log_dir: str | None, stem: str) -> Iterator[tuple[TailSink, TailSin
         yield TailSink(text=sys.stdout), TailSink(text=sys.stderr)
         return
     out_path, err_path = log_paths(log_dir, stem)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    with out_path.open("wb") as out, err_path.open("wb") as err:
-        yield TailSink(binary=out), TailSink(binary=err)
+    out, err = TailSink(path=out_path), TailSink(path=err_path)  # a file once there is output
+    try:
+        yield out, err
+    finally:
+        out.close()
+        err.close()
 
 
 def _exit_failure(host: str, command: str, status: int, stderr_tail: str) -> StepFailure:
