@@ -558,3 +558,25 @@ def test_a_lone_string_or_dict_counts_as_one_item(pool: FakePool, tmp_path: Path
     assert task["task_dep"] == ["d:2001_db8__1"]
     fetch = gen_task_fetch_files("out.txt", "2001:db8::1", "f", local_dir="d")  # type: ignore[arg-type]
     assert fetch["targets"] == [os.path.join("d", "2001:db8::1", "out.txt")]
+
+
+def test_env_pairs_are_taken_as_they_are_and_checked(pool: FakePool) -> None:
+    """An environment already sorted (as the planner makes them) is used as it is, by local
+    and remote generators alike; the defaults still apply beneath it when it lacks them."""
+    from rorunner.tasks import EnvPairs
+
+    pairs = (("A", "1"), ("RORUNNER_ADDRESS", "x"), ("RORUNNER_HOST", "h"), ("Z", "2"))
+    env = EnvPairs(pairs)
+    assert dict(env) == dict(pairs) and "Z" in env and "B" not in env and len(env) == 4
+    local = gen_task_local_exec("true", [], env=env)
+    assert local["actions"][0].env is env.pairs
+    remote = gen_task_remote_exec("true", "2001:db8::1", env=env, remote_dir="/w")
+    expected = dict(pairs, RORUNNER_REMOTE_DIR="/w")  # a default it lacks, merged beneath
+    assert remote["actions"][0].env == tuple(sorted(expected.items()))
+    full = EnvPairs(sorted({**expected, "RORUNNER_PORT": "22"}.items()))
+    port = gen_task_remote_exec("true", "[2001:db8::1]:22", env=full, remote_dir="/w")
+    assert port["actions"][0].env is full.pairs
+    with pytest.raises(ValueError, match="sorted"):
+        EnvPairs([("B", "1"), ("A", "2")])
+    with pytest.raises(ValueError, match="strings"):
+        EnvPairs([("A", 1)])  # type: ignore[list-item]

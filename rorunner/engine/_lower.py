@@ -16,7 +16,7 @@ import os
 import posixpath
 import shlex
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +25,7 @@ from rorunner.engine._check import StepCheck
 from rorunner.model import Barrier, FileMove, PlanNode, PlanStep
 from rorunner.plan import barrier_label
 from rorunner.tasks import (
+    EnvPairs,
     gen_task_fetch_files,
     gen_task_local_exec,
     gen_task_remote_exec,
@@ -232,6 +233,17 @@ class _Lowering:
         self.shared = shared
         self.made = made  # local files that local steps of this run make
         self._inline: dict[tuple[str, str], str | None] = {}
+        self._env: tuple[object, Mapping[str, str]] = (None, {})
+
+    def env(self, step: PlanStep) -> Mapping[str, str]:
+        """The step's environment for the generators; the steps of a unit share one."""
+        if self._env[0] is not step.env:
+            try:
+                env: Mapping[str, str] = EnvPairs(step.env)
+            except ValueError:  # a hand-made step whose env is not sorted: the plain way
+                env = dict(step.env)
+            self._env = (step.env, env)
+        return self._env[1]
 
     def task(self, lowered: LoweredTask) -> tuple[dict[str, Any], tuple[str, ...]]:
         """The task dict of a step and the run-made files it watches."""
@@ -272,7 +284,7 @@ def _build(step: PlanStep, full: str, lowering: _Lowering, dir_ready: bool) -> d
     common: dict[str, Any] = {"name": name, "meta": {"node": list(step.node)}}
     kind = step.spec.kind
     if kind == "local":
-        return _local(step, label, lowering.project_dir, lowering.log_dir, common)
+        return _local(step, label, lowering, common)
     if kind == "ship":
         return gen_task_ship_files(
             [], step.conn, label, remote_dir=step.remote_dir, moves=step.spec.files, **common
@@ -298,7 +310,7 @@ def _under_fetch_dir(move: FileMove, fetch_dir: str) -> FileMove:
 
 
 def _local(
-    step: PlanStep, label: str, project_dir: str, log_dir: str | None, common: dict[str, Any]
+    step: PlanStep, label: str, lowering: _Lowering, common: dict[str, Any]
 ) -> dict[str, Any]:
     spec = step.spec
     command, args = (spec.command, []) if spec.command else ('exec "$1"', [spec.script or ""])
@@ -307,11 +319,11 @@ def _local(
         [],
         args,
         label=label,
-        env=dict(step.env),
-        cwd=project_dir,
+        env=lowering.env(step),
+        cwd=lowering.project_dir,
         timeout=spec.timeout,
         targets=spec.creates,
-        log_dir=log_dir,
+        log_dir=lowering.log_dir,
         **common,
     )
 
@@ -333,7 +345,7 @@ def _remote(
         label=label,
         is_dep_task=True,
         remote_dir=None if dir_ready else step.remote_dir,
-        env=dict(step.env),
+        env=lowering.env(step),
         timeout=spec.timeout,
         log_dir=lowering.log_dir,
         **common,

@@ -11,7 +11,7 @@ rorunner error; see `step_error`. The exact signatures are in docs/seed-api.md.
 from __future__ import annotations
 
 from rorunner.tasks._actions import TASK_ACTIONS, FetchFiles, RunCommands, ShipFiles, TaskAction
-from rorunner.tasks._build import TaskDict, task_meta
+from rorunner.tasks._build import EnvPairs, TaskDict, task_meta
 from rorunner.tasks._generators import (
     gen_task_fetch_files,
     gen_task_local_exec,
@@ -25,6 +25,7 @@ from rorunner.tasks._rtas import RTASGenerator, doit_task_generator_for_RTAS
 
 __all__ = [
     "TASK_ACTIONS",
+    "EnvPairs",
     "FetchFiles",
     "HostRef",
     "RTASGenerator",

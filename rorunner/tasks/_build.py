@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +102,45 @@ def task_meta(task: Mapping[str, Any]) -> dict[str, Any]:
     return dict(own)
 
 
+class EnvPairs(Mapping[str, str]):
+    """An environment already in the form a task keeps it: (name, value) strings sorted by
+    name, each name once. Generators take it as it is, without copying or sorting again (a
+    plan's steps share theirs)."""
+
+    __slots__ = ("_map", "pairs")
+
+    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
+        self.pairs = tuple(pairs)
+        names = [name for name, _ in self.pairs]
+        if any(not isinstance(n, str) or not isinstance(v, str) for n, v in self.pairs):
+            raise ValueError("EnvPairs holds strings only")
+        if any(a >= b for a, b in itertools.pairwise(names)):
+            raise ValueError("EnvPairs must be sorted by name, each name once")
+        self._map: dict[str, str] | None = None
+
+    def __getitem__(self, name: str) -> str:
+        if self._map is None:
+            self._map = dict(self.pairs)
+        return self._map[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self.pairs)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __contains__(self, name: object) -> bool:
+        index = bisect.bisect_left(self.pairs, (name,))
+        return index < len(self.pairs) and self.pairs[index][0] == name
+
+
+def sorted_env(env: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    """The environment as sorted (name, value) strings."""
+    if isinstance(env, EnvPairs):
+        return env.pairs
+    return tuple(sorted((str(k), str(v)) for k, v in (env or {}).items()))
+
+
 def step_env(
     target: Target, env: Mapping[str, str] | None, remote_dir: str | None
 ) -> tuple[tuple[str, str], ...]:
@@ -109,5 +150,7 @@ def step_env(
         merged["RORUNNER_PORT"] = str(target.spec.port)
     if remote_dir is not None:
         merged["RORUNNER_REMOTE_DIR"] = remote_dir
+    if isinstance(env, EnvPairs) and all(name in env for name in merged):
+        return env.pairs  # the caller's values win for every default: nothing to merge
     merged.update({str(k): str(v) for k, v in (env or {}).items()})
     return tuple(sorted(merged.items()))

@@ -15,7 +15,15 @@ from typing import Any
 from rorunner.errors import InputError
 from rorunner.model import FileMove
 from rorunner.tasks._actions import FetchFiles, RunCommands, ShipFiles
-from rorunner.tasks._build import Extras, TaskDict, as_list, assemble, naming, step_env
+from rorunner.tasks._build import (
+    Extras,
+    TaskDict,
+    as_list,
+    assemble,
+    naming,
+    sorted_env,
+    step_env,
+)
 from rorunner.tasks._hosts import LOCAL_SPEC, HostRef, resolve_host
 from rorunner.tasks._names import TaskRef
 from rorunner.walk import lookup, walk_files
@@ -156,7 +164,7 @@ def gen_task_local_exec(
         action: Any = RunCommands(
             replace(LOCAL_SPEC, label=str(host or LOCAL_SPEC.label)),
             (func,),
-            env=tuple(sorted((str(k), str(v)) for k, v in (env or {}).items())),
+            env=sorted_env(env),
             workdir=os.path.abspath(cwd) if cwd is not None else None,
             timeout=timeout,
             log_dir=log_dir,
