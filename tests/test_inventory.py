@@ -271,3 +271,24 @@ def test_yaml_merge_keys_and_aliases(tmp_path: Path) -> None:
     path = tmp_path / "m.yml"
     path.write_text("g:\n  vars: &base\n    a: 1\n  hosts:\n    h1:\n      <<: *base\n      b: 2\n")
     assert dict(load_inventory(str(path)).hosts["h1"].vars) == {"a": 1, "b": 2}
+
+
+def test_plain_host_lines_split_as_shlex_splits_them() -> None:
+    """The INI reader's fast path for lines without quotes, escapes or comments gives what
+    shlex gives (non-ASCII spaces included, which shlex does not split at)."""
+    import random
+    import shlex
+
+    from rorunner.inventory._ini import _PLAIN_LINE, _SHLEX_SPACE
+
+    rng = random.Random(5)
+    alphabet = "ab=:[]-_.{}()019 \t\r\n\xa0\u2003,;/%@!$&*"
+    plain = 0
+    for _ in range(5000):
+        line = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        if _PLAIN_LINE.fullmatch(line):
+            plain += 1
+            words = [word for word in _SHLEX_SPACE.split(line) if word]
+            assert words == shlex.split(line, comments=True), repr(line)
+    assert plain == 5000
+    assert not _PLAIN_LINE.fullmatch("h1 a='x y'") and not _PLAIN_LINE.fullmatch("h1 # c")
