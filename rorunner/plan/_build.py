@@ -11,7 +11,7 @@ from typing import Any
 from rorunner.errors import InputError, Location
 from rorunner.model import Barrier, ConnectionDefaults, Host, Inventory, PlanStep
 from rorunner.plan._expand import Expander, HostPlay, PlannedUnit, host_location
-from rorunner.plan._graph import GraphBuilder
+from rorunner.plan._graph import GraphBuilder, chained_signature
 from rorunner.plan._hosts import check_pattern, select
 from rorunner.plan._jinja import is_template
 from rorunner.playbook import Play, Playbook, Unit
@@ -200,21 +200,34 @@ class _PlayContext:
         """Add the unit's steps, each feeding the next; the index of the first."""
         builder = self.builder
         first = len(builder.nodes)
+        host, play, conn, fetch_dir = where.host.name, where.play.id, where.conn, where.fetch_dir
+        env, remote_dir, shared = planned.env, planned.remote_dir, planned.digest
+        previous: PlanStep | None = None
         for entry, spec, digest in planned.steps:
-            step = PlanStep(
-                host=where.host.name,
-                play=where.play.id,
-                role=unit.name,
-                phase=entry.phase,
-                name=entry.name,
-                spec=spec,
-                conn=where.conn,
-                env=planned.env,
-                remote_dir=planned.remote_dir,
-                fetch_dir=where.fetch_dir,
-                signature=builder.signature(digest + planned.digest, preds),
+            own = digest + shared
+            signature = (
+                builder.signature(own, preds)
+                if previous is None
+                else chained_signature(own, previous.signature)
             )
-            preds = {builder.add(step, preds): True}
+            step = PlanStep(
+                host,
+                play,
+                unit.name,
+                entry.phase,
+                entry.name,
+                spec,
+                conn,
+                env,
+                remote_dir,
+                fetch_dir,
+                signature,
+            )
+            if previous is None:
+                builder.add(step, preds)
+            else:
+                builder.add_fed_by_previous(step)
+            previous = step
         return first
 
     def _static_fetch_base(self) -> str:

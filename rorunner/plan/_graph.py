@@ -74,6 +74,11 @@ class Graph:
         return self._succ
 
 
+def chained_signature(own: bytes, feeder: str) -> str:
+    """GraphBuilder.signature of a step with a single feeder whose signature is `feeder`."""
+    return hashlib.sha256(own + feeder.encode()).hexdigest()
+
+
 class GraphBuilder:
     """Collects nodes with their predecessors; signatures chain along "feeds" edges."""
 
@@ -102,6 +107,16 @@ class GraphBuilder:
                 raise ValueError(f"edge {before} -> {index} does not point forward")
             self._sources.append(before)
             self._feeds.append(preds[before])
+        self._starts.append(len(self._sources))
+        self.nodes.append(node)
+        return index
+
+    def add_fed_by_previous(self, node: PlanNode) -> int:
+        """Append `node` with one predecessor, the node before it, which feeds it (a step of a
+        unit after the first); its index."""
+        index = len(self.nodes)
+        self._sources.append(index - 1)
+        self._feeds.append(True)
         self._starts.append(len(self._sources))
         self.nodes.append(node)
         return index
