@@ -15,6 +15,18 @@ EXIT_INTERRUPTED = 99
 EXIT_INTERNAL = 250
 
 
+def exit_code_for_hosts(*, interrupted: bool, unreachable: bool, failed: bool) -> int:
+    """The exit code of a finished run: interrupted 99, else unreachable 4 (wins), else a
+    failed host 2, else 0 (the CLI exits with it; run records keep it)."""
+    if interrupted:
+        return EXIT_INTERRUPTED
+    if unreachable:
+        return EXIT_UNREACHABLE
+    if failed:
+        return EXIT_HOST_FAILED
+    return EXIT_OK
+
+
 class RorunnerError(Exception):
     """Base of every error rorunner raises on purpose."""
 

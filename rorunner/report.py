@@ -137,8 +137,9 @@ class Reporter:
         self.lines(recap_lines(result))
 
     def record_json(self, result: RunResult) -> None:
-        """The run record as JSON (for --json)."""
-        self.lines([json.dumps(result.as_json(), indent=2, sort_keys=True)])
+        """The run record as JSON (for --json): what runs/<run_id>.json holds at the end."""
+        record = result.run_record.as_json() if result.run_record is not None else {}
+        self.lines([json.dumps(record, indent=2, sort_keys=True)])
 
     def dry_run(self, entries: Iterable[DryRunEntry]) -> None:
         """The dry-run listing."""

@@ -334,7 +334,9 @@ def test_only_the_newest_run_records_and_their_logs_are_kept(tmp_path: Path) -> 
     (state / "logs" / "19700101T000000-1-1").mkdir(parents=True)  # a killed run's logs
     records = [Path(_run(tmp_path, plan, keep_runs=2).record or "") for _ in range(3)]
     assert len({r.name for r in records}) == 3  # every run has its own id
-    assert sorted(p.name for p in (state / "runs").iterdir()) == sorted(r.name for r in records[1:])
+    kept = records[1:]  # each with its plan graph beside it
+    expected = [r.name for r in kept] + [f"{r.stem}.plan.json" for r in kept]
+    assert sorted(p.name for p in (state / "runs").iterdir()) == sorted(expected)
     assert sorted(p.name for p in (state / "logs").iterdir()) == sorted(r.stem for r in records[1:])
 
 

@@ -278,8 +278,10 @@ def test_json_prints_the_run_record(project: Project) -> None:
     assert out.returncode == 0, out.stderr
     record = json.loads(out.stdout)
     assert set(record["hosts"]) == {h.name for h in project.lab.hosts}
-    assert record["hosts"]["h1"]["state"] == "ok"
+    assert record["hosts"]["h1"]["state"] == "changed"  # it ran steps against the host
     assert all(step["status"] in ("ok", "changed") for step in record["steps"])
+    stored = project.books / ".rorunner" / "runs" / f"{record['run_id']}.json"
+    assert record == json.loads(stored.read_text())  # --json prints the run record itself
 
 
 def test_ctrl_c_exits_99_and_the_rerun_repeats_only_the_interrupted_step(

@@ -13,15 +13,13 @@ import click
 
 from rorunner import __version__
 from rorunner.errors import (
-    EXIT_HOST_FAILED,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_UNREACHABLE,
     EXIT_USAGE,
     InputError,
     RorunnerError,
 )
+from rorunner.errors import exit_code_for_hosts as exit_code_for_hosts  # for the commands
 from rorunner.model import ConnectionDefaults, Inventory
 
 # Subcommand -> the module whose import attaches it to `cli` (with `@cli.command`).
@@ -60,18 +58,6 @@ def _register() -> None:
         importlib.import_module(f"rorunner.cli.{module}")
 
 
-def exit_code_for_hosts(*, interrupted: bool, unreachable: bool, failed: bool) -> int:
-    """The exit code of a finished run: interrupted 99, else unreachable 4 (wins), else a
-    failed host 2, else 0."""
-    if interrupted:
-        return EXIT_INTERRUPTED
-    if unreachable:
-        return EXIT_UNREACHABLE
-    if failed:
-        return EXIT_HOST_FAILED
-    return EXIT_OK
-
-
 def exit_code_for(exc: BaseException) -> int:
     """The one mapping from an exception to a process exit code."""
     if isinstance(exc, RorunnerError):
@@ -103,7 +89,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Entry point of the `rorunner` console script."""
     try:
         # With standalone_mode=False click returns the code of a raised click.exceptions.Exit.
-        returned = cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+        args = list(argv) if argv is not None else sys.argv[1:]
+        # obj: the command line as given, for the run record (masked there)
+        returned = cli.main(args=args, standalone_mode=False, obj={"argv": ["rorunner", *args]})
         code = returned if isinstance(returned, int) else 0
     except click.exceptions.Abort:
         click.echo("rorunner: interrupted", err=True)

@@ -17,6 +17,7 @@ from rorunner.cli import (
     inventory_option,
     load_inventories,
 )
+from rorunner.records import Invocation
 
 if TYPE_CHECKING:
     from rorunner.engine import EngineOptions, RunResult
@@ -64,13 +65,34 @@ def play(**options: Any) -> None:
         click.echo(f"rorunner: {notice}", err=True)
     from rorunner.engine import EngineOptions  # noqa: PLC0415 - lazy: keeps other commands light
 
-    engine = EngineOptions(playbook.parent, forks=options["forks"], force=options["force"])
+    engine = EngineOptions(
+        playbook.parent,
+        forks=options["forks"],
+        force=options["force"],
+        invocation=invocation(playbook, options),
+    )
     if options["graph"]:
         _graph(plan, engine, options["graph"])
     elif options["dry_run"]:
         _dry_run(plan, engine)
     else:
         raise click.exceptions.Exit(_run(plan, engine, as_json=options["as_json"]))
+
+
+def invocation(playbook: Path, options: Mapping[str, Any]) -> Invocation:
+    """What this command line asked for, for the run record (which masks the -e values)."""
+    root = click.get_current_context().find_root().obj or {}
+    return Invocation(
+        playbook=str(playbook),
+        inventory=tuple(options["inventories"]),
+        argv=tuple(root.get("argv", ())),
+        options={
+            "forks": options["forks"],
+            "force": options["force"],
+            "limit": options["limit"],
+            "fetch_dir": options["fetch_dir"],
+        },
+    )
 
 
 def _plan(playbook: Path, options: Mapping[str, Any]) -> Plan:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
+from rorunner.errors import exit_code_for_hosts
 from rorunner.outcome import STATUSES, Status, StepOutcome
+from rorunner.records import RunRecord
 
 HostState = Literal["ok", "failed", "unreachable"]
 
@@ -34,6 +36,7 @@ class RunResult:
     hosts: tuple[HostSummary, ...]
     interrupted: bool = False
     record: str | None = None  # path of runs/<id>.json
+    run_record: RunRecord | None = None  # what that file holds at the end of the run
 
     @property
     def any_unreachable(self) -> bool:
@@ -45,16 +48,12 @@ class RunResult:
         """Some host had a failing step."""
         return any(h.state == "failed" for h in self.hosts)
 
-    def as_json(self) -> dict[str, Any]:
-        """The run record."""
-        return {
-            "run_id": self.run_id,
-            "interrupted": self.interrupted,
-            "hosts": {
-                h.host: {"state": h.state, **{s: h.count(s) for s in STATUSES}} for h in self.hosts
-            },
-            "steps": [o.as_json() for o in self.outcomes],
-        }
+    @property
+    def exit_code(self) -> int:
+        """The exit code this run ends with: 99 interrupted, 4 unreachable, 2 failed, else 0."""
+        return exit_code_for_hosts(
+            interrupted=self.interrupted, unreachable=self.any_unreachable, failed=self.any_failed
+        )
 
 
 def summarise(hosts: Iterable[str], outcomes: Iterable[StepOutcome]) -> tuple[HostSummary, ...]:

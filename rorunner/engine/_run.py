@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import itertools
-import json
 import os
-import shutil
 import signal
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -22,10 +20,12 @@ from rorunner.engine._limits import play_limits
 from rorunner.engine._lock import ProjectLock
 from rorunner.engine._lower import Lowered, LoweredBarrier, LoweredTask, lower_plan
 from rorunner.engine._prewarm import Prewarm, hosts_to_prewarm
+from rorunner.engine._record import Recorder, Tee, open_record
 from rorunner.engine._result import RunResult, summarise
 from rorunner.engine._state import RunState
 from rorunner.engine._step import StepAction, StepCallable, outcome_for
 from rorunner.outcome import RunEvents, Status, StepOutcome
+from rorunner.records import Invocation, prune_runs
 from rorunner.transport import Pool, TransportPool
 
 if TYPE_CHECKING:
@@ -45,6 +45,8 @@ class EngineOptions:
     forks: int = DEFAULT_FORKS
     force: bool = False
     keep_runs: int = DEFAULT_KEEP_RUNS  # run records (and their logs) kept; older ones go
+    # What the command line asked for, kept in the run record (argv masked there).
+    invocation: Invocation = field(default_factory=Invocation, compare=False)
     # Where steps get their connections. None: a Pool of the run's own, closed when it ends;
     # a given pool stays open for its owner (only an interrupt closes it, to stop commands).
     pool: TransportPool | None = field(default=None, compare=False)
@@ -62,30 +64,35 @@ class EngineOptions:
 
 def run_plan(plan: Plan, options: EngineOptions, events: RunEvents | None = None) -> RunResult:
     """Run every step that is not up to date; per-host outcomes come back as data, and
-    `events` hears of each step as it starts and ends."""
+    `events` hears of each step as it starts and ends. The run record
+    (`.rorunner/runs/<run_id>.json`) follows the run as it goes."""
     options.state_dir.mkdir(parents=True, exist_ok=True)
     with ProjectLock(options.state_dir / "lock"):
         run_id = _new_run_id()
         log_dir = options.state_dir / "logs" / run_id
         lowered = lower_plan(plan, project_dir=str(options.project_dir), log_dir=str(log_dir))
         steps = lowered.steps
-        state = RunState(play_limits(plan), events)
         db = StateDB(options.dep_file)
+        expected = likely_to_run(steps, db, options.force)
+        writer = open_record(plan, steps, options.state_dir, run_id, options.invocation, expected)
+        recorder = Recorder(writer, steps)
+        state = RunState(play_limits(plan), Tee(recorder, events))
+        recorder.stop_reason = state.stop_reason
         pool = options.pool if options.pool is not None else Pool()
         try:
-            pending = hosts_to_prewarm(lt.step for lt in likely_to_run(steps, db, options.force))
-            prewarm = Prewarm(pending, options.forks, pool)
+            prewarm = Prewarm(hosts_to_prewarm(lt.step for lt in expected), options.forks, pool)
             interrupted = _drive(lowered, state, options, _Run(db, log_dir, prewarm, pool))
         finally:
             db.dump()
             if options.pool is None or state.interrupted.is_set():
                 pool.close_all()
+            writer.close()
         outcomes = _complete(steps, state, interrupted)
         hosts = tuple(dict.fromkeys(step.host for step in plan.steps))
         result = RunResult(run_id, outcomes, summarise(hosts, outcomes), interrupted)
-        final = _write_record(result, options.state_dir / "runs" / f"{run_id}.json")
-        _prune_history(options.state_dir, max(options.keep_runs, 1))
-        return final
+        final = writer.finish(exit_code=result.exit_code, interrupted=interrupted)
+        prune_runs(options.state_dir, max(options.keep_runs, 1))
+        return replace(result, record=str(writer.path), run_record=final)
 
 
 @dataclass(frozen=True)
@@ -162,32 +169,9 @@ def _complete(
     return tuple(recorded.get(lt.name) or outcome_for(lt, "not_run", reason=why) for lt in lowered)
 
 
-def _write_record(result: RunResult, path: Path) -> RunResult:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    final = RunResult(result.run_id, result.outcomes, result.hosts, result.interrupted, str(path))
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(final.as_json(), sort_keys=True) + "\n")
-    tmp.replace(path)
-    return final
-
-
 def _new_run_id() -> str:
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     return f"{stamp}-{os.getpid()}-{next(_RUN_SEQUENCE)}"
-
-
-def _prune_history(state_dir: Path, keep: int) -> None:
-    """Keep the newest `keep` run records; drop older ones and every log dir without a record."""
-    records = sorted(
-        (state_dir / "runs").glob("*.json"), key=lambda p: (p.stat().st_mtime_ns, p.name)
-    )
-    for old in records[:-keep]:
-        old.unlink(missing_ok=True)
-    kept = {record.stem for record in records[-keep:]}
-    logs = state_dir / "logs"
-    for log_dir in logs.iterdir() if logs.is_dir() else ():
-        if log_dir.name not in kept:
-            shutil.rmtree(log_dir, ignore_errors=True)
 
 
 @contextmanager

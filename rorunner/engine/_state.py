@@ -50,6 +50,11 @@ class RunState:
                 return f"host {self._host_down[host]} earlier"
             return self._aborted.get(play, "")
 
+    def stop_reason(self, play: str) -> str:
+        """Why `play` starts no more steps ('' when it still does)."""
+        with self._lock:
+            return self._aborted.get(play, "")
+
     def started(self, step: StepRef) -> None:
         """Tell the events that `step` starts."""
         if self._events is not None:

@@ -38,7 +38,7 @@ from rorunner.records._reader import (
     schema_path,
     tail_text,
 )
-from rorunner.records._writer import RecordWriter, RunMeta, write_atomic
+from rorunner.records._writer import Invocation, RecordWriter, RunMeta, write_atomic
 
 __all__ = [
     "EXECUTED",
@@ -51,6 +51,7 @@ __all__ = [
     "FileChange",
     "HostRecord",
     "HostState",
+    "Invocation",
     "PlayRecord",
     "RecordError",
     "RecordWriter",

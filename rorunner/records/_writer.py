@@ -32,6 +32,17 @@ Clock = Callable[[], float]
 
 
 @dataclass(frozen=True)
+class Invocation:
+    """What the command line asked for: recorded with the run (argv is masked when written)."""
+
+    playbook: str | None = None
+    inventory: tuple[str, ...] = ()
+    argv: tuple[str, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)
+    command: str = "play"
+
+
+@dataclass(frozen=True)
 class RunMeta:
     """What the caller knows about a run before it starts (argv is masked when written)."""
 
@@ -56,9 +67,11 @@ def write_atomic(path: Path, text: str) -> None:
 class RecordWriter:
     """Keeps one run's record and rewrites `path` at most every `min_interval` seconds.
 
-    Updates come from any thread. An update inside the interval marks the record
-    dirty and a timer writes it when the interval has passed, so a reader is never
-    more than about `min_interval` behind; `finish` writes at once.
+    Updates come from any thread and only change the record in memory: a timer
+    thread writes it, at once when the last write is older than the interval,
+    else when the interval has passed, so a reader is never more than about
+    `min_interval` behind and the steps' threads never wait for a write.
+    `start` and `finish` write at once; with `min_interval` 0 every update does.
     """
 
     def __init__(
@@ -77,9 +90,12 @@ class RecordWriter:
         self._interval = min_interval
         self._clock = clock
         self._mask = mask or (lambda text: text)
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()  # the record in memory
+        self._write_lock = threading.Lock()  # the file: one write at a time, newest last
         self._timer: threading.Timer | None = None
         self._last_write = float("-inf")
+        self._version = 0  # bumped by every snapshot taken for writing
+        self._written = 0
         self._started = clock()
         self._doc = _initial(meta, plays, self._started)
         self._planned = {s.task: s.changes for s in steps}
@@ -96,7 +112,7 @@ class RecordWriter:
             start = self._now(at)
             self._starts[task] = start
             self._steps[task].update(status="running", started_at=utc_iso(start), ended_at=None)
-            self._changed()
+        self._changed()
 
     def step_finished(
         self,
@@ -112,7 +128,44 @@ class RecordWriter:
         """`task` ended with `status`; a step that never started gets start = end."""
         with self._lock:
             self._set_finished(task, status, rc, self._mask(reason), (stdout, stderr), at)
-            self._changed()
+        self._changed()
+
+    def play_stopped(self, play: str, reason: str) -> None:
+        """`play` stopped starting steps (serial batch failed, max_fail_percentage...)."""
+        with self._lock:
+            for entry in self._doc["plays"]:
+                if entry["id"] == play and not entry["stop_reason"]:
+                    entry["stop_reason"] = self._mask(reason)
+        self._changed()
+
+    def finish(self, *, exit_code: int | None, interrupted: bool = False) -> RunRecord:
+        """End the run: steps still pending or running become not_run; write now."""
+        with self._lock:
+            why = "interrupted" if interrupted else "not started"
+            for task, step in self._steps.items():
+                if step["status"] in ("pending", "running"):
+                    self._set_finished(task, "not_run", None, why, (None, None), None)
+            end = self._clock()
+            status: RunStatus = "interrupted" if interrupted else "finished"
+            self._doc.update(
+                status=status,
+                ended_at=utc_iso(end),
+                duration=round(end - self._started, 3),
+                exit_code=exit_code,
+            )
+            self._cancel_timer()
+        return RunRecord.from_json(self._flush())
+
+    def close(self) -> None:
+        """Write any pending update now and stop the timer (idempotent)."""
+        with self._lock:
+            self._cancel_timer()
+        self._flush()
+
+    def snapshot(self) -> dict[str, Any]:
+        """The record as JSON data, as it would be written now."""
+        with self._lock:
+            return self._snapshot()
 
     def _set_finished(
         self,
@@ -138,56 +191,21 @@ class RecordWriter:
             changes=[c.as_json() for c in self._planned[task]] if ok else [],
         )
 
-    def play_stopped(self, play: str, reason: str) -> None:
-        """`play` stopped starting steps (serial batch failed, max_fail_percentage...)."""
-        with self._lock:
-            for entry in self._doc["plays"]:
-                if entry["id"] == play and not entry["stop_reason"]:
-                    entry["stop_reason"] = self._mask(reason)
-            self._changed()
-
-    def finish(self, *, exit_code: int | None, interrupted: bool = False) -> RunRecord:
-        """End the run: steps still pending or running become not_run; write now."""
-        with self._lock:
-            why = "interrupted" if interrupted else "not started"
-            for task, step in self._steps.items():
-                if step["status"] in ("pending", "running"):
-                    self._set_finished(task, "not_run", None, why, (None, None), None)
-            end = self._clock()
-            status: RunStatus = "interrupted" if interrupted else "finished"
-            self._doc.update(
-                status=status,
-                ended_at=utc_iso(end),
-                duration=round(end - self._started, 3),
-                exit_code=exit_code,
-            )
-            self._cancel_timer()
-            self._flush()
-            return RunRecord.from_json(self.snapshot())
-
-    def close(self) -> None:
-        """Write any pending update now and stop the timer (idempotent)."""
-        with self._lock:
-            self._cancel_timer()
-            self._flush()
-
-    def snapshot(self) -> dict[str, Any]:
-        """The record as JSON data, as it would be written now."""
-        with self._lock:
-            steps = list(self._steps.values())
-            by_host: dict[str, list[StepStatus]] = {h: [] for h in self._hosts()}
-            for step in steps:
-                by_host.setdefault(step["host"], []).append(step["status"])
-            totals = dict.fromkeys(STEP_STATUSES, 0)
-            for step in steps:
-                totals[step["status"]] += 1
-            return {
-                **self._doc,
-                "updated_at": utc_iso(self._clock()),
-                "hosts": {h: host_record(h, s).as_json() for h, s in by_host.items()},
-                "totals": totals,
-                "steps": [dict(s) for s in steps],
-            }
+    def _snapshot(self) -> dict[str, Any]:
+        steps = list(self._steps.values())
+        by_host: dict[str, list[StepStatus]] = {h: [] for h in self._hosts()}
+        totals = dict.fromkeys(STEP_STATUSES, 0)
+        for step in steps:
+            by_host.setdefault(step["host"], []).append(step["status"])
+            totals[step["status"]] += 1
+        return {
+            **self._doc,
+            "plays": [dict(p) for p in self._doc["plays"]],
+            "updated_at": utc_iso(self._clock()),
+            "hosts": {h: host_record(h, s).as_json() for h, s in by_host.items()},
+            "totals": totals,
+            "steps": [dict(s) for s in steps],
+        }
 
     def _hosts(self) -> list[str]:
         hosts = [h for play in self._doc["plays"] for h in play["hosts"]]
@@ -197,30 +215,43 @@ class RecordWriter:
         return self._clock() if at is None else at
 
     def _changed(self) -> None:
-        wait = self._last_write + self._interval - self._clock()
-        if wait <= 0:
-            self._cancel_timer()
+        if self._interval <= 0:
             self._flush()
-        elif self._timer is None:
+            return
+        with self._lock:
+            if self._timer is not None:
+                return  # a write is already due; it will carry this update
+            wait = max(0.0, self._last_write + self._interval - self._clock())
             self._timer = threading.Timer(wait, self._on_timer)
             self._timer.daemon = True
             self._timer.start()
 
     def _on_timer(self) -> None:
         with self._lock:
+            if self._timer is None:  # cancelled: finish or close writes instead
+                return
             self._timer = None
-            self._flush()
+        self._flush()
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
-    def _flush(self) -> None:
+    def _flush(self) -> dict[str, Any]:
+        """Write the record as it is now; a write overtaken by a newer one is dropped."""
         with self._lock:
-            write_atomic(self.path, json.dumps(self.snapshot(), sort_keys=True) + "\n")
-            self.writes += 1
+            doc = self._snapshot()
+            self._version += 1
+            version = self._version
             self._last_write = self._clock()
+        text = json.dumps(doc, sort_keys=True) + "\n"
+        with self._write_lock:
+            if version > self._written:
+                write_atomic(self.path, text)
+                self._written = version
+                self.writes += 1
+        return doc
 
 
 def _initial(meta: RunMeta, plays: Sequence[PlayRecord], started: float) -> dict[str, Any]:

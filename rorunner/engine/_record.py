@@ -1,0 +1,131 @@
+"""The run record of a play: its plan graph beside it, and a RecordWriter fed by the run's
+events (steps starting and ending, plays stopping), finished with the run's exit code."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rorunner.engine._lower import LoweredTask
+from rorunner.outcome import RunEvents, StepOutcome, StepRef
+from rorunner.plan import task_name
+from rorunner.records import (
+    FileChange,
+    Invocation,
+    PlayRecord,
+    RecordWriter,
+    RunMeta,
+    StepRecord,
+    plan_path,
+    record_path,
+    write_atomic,
+)
+
+if TYPE_CHECKING:
+    from rorunner.model import PlanStep
+    from rorunner.plan import Plan
+
+WOULD_RUN = "would run"  # the plan graph's status of a step expected to run at the start
+
+
+def open_record(
+    plan: Plan,
+    lowered: Sequence[LoweredTask],
+    state_dir: Path,
+    run_id: str,
+    invocation: Invocation,
+    expected: Sequence[LoweredTask],
+) -> RecordWriter:
+    """Write the plan graph and the record of a run that starts now (every step pending)."""
+    graph = plan_path(state_dir, run_id)
+    status = {lt.step.node: WOULD_RUN for lt in expected}
+    write_atomic(graph, plan.render("json", status=status))
+    meta = RunMeta(
+        run_id=run_id,
+        project_dir=str(state_dir.parent),
+        playbook=invocation.playbook,
+        inventory=invocation.inventory,
+        argv=invocation.argv,
+        options=invocation.options,
+        command=invocation.command,
+        plan=graph.name,
+    )
+    plays = [
+        PlayRecord(p.id, p.name, p.hosts, p.batches, p.max_fail_percentage) for p in plan.plays
+    ]
+    steps = [_step_record(task_name(lt.step), lt.step) for lt in lowered]
+    writer = RecordWriter(record_path(state_dir, run_id), meta, plays, steps)
+    writer.start()
+    return writer
+
+
+def _step_record(task: str, step: PlanStep) -> StepRecord:
+    spec = step.spec
+    changes: tuple[FileChange, ...] = ()
+    if spec.kind == "ship":
+        changes = tuple(
+            FileChange("ship", move.src, posixpath.join(step.remote_dir, move.dest))
+            for move in spec.files
+        )
+    elif spec.kind == "fetch":
+        changes = tuple(FileChange("fetch", move.src, move.dest) for move in spec.files)
+    return StepRecord(
+        task=task,
+        host=step.host,
+        play=step.play,
+        role=step.role,
+        phase=step.phase,
+        step=step.name,
+        kind=spec.kind,
+        status="pending",
+        command=spec.command if spec.command is not None else spec.script,
+        changes=changes,
+    )
+
+
+class Recorder:
+    """The RunEvents that keep the record: each step's start and end, each play's stop."""
+
+    def __init__(self, writer: RecordWriter, lowered: Sequence[LoweredTask]) -> None:
+        self.writer = writer
+        self._ids = {lt.name: task_name(lt.step) for lt in lowered}
+        # why a play stopped starting steps ('' if it did not): the run's RunState answers
+        self.stop_reason: Callable[[str], str] = lambda play: ""
+
+    def step_started(self, step: StepRef) -> None:
+        """The step starts now."""
+        self.writer.step_started(self._ids[step.task])
+
+    def step_finished(self, outcome: StepOutcome) -> None:
+        """The step's final status; a failure may have stopped its play."""
+        self.writer.step_finished(
+            self._ids[outcome.task],
+            outcome.status,
+            rc=outcome.rc,
+            reason=outcome.reason,
+            stdout=outcome.stdout,
+            stderr=outcome.stderr,
+        )
+        if outcome.status in ("failed", "unreachable"):
+            reason = self.stop_reason(outcome.play)
+            if reason:
+                self.writer.play_stopped(outcome.play, reason)
+
+
+class Tee:
+    """RunEvents that pass each event to several listeners, in order."""
+
+    def __init__(self, *listeners: RunEvents | None) -> None:
+        self._listeners = [listener for listener in listeners if listener is not None]
+
+    def step_started(self, step: StepRef) -> None:
+        """To every listener."""
+        for listener in self._listeners:
+            listener.step_started(step)
+
+    def step_finished(self, outcome: StepOutcome) -> None:
+        """To every listener."""
+        for listener in self._listeners:
+            listener.step_finished(outcome)
