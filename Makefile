@@ -10,7 +10,7 @@ export RORUNNER_LAB_MODE := $(LAB_MODE)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o=Dpkg::Use-Pty=0
 
-.PHONY: test lint typecheck unit deps sshd chromium graphviz lab-up lab-down demo dashboard bench clean
+.PHONY: test lint typecheck unit deps sshd chromium graphviz lab-up lab-down demo dashboard doc-images bench clean
 
 $(BIN)/rorunner: pyproject.toml
 	$(PY) -m venv $(VENV) || { rm -rf $(VENV); $(SUDO) apt-get update -qq && \
@@ -73,6 +73,10 @@ demo: deps
 # The read-only dashboard of the example project's runs (after `make demo`): http://127.0.0.1:8050/
 dashboard: $(BIN)/rorunner
 	$(BIN)/rorunner dashboard
+
+# The README's dashboard screenshots, taken by the browser tests of a lab run.
+doc-images: deps
+	RORUNNER_UPDATE_DOC_IMAGES=1 $(BIN)/pytest -q tests/test_dashboard_lab.py
 
 bench: deps
 	$(BIN)/python bench/inventory_scale.py

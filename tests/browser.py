@@ -6,6 +6,7 @@ Nothing is downloaded: the browser and its driver are /usr/bin/chromium and
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -67,7 +68,8 @@ class Browser:
         options.binary_location = CHROMIUM
         for flag in (*FLAGS, f"--user-data-dir={self.profile}"):
             options.add_argument(flag)
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        # performance: the network events, so a test can read every response's body
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
         self.driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
         self.driver.set_page_load_timeout(WAIT)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -83,6 +85,7 @@ class Browser:
         """Load `url` until CSS `ready` shows, with a clean console; seconds it took."""
         for attempt in range(1, LOAD_ATTEMPTS + 1):
             self.console()  # drop what earlier pages logged
+            self.driver.get_log("performance")
             began = time.monotonic()
             self.driver.get(url)
             shown = self._wait_quietly(ready)
@@ -147,6 +150,21 @@ class Browser:
     def console_errors(self) -> list[str]:
         """Messages of SEVERE console entries since the last call."""
         return [str(e["message"]) for e in self.console() if e["level"] == "SEVERE"]
+
+    def responses(self) -> list[tuple[str, str]]:
+        """(url, request id) of the responses received since the last call."""
+        found = []
+        for entry in self.driver.get_log("performance"):
+            message = json.loads(entry["message"])["message"]
+            if message.get("method") == "Network.responseReceived":
+                params = message["params"]
+                found.append((str(params["response"]["url"]), str(params["requestId"])))
+        return found
+
+    def body(self, request_id: str) -> str:
+        """The body of a response the page received (while the page is still open)."""
+        got = self.driver.execute_cdp_cmd("Network.getResponseBody", {"requestId": request_id})
+        return str(got.get("body", ""))
 
     def dash_requests(self) -> int:
         """How many Dash callback requests this page has sent so far."""

@@ -16,7 +16,8 @@ import pytest
 from rorunner.model import ConnectionSpec
 from tests.lab import Lab, LabBusyError, LabError, LabHost, start_lab
 
-pytest_plugins = ["tests.fleet_fixtures"]  # the fleet lab (bastions, sudo users), on demand
+# the fleet lab (bastions, sudo users) and the session's headless Chromium, on demand
+pytest_plugins = ["tests.fleet_fixtures", "tests.browser_fixtures"]
 
 LAB_HOSTS = 4
 LAB_NAME = "test"

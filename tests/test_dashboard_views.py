@@ -3,6 +3,7 @@ host history, the grid of a live run, run filters."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from rorunner.dashboard._plan import PlanView, elements
@@ -91,8 +92,8 @@ def test_grid_of_a_live_run_shows_elapsed_time(tmp_path: Path) -> None:
     record = RunStore(state).load("live")
     columns = grid_columns(record)
     row = grid_rows(record, columns, now=clock.now + 3.25)[0]
-    assert row["c0"] == "running 3.2s"
-    assert row["c1"] == "pending"
+    assert (row["c0"], row["c0_s"]) == ("running 3.2s", "running")
+    assert (row["c1"], row["c1_s"]) == ("pending", "pending")
     assert row["state"] == "running"
     bars = timeline_bars(record, now=clock.now + 3.25)
     assert [(b.status, round(b.end - b.start, 2)) for b in bars] == [("running", 3.25)]
@@ -140,3 +141,16 @@ def test_plan_draws_barriers_in_a_row_of_their_own(tmp_path: Path) -> None:
             "02-rolling-restart/barrier/batch-2",
         ]
     assert len(_classes(elements(plan, None, PlanView(collapse_above=1)), "hostnode")) == 3
+
+
+def test_the_readme_shows_every_page_with_a_screenshot_the_tests_take() -> None:
+    repo = Path(__file__).resolve().parents[1]
+    readme = (repo / "README.md").read_text()
+    shown = re.findall(r"\]\((docs/img/[\w-]+\.png)\)", readme)
+    taken = re.findall(
+        r'screenshot\("([\w-]+)", doc=True\)',
+        (repo / "tests" / "test_dashboard_lab.py").read_text(),
+    )
+    assert sorted(shown) == sorted(f"docs/img/{name}.png" for name in taken)
+    for image in shown:
+        assert (repo / image).read_bytes().startswith(b"\x89PNG")

@@ -11,7 +11,7 @@ import flask
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from rorunner.dashboard import _figures, _pages, _views
-from rorunner.dashboard._plan import PlanView, elements
+from rorunner.dashboard._plan import PlanView, elements, viewport
 from rorunner.dashboard._views import Project, project_keys
 from rorunner.records import RecordError, RunRecord
 
@@ -232,20 +232,24 @@ def _clicked_step(
 def _plan_callbacks(app: Dash, board: Dashboard) -> None:
     @app.callback(
         Output("plan-graph", "elements"),
+        Output("plan-graph", "style"),
         Input("plan-group", "value"),
         Input("plan-search", "value"),
         Input("plan-expanded", "data"),
         State("plan-ref", "data"),
         prevent_initial_call=True,
     )
-    def redraw(group: str, search: str | None, expanded: list[str], ref: dict[str, str]) -> Any:
+    def redraw(
+        group: str, search: str | None, expanded: list[str], ref: dict[str, str]
+    ) -> tuple[Any, Any]:
         project = board.project(ref["project"])
         plan = project.store.plan(ref["run_id"]) if project else None
         if project is None or plan is None:
-            return no_update
+            return no_update, no_update
         loaded = board.load(ref["project"], ref["run_id"])
         view = PlanView(group or "host", frozenset(expanded or ()), search or "")
-        return elements(plan, loaded[1] if loaded else None, view)
+        drawn = elements(plan, loaded[1] if loaded else None, view)
+        return drawn, _pages.graph_box(viewport(drawn)[2])
 
     @app.callback(
         Output("plan-detail", "children"),

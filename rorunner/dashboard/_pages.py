@@ -12,14 +12,18 @@ import dash_cytoscape as cyto
 from dash import dcc, html
 
 from rorunner.dashboard import _figures, _views
-from rorunner.dashboard._plan import COLLAPSE_ABOVE, PlanView, elements, plan_hosts
+from rorunner.dashboard._plan import COLLAPSE_ABOVE, PlanView, elements, plan_hosts, viewport
 from rorunner.dashboard._views import GRID_STATUSES, STATUS_COLOURS, Project
 from rorunner.records import RunRecord
 
 RUNS_PAGE_SIZE = 25
-_CELL_RULES = {f"st-{s}": f"params.value == '{s}'" for s in (*GRID_STATUSES, "pending")} | {
-    "st-running": "typeof params.value == 'string' && params.value.startsWith('running')"
-}
+_STATES = (*GRID_STATUSES, "running", "pending")
+_CELL_RULES = {f"st-{s}": f"params.value == '{s}'" for s in _STATES}
+
+
+def _status_rules(field: str) -> dict[str, str]:
+    """Colour a step cell by the status in its row's `<field>_s` (the cell may say more)."""
+    return {f"st-{s}": f"params.data.{field}_s == '{s}'" for s in _STATES}
 
 
 def nav(projects: Sequence[Project], key: str | None) -> html.Header:
@@ -188,7 +192,7 @@ def run_page(project: Project, record: RunRecord, poll_ms: int, now: float) -> h
                     "tooltipShowDelay": 300,
                     "suppressColumnVirtualisation": len(columns) <= 40,
                 },
-                style={"height": f"{min(640, 160 + 42 * max(1, len(record.hosts)))}px"},
+                style={"height": f"{min(640, 200 + 42 * max(1, len(record.hosts)))}px"},
             ),
             html.Div(
                 html.P("Click a step in the grid or on the timeline for its details."),
@@ -250,7 +254,7 @@ def grid_column_defs(columns: Sequence[_views.Column]) -> list[dict[str, Any]]:
                 "width": 140,
                 "wrapHeaderText": True,
                 "autoHeaderHeight": True,
-                "cellClassRules": _CELL_RULES,
+                "cellClassRules": _status_rules(column.field),
             }
         )
     for play, roles in groups.items():
@@ -415,12 +419,13 @@ CYTO_STYLE: list[dict[str, Any]] = [
         "selector": "node",
         "style": {
             "label": "data(label)",
-            "font-size": 10,
+            "font-size": 12,
             "text-wrap": "wrap",
+            "text-max-width": 196,
             "text-valign": "center",
             "text-halign": "center",
-            "width": 170,
-            "height": 44,
+            "width": 204,
+            "height": 48,
             "shape": "round-rectangle",
             "background-color": "#eceff1",
             "border-width": 1,
@@ -433,12 +438,12 @@ CYTO_STYLE: list[dict[str, Any]] = [
             "background-color": "#fafafa",
             "border-color": "#cfd8dc",
             "text-valign": "top",
-            "font-size": 12,
+            "font-size": 14,
             "font-weight": "bold",
-            "padding": 12,
+            "padding": 10,
         },
     },
-    {"selector": ".hostnode", "style": {"width": 170, "height": 54, "border-width": 2}},
+    {"selector": ".hostnode", "style": {"width": 204, "height": 56, "border-width": 2}},
     {
         "selector": "edge",
         "style": {
@@ -467,6 +472,8 @@ def plan_page(
     """The plan graph of a run: grouped, coloured by status, searchable, details on click."""
     hosts = plan_hosts(plan)
     view = PlanView()
+    drawn = elements(plan, record, view)
+    zoom, pan, height = viewport(drawn)
     note = (
         f" · more than {COLLAPSE_ABOVE} hosts: one node per host, click one to expand it"
         if len(hosts) > COLLAPSE_ABOVE
@@ -517,17 +524,24 @@ def plan_page(
             ),
             cyto.Cytoscape(
                 id="plan-graph",
-                layout={"name": "preset", "fit": True},
-                elements=elements(plan, record, view),
+                layout={"name": "preset", "fit": False},
+                elements=drawn,
+                zoom=zoom,
+                pan=pan,
                 stylesheet=CYTO_STYLE,
                 minZoom=0.05,
                 maxZoom=3,
-                style={"width": "100%", "height": "68vh"},
+                style=graph_box(height),
                 className="graph",
             ),
             html.Div(html.P("Click a step for its details."), id="plan-detail", className="detail"),
         ]
     )
+
+
+def graph_box(height: int) -> dict[str, str]:
+    """The plan graph's box: the page's width, as tall as the graph needs (capped)."""
+    return {"width": "100%", "height": f"{height}px", "border": "1px solid #e0e4e7"}
 
 
 # ---- hosts -------------------------------------------------------------------------------

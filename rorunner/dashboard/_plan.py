@@ -10,9 +10,14 @@ from typing import Any
 from rorunner.records import RunRecord
 
 COLLAPSE_ABOVE = 40  # hosts; above this each host is one node until expanded
-X_STEP = 200
-Y_HOST = 90
-HOSTS_PER_ROW = 8  # collapsed host nodes per row
+# Each host is a column, its steps top to bottom (plays one below the other): a page is
+# wider than tall, and a run has more steps per host than hosts on a screen.
+X_HOST = 230
+Y_STEP = 66
+HOSTS_PER_ROW = 6  # collapsed host nodes per row
+VIEW_WIDTH = 1300  # px the graph is drawn into (zoomed out to fit, not below MIN_ZOOM)
+MIN_ZOOM = 0.35
+MAX_HEIGHT = 2400  # px of the graph's box; taller graphs pan inside it
 _WORST = ("failed", "unreachable", "running", "pending", "changed", "ok", "skipped", "not_run")
 
 
@@ -86,7 +91,21 @@ def elements(
 
 
 def _rows(count: int) -> int:
-    return ((count + HOSTS_PER_ROW - 1) // HOSTS_PER_ROW) * Y_HOST
+    return ((count + HOSTS_PER_ROW - 1) // HOSTS_PER_ROW) * Y_STEP * 2
+
+
+def viewport(items: Sequence[Mapping[str, Any]]) -> tuple[float, dict[str, float], int]:
+    """(zoom, pan, box height in px) that show `items` from their top-left, readable:
+    zoomed out only as far as the width needs (not below MIN_ZOOM)."""
+    xs = [e["position"]["x"] for e in items if "position" in e]
+    ys = [e["position"]["y"] for e in items if "position" in e]
+    if not xs:
+        return 1.0, {"x": 0.0, "y": 0.0}, 300
+    width = max(xs) - min(xs) + X_HOST
+    height = max(ys) - min(ys) + 2 * Y_STEP
+    zoom = max(MIN_ZOOM, min(1.0, VIEW_WIDTH / width))
+    pan = {"x": (X_HOST / 2 - min(xs)) * zoom + 20, "y": (Y_STEP - min(ys)) * zoom + 20}
+    return zoom, pan, int(min(MAX_HEIGHT, max(300, height * zoom + 80)))
 
 
 def _matches(node: Mapping[str, Any], needle: str) -> bool:
@@ -123,8 +142,8 @@ def _host_summaries(
                     "steps": len(own),
                 },
                 "position": {
-                    "x": (index % HOSTS_PER_ROW) * X_STEP,
-                    "y": (index // HOSTS_PER_ROW) * Y_HOST,
+                    "x": (index % HOSTS_PER_ROW) * X_HOST,
+                    "y": (index // HOSTS_PER_ROW) * Y_STEP * 2,
                 },
                 "classes": f"hostnode {status}{_search_class(hit, needle)}",
             }
@@ -175,8 +194,8 @@ def _steps(
                     "play": node["play"],
                 },
                 "position": {
-                    "x": (offset.get(node["play"], 0) + x) * X_STEP,
-                    "y": y0 + hosts[node["host"]] * Y_HOST,
+                    "x": hosts[node["host"]] * X_HOST,
+                    "y": y0 + (offset.get(node["play"], 0) + x) * Y_STEP,
                 },
                 "classes": f"step {status}{_search_class(_matches(node, needle), needle)}",
             }
@@ -185,7 +204,7 @@ def _steps(
 
 
 def _play_widths(nodes: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    """Per play, the most steps one host has in it (+1 for a gap between plays)."""
+    """Per play, the most steps one host has in it (+1: a gap between plays)."""
     counts: dict[tuple[str, str], int] = {}
     for node in nodes:
         key = (node["play"], node["host"])

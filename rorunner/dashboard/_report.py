@@ -113,7 +113,7 @@ def _grid(record: RunRecord) -> list[str]:
     lines = [f'<table id="grid"><thead><tr><th>host</th><th>state</th>{head}</tr></thead><tbody>']
     for row in rows:
         cells = "".join(
-            f'<td class="st-{escape(str(row.get(c.field, "")).split(" ")[0])}">'
+            f'<td class="st-{escape(str(row.get(f"{c.field}_s", "")))}">'
             f"{escape(str(row.get(c.field, '')))}</td>"
             for c in columns
         )

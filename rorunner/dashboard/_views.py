@@ -47,15 +47,19 @@ class Project:
 
 
 def project_keys(state_dirs: Sequence[Path]) -> list[Project]:
-    """Projects keyed by their directory name, numbered when two share a name."""
-    projects: list[Project] = []
-    seen: dict[str, int] = {}
-    for state in state_dirs:
-        base = _slug(state.resolve().parent.name) or "project"
-        seen[base] = seen.get(base, 0) + 1
-        key = base if seen[base] == 1 else f"{base}-{seen[base]}"
-        projects.append(Project(key, RunStore(state.resolve())))
-    return projects
+    """Projects keyed by their directory's name; where two share one, by their parent's
+    name and theirs (site-playbooks), then numbered."""
+    dirs = [state.resolve() for state in state_dirs]
+    names = [_slug(d.parent.name) or "project" for d in dirs]
+    keys: list[str] = []
+    for state, name in zip(dirs, names, strict=True):
+        key = name if names.count(name) == 1 else _slug(f"{state.parent.parent.name}-{name}")
+        base, number = key, 1
+        while key in keys:
+            number += 1
+            key = f"{base}-{number}"
+        keys.append(key)
+    return [Project(key, RunStore(state)) for key, state in zip(keys, dirs, strict=True)]
 
 
 def _slug(text: str) -> str:
@@ -164,17 +168,20 @@ def grid_columns(record: RunRecord) -> list[Column]:
 
 
 def grid_rows(record: RunRecord, columns: Sequence[Column], now: float) -> list[dict[str, Any]]:
-    """One row per host: its state and, per column, the status (running with its elapsed)."""
+    """One row per host: its state and, per column, what the cell says (a running step with
+    its elapsed time) and, under `<field>_s`, the status that colours it."""
     field = {(c.play, c.role, c.phase, c.step): c.field for c in columns}
     rows: dict[str, dict[str, Any]] = {
         h.host: {"host": h.host, "state": h.state} for h in record.hosts
     }
     for step in record.steps:
         row = rows.setdefault(step.host, {"host": step.host, "state": "pending"})
+        name = field[(step.play, step.role, step.phase, step.step)]
         value: str = step.status
         if step.status == "running":
             value = f"running {elapsed(step, now) or 0:.1f}s"
-        row[field[(step.play, step.role, step.phase, step.step)]] = value
+        row[name] = value
+        row[f"{name}_s"] = step.status
     return list(rows.values())
 
 
