@@ -135,8 +135,21 @@ class Browser:
         raise BrowserError(f"waited {timeout:.0f}s for {what}; last: {last!r}")
 
     def text(self, css: str) -> str:
-        """The visible text of the first element matching `css`."""
-        return str(self.wait(css).text)
+        """The visible text of the first element matching `css` (read again if a live
+        page re-rendered it between finding and reading)."""
+        found: tuple[str] = self.wait_for(lambda: self._text_of(css), f"{css!r} displayed")
+        return found[0]
+
+    def attribute(self, css: str, name: str) -> str:
+        """An attribute of the first displayed element matching `css` (read again if stale)."""
+        found: tuple[str] = self.wait_for(
+            lambda: (str(self.wait(css).get_attribute(name)),), f"{css!r} [{name}]"
+        )
+        return found[0]
+
+    def _text_of(self, css: str) -> tuple[str] | None:
+        element = self._displayed(css)
+        return None if element is None else (str(element.text),)
 
     def js(self, script: str, *args: Any) -> Any:
         """Run JavaScript in the page."""

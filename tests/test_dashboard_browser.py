@@ -162,8 +162,8 @@ def test_runs_table_of_1000_runs_loads_fast_newest_first(
     timings.update(runs_1000_cold=cold, runs_1000_warm=warm, runs_10=small)
     browser.screenshot("runs-1000")
     assert browser.text("#runs-count") == f"{PERF_RUNS} runs"
-    first = browser.wait('#runs-grid .ag-center-cols-container .ag-row[row-index="0"]')
-    assert first.get_attribute("row-id") == f"perf/{newest.run_id}"
+    top = '#runs-grid .ag-center-cols-container .ag-row[row-index="0"]'
+    assert browser.attribute(top, "row-id") == f"perf/{newest.run_id}"
     assert "1 to 25 of 1,000" in browser.text(".ag-paging-panel")
     assert warm < LOAD_BOUND * LOAD_FACTOR, timings
     assert cold < LOAD_BOUND * LOAD_FACTOR * 2, timings
@@ -202,8 +202,8 @@ def test_runs_table_filters_by_playbook_and_host(browser: Browser, board: Board)
     browser.wait_for(lambda: browser.text("#runs-count") == "3 runs", "the 3 runs with h3")
     _pick(browser, "runs-playbook", "demo/other.yml")  # the playbook's dir and name
     browser.wait_for(lambda: browser.text("#runs-count") == "1 runs", "h3's run of other.yml")
-    row = browser.wait('#runs-grid .ag-center-cols-container .ag-row[row-index="0"]')
-    assert row.get_attribute("row-id") == "demo/20260905T120000-104-1"
+    top = '#runs-grid .ag-center-cols-container .ag-row[row-index="0"]'
+    assert browser.attribute(top, "row-id") == "demo/20260905T120000-104-1"
 
 
 # ---- one run -----------------------------------------------------------------------------
@@ -410,7 +410,7 @@ def test_a_run_appears_and_is_followed_live_then_polling_stops(
         first = '#run-grid .ag-row[row-id="a"] [col-id="c0"]'
         seen = browser.wait_for(lambda: _elapsed(browser.text(first)), "a running step")
         browser.wait_for(lambda: (_elapsed(browser.text(first)) or 0) > seen, "growing elapsed")
-        assert "st-running" in str(browser.wait(first).get_attribute("class"))
+        assert "st-running" in browser.attribute(first, "class")
         browser.screenshot("run-live")
         for _ in tasks:
             step.set()
@@ -460,6 +460,7 @@ def test_static_report_opens_offline_with_the_same_counts(
     assert done.returncode == 0, done.stderr
     html = out.read_text()
     assert "<script src=" not in html and 'rel="stylesheet"' not in html
+    browser.driver.get("about:blank")  # no dashboard page left polling the server
     browser.driver.execute_cdp_cmd("Network.enable", {})
     browser.driver.execute_cdp_cmd(
         "Network.emulateNetworkConditions",

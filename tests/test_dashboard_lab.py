@@ -162,8 +162,7 @@ def site_run(board: LabBoard) -> RunRecord:
 
 
 def _cell(browser: Browser, grid: str, row: str, column: str) -> str:
-    css = f'#{grid} .ag-row[row-id="{row}"] [col-id="{column}"]'
-    return str(browser.wait(css).text)
+    return browser.text(f'#{grid} .ag-row[row-id="{row}"] [col-id="{column}"]')
 
 
 def test_runs_table_shows_the_lab_run_with_its_counts(
@@ -265,8 +264,8 @@ def test_a_run_started_during_the_test_is_followed_live(browser: Browser, board:
         while not all((books / f"started-{h.name}").exists() for h in board.lab.hosts):
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.05)
-        row = browser.wait("#runs-grid .ag-row")  # the runs table polls: the run appears
-        run_id = str(row.get_attribute("row-id")).split("/", 1)[1]
+        # the runs table polls: the run appears
+        run_id = browser.attribute("#runs-grid .ag-row", "row-id").split("/", 1)[1]
         assert _cell(browser, "runs-grid", f"live-playbooks/{run_id}", "status") == "running"
         browser.open(f"{board.url}/run/live-playbooks/{run_id}", "#run-live")
         assert browser.text("#run-live") == "● live"
@@ -275,7 +274,7 @@ def test_a_run_started_during_the_test_is_followed_live(browser: Browser, board:
         browser.wait_for(
             lambda: (_elapsed(browser.text(cell)) or 0) > first, "its elapsed time growing"
         )
-        assert "st-running" in str(browser.wait(cell).get_attribute("class"))
+        assert "st-running" in browser.attribute(cell, "class")
         browser.screenshot("dashboard-live", doc=True)
         (books / "release").touch()
         out, err = proc.communicate(timeout=120)
