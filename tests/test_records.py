@@ -153,6 +153,26 @@ def test_writes_are_throttled_yet_the_reader_catches_up(tmp_path: Path, validato
     writer.close()
 
 
+def test_a_big_record_is_rewritten_less_often(tmp_path: Path) -> None:
+    """Writing a record of 5,000 steps takes a while: updates as fast as possible for 2 s
+    spend at most about a fifth of that time writing (not one write per interval)."""
+    state = tmp_path / ".rorunner"
+    spec = Spec("big", hosts=tuple(f"h{i:03d}" for i in range(500)), steps_per_host=10)
+    writer = writer_for(state, spec, time.time, min_interval=0.05)
+    writer.start()
+    tasks = [s["task"] for s in writer.snapshot()["steps"]]
+    began = time.monotonic()
+    index = 0
+    while time.monotonic() - began < 2.0:
+        writer.step_started(tasks[index % len(tasks)])
+        index += 1
+        time.sleep(0.001)
+    elapsed = time.monotonic() - began
+    writer.close()
+    one_write = writer.write_seconds / writer.writes
+    assert writer.write_seconds <= 0.2 * elapsed + 3 * one_write, (writer.writes, one_write)
+
+
 def test_a_reader_never_sees_a_partial_file(tmp_path: Path) -> None:
     state = tmp_path / ".rorunner"
     spec = Spec("r5", hosts=tuple(f"h{i}" for i in range(20)), steps_per_host=10)

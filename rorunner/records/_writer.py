@@ -28,6 +28,7 @@ from rorunner.records._model import (
 )
 
 DEFAULT_MIN_INTERVAL = 0.25  # seconds between two rewrites of a record during a run
+WRITE_SHARE = 0.2  # a big record is rewritten less often: writing takes at most this share
 Clock = Callable[[], float]
 
 
@@ -96,6 +97,8 @@ class RecordWriter:
         self._last_write = float("-inf")
         self._version = 0  # bumped by every snapshot taken for writing
         self._written = 0
+        self.write_seconds = 0.0  # time spent writing the record so far
+        self._cost = 0.0  # seconds the last write took
         self._started = clock()
         self._doc = _initial(meta, plays, self._started)
         self._planned = {s.task: s.changes for s in steps}
@@ -221,7 +224,8 @@ class RecordWriter:
         with self._lock:
             if self._timer is not None:
                 return  # a write is already due; it will carry this update
-            wait = max(0.0, self._last_write + self._interval - self._clock())
+            interval = max(self._interval, self._cost / WRITE_SHARE)
+            wait = max(0.0, self._last_write + interval - self._clock())
             self._timer = threading.Timer(wait, self._on_timer)
             self._timer.daemon = True
             self._timer.start()
@@ -245,12 +249,15 @@ class RecordWriter:
             self._version += 1
             version = self._version
             self._last_write = self._clock()
+        began = time.monotonic()
         text = json.dumps(doc, sort_keys=True) + "\n"
         with self._write_lock:
             if version > self._written:
                 write_atomic(self.path, text)
                 self._written = version
                 self.writes += 1
+                self._cost = time.monotonic() - began
+                self.write_seconds += self._cost
         return doc
 
 
