@@ -14,8 +14,7 @@ import json
 import os
 import posixpath
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from rorunner.errors import InputError, Location
 from rorunner.model import ConnectionDefaults, ConnectionSpec, FileMove, Host, StepKind, StepSpec
@@ -38,9 +37,9 @@ _KINDS: dict[str, StepKind] = {
 _JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
 
 
-@dataclass(frozen=True)
-class HostPlay:
-    """One host in one play: how to reach it, where its fetched files go, its own layers."""
+class HostPlay(NamedTuple):
+    """One host in one play: how to reach it, where its fetched files go, its own layers
+    (a named tuple: made for every host of every play)."""
 
     host: Host
     play: Play
@@ -52,8 +51,7 @@ class HostPlay:
     magic_templated: tuple[str, ...]  # magic names whose values hold Jinja2 (a host's name may)
 
 
-@dataclass(frozen=True)
-class PlannedUnit:
+class PlannedUnit(NamedTuple):
     """One unit for one host: what its steps share, then each step's entry, spec and the
     digest of that spec (a step's own digest is the spec's and the unit's together)."""
 
@@ -77,7 +75,11 @@ class _UnitPlan:
         self.after_host = after
         self.creates_templated = any(is_template(p) for e in unit.steps for p in e.creates)
         self.creating = {e.name for e in unit.steps if e.creates}  # own creates match by name
-        self.name_templated = ("role_name",) if is_template(unit.name) else ()
+        # the names that may need rendering, but for the host's own layers
+        self.templated = {
+            n for layer in (*self.before_host, *after) for n in expander.templated.of(layer.values)
+        }
+        self.templated.update(["role_name"] if is_template(unit.name) else [])
         self.shared: dict[int, tuple[StepSpec, bytes] | None] = {}  # by entry index
         self.digests: dict[int, bytes | None] = {}  # fetch digests, shared when not rendered
         _check_unique_names(unit)
@@ -125,7 +127,9 @@ class Expander:
             known = self._conns[host.name] = (defaults.spec_for(host), builtin, own)
         conn, builtin, own = known
         magic = _magic(host, play)
-        templated = tuple(name for name, value in magic.items() if has_template(value))
+        odd = is_template(host.name) or any(is_template(g) for g in host.groups)
+        odd = odd or is_template(play.name) or is_template(play.id)
+        templated = tuple(n for n, v in magic.items() if has_template(v)) if odd else ()
         return HostPlay(host, play, conn, fetch_dir, builtin, own, magic, templated)
 
     def _unit_plan(self, play: Play, unit: Unit, use: RoleUse | None) -> _UnitPlan:
@@ -138,9 +142,15 @@ class Expander:
         """Every step of `unit` for the host of `where`, in phase order."""
         shared = self._unit_plan(where.play, unit, use)
         magic = {**where.magic, "role_name": unit.name}
-        magic_templated = where.magic_templated + shared.name_templated
-        layers = shared.layers(where)
-        variables = resolve(layers, magic, self.templated, self.renders, magic_templated)
+        candidates = {
+            *shared.templated,
+            *self.templated.of(where.builtin.values),
+            *self.templated.of(where.own.values),
+            *where.magic_templated,
+        }
+        variables = resolve(
+            shared.layers(where), magic, renders=self.renders, candidates=candidates
+        )
         remote_dir = self._remote_dir(where, unit, variables)
         context = {
             "RORUNNER_HOST": where.host.name,
@@ -156,8 +166,9 @@ class Expander:
             context["RORUNNER_ROLE_DIR"] = unit.directory
         env, env_digest = self.envs.env(variables, context)
         conn = where.conn
-        place = [conn.address, conn.port, conn.user, conn.connection, remote_dir, where.fetch_dir]
-        digest = hashlib.sha256(DIGEST_FORMAT + env_digest + _JSON(place).encode()).digest()
+        place = (conn.address, conn.port, conn.user, conn.connection, remote_dir, where.fetch_dir)
+        # repr of strings, ints and None is unambiguous, and cheaper than JSON
+        digest = hashlib.sha256(DIGEST_FORMAT + env_digest + repr(place).encode()).digest()
         creates = self._creates(unit, variables)
         steps = tuple(
             (entry, *self._step(shared, index, entry, variables, where, creates))

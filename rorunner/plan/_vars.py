@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,23 +58,23 @@ def resolve(
     magic: Mapping[str, Any],
     templated: TemplatedNames | None = None,
     renders: RenderMemo | None = None,
-    magic_templated: Iterable[str] | None = None,
+    candidates: set[str] | None = None,
 ) -> dict[str, Any]:
     """Merge layers (later wins; `magic` wins over all) and render templated values.
 
     Values without templates are taken as they are (shared, never copied); only names whose
     winning value holds a template are rendered, each once, after the names it refers to.
-    `magic_templated` names the magic values holding templates, when the caller knows them.
+    `candidates`, when the caller knows them, are every name whose value in some layer or in
+    `magic` holds a template.
     """
     raw: dict[str, Any] = {}
     for layer in layers:
         raw.update(layer.values)
     raw.update(magic)
-    known = templated or TemplatedNames()
-    candidates = {name for layer in layers for name in known.of(layer.values)}
-    if magic_templated is None:
-        magic_templated = [name for name, value in magic.items() if has_template(value)]
-    candidates.update(magic_templated)
+    if candidates is None:
+        known = templated or TemplatedNames()
+        candidates = {name for layer in layers for name in known.of(layer.values)}
+        candidates.update(name for name, value in magic.items() if has_template(value))
     if not candidates:
         return raw
     pending = [name for name in raw if name in candidates and has_template(raw[name])]
@@ -181,6 +181,7 @@ class EnvBuilder:
         self._safe: dict[str, bool] = {}
         self._pairs: dict[tuple[str, str], tuple[tuple[str, str], bytes]] = {}
         self._last: tuple[Any, str] = (None, "")  # a host's group_names, once per host
+        self._lists: dict[tuple[str, ...], str] = {}
 
     def env(
         self, variables: Mapping[str, Any], context: Mapping[str, str]
@@ -211,7 +212,13 @@ class EnvBuilder:
     def _text(self, value: Any) -> str:
         if value is self._last[0]:
             return self._last[1]
-        text = env_value(value)
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            key = tuple(value)  # hosts in the same groups: one group_names text
+            text = self._lists.get(key)
+            if text is None:
+                text = self._lists[key] = env_value(value)
+        else:
+            text = env_value(value)
         if isinstance(value, list | dict):
             self._last = (value, text)
         return text
