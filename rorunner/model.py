@@ -6,11 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from rorunner.errors import Location
+
 Connection = Literal["ssh", "local"]
 HostKeyPolicy = Literal["strict", "accept-new"]
 Phase = Literal["local_pre", "ship", "remote", "fetch", "local_post"]
 PHASES: tuple[Phase, ...] = ("local_pre", "ship", "remote", "fetch", "local_post")
 StepKind = Literal["local", "ship", "remote", "fetch"]
+IN_CODE = Location("inventory")  # where a Host made in code, not read from a file, was defined
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +87,7 @@ class Host:
     connection: Connection = "ssh"  # ansible_connection
     vars: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=True)
     groups: tuple[str, ...] = ()  # every group it belongs to, all included, sorted
-    source: str = ""  # "file:line" where it was first defined
+    source: Location = IN_CODE  # where it was first defined
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ class Group:
     hosts: tuple[str, ...] = ()
     children: tuple[str, ...] = ()
     vars: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=True)
-    source: str = ""
+    source: Location | None = None  # None for the implicit all and ungrouped
     priority: int = 1  # ansible_group_priority: orders vars merging among groups of equal depth
     parents: tuple[str, ...] = ()
 

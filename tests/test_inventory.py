@@ -59,7 +59,7 @@ def test_hosts_resolve_to_frozen_records(fleet: Inventory, tmp_path: Path) -> No
     db1 = fleet.hosts["db1"]
     assert (db1.address, db1.port, db1.user, db1.key_file) == ("2001:db8::10", None, "pg", "/k/db")
     assert db1.groups == ("all", "db", "prod")
-    assert db1.source == f"{tmp_path / 'fleet.ini'}:6"
+    assert db1.source == Location(str(tmp_path / "fleet.ini"), 6)
     scoped = fleet.hosts["fe80::1%eth0"]
     assert (scoped.address, scoped.port, scoped.vars["ansible_port"]) == (
         "fe80::1%eth0",
@@ -200,7 +200,7 @@ def test_pattern_terms_keep_ipv6_whole() -> None:
 
 def test_bad_regex_is_input_error(fleet: Inventory) -> None:
     with pytest.raises(InputError, match=r"play.yml:3: bad host pattern '~\('"):
-        select_hosts(fleet, "~(", source="play.yml:3")
+        select_hosts(fleet, "~(", source=Location("play.yml", 3))
 
 
 def test_extensionless_yaml_is_parsed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,13 +20,13 @@ class GroupAcc:
     """A group being built: ordered members, own vars and where each var came from."""
 
     name: str
-    source: str
+    source: Location | None  # None for the implicit all and ungrouped
     hosts: dict[str, None] = field(default_factory=dict)
     children: dict[str, None] = field(default_factory=dict)
     child_at: dict[str, Location] = field(default_factory=dict)  # where each edge was written
     parents: dict[str, None] = field(default_factory=dict)
     vars: dict[str, Any] = field(default_factory=dict)
-    origins: dict[str, str] = field(default_factory=dict)
+    origins: dict[str, Location] = field(default_factory=dict)
     priority: int = 1
 
 
@@ -36,9 +36,9 @@ class HostAcc:
 
     name: str
     address: str
-    source: str
+    source: Location
     vars: dict[str, Any] = field(default_factory=dict)
-    origins: dict[str, str] = field(default_factory=dict)
+    origins: dict[str, Location] = field(default_factory=dict)
     groups: dict[str, None] = field(default_factory=dict)
 
 
@@ -49,15 +49,15 @@ class Builder:
         self.groups: dict[str, GroupAcc] = {}
         self.hosts: dict[str, HostAcc] = {}
         self.notices: list[str] = []
-        self.add_group("all", "")
-        self.add_group("ungrouped", "")
+        self.add_group("all", None)
+        self.add_group("ungrouped", None)
         self.add_child("all", "ungrouped")
 
-    def add_group(self, name: str, where: str) -> GroupAcc:
+    def add_group(self, name: str, where: Location | None) -> GroupAcc:
         """Create the group if new (definition order is kept); return it."""
         group = self.groups.get(name)
         if group is None:
-            if where:
+            if where is not None:
                 _check_group_name(name, where)
             group = self.groups[name] = GroupAcc(name, where)
         return group
@@ -69,11 +69,11 @@ class Builder:
         if at is not None:
             self.groups[parent].child_at.setdefault(child, at)
 
-    def add_host(self, name: str, group: str, port: int | None, where: str) -> HostAcc:
+    def add_host(self, name: str, group: str, port: int | None, where: Location) -> HostAcc:
         """Add a host to a group; a port counts only where the host is first seen (as Ansible)."""
         host = self.hosts.get(name)
         if host is None:
-            address = parse_address(name, f"host name {name!r}", _location(where)).text
+            address = parse_address(name, f"host name {name!r}", where).text
             host = self.hosts[name] = HostAcc(name, address, where)
             if port is not None:
                 self.set_host_var(name, "ansible_port", port, where)
@@ -82,17 +82,16 @@ class Builder:
         return host
 
     def host_names(
-        self, token: str, where: str, ranges: bool = True
+        self, token: str, where: Location, ranges: bool = True
     ) -> tuple[list[str], int | None]:
         """The host names and port of one inventory host token (`web[1:3]`, `[addr]:port`).
 
         A bare IPv6 name that reads like address:port (`2001:db8::1:2222`) stays one
         address, with a warning among the notices.
         """
-        at = _location(where)
-        name, port = split_port(token, at)
+        name, port = split_port(token, where)
         if ranges and has_range(name):
-            return expand_range(name, at.path, at.line), port
+            return expand_range(name, where.path, where.line), port
         hint = port_hint(name) if port is None else None
         if hint:
             self.notices.append(
@@ -101,13 +100,13 @@ class Builder:
             )
         return [name], port
 
-    def set_host_var(self, host: str, key: Any, value: Any, where: str) -> None:
+    def set_host_var(self, host: str, key: Any, value: Any, where: Location) -> None:
         """Set a host var (a later value replaces an earlier one)."""
         acc = self.hosts[host]
         acc.vars[key] = value
         acc.origins[str(key)] = where
 
-    def set_group_var(self, group: str, key: Any, value: Any, where: str) -> None:
+    def set_group_var(self, group: str, key: Any, value: Any, where: Location) -> None:
         """Set a group var; ansible_group_priority sets the merge priority instead."""
         acc = self.groups[group]
         if key == PRIORITY_VAR:
@@ -117,34 +116,16 @@ class Builder:
         acc.origins[str(key)] = where
 
 
-def _priority(value: Any, where: str) -> int:
+def _priority(value: Any, where: Location) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        path, line = split_where(where)
         message = f"{PRIORITY_VAR} must be an integer, got {shown(value)}"
-        raise InputError(message, path, line) from None
+        raise InputError.at(message, where) from None
 
 
-def _check_group_name(name: str, where: str) -> None:
+def _check_group_name(name: str, where: Location) -> None:
     """Group names: letters, digits, '_', '.', '-' (no shell or pattern metacharacters)."""
     if not _GROUPNAME.match(name):
-        path, line = split_where(where)
-        raise InputError(
-            f"group name {name!r} is not allowed (use letters, digits, '_', '.', '-')", path, line
-        )
-
-
-def _location(where: str) -> Location:
-    return Location(*split_where(where))
-
-
-def split_where(where: str) -> tuple[str, int]:
-    """(file, line) of a 'file:line' string (line 0 when it has none)."""
-    path, _, line = where.rpartition(":")
-    return (path, int(line)) if line.isdigit() else (where, 0)
-
-
-def where(path: str, line: int) -> str:
-    """The 'file:line' string kept for messages."""
-    return f"{path}:{line}"
+        message = f"group name {name!r} is not allowed (use letters, digits, '_', '.', '-')"
+        raise InputError.at(message, where)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rorunner.errors import InputError, Location
-from rorunner.inventory._builder import Builder, where
+from rorunner.inventory._builder import Builder
 
 _SECTION = re.compile(r"\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?\Z")
 _GROUP_LINE = re.compile(r"([^:\]\s]+)\s*(?:#.*)?\Z")
@@ -77,7 +77,7 @@ def _section(line: str, path: str, number: int, builder: Builder, state: _State)
         )
     if name not in builder.groups and kind == "vars" and name not in state.pending:
         state.pending[name] = (number, "vars", [])
-    builder.add_group(name, where(path, number))
+    builder.add_group(name, Location(path, number))
     if name in state.pending and kind != "vars":
         _declare(name, path, builder, state)
     state.group, state.kind = name, kind
@@ -103,7 +103,7 @@ def _host_line(line: str, path: str, number: int, builder: Builder, group: str) 
         return
     if tokens[0] == "---":
         raise InputError("'---' is not a host name (is this a YAML file?)", path, number)
-    here = where(path, number)
+    here = Location(path, number)
     names, port = builder.host_names(tokens[0], here)
     assignments = _host_vars(tokens[1:], path, number)
     for name in names:
@@ -143,7 +143,7 @@ def _vars_line(line: str, path: str, number: int, builder: Builder, state: _Stat
             also=[Location(path, state.section_vars[key])],
         )
     state.section_vars[key] = number
-    builder.set_group_var(state.group, key, parse_value(value.strip()), where(path, number))
+    builder.set_group_var(state.group, key, parse_value(value.strip()), Location(path, number))
 
 
 def _child_line(line: str, path: str, number: int, builder: Builder, state: _State) -> None:

@@ -16,6 +16,7 @@ Pattern = str | Sequence[str]
 _TERM = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
 _SPECIAL = (".", "?", "*", "[")
 _SUBSCRIPT = re.compile(r"(.+)\[(?:(-?[0-9]+)|([0-9]+):([0-9]*))\]\Z")
+NOWHERE = Location("")  # a pattern given on the command line: errors name no file
 
 
 def pattern_terms(pattern: Pattern) -> list[str]:
@@ -75,14 +76,14 @@ def _is_ipv6_pattern(text: str) -> bool:
 
 
 def select_hosts(
-    inventory: Inventory, pattern: Pattern, limit: Pattern | None = None, source: str = ""
+    inventory: Inventory, pattern: Pattern, limit: Pattern | None = None, source: Location = NOWHERE
 ) -> tuple[Host, ...]:
     """Hosts matched by `pattern` (and by `limit` if given), in inventory order.
 
     Terms apply in Ansible's order: plain terms (union), then `&` terms
     (intersection), then `!` terms (exclusion). Unknown names match nothing;
-    ask `unmatched_terms` to warn about them. `source` ('file:line') locates
-    errors such as a bad regex or a missing @file.
+    ask `unmatched_terms` to warn about them. `source` (where the pattern was
+    written) locates errors such as a bad regex or a missing @file.
     """
     chosen = _evaluate(inventory, pattern_terms(pattern), source)
     if limit is not None:
@@ -90,7 +91,9 @@ def select_hosts(
     return tuple(host for name, host in inventory.hosts.items() if name in chosen)
 
 
-def unmatched_terms(inventory: Inventory, pattern: Pattern, source: str = "") -> tuple[str, ...]:
+def unmatched_terms(
+    inventory: Inventory, pattern: Pattern, source: Location = NOWHERE
+) -> tuple[str, ...]:
     """The terms of `pattern` (without their `!`/`&`) that match no group and no host."""
     missing: list[str] = []
     for term in pattern_terms(pattern):
@@ -102,7 +105,7 @@ def unmatched_terms(inventory: Inventory, pattern: Pattern, source: str = "") ->
     return tuple(missing)
 
 
-def _evaluate(inventory: Inventory, terms: list[str], source: str) -> set[str]:
+def _evaluate(inventory: Inventory, terms: list[str], source: Location) -> set[str]:
     regular = [t for t in terms if t[0] not in "!&"]
     both = [t[1:] for t in terms if t[0] == "&"]
     excluded = [t[1:] for t in terms if t[0] == "!"]
@@ -116,9 +119,9 @@ def _evaluate(inventory: Inventory, terms: list[str], source: str) -> set[str]:
     return chosen
 
 
-def _match(inventory: Inventory, term: str, source: str) -> set[str]:
+def _match(inventory: Inventory, term: str, source: Location) -> set[str]:
     if not term:
-        raise InputError("empty term in host pattern", *_where(source))
+        raise InputError.at("empty term in host pattern", source)
     if term.startswith("@"):
         return _evaluate(inventory, _file_terms(term[1:], source), source)
     if _is_address_term(inventory, term):
@@ -129,7 +132,9 @@ def _match(inventory: Inventory, term: str, source: str) -> set[str]:
     return _plain_match(inventory, term, source)
 
 
-def _subscripted(inventory: Inventory, match: re.Match[str], term: str, source: str) -> set[str]:
+def _subscripted(
+    inventory: Inventory, match: re.Match[str], term: str, source: Location
+) -> set[str]:
     """`group[0]`, `group[-1]`, `group[1:3]` (inclusive), `group[2:]`, in Ansible's order.
 
     When the part before the brackets matches nothing, the term is read as a host
@@ -146,7 +151,7 @@ def _subscripted(inventory: Inventory, match: re.Match[str], term: str, source: 
     return set(ordered[int(start) : last + 1])
 
 
-def _ordered_matches(inventory: Inventory, term: str, source: str) -> list[str]:
+def _ordered_matches(inventory: Inventory, term: str, source: Location) -> list[str]:
     """What a term matches, in order: each matched group's hosts, then matched host names."""
     test = _compile(term, source)
     groups = [name for name in inventory.groups if test(name)]
@@ -182,7 +187,7 @@ def _as_range(inventory: Inventory, term: str) -> set[str]:
     return {name for name in names if name in inventory.hosts}
 
 
-def _plain_match(inventory: Inventory, term: str, source: str) -> set[str]:
+def _plain_match(inventory: Inventory, term: str, source: Location) -> set[str]:
     test = _compile(term, source)
     groups = {name for name in inventory.groups if test(name)}
     found = {h.name for h in inventory.hosts.values() if groups.intersection(h.groups)}
@@ -192,11 +197,11 @@ def _plain_match(inventory: Inventory, term: str, source: str) -> set[str]:
     return found
 
 
-def _compile(term: str, source: str) -> Callable[[str], bool]:
+def _compile(term: str, source: Location) -> Callable[[str], bool]:
     try:
         regex = re.compile(term[1:] if term[0] == "~" else fnmatch.translate(term))
     except re.error as exc:
-        raise InputError(f"bad host pattern {term!r}: {exc}", *_where(source)) from None
+        raise InputError.at(f"bad host pattern {term!r}: {exc}", source) from None
     return lambda name: regex.match(name) is not None
 
 
@@ -207,10 +212,9 @@ def _is_address_term(inventory: Inventory, term: str) -> bool:
     return literal and not known and looks_like_address(term)
 
 
-def _endpoint_match(inventory: Inventory, term: str, source: str) -> set[str]:
+def _endpoint_match(inventory: Inventory, term: str, source: Location) -> set[str]:
     """Hosts at that address (and port, for `[addr]:port`); a bad address is an InputError."""
-    path, line = _where(source)
-    at = Location(path, line) if path else None
+    at = source if source.path else None
     endpoint = parse_endpoint(term, f"host pattern term {term!r}", at)
     address, port = endpoint.address.text, endpoint.port
     return {
@@ -231,16 +235,10 @@ def _by_address(inventory: Inventory, term: str) -> set[str]:
     return {h.name for h in inventory.hosts.values() if h.address == address}
 
 
-def _file_terms(path: str, source: str) -> list[str]:
+def _file_terms(path: str, source: Location) -> list[str]:
     try:
         text = read_text(path)
     except InputError as exc:
-        raise InputError(f"host pattern file @{path}: {exc.message}", *_where(source)) from None
+        message = f"host pattern file @{path}: {exc.message}"
+        raise InputError.at(message, source) from None
     return [term for line in text.splitlines() for term in pattern_terms(line)]
-
-
-def _where(source: str) -> tuple[str | None, int]:
-    path, _, line = source.rpartition(":")
-    if line.isdigit():
-        return path, int(line)
-    return source or None, 0

@@ -9,7 +9,7 @@ from typing import Any
 
 from rorunner.address import parse_address, parse_port
 from rorunner.errors import InputError, Location
-from rorunner.inventory._builder import Builder, GroupAcc, HostAcc, split_where
+from rorunner.inventory._builder import Builder, GroupAcc, HostAcc
 from rorunner.inventory._varsdirs import FileVars, VarsLayer
 from rorunner.model import Connection, Group, Host, Inventory
 from rorunner.safe_yaml import shown
@@ -69,8 +69,7 @@ def _cycle_error(groups: Mapping[str, GroupAcc], cycle: list[str]) -> InputError
     edges = [groups[parent].child_at.get(child) for parent, child in pairwise(cycle)]
     places = [at for at in edges if at is not None]
     if not places:  # pragma: no cover - every child edge a reader adds has its line
-        file, line = split_where(groups[cycle[0]].source)
-        places = [Location(file, line)]
+        places = [groups[cycle[0]].source or Location("")]
     return InputError.at(f"group cycle: {' -> '.join(cycle)}", places[0], places[1:])
 
 
@@ -129,7 +128,7 @@ def _hosts(
     ancestors: Mapping[str, frozenset[str]],
     layers: Sequence[VarsLayer],
 ) -> dict[str, Host]:
-    merged: dict[frozenset[str], tuple[tuple[str, ...], dict[str, Any], dict[str, str]]] = {}
+    merged: dict[frozenset[str], tuple[tuple[str, ...], dict[str, Any], dict[str, Location]]] = {}
     hosts: dict[str, Host] = {}
     for name, acc in builder.hosts.items():
         key = frozenset(acc.groups)
@@ -150,7 +149,7 @@ def _group_vars(
     depth: Mapping[str, int],
     ancestors: Mapping[str, frozenset[str]],
     layers: Sequence[VarsLayer],
-) -> tuple[tuple[str, ...], dict[str, Any], dict[str, str]]:
+) -> tuple[tuple[str, ...], dict[str, Any], dict[str, Location]]:
     """Ansible's order: inventory vars of all, then of the other groups (by depth, priority,
     name); then group_vars/all of each source; then each source's group_vars of the others."""
     every: set[str] = {"all"}
@@ -158,7 +157,7 @@ def _group_vars(
         every |= ancestors[name]
     ordered = sorted(every, key=lambda g: (depth[g], groups[g].priority, g))
     values: dict[str, Any] = {}
-    origins: dict[str, str] = {}
+    origins: dict[str, Location] = {}
     for name in ordered:
         values.update(groups[name].vars)
         origins.update(groups[name].origins)
@@ -171,25 +170,25 @@ def _group_vars(
     return tuple(sorted(every)), values, origins
 
 
-def _apply(found: FileVars | None, values: dict[str, Any], origins: dict[str, str]) -> None:
+def _apply(found: FileVars | None, values: dict[str, Any], origins: dict[str, Location]) -> None:
     if found is not None:
         values.update(found.values)
         origins.update(found.origins)
 
 
 def _host(
-    acc: HostAcc, member_of: tuple[str, ...], values: dict[str, Any], origins: dict[str, str]
+    acc: HostAcc, member_of: tuple[str, ...], values: dict[str, Any], origins: dict[str, Location]
 ) -> Host:
-    def loc(key: str) -> tuple[str, int]:
-        return split_where(origins.get(key, acc.source))
+    def loc(key: str) -> Location:
+        return origins.get(key, acc.source)
 
     address = acc.address
     host_var = _first(values, ("ansible_host", "ansible_ssh_host"))
     if host_var:
         what = f"{host_var} of {acc.name!r}"
-        address = parse_address(str(values[host_var]), what, Location(*loc(host_var))).text
+        address = parse_address(str(values[host_var]), what, loc(host_var)).text
     port_var = _first(values, ("ansible_port", "ansible_ssh_port"))
-    port = parse_port(values[port_var], port_var, Location(*loc(port_var))) if port_var else None
+    port = parse_port(values[port_var], port_var, loc(port_var)) if port_var else None
     user_var = _first(values, ("ansible_user", "ansible_ssh_user"))
     key_var = _first(values, ("ansible_ssh_private_key_file", "ansible_private_key_file"))
     return Host(
@@ -198,7 +197,7 @@ def _host(
         port=port,
         user=_text(values[user_var]) if user_var else None,
         key_file=_text(values.get(key_var)) if key_var else None,
-        connection=_connection(values.get("ansible_connection"), *loc("ansible_connection")),
+        connection=_connection(values.get("ansible_connection"), loc("ansible_connection")),
         vars=MappingProxyType(values),
         groups=member_of,
         source=acc.source,
@@ -213,13 +212,13 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _connection(value: Any, path: str, line: int) -> Connection:
+def _connection(value: Any, at: Location) -> Connection:
     if value is None or value in _SSH_LIKE:
         return "ssh"
     if value == "local":
         return "local"
-    raise InputError(
-        f"ansible_connection {shown(value)} is not supported (use ssh or local)", path, line
+    raise InputError.at(
+        f"ansible_connection {shown(value)} is not supported (use ssh or local)", at
     )
 
 
@@ -231,13 +230,11 @@ def _check_duplicate_addresses(hosts: Iterable[Host]) -> None:
         key = (host.address, host.port or 22)
         other = seen.setdefault(key, host)
         if other is not host:
-            path, line = split_where(host.source)
-            raise InputError(
+            raise InputError.at(
                 f"hosts {other.name!r} and {host.name!r} have the same address "
                 f"{host.address} port {key[1]}",
-                path,
-                line,
-                also=[Location(*split_where(other.source))],
+                host.source,
+                also=[other.source],
             )
 
 

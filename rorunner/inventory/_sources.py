@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from rorunner.errors import InputError
+from rorunner.errors import InputError, Location
 from rorunner.inventory._builder import Builder
 from rorunner.inventory._ini import read_ini
 from rorunner.inventory._yamlinv import read_yaml
@@ -29,7 +29,7 @@ def is_host_list(source: str) -> bool:
 
 def read_host_list(source: str, builder: Builder) -> None:
     """Add each host of a comma-separated list to ungrouped (`[addr]:port` allowed)."""
-    label = "<host list>"
+    label = Location("<host list>")
     for token in (t.strip() for t in source.split(",")):
         if token:
             names, port = builder.host_names(token, label, ranges=False)

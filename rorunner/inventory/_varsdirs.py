@@ -14,8 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rorunner.errors import InputError
-from rorunner.inventory._builder import where
+from rorunner.errors import InputError, Location
 from rorunner.safe_yaml import YAML_LIMIT, describe, line_of, parse_yaml, plain, read_text
 from rorunner.walk import walk_files
 
@@ -28,7 +27,7 @@ class FileVars:
     """The merged vars of one entity's files in one base directory, with each var's file:line."""
 
     values: dict[str, Any]
-    origins: dict[str, str]
+    origins: dict[str, Location]
 
 
 @dataclass(frozen=True)
@@ -108,12 +107,12 @@ def _is_vars_entry(path: str, is_dir: bool) -> bool:
 
 def _merge(files: list[str]) -> FileVars:
     values: dict[str, Any] = {}
-    origins: dict[str, str] = {}
+    origins: dict[str, Location] = {}
     for path in files:
         data = _load(path)
         for key in data:
             values[key] = plain(data[key])
-            origins[key] = where(path, line_of(data, key))
+            origins[key] = Location(path, line_of(data, key))
     return FileVars(values, origins)
 
 

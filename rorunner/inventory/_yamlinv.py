@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rorunner.errors import InputError, Location, did_you_mean
-from rorunner.inventory._builder import Builder, where
+from rorunner.inventory._builder import Builder
 from rorunner.safe_yaml import describe, line_of, plain, shorthand_mapping, shown
 
 _GROUP_KEYS = ("hosts", "vars", "children")
@@ -38,7 +38,7 @@ def _group(name: Any, body: Any, parent: Any, path: str, builder: Builder) -> st
             path,
             line,
         )
-    builder.add_group(name, where(path, line))
+    builder.add_group(name, Location(path, line))
     for key, value in (body or {}).items():
         _section(name, key, value, body, path, builder)
     return name
@@ -67,7 +67,7 @@ def _section(group: str, key: Any, value: Any, body: Any, path: str, builder: Bu
                 group,
                 _var_name(var, path, value),
                 plain(value[var]),
-                where(path, line_of(value, var)),
+                Location(path, line_of(value, var)),
             )
     elif key == "children":
         for child in value:
@@ -86,10 +86,10 @@ def _hosts(group: str, pattern: Any, hvars: Any, parent: Any, path: str, builder
         raise InputError(
             f"vars of host {pattern!r} must be a mapping, got {describe(hvars)}", path, line
         )
-    here = where(path, line)
+    here = Location(path, line)
     names, port = builder.host_names(pattern, here)
     assignments = [
-        (_var_name(var, path, hvars), plain(value), where(path, line_of(hvars, var)))
+        (_var_name(var, path, hvars), plain(value), Location(path, line_of(hvars, var)))
         for var, value in (hvars or {}).items()
     ]
     for host in names:

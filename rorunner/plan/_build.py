@@ -10,7 +10,7 @@ from typing import Any
 
 from rorunner.errors import InputError, Location
 from rorunner.model import Barrier, ConnectionDefaults, Host, Inventory, PlanStep
-from rorunner.plan._expand import Expander, HostPlay, PlannedUnit, host_location
+from rorunner.plan._expand import Expander, HostPlay, PlannedUnit
 from rorunner.plan._graph import GraphBuilder, chained_signature
 from rorunner.plan._hosts import check_pattern, select
 from rorunner.plan._jinja import is_template
@@ -236,9 +236,8 @@ class _PlayContext:
 
     def _fetch_dir(self, host: Host, cli_dir: str | None) -> str:
         if "/" in host.name or host.name in (".", ".."):
-            at = host_location(host)
             message = f"host name {host.name!r} cannot name a fetch directory"
-            raise InputError(message, at.path, at.line)
+            raise InputError.at(message, host.source)
         if cli_dir:
             return os.path.join(os.path.abspath(cli_dir), host.name)
         base = self._fetch_base

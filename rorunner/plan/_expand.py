@@ -365,7 +365,7 @@ class Expander:
 
 def _host_layers(host: Host, play: Play) -> tuple[Layer, Layer, dict[str, Any]]:
     """A host's built-in variables, its inventory variables and its magic variables."""
-    host_at = host_location(host)
+    host_at = host.source
     builtin: dict[str, Any] = {"ansible_host": host.address}
     builtin.update({"ansible_port": host.port} if host.port else {})
     return Layer(builtin, {}, host_at), Layer(host.vars, {}, host_at), _magic(host, play)
@@ -390,14 +390,6 @@ def _host_independent(entry: StepEntry, spec: StepSpec, unit: _UnitPlan) -> bool
         plain = not rendered and all(move.content is None for move in spec.files)
         return plain and not unit.creates_templated  # which sources are promised files
     return not unit.creates_templated or entry.name not in unit.creating
-
-
-def host_location(host: Host) -> Location:
-    """Where an inventory host was defined ("file:line" in Host.source)."""
-    path, _, line = host.source.rpartition(":")
-    if path and line.isdigit():
-        return Location(path, int(line))
-    return Location(host.source or "inventory")
 
 
 def _non_empty(path: str, at: Location) -> str:

@@ -17,7 +17,7 @@ def check_pattern(inventory: Inventory, pattern: str, at: Location) -> None:
     A known but empty group, a wildcard or a regex matching nothing is not a typo:
     the play just has no hosts (a notice, as in Ansible).
     """
-    source = str(at) if at.line else ""
+    source = at if at.line else Location("")
     names = set(inventory.hosts) | set(inventory.groups) | {"all", "ungrouped"}
     for term in unmatched_terms(inventory, pattern, source):
         if term in names or _LOOSE.search(term):
@@ -29,5 +29,5 @@ def check_pattern(inventory: Inventory, pattern: str, at: Location) -> None:
 
 def select(inventory: Inventory, pattern: str, at: Location) -> list[str]:
     """Host names matched by `pattern`, in inventory order."""
-    source = str(at) if at.line else ""
+    source = at if at.line else Location("")
     return [host.name for host in select_hosts(inventory, pattern, source=source)]
