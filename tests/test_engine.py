@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from rorunner.engine import EngineOptions, ProjectLock, dry_run, lower, run_plan, task_names
+from rorunner.engine import EngineOptions, ProjectLock, dry_run, lower, run_plan
 from rorunner.errors import LockedError
 from rorunner.model import FileMove
 from rorunner.outcome import StepOutcome, StepRef
+from rorunner.plan import task_name
 from tests.engine_fakes import PlanMaker, count_cmd, counts, slow_chain
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,23 +44,16 @@ def test_names_are_readable_doit_safe_and_follow_predecessors(tmp_path: Path) ->
     lowered = lower(plan, project_dir=str(tmp_path))
     names = [lt.name for lt in lowered]
     assert names[:3] == [
-        "a:01-play.r.local_pre.prep",
-        "a:01-play.r.remote.work",
-        "a:01-play.r.local_post.check",
+        "a/01-play/r/local_pre/prep",
+        "a/01-play/r/remote/work",
+        "a/01-play/r/local_post/check",
     ]
-    assert names[3] == "2001_db8__1:01-play.r.local_pre.prep"
+    assert names[3] == "2001:db8::1/01-play/r/local_pre/prep"
     for lt in lowered:
         assert not set("=*?[] ") & set(lt.name)
-    assert lowered[1].task["task_dep"] == ["a:01-play.r.local_pre.prep"]
-
-
-def test_clashing_names_get_a_stable_suffix(tmp_path: Path) -> None:
-    maker = PlanMaker(tmp_path, hosts=("a",))
-    maker.add("remote", "x y", command="true").add("remote", "x_y", command="true")
-    names = list(task_names(maker.build().steps).values())
-    assert names[0] == "a:01-play.r.remote.x_y"
-    assert names[1].startswith("a:01-play.r.remote.x_y-") and len(set(names)) == 2
-    assert names == list(task_names(maker.build().steps).values())
+    assert lowered[1].task["task_dep"] == ["a/01-play/r/local_pre/prep"]
+    # Log files keep doit-safe names: <host>.<play>.<role>.<phase>.<step>.
+    assert lowered[3].log_stem == "2001_db8__1.01-play.r.local_pre.prep"
 
 
 def test_cold_run_then_everything_up_to_date(tmp_path: Path) -> None:
@@ -72,6 +66,8 @@ def test_cold_run_then_everything_up_to_date(tmp_path: Path) -> None:
     assert counts(tmp_path) == {f"{h}.{t}": 1 for h in "ab" for t in ("check", "prep", "work")}
     record = json.loads(Path(second.record or "").read_text())
     assert record["hosts"]["a"]["skipped"] == 3 and len(record["steps"]) == 6
+    # A record's step is named by its task name, the one doit ran it under.
+    assert [step["task"] for step in record["steps"]] == [task_name(s) for s in plan.steps]
 
 
 def test_a_local_connection_host_gets_its_work_dir_without_a_ship_step(tmp_path: Path) -> None:
@@ -216,6 +212,7 @@ def test_lock_names_the_holder_and_a_dead_holders_lock_is_stale(tmp_path: Path) 
 KILL_SCRIPT = """
 import sys
 from pathlib import Path
+from rorunner.plan import task_name
 from rorunner.engine import EngineOptions, run_plan
 from tests.engine_fakes import slow_chain
 root = Path(sys.argv[1])
@@ -389,7 +386,7 @@ def test_events_hear_each_step_start_then_end_one_at_a_time(tmp_path: Path) -> N
     run_plan(plan, EngineOptions(tmp_path, forks=4), events=heard)
     for host in "abcd":
         for step in ("one", "two"):
-            task = f"{host}:01-play.r.remote.{step}"
+            task = f"{host}/01-play/r/remote/{step}"
             assert [w for w, t in heard.log if t == task] == ["started", "changed"]
     again = Heard()
     run_plan(plan, EngineOptions(tmp_path, forks=4), events=again)

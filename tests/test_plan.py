@@ -127,6 +127,14 @@ def test_duplicate_step_names_are_refused(tmp_path: Path) -> None:
     assert "duplicate step name 'go'" in err.message
 
 
+def test_steps_whose_task_names_clash_are_refused(tmp_path: Path) -> None:
+    # The loaders refuse such names; hosts made in code may still have them.
+    inventory = make_inventory({"web": ["web 1", "web_1"]})
+    err = plan_error(tmp_path, {"site.yml": U + "      remote: ['true']\n"}, inventory=inventory)
+    assert "share the task name 'web_1/01-" in err.message
+    assert err.message.endswith("/u/remote/01-true'")
+
+
 def test_fetch_may_not_escape_the_host_dir(tmp_path: Path) -> None:
     book = "- hosts: web\n  rtas:\n    - name: u\n      fetch:\n        - {src: a, dest: ../../x}\n"
     err = plan_error(tmp_path, {"site.yml": book})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rorunner.engine._dry import DryRunEntry, dry_run, statuses
 from rorunner.engine._lock import ProjectLock
-from rorunner.engine._lower import LoweredTask, lower, task_names
+from rorunner.engine._lower import LoweredTask, lower
 from rorunner.engine._result import HostSummary, RunResult, summarise
 from rorunner.engine._run import DEFAULT_FORKS, STATE_DIR, EngineOptions, run_plan
 
@@ -22,5 +22,4 @@ __all__ = [
     "run_plan",
     "statuses",
     "summarise",
-    "task_names",
 ]

@@ -1,8 +1,8 @@
 """Lowering: a Plan becomes doit task dicts, each built by the public task generators.
 
-One plan step is one doit task, named `<host>:<play>.<role>.<phase>.<step>`
-(every part made doit-safe; a clash after that gets a short stable hash); a barrier is a
-task of its own, `barrier:<play>.<start|batch-N>`, with no action and always up to date.
+One plan node is one doit task, named by the plan's `task_name` (the plan has checked
+those names unique): a step `<host>/<play>/<role>/<phase>/<step>`, a barrier
+`<play>/barrier/<start|batch-N>`, a task with no action, always up to date.
 Ordering comes from the plan's predecessors as task_dep. Whether a step is up to
 date is not decided here: its plan signature (which already folds in its
 inputs and its predecessors' signatures) and the files it reads that a local
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from rorunner.engine._check import StepCheck
 from rorunner.model import Barrier, FileMove, PlanNode, PlanStep
-from rorunner.plan import barrier_label
+from rorunner.plan import barrier_label, task_name
 from rorunner.tasks import (
     EnvPairs,
     gen_task_fetch_files,
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from rorunner.plan import Plan
 
 _USES_DIR = ("ship", "remote")
-BARRIER_BASENAME = "barrier"
 # Remote role scripts land under the remote work dir; a small text script travels inside
 # the command that runs it, well under Linux's 128 KiB limit for one argument.
 SCRIPTS_DIR = ".rorunner-scripts"
@@ -93,6 +92,11 @@ class LoweredTask:
         return self._watched
 
     @property
+    def log_stem(self) -> str:
+        """Its log files are `<log_dir>/<log_stem>.stdout` and `.stderr`."""
+        return ".".join(_generator_names(self.step))
+
+    @property
     def check(self) -> StepCheck:
         """The step's up-to-date check: its signature and watched files."""
         return StepCheck(self.step.signature, self.watched)
@@ -137,37 +141,6 @@ class Lowered:
         return tuple(n for n in self.nodes if isinstance(n, LoweredBarrier))
 
 
-def task_names(nodes: Sequence[PlanNode]) -> dict[tuple[str, ...], str]:
-    """Stable, readable, doit-safe full task names by plan node."""
-    return {node.node: name for node, name in zip(nodes, _names(nodes), strict=True)}
-
-
-def _names(nodes: Sequence[PlanNode]) -> list[str]:
-    """The full task name of every node, in order (a clash after making names doit-safe gets
-    a short stable hash)."""
-    safe: dict[str, str] = {}
-
-    def part(text: str) -> str:
-        if text not in safe:
-            safe[text] = safe_name(text)
-        return safe[text]
-
-    names: list[str] = []
-    taken: set[str] = set()
-    for node in nodes:
-        if isinstance(node, Barrier):
-            name = f"{BARRIER_BASENAME}:{part(node.play)}.{node.name}"
-        else:
-            tail = ".".join((part(node.play), part(node.role), node.phase, part(node.name)))
-            name = f"{part(node.host)}:{tail}"
-        if name in taken:
-            digest = hashlib.sha1("\0".join(node.node).encode()).hexdigest()[:8]  # noqa: S324
-            name = f"{name}-{digest}"
-        taken.add(name)
-        names.append(name)
-    return names
-
-
 def lower(
     plan: Plan,
     *,
@@ -180,7 +153,7 @@ def lower(
 
 def lower_plan(plan: Plan, *, project_dir: str, log_dir: str | None = None) -> Lowered:
     """Every plan node (steps and barriers) as a doit task, in plan order."""
-    names = _names(plan.nodes)
+    names = [task_name(node) for node in plan.nodes]
     made = frozenset(path for step in plan.steps for path in step.spec.creates)
     lowering = _Lowering(project_dir, log_dir, _shared_targets(plan.steps), made)
     last_of: dict[str, PlanStep] = {}  # each host's latest step so far
@@ -248,7 +221,7 @@ class _Lowering:
     def task(self, lowered: LoweredTask) -> tuple[dict[str, Any], tuple[str, ...]]:
         """The task dict of a step and the run-made files it watches."""
         step = lowered.step
-        task = _build(step, lowered.name, self, lowered.dir_ready)
+        task = _build(step, self, lowered.dir_ready)
         task["task_dep"] = sorted(set(task.get("task_dep", [])) | set(lowered.deps))
         targets = task.get("targets")
         if targets and self.shared.intersection(targets):
@@ -279,8 +252,15 @@ def _dir_ready(step: PlanStep, before: Sequence[PlanNode], host_last: PlanStep |
     )
 
 
-def _build(step: PlanStep, full: str, lowering: _Lowering, dir_ready: bool) -> dict[str, Any]:
-    label, name = full.split(":", 1)
+def _generator_names(step: PlanStep) -> tuple[str, str]:
+    """The label and name a step's seed generator gets (the task's name is the engine's):
+    `<host>` and `<play>.<role>.<phase>.<step>`, doit-safe; they name its log files."""
+    parts = (step.play, step.role, step.phase, step.name)
+    return safe_name(step.host), ".".join([safe_name(part) for part in parts])
+
+
+def _build(step: PlanStep, lowering: _Lowering, dir_ready: bool) -> dict[str, Any]:
+    label, name = _generator_names(step)
     common: dict[str, Any] = {"name": name, "meta": {"node": list(step.node)}}
     kind = step.spec.kind
     if kind == "local":

@@ -126,10 +126,9 @@ def _drive(lowered: Lowered, state: RunState, options: EngineOptions, run: _Run)
 
 
 def _doit_task(lowered: LoweredTask, state: RunState, run: _Run) -> dict[str, Any]:
-    basename, name = lowered.name.split(":", 1)
     actions: tuple[StepCallable, ...] = tuple(lowered.task["actions"])
     check = lowered.check
-    stem = run.log_dir / f"{basename}.{name}"
+    stem = run.log_dir / lowered.log_stem
     action = StepAction(
         lowered, actions, check, state, stem, run.pool, run.db.mark_started, run.prewarm
     )

@@ -2,8 +2,9 @@
 
 from rorunner.model import ConnectionDefaults
 from rorunner.plan._build import PlayInfo, batches
+from rorunner.plan._names import task_name
 from rorunner.plan._plan import Plan, build_plan
-from rorunner.plan._render import barrier_label, task_name
+from rorunner.plan._render import barrier_label
 
 __all__ = [
     "ConnectionDefaults",

@@ -6,11 +6,11 @@ import functools
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from rorunner.errors import InputError
 from rorunner.model import Barrier, ConnectionDefaults, Inventory, PlanNode, PlanStep
 from rorunner.plan._build import PlayInfo, build_graph
 from rorunner.plan._graph import Graph
-from rorunner.plan._render import Edge, Node, render, safe_part, task_name
+from rorunner.plan._names import check_task_names, task_name
+from rorunner.plan._render import Edge, Node, render
 from rorunner.playbook import Playbook
 
 
@@ -86,8 +86,8 @@ class Plan:
         return tuple(dict.fromkeys(step.host for step in self.steps))
 
     def task_name(self, node: PlanNode) -> str:
-        """The id of `node` in renderings: <host>/<play>/<role>/<phase>/<step> for a step
-        (doit-safe), <play>/barrier/<name> for a barrier."""
+        """The one name of `node` (unique in the plan): its doit task's, its id in renderings
+        and run records. <host>/<play>/<role>/<phase>/<step>, or <play>/barrier/<name>."""
         return task_name(node)
 
     def render(self, fmt: str, status: Mapping[Node, str] | None = None) -> str:
@@ -119,28 +119,5 @@ def build_plan(
     )
     plan = Plan(built.builder.finish(), tuple(built.plays), tuple(built.notices))
     hosts = dict.fromkeys(host for play in built.plays for host in play.hosts)
-    if _names_may_clash(hosts, built.tails):
-        _check_task_names(plan.steps)
+    check_task_names(hosts, built.tails, plan.steps)
     return plan
-
-
-def _names_may_clash(hosts: Iterable[str], tails: Iterable[tuple[str, ...]]) -> bool:
-    """Whether two steps could share a task name: two hosts, or two (play, role, phase,
-    step) tails, that are told apart only by characters task names replace."""
-    for parts in (((host,) for host in hosts), tails):
-        seen: dict[tuple[str, ...], tuple[str, ...]] = {}
-        for part in parts:
-            safe = tuple(safe_part(p) for p in part)
-            if seen.setdefault(safe, part) != part:
-                return True
-    return False
-
-
-def _check_task_names(steps: Iterable[PlanStep]) -> None:
-    names: dict[str, PlanStep] = {}
-    for step in steps:
-        name = task_name(step)
-        if name in names:
-            other = names[name]
-            raise InputError(f"steps {other.node} and {step.node} share the task name {name!r}")
-        names[name] = step

@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import json
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rorunner.model import Barrier, PlanNode, PlanStep
 from rorunner.plan._draw import dot, mermaid
+from rorunner.plan._names import task_name
 
 Node = tuple[str, str, str, str, str]
 Edge = tuple[PlanNode, PlanNode, bool]
-_UNSAFE = re.compile(r"[=*?\[\]%\s/\\\"'#]")
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def safe_part(part: str) -> str:
-    """One part of a task name, with the characters task names cannot hold replaced."""
-    return _UNSAFE.sub("_", part)
-
-
-def task_name(node: PlanNode) -> str:
-    """Readable, doit-safe id: <host>/<play>/<role>/<phase>/<step> for a step,
-    <play>/barrier/<name> for a barrier (three parts: never a step's id)."""
-    if isinstance(node, Barrier):
-        return f"{safe_part(node.play)}/barrier/{node.name}"
-    parts = (node.host, node.play, node.role, node.phase, node.name)
-    return "/".join([safe_part(part) for part in parts])
 
 
 def render(

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rorunner.errors import Location
 from rorunner.model import Group, Host, Inventory
 
 PROJECTS = Path(__file__).parent
@@ -32,7 +33,7 @@ def make_inventory(
             address=addresses.get(name, f"2001:db8::{index:x}"),
             vars=dict(host_vars.get(name, {})),
             groups=tuple(member_of),
-            source=f"inventory.ini:{index}",
+            source=Location("inventory.ini", index),
         )
     group_map = {g: Group(g, hosts=tuple(m)) for g, m in groups.items()}
     group_map.setdefault("all", Group("all", children=tuple(groups)))
