@@ -13,6 +13,7 @@ HostKeyPolicy = Literal["strict", "accept-new"]
 Phase = Literal["local_pre", "ship", "remote", "fetch", "local_post"]
 PHASES: tuple[Phase, ...] = ("local_pre", "ship", "remote", "fetch", "local_post")
 StepKind = Literal["local", "ship", "remote", "fetch"]
+Node = tuple[str, str, str, str, str]  # a plan node's graph id: (host, play, role, phase, step)
 IN_CODE = Location("inventory")  # where a Host made in code, not read from a file, was defined
 
 
@@ -157,7 +158,7 @@ class PlanStep:
     signature: str = ""  # hash of own inputs and predecessors' signatures (up-to-date key)
 
     @property
-    def node(self) -> tuple[str, str, str, str, str]:
+    def node(self) -> Node:
         """The graph node id."""
         return (self.host, self.play, self.role, self.phase, self.name)
 
@@ -177,7 +178,7 @@ class Barrier:
         return "start" if self.batch == 1 else f"batch-{self.batch}"
 
     @property
-    def node(self) -> tuple[str, str, str, str, str]:
+    def node(self) -> Node:
         """The graph node id: no host, phase `barrier`."""
         return ("", self.play, "", "barrier", self.name)
 

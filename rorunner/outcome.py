@@ -8,6 +8,8 @@ from typing import Any, Literal, Protocol
 
 Status = Literal["ok", "changed", "skipped", "failed", "unreachable", "not_run"]
 STATUSES: tuple[Status, ...] = ("ok", "changed", "skipped", "failed", "unreachable", "not_run")
+SUCCEEDED: tuple[Status, ...] = ("ok", "changed")  # it ran and did what it should
+FAILED: tuple[Status, ...] = ("failed", "unreachable")  # it ran and did not
 
 
 @dataclass(frozen=True, kw_only=True)

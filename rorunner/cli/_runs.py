@@ -10,12 +10,12 @@ import click
 
 from rorunner.cli import cli
 from rorunner.errors import UsageError
+from rorunner.outcome import STATUSES
 from rorunner.records import (
     RecordError,
     RunRecord,
     RunStore,
     StepRecord,
-    StepStatus,
     find_state_dirs,
     record_path,
     tail_text,
@@ -158,17 +158,9 @@ def header_lines(record: RunRecord) -> list[str]:
 def recap_lines(record: RunRecord) -> list[str]:
     """PLAY RECAP, one line per host, counts of the final statuses."""
     width = max((len(h.host) for h in record.hosts), default=0)
-    statuses: tuple[StepStatus, ...] = (
-        "ok",
-        "changed",
-        "skipped",
-        "failed",
-        "unreachable",
-        "not_run",
-    )
     lines = ["", "PLAY RECAP " + "*" * 60]
     for host in record.hosts:
-        counts = "  ".join(f"{s}={host.count(s)}" for s in statuses)
+        counts = "  ".join(f"{s}={host.count(s)}" for s in STATUSES)
         running = f"  running={host.count('running')}" if host.count("running") else ""
         lines.append(f"{host.host:<{width}} : {counts}{running}")
     return lines

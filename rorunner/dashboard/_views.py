@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rorunner.outcome import STATUSES
 from rorunner.records import (
     RunRecord,
     RunStore,
@@ -27,7 +28,7 @@ STATUS_COLOURS = {
     "pending": "#f5f7f8",
 }
 DARK = ("ok", "failed", "unreachable", "running")  # statuses drawn with white text
-GRID_STATUSES = ("ok", "changed", "skipped", "failed", "unreachable", "not_run")
+GRID_STATUSES = STATUSES
 HOST_STATE_ORDER = ("unreachable", "failed", "running", "pending", "changed", "ok", "not_run")
 TIMELINE_HOSTS = 50  # hosts per timeline page (each bar is an SVG element: keep pages light)
 TREND_RUNS = 50  # the hosts page draws duration trends over this many newest runs

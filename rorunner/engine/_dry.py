@@ -10,7 +10,7 @@ from rorunner.engine._check import StepCheck
 from rorunner.engine._db import StateDB
 from rorunner.engine._doit import doit_task, out_of_date, saved_values
 from rorunner.engine._lower import LoweredBarrier, LoweredTask, lower_plan
-from rorunner.model import Barrier, PlanStep
+from rorunner.model import Barrier, Node, PlanStep
 from rorunner.plan import barrier_label
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ class DryRunEntry:
     barrier: bool = False  # a barrier: nothing runs; `reason` says what it waits for
 
     @property
-    def node(self) -> tuple[str, str, str, str, str]:
+    def node(self) -> Node:
         """The plan node it is about."""
         return (self.host, self.play, self.role, self.phase, self.step)
 
@@ -106,7 +106,7 @@ def _barrier_entry(barrier: Barrier) -> DryRunEntry:
     return DryRunEntry("", barrier.play, "", "barrier", barrier.name, False, label, True)
 
 
-def statuses(entries: tuple[DryRunEntry, ...]) -> dict[tuple[str, str, str, str, str], str]:
+def statuses(entries: tuple[DryRunEntry, ...]) -> dict[Node, str]:
     """Graph statuses by plan node: 'would run (reason)' or 'up to date' (none for barriers)."""
     return {
         e.node: f"would run ({e.reason})" if e.would_run else "up to date"

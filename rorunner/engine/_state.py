@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
-from rorunner.outcome import RunEvents, StepOutcome, StepRef
+from rorunner.outcome import FAILED, RunEvents, StepOutcome, StepRef
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class RunState:
         """Store an outcome, update host and play state, then tell the events."""
         with self._lock:
             self._outcomes[outcome.task] = outcome
-            if outcome.status in ("failed", "unreachable"):
+            if outcome.status in FAILED:
                 self._host_down.setdefault(outcome.host, outcome.status)
                 self._count_failure(outcome.host, outcome.play)
         if self._events is not None:

@@ -14,7 +14,7 @@ from rorunner.engine._lower import LoweredTask
 from rorunner.engine._prewarm import REMOTE_KINDS, Prewarm
 from rorunner.engine._state import RunState
 from rorunner.errors import UnreachableError
-from rorunner.outcome import Status, StepOutcome, StepRef
+from rorunner.outcome import SUCCEEDED, Status, StepOutcome, StepRef
 from rorunner.tasks import StepFailure
 from rorunner.transport import TransportPool
 
@@ -93,7 +93,7 @@ class StepAction:
             Path(created).parent.mkdir(parents=True, exist_ok=True)
         with self.state.file_locks(self.lowered.shared_files):
             status, rc, reason = _run_actions(self.actions, self.pool, step.spec.kind)
-            succeeded = status in ("ok", "changed")
+            succeeded = status in SUCCEEDED
             values = self.check.values_now() if succeeded else {}
         if not succeeded and self.state.interrupted.is_set():
             # Cut short by Ctrl-C (its connection was closed under it): not its own failure.

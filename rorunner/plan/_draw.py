@@ -17,10 +17,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from rorunner.model import Barrier, PlanNode, PlanStep
+from rorunner.model import Barrier, Node, PlanNode, PlanStep
 
 if TYPE_CHECKING:  # _render imports this module
-    from rorunner.plan._render import Edge, Node
+    from rorunner.plan._render import Edge
 
 HOST_CLUSTER_LIMIT = 10  # hosts drawn as bands of their own; above it, one band per play
 _FILL = {"would run": "#fde3bf", "up to date": "#d8f0d8"}

@@ -6,11 +6,11 @@ import functools
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from rorunner.model import Barrier, ConnectionDefaults, Inventory, PlanNode, PlanStep
+from rorunner.model import Barrier, ConnectionDefaults, Inventory, Node, PlanNode, PlanStep
 from rorunner.plan._build import PlayInfo, build_graph
 from rorunner.plan._graph import Graph
 from rorunner.plan._names import check_task_names, task_name
-from rorunner.plan._render import Edge, Node, render
+from rorunner.plan._render import Edge, render
 from rorunner.playbook import Playbook
 
 

@@ -6,11 +6,10 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rorunner.model import Barrier, PlanNode, PlanStep
+from rorunner.model import Barrier, Node, PlanNode, PlanStep
 from rorunner.plan._draw import dot, mermaid
 from rorunner.plan._names import task_name
 
-Node = tuple[str, str, str, str, str]
 Edge = tuple[PlanNode, PlanNode, bool]
 
 

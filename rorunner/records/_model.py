@@ -8,24 +8,14 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from rorunner.errors import RorunnerError
+from rorunner.outcome import FAILED, STATUSES, SUCCEEDED, Status
 
 SCHEMA_VERSION = 1
 RunStatus = Literal["running", "finished", "interrupted"]
 RUN_STATUSES: tuple[RunStatus, ...] = ("running", "finished", "interrupted")
-StepStatus = Literal[
-    "pending", "running", "ok", "changed", "skipped", "failed", "unreachable", "not_run"
-]
-STEP_STATUSES: tuple[StepStatus, ...] = (
-    "pending",
-    "running",
-    "ok",
-    "changed",
-    "skipped",
-    "failed",
-    "unreachable",
-    "not_run",
-)
-EXECUTED: tuple[StepStatus, ...] = ("ok", "changed", "failed", "unreachable")
+StepStatus = Literal["pending", "running"] | Status  # a step's outcome, or not one yet
+STEP_STATUSES: tuple[StepStatus, ...] = ("pending", "running", *STATUSES)
+EXECUTED: tuple[StepStatus, ...] = (*SUCCEEDED, *FAILED)
 HostState = Literal["pending", "running", "ok", "changed", "failed", "unreachable", "not_run"]
 HOST_STATES: tuple[HostState, ...] = (
     "pending",
