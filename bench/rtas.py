@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 
 import paramiko  # noqa: E402
 
-from rorunner.transport._ssh_hostkeys import PREFERRED_CIPHERS  # noqa: E402
+from rorunner.transport import PREFERRED_CIPHERS  # noqa: E402
 from tests.lab import Lab, LabHost, start_lab  # noqa: E402
 
 DEFAULT_SIZES = "1,10,25,50,100,200"

@@ -5,10 +5,9 @@ Dash and plotly are imported only inside these commands, so no other command pay
 
 from __future__ import annotations
 
-import importlib
 import ipaddress
 from pathlib import Path
-from types import ModuleType
+from typing import Any
 
 import click
 
@@ -30,10 +29,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _dashboard_layer(part: str) -> ModuleType:
-    """A module of the dashboard layer (importing Dash or plotly), or how to install them."""
+def _dashboard(name: str) -> Any:
+    """A public function of the dashboard layer (its module loads Dash or plotly on first
+    use), or how to install them."""
+    from rorunner import dashboard  # noqa: PLC0415 - only these commands need it
+
     try:
-        return importlib.import_module(f"rorunner.dashboard.{part}")
+        return getattr(dashboard, name)
     except ImportError as err:
         raise RorunnerError(
             f"the dashboard needs the 'dashboard' extra ({err.name} is missing): "
@@ -79,14 +81,14 @@ def dashboard(
         warn(f"serving on {host}: anyone who can reach it sees your runs (no authentication)")
     dirs = [*([project_dir] if project_dir else []), *projects] or ["."]
     found = state_dirs(dirs)
-    app = _dashboard_layer("_app").create_app(found, refresh=refresh)
+    app = _dashboard("create_app")(found, refresh=refresh)
     for state in found:
         click.echo(f"rorunner dashboard: reading {state}")
 
     def ready(url: str) -> None:
         click.echo(f"rorunner dashboard: serving {url} (read-only; Ctrl-C to stop)")
 
-    _dashboard_layer("_server").serve(app, host, port, ready)
+    _dashboard("serve")(app, host, port, ready)
 
 
 def state_dirs(dirs: list[str]) -> list[Path]:
@@ -110,5 +112,5 @@ def state_dirs(dirs: list[str]) -> list[Path]:
 def report(run_id: str, output: str, projects: tuple[str, ...]) -> None:
     """Write a self-contained HTML report of run RUN_ID (an id, a prefix, or `latest`)."""
     store, record = find_run(stores(projects), run_id)
-    _dashboard_layer("_report").write_report(store, record, Path(output))
+    _dashboard("write_report")(store, record, Path(output))
     click.echo(f"rorunner report: wrote {output} (run {record.run_id})")

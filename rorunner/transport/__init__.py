@@ -70,6 +70,11 @@ from typing import BinaryIO, Protocol
 
 from rorunner.model import ConnectionSpec
 
+# AEAD ciphers first: paramiko checks a MAC in pure Python per packet (an HMAC object and
+# a byte-by-byte compare); AES-GCM authenticates inside the cipher, in C. Both are among
+# OpenSSH's defaults; the others stay as fallbacks, nothing is disabled.
+PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+
 
 class Transport(Protocol):
     """One live connection to one host."""
@@ -131,6 +136,7 @@ from rorunner.transport._pool import Pool, default_pool, replace_default_pool  #
 from rorunner.transport._spec import spec_for_address  # noqa: E402
 
 __all__ = [
+    "PREFERRED_CIPHERS",
     "LocalTransport",
     "Pool",
     "Transport",

@@ -19,6 +19,7 @@ import paramiko
 
 from rorunner.errors import HostKeyError
 from rorunner.model import HostKeyPolicy
+from rorunner.transport import PREFERRED_CIPHERS
 
 # known_hosts says "ssh-rsa" for RSA keys that are negotiated as rsa-sha2-*.
 _NEGOTIATED_TYPES = {"ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256")}
@@ -384,12 +385,6 @@ class KnownHostsPolicy(paramiko.MissingHostKeyPolicy):
             raise HostKeyError(
                 self.host, f"cannot record host key in {self.files[0]}: {exc}"
             ) from exc
-
-
-# AEAD ciphers first: paramiko checks a MAC in pure Python per packet (an HMAC object and
-# a byte-by-byte compare); AES-GCM authenticates inside the cipher, in C. Both are among
-# OpenSSH's defaults; the others stay as fallbacks, nothing is disabled.
-PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
 
 
 def prefer_ciphers(available: tuple[str, ...]) -> tuple[str, ...]:
