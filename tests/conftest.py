@@ -9,16 +9,18 @@ import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from rorunner.model import ConnectionSpec
+from rorunner.transport import Pool
 from tests.lab import Lab, LabBusyError, LabError, LabHost, start_lab
 
 # the fleet lab (bastions, sudo users) and the session's headless Chromium, on demand
 pytest_plugins = ["tests.fleet_fixtures", "tests.browser_fixtures"]
 
+LabT = TypeVar("LabT", bound=Lab)
 LAB_HOSTS = 4
 LAB_NAME = "test"
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
@@ -41,9 +43,10 @@ def _hermetic_environment(
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that use the lab carry the `lab` marker, so `-m 'not lab'` runs without sshd."""
+    """Tests that use a lab (the 4 hosts or the fleet) carry the `lab` marker, so
+    `-m 'not lab'` runs without sshd."""
     for item in items:
-        if "lab" in getattr(item, "fixturenames", ()):
+        if {"lab", "fleet_lab"}.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.lab)
 
 
@@ -68,28 +71,30 @@ def _stop_on_signals(lab: Lab) -> Callable[[], None]:
     return undo
 
 
-def _start_session_lab() -> Lab:
-    """Lab "test" (or RORUNNER_LAB_NAME); a per-process name when another run holds it."""
-    name = os.environ.get("RORUNNER_LAB_NAME") or LAB_NAME
+def session_lab(start: Callable[[str], LabT], suffix: str = "") -> Iterator[LabT]:
+    """The body of a session lab fixture: `start(name)` with name "test" + suffix (or
+    RORUNNER_LAB_NAME + suffix; a per-process name when another run holds it), a test
+    failure (never a skip) when it cannot start, stopped by PID at the end or on a signal."""
+    name = (os.environ.get("RORUNNER_LAB_NAME") or LAB_NAME) + suffix
     try:
-        return start_lab(LAB_HOSTS, mode="auto", name=name)
-    except LabBusyError:
-        return start_lab(LAB_HOSTS, mode="auto", name=f"{name}{os.getpid()}")
-
-
-@pytest.fixture(scope="session")
-def lab() -> Iterator[Lab]:
-    """A lab of 4 sshd hosts named "test"; mode from RORUNNER_LAB_MODE (default auto)."""
-    try:
-        started = _start_session_lab()
+        try:
+            started = start(name)
+        except LabBusyError:
+            started = start(f"{name}{os.getpid()}")
     except (LabError, OSError, subprocess.SubprocessError) as err:
-        pytest.fail(f"the sshd lab could not start: {err}", pytrace=False)
+        pytest.fail(f"the sshd lab {name!r} could not start: {err}", pytrace=False)
     undo = _stop_on_signals(started)
     try:
         yield started
     finally:
         started.stop(remove=started.name.endswith(str(os.getpid())))  # a throwaway name
         undo()
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    """A lab of 4 sshd hosts named "test"; mode from RORUNNER_LAB_MODE (default auto)."""
+    yield from session_lab(lambda name: start_lab(LAB_HOSTS, mode="auto", name=name))
 
 
 @pytest.fixture(scope="session")
@@ -100,3 +105,11 @@ def lab_spec(lab: Lab) -> Callable[..., ConnectionSpec]:
         return lab.spec(host, **overrides)
 
     return spec
+
+
+@pytest.fixture
+def pool() -> Iterator[Pool]:
+    """A connection pool of the test's own, closed after it: tests share no connection."""
+    own = Pool()
+    yield own
+    own.close_all()

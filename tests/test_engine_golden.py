@@ -8,25 +8,16 @@ RORUNNER_UPDATE_GOLDEN=1 pytest tests/test_engine_golden.py
 from __future__ import annotations
 
 import json
-import os
 import re
-from pathlib import Path
 
 import pytest
 
 from rorunner.engine._lower import LoweredBarrier, lower_plan
 from rorunner.model import Inventory
-from rorunner.plan import Plan, build_plan
-from rorunner.playbook import load_playbook
-from tests.projects import GOLDEN_PROJECT, golden_inventory, make_inventory
+from tests.projects import check_golden as check
+from tests.projects import golden_inventory, golden_plan, make_inventory
 
-GOLDEN = Path(__file__).parent / "golden"
-UPDATE = os.environ.get("RORUNNER_UPDATE_GOLDEN") == "1"
 DOIT_UNSAFE = re.compile(r"[=*?\[\]\s]")
-
-
-def golden_plan(inventory: Inventory) -> Plan:
-    return build_plan(inventory, load_playbook(str(GOLDEN_PROJECT / "playbooks" / "site.yml")))
 
 
 def lowered_listing(inventory: Inventory) -> str:
@@ -40,14 +31,6 @@ def lowered_listing(inventory: Inventory) -> str:
             deps = ", ".join(node.task["task_dep"]) or "-"
         lines.append(f"{node.name}  [{kind}]  after: {deps}")
     return "\n".join(lines) + "\n"
-
-
-def check(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if UPDATE:
-        path.write_text(text)
-    assert path.exists(), f"missing golden {path}; set RORUNNER_UPDATE_GOLDEN=1 to create it"
-    assert text == path.read_text(), f"{name} differs from the golden file"
 
 
 @pytest.mark.parametrize(

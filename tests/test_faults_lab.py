@@ -418,13 +418,6 @@ def fast_alive(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def pool() -> Iterator[Pool]:
-    fresh = Pool()
-    yield fresh
-    fresh.close_all()
-
-
-@pytest.fixture
 def scratch(flab: Lab, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A fresh remote dir on h1 (as the host names it, as the controller sees it)."""
     host = flab.host("h1")

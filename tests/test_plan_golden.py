@@ -6,33 +6,20 @@ Regenerate after an intended change with: RORUNNER_UPDATE_GOLDEN=1 pytest tests/
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from rorunner.model import PlanStep
-from rorunner.plan import Plan, build_plan
-from rorunner.playbook import load_playbook
-from tests.projects import GOLDEN_PROJECT, golden_inventory
-
-GOLDEN = Path(__file__).parent / "golden"
-UPDATE = os.environ.get("RORUNNER_UPDATE_GOLDEN") == "1"
+from rorunner.plan import Plan, task_name
+from tests.projects import GOLDEN, GOLDEN_PROJECT, golden_plan
+from tests.projects import check_golden as check
 
 
 @pytest.fixture(scope="module")
 def plan() -> Plan:
-    book = load_playbook(str(GOLDEN_PROJECT / "playbooks" / "site.yml"))
-    return build_plan(golden_inventory(), book)
-
-
-def check(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if UPDATE:
-        path.write_text(text)
-    assert path.exists(), f"missing golden {path}; set RORUNNER_UPDATE_GOLDEN=1 to create it"
-    assert text == path.read_text(), f"{name} differs from the golden file"
+    return golden_plan()
 
 
 def _relative(text: str) -> str:
@@ -42,7 +29,7 @@ def _relative(text: str) -> str:
 def _details(step: PlanStep) -> dict[str, Any]:
     spec = step.spec
     return {
-        "task": f"{step.host}/{step.play}/{step.role}/{step.phase}/{step.name}",
+        "task": task_name(step),
         "kind": spec.kind,
         "command": spec.command,
         "script": _relative(spec.script) if spec.script else None,

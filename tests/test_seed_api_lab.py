@@ -5,11 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from rorunner.errors import RemoteFailure, UnreachableError
 from rorunner.model import ConnectionSpec
@@ -145,14 +143,6 @@ def test_a_host_down_fails_only_its_own_chain(lab: Lab, tmp_path: Path) -> None:
 
 
 # --- the generated actions against one real host ---------------------------------------------
-
-
-@pytest.fixture
-def pool() -> Iterator[Pool]:
-    """A pool of the test's own, closed after it: tests share no connection."""
-    own = Pool()
-    yield own
-    own.close_all()
 
 
 def run_action(task: dict[str, Any], pool: Pool) -> object:

@@ -46,13 +46,6 @@ class CountingSink(io.RawIOBase):
 
 
 @pytest.fixture
-def pool() -> Iterator[Pool]:
-    fresh = Pool()
-    yield fresh
-    fresh.close_all()
-
-
-@pytest.fixture
 def host(lab: Lab) -> LabHost:
     return lab.hosts[0]
 

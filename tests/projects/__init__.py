@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -9,9 +10,13 @@ from typing import Any
 
 from rorunner.errors import Location
 from rorunner.model import Group, Host, Inventory
+from rorunner.plan import Plan, build_plan
+from rorunner.playbook import load_playbook
 
 PROJECTS = Path(__file__).parent
 GOLDEN_PROJECT = PROJECTS / "golden"
+GOLDEN = PROJECTS.parent / "golden"  # the expected outputs
+UPDATE_GOLDEN = os.environ.get("RORUNNER_UPDATE_GOLDEN") == "1"
 
 
 def make_inventory(
@@ -46,6 +51,21 @@ def golden_inventory() -> Inventory:
         {"web": ["web1", "web2"], "db": ["db1"]},
         host_vars={"db1": {"greeting": "hi"}},
     )
+
+
+def golden_plan(inventory: Inventory | None = None) -> Plan:
+    """The plan of the golden project (over the golden inventory unless given another)."""
+    book = load_playbook(str(GOLDEN_PROJECT / "playbooks" / "site.yml"))
+    return build_plan(inventory or golden_inventory(), book)
+
+
+def check_golden(name: str, text: str) -> None:
+    """`text` equals tests/golden/<name> (written instead with RORUNNER_UPDATE_GOLDEN=1)."""
+    path = GOLDEN / name
+    if UPDATE_GOLDEN:
+        path.write_text(text)
+    assert path.exists(), f"missing golden {path}; set RORUNNER_UPDATE_GOLDEN=1 to create it"
+    assert text == path.read_text(), f"{name} differs from the golden file"
 
 
 def copy_project(name: str, to: Path) -> Path:
