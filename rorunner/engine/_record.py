@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rorunner.engine._lower import LoweredTask
-from rorunner.outcome import RunEvents, StepOutcome, StepRef
-from rorunner.plan import task_name
+from rorunner.outcome import FAILED, RunEvents, StepOutcome, StepRef
 from rorunner.records import (
     FileChange,
     Invocation,
@@ -55,7 +54,7 @@ def open_record(
     plays = [
         PlayRecord(p.id, p.name, p.hosts, p.batches, p.max_fail_percentage) for p in plan.plays
     ]
-    steps = [_step_record(task_name(lt.step), lt.step) for lt in lowered]
+    steps = [_step_record(lt.name, lt.step) for lt in lowered]
     writer = RecordWriter(record_path(state_dir, run_id), meta, plays, steps)
     writer.start()
     return writer
@@ -88,27 +87,26 @@ def _step_record(task: str, step: PlanStep) -> StepRecord:
 class Recorder:
     """The RunEvents that keep the record: each step's start and end, each play's stop."""
 
-    def __init__(self, writer: RecordWriter, lowered: Sequence[LoweredTask]) -> None:
+    def __init__(self, writer: RecordWriter) -> None:
         self.writer = writer
-        self._ids = {lt.name: task_name(lt.step) for lt in lowered}
         # why a play stopped starting steps ('' if it did not): the run's RunState answers
         self.stop_reason: Callable[[str], str] = lambda play: ""
 
     def step_started(self, step: StepRef) -> None:
         """The step starts now."""
-        self.writer.step_started(self._ids[step.task])
+        self.writer.step_started(step.task)
 
     def step_finished(self, outcome: StepOutcome) -> None:
         """The step's final status; a failure may have stopped its play."""
         self.writer.step_finished(
-            self._ids[outcome.task],
+            outcome.task,
             outcome.status,
             rc=outcome.rc,
             reason=outcome.reason,
             stdout=outcome.stdout,
             stderr=outcome.stderr,
         )
-        if outcome.status in ("failed", "unreachable"):
+        if outcome.status in FAILED:
             reason = self.stop_reason(outcome.play)
             if reason:
                 self.writer.play_stopped(outcome.play, reason)
