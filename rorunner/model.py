@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -15,6 +16,76 @@ PHASES: tuple[Phase, ...] = ("local_pre", "ship", "remote", "fetch", "local_post
 StepKind = Literal["local", "ship", "remote", "fetch"]
 Node = tuple[str, str, str, str, str]  # a plan node's graph id: (host, play, role, phase, step)
 IN_CODE = Location("inventory")  # where a Host made in code, not read from a file, was defined
+BecomeMethod = Literal["sudo"]
+BECOME_METHODS: tuple[BecomeMethod, ...] = ("sudo",)
+MASK = "********"
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A decrypted value or a password: `reveal()` gives it; str, repr and format mask it."""
+
+    _value: str
+
+    def reveal(self) -> str:
+        """The plaintext; call only where the value is used, never to display it."""
+        return self._value
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __repr__(self) -> str:
+        return f"Secret({MASK!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash((Secret, self._value))
+
+
+def has_secret(value: Any) -> bool:
+    """Whether `value` is a Secret or holds one (in a mapping, list or tuple, at any depth)."""
+    if isinstance(value, Secret):
+        return True
+    if isinstance(value, Mapping):
+        return any(has_secret(k) or has_secret(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(has_secret(item) for item in value)
+    return False
+
+
+def reveal(value: Any) -> Any:
+    """`value` with every Secret in it replaced by its plaintext (for the one place that uses
+    it: a step's environment, a rendered file, a keyed signature)."""
+    if isinstance(value, Secret):
+        return value.reveal()
+    if isinstance(value, Mapping):
+        return {reveal(k): reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(reveal(item) for item in value)
+    return value
+
+
+EnvValue = str | Secret
+Env = tuple[tuple[str, EnvValue], ...]
+
+
+@dataclass(frozen=True)
+class Become:
+    """Privilege escalation of a step on its host: run as `user` through sudo.
+
+    The password (from -K or ansible_become_password) travels to sudo over the SSH
+    channel, never in argv or the environment; None means sudo must not ask (`sudo -n`).
+    """
+
+    user: str = "root"
+    method: BecomeMethod = "sudo"
+    password: Secret | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +108,16 @@ class ConnectionSpec:
     host_key_policy: HostKeyPolicy = "strict"
     connect_timeout: float = 10.0
     ssh_config: str | None = None
+    # From ansible_ssh_common_args/extra_args (they override ssh_config): ProxyJump hops
+    # ("none": connect directly) or a ProxyCommand; None: what ssh_config says.
+    proxy_jump: str | None = None
+    proxy_command: str | None = None
+    become: Become | None = None  # a view of the same pooled connection, acting as become.user
 
     @property
-    def pool_key(self) -> tuple[str, int | None, str | None]:
-        """Identity of the pooled connection."""
-        return (self.address, self.port, self.user)
+    def pool_key(self) -> tuple[str, int | None, str | None, str | None, str | None]:
+        """Identity of the pooled connection (become users share it)."""
+        return (self.address, self.port, self.user, self.proxy_jump, self.proxy_command)
 
     @property
     def name(self) -> str:
@@ -59,6 +135,9 @@ class ConnectionDefaults:
     host_key_policy: HostKeyPolicy = "strict"
     connect_timeout: float = 10.0
     ssh_config: str | None = None
+    become: bool = False  # -b/--become
+    become_user: str | None = None  # --become-user
+    become_password: Secret | None = None  # -K/--ask-become-pass
 
     def spec_for(self, host: Host) -> ConnectionSpec:
         """How to reach `host`: its inventory vars, then these; None fields fall to ssh_config."""
@@ -89,6 +168,8 @@ class Host:
     vars: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=True)
     groups: tuple[str, ...] = ()  # every group it belongs to, all included, sorted
     source: Location = IN_CODE  # where it was first defined
+    # where each var got its value (vars without one: see `source`)
+    origins: Mapping[str, Location] = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -125,7 +206,7 @@ class FileMove:
     src: str
     dest: str
     mode: int | None = None
-    content: bytes | None = None
+    content: bytes | None = field(default=None, repr=False)  # may hold rendered secrets
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +233,7 @@ class PlanStep:
     name: str  # unique within (host, play, role, phase)
     spec: StepSpec
     conn: ConnectionSpec
-    env: tuple[tuple[str, str], ...]  # RORUNNER_* and the host's vars, sorted by key
+    env: Env  # RORUNNER_* and the host's vars, sorted by key; secrets stay Secret
     remote_dir: str  # absolute, or relative to the login home
     fetch_dir: str  # local, per host: <fetch_dir>/<host>
     signature: str = ""  # hash of own inputs and predecessors' signatures (up-to-date key)

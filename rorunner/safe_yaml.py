@@ -7,8 +7,14 @@ key_or_index)` can name the line of any entry. Every problem becomes an
 `InputError` with file and line: unreadable files, files over their SizeLimit (refused
 unread) or MAX_NODES, non-UTF-8 bytes and control characters (line and column; `read_text`
 applies the same to INI files), syntax errors (tabs included), duplicate keys (both lines),
-explicit tags (any), alias bombs and multi-document streams. `plain(data)` strips the ruamel
-types for storage; `kind_of`, `describe` and `shown` word values for messages in YAML's terms.
+explicit tags (all but `!vault` on a scalar), alias bombs and multi-document streams.
+`plain(data)` strips the ruamel types for storage; `kind_of`, `describe` and `shown` word
+values for messages in YAML's terms.
+
+Ansible Vault: a `!vault` scalar is decrypted with the `vault` secrets the caller passes
+(rorunner.vault.VaultSecrets; none given: an error naming the file and line) into a
+`model.Secret`. A whole file encrypted with ansible-vault is read only where the caller
+allows it (`encrypted_ok`: vars files); every scalar value in it then becomes a Secret.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
@@ -39,6 +45,10 @@ from ruamel.yaml.events import (
 from ruamel.yaml.parser import RoundTripParser
 
 from rorunner.errors import InputError, Location
+from rorunner.model import Secret
+
+if TYPE_CHECKING:
+    from rorunner.vault import VaultSecrets
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -140,20 +150,93 @@ def _line_column(text: str, pos: int) -> tuple[int, int]:
     return len(lines), len(lines[-1])
 
 
-def load_yaml(path: str | Path) -> Any:
-    """Load one YAML file safely (at most YAML_LIMIT); mappings/sequences keep their lines."""
-    return parse_yaml(read_text(path, YAML_LIMIT), str(path))
+VAULT_TAG = "!vault"
+VAULT_HEADER = "$ANSIBLE_VAULT;"
 
 
-def parse_yaml(text: str, path: str = "<string>") -> Any:
+@dataclass(frozen=True)
+class _Vaulted:
+    """A `!vault` scalar as loaded, before decryption."""
+
+    text: str
+    line: int
+
+
+def load_yaml(
+    path: str | Path,
+    vault: VaultSecrets | None = None,
+    *,
+    encrypted_ok: bool = False,
+    kind: str = "YAML files",
+) -> Any:
+    """Load one YAML file safely (at most YAML_LIMIT); mappings/sequences keep their lines.
+
+    A file encrypted as a whole is decrypted when `encrypted_ok` (its values become
+    Secrets), else refused as one of `kind` (e.g. "playbooks")."""
+    name = str(path)
+    text = read_text(path, YAML_LIMIT)
+    if text.startswith(VAULT_HEADER):
+        if not encrypted_ok:
+            raise InputError(
+                f"vault-encrypted {kind} are not supported: encrypt vars files (group_vars, "
+                "host_vars, -e @file) or single values (!vault)",
+                name,
+                1,
+            )
+        return secret_values(parse_yaml(_decrypt(text, vault, name, 1).reveal(), name, vault))
+    return parse_yaml(text, name, vault)
+
+
+def parse_yaml(text: str, path: str = "<string>", vault: VaultSecrets | None = None) -> Any:
     """Parse YAML text safely (see module doc); `path` names the source in errors."""
     check_text(text, path)
+    loader = _loader(path)
     try:
-        return _loader(path).load(text)
+        data = loader.load(text)
     except MarkedYAMLError as exc:
         raise _marked_error(exc, path) from None
     except YAMLError as exc:  # pragma: no cover - every ruamel load error we know is marked
         raise InputError(f"invalid YAML: {exc}", path) from None
+    if getattr(loader.Parser, "vaulted", False):
+        data = _decrypt_values(data, path, vault)
+    return data
+
+
+def _decrypt(text: str, vault: VaultSecrets | None, path: str, line: int) -> Secret:
+    from rorunner.vault import VaultSecrets, decrypt  # noqa: PLC0415 - cryptography: only now
+
+    return decrypt(text, vault if vault is not None else VaultSecrets(), path, line)
+
+
+def _decrypt_values(data: Any, path: str, vault: VaultSecrets | None) -> Any:
+    """Replace each loaded `!vault` scalar by its decrypted Secret (in place: lines stay)."""
+    if isinstance(data, _Vaulted):
+        return _decrypt(data.text, vault, path, data.line)
+    if isinstance(data, dict):
+        for key in list(data):
+            data[key] = _decrypt_values(data[key], path, vault)
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            data[index] = _decrypt_values(item, path, vault)
+    return data
+
+
+def secret_values(data: Any) -> Any:
+    """Every scalar value of decrypted vault data as a Secret (keys stay as written; numbers
+    and booleans become their text, as a `!vault` value is text); in place."""
+    if isinstance(data, dict):
+        for key in list(data):
+            data[key] = secret_values(data[key])
+        return data
+    if isinstance(data, list):
+        for index, item in enumerate(data):
+            data[index] = secret_values(item)
+        return data
+    if data is None or isinstance(data, Secret):
+        return data
+    if isinstance(data, str):
+        return Secret(str(data))
+    return Secret(shown(data, limit=1 << 20).strip("'"))
 
 
 def line_of(node: Any, key: Any = None) -> int:
@@ -181,6 +264,7 @@ def shorthand_mapping(key: Any, line: int) -> Any:
 
 _SCALARS: tuple[type, ...] = (bool, int, float, str)
 _KINDS: tuple[tuple[type, str], ...] = (
+    (Secret, "a vault-encrypted value"),
     (Mapping, "a mapping"),
     (list, "a list"),
     (tuple, "a list"),  # a list used as a key is a tuple
@@ -207,7 +291,8 @@ def describe(value: Any) -> str:
 
 def shown(value: Any, limit: int = 60) -> str:
     """`value` for a message, spelt as in the file where YAML kept it ('text', 0x1f, 1.50,
-    true, null, 2024-01-02, [a, b], {k: v}), cut after about `limit` characters."""
+    true, null, 2024-01-02, [a, b], {k: v}), cut after about `limit` characters; a secret
+    is masked."""
     text = _flow(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -217,8 +302,8 @@ def _flow(value: Any) -> str:
         return "{" + ", ".join(f"{_flow(k)}: {_flow(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_flow(v) for v in value) + "]"
-    if isinstance(value, str):
-        return repr(str(value))
+    if isinstance(value, str | Secret):
+        return str(value) if isinstance(value, Secret) else repr(str(value))
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
@@ -235,8 +320,8 @@ def plain(data: Any) -> Any:
         return {plain(k): plain(v) for k, v in data.items()}
     if isinstance(data, list | tuple):
         return [plain(v) for v in data]
-    if data is None:
-        return None
+    if data is None or isinstance(data, Secret):
+        return data
     for kind in _SCALARS:  # bool before int: bool is an int subclass
         if isinstance(data, kind):
             return kind(data)
@@ -253,8 +338,13 @@ def _loader(path: str) -> YAML:
     return yaml
 
 
+def _construct_vault(constructor: Any, node: Any) -> _Vaulted:
+    return _Vaulted(str(node.value), node.start_mark.line + 1)
+
+
 def _constructor(path: str) -> type[RoundTripConstructor]:
-    """A constructor whose duplicate-key error names both lines."""
+    """A constructor whose duplicate-key error names both lines; `!vault` scalars are kept
+    for decryption."""
 
     class StrictConstructor(RoundTripConstructor):
         def check_mapping_key(
@@ -270,6 +360,7 @@ def _constructor(path: str) -> type[RoundTripConstructor]:
                 )
             return True
 
+    StrictConstructor.add_constructor(VAULT_TAG, _construct_vault)
     return StrictConstructor
 
 
@@ -277,21 +368,24 @@ def _checking_parser(path: str) -> type[RoundTripParser]:
     """A parser that checks every event as the loader pulls it: one pass, nothing expanded."""
 
     class CheckingParser(RoundTripParser):
+        vaulted = False  # whether a `!vault` scalar was seen (set on the class: one per load)
+
         def __init__(self, loader: Any) -> None:
             super().__init__(loader)
             self._checker = _EventChecker(path)
 
         def get_event(self) -> Any:
             event = super().get_event()
-            self._checker.see(event)
+            if self._checker.see(event):
+                type(self).vaulted = True
             return event
 
     return CheckingParser
 
 
 class _EventChecker:
-    """Refuses explicit tags, several documents, more than MAX_NODES nodes as written, and
-    aliases that expand past MAX_EXPANDED_NODES."""
+    """Refuses explicit tags (but `!vault` on a scalar), several documents, more than
+    MAX_NODES nodes as written, and aliases that expand past MAX_EXPANDED_NODES."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -301,14 +395,16 @@ class _EventChecker:
         self.total = 0
         self.written = 0  # nodes as written (an alias counts once)
 
-    def see(self, event: Event) -> None:
+    def see(self, event: Event) -> bool:
+        """Check one event; True when it is a `!vault` scalar."""
         line = event.start_mark.line + 1 if event.start_mark else 0
+        vaulted = False
         if isinstance(event, DocumentStartEvent):
             self.documents += 1
             if self.documents > 1:
                 raise InputError("only one YAML document is allowed per file", self.path, line)
         if isinstance(event, NodeEvent | CollectionStartEvent):
-            self._check_tag(event, line)
+            vaulted = self._check_tag(event, line)
             self.written += 1
             if self.written > MAX_NODES:
                 raise InputError(
@@ -318,15 +414,22 @@ class _EventChecker:
                     line,
                 )
         self._count(event, line)
+        return vaulted
 
-    def _check_tag(self, event: Event, line: int) -> None:
+    def _check_tag(self, event: Event, line: int) -> bool:
         tag = getattr(event, "tag", None)
         if tag is None:
-            return
+            return False
         value = str(getattr(tag, "value", tag))
-        # No explicit tag at all: python objects, !vault, !unsafe, and even !!str (which the
+        if value == VAULT_TAG and isinstance(event, ScalarEvent):
+            return True
+        # No other explicit tag: python objects, !unsafe, and even !!str (which the
         # round-trip loader would hand back as a TaggedScalar instead of a str).
-        raise InputError(f"YAML tags are not allowed (found {value!r})", self.path, line)
+        raise InputError(
+            f"YAML tags are not allowed (found {value!r}; only {VAULT_TAG} on a value is)",
+            self.path,
+            line,
+        )
 
     def _count(self, event: Event, line: int) -> None:
         if isinstance(event, CollectionStartEvent):

@@ -7,7 +7,7 @@ rounds, 80 bytes: AES-256 key, HMAC-SHA256 key, CTR counter block); the HMAC of 
 ciphertext is checked before AES-256-CTR decryption and PKCS#7 unpadding. The primitives
 are the `cryptography` library's.
 
-API (this module imports only `rorunner.errors` and `cryptography`):
+API (this module imports only `rorunner.errors`, `rorunner.model` and `cryptography`):
 
     secrets = load_vault_secrets(
         vault_ids=["dev@dev.pass", "prod@prompt"],   # --vault-id LABEL@SOURCE, in order
@@ -41,7 +41,6 @@ appear in messages.
 from __future__ import annotations
 
 import binascii
-import hmac
 import os
 import subprocess
 from collections.abc import Callable, Sequence
@@ -54,43 +53,18 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 from rorunner.errors import InputError, UsageError
+from rorunner.model import Secret
 
 HEADER = "$ANSIBLE_VAULT"
 VERSIONS = ("1.1", "1.2")
 CIPHERS = ("AES256",)
 DEFAULT_VAULT_ID = "default"
-MASK = "********"
 KDF_ROUNDS = 10000
 KEY_BYTES = 32
 COUNTER_BYTES = 16
 HMAC_BYTES = 32
 PASSWORD_SCRIPT_TIMEOUT = 300.0  # seconds; a password script may prompt the user
 CLIENT_UNKNOWN_ID = 2  # exit status of a client script that has no secret for the id
-
-
-@dataclass(frozen=True, slots=True)
-class Secret:
-    """A decrypted value or a password: `reveal()` gives it; str, repr and format mask it."""
-
-    _value: str
-
-    def reveal(self) -> str:
-        """The plaintext; call only where the value is used, never to display it."""
-        return self._value
-
-    def __str__(self) -> str:
-        return MASK
-
-    def __repr__(self) -> str:
-        return f"Secret({MASK!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Secret):
-            return NotImplemented
-        return hmac.compare_digest(self._value.encode(), other._value.encode())
-
-    def __hash__(self) -> int:
-        return hash((Secret, self._value))
 
 
 @dataclass(frozen=True)

@@ -140,9 +140,16 @@ CASES: list[tuple[str, str, str | bytes, int | tuple[int, ...], str]] = [
     (
         "yaml-custom-tag",
         "h.yml",
-        "web:\n  vars:\n    x: !vault abc\n",
+        "web:\n  vars:\n    x: !unsafe abc\n",
         3,
         "YAML tags are not allowed",
+    ),
+    (
+        "yaml-vault-not-vault-data",
+        "h.yml",
+        "web:\n  vars:\n    x: !vault abc\n",
+        3,
+        "not vault data",
     ),
     (
         "yaml-alias-bomb",

@@ -206,7 +206,7 @@ def test_bad_regex_is_input_error(fleet: Inventory) -> None:
 def test_extensionless_yaml_is_parsed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
 
-    def counting(text: str, path: str = "<string>") -> object:
+    def counting(text: str, path: str = "<string>", vault: object = None) -> object:
         calls.append(path)
         return parse_yaml(text, path)
 

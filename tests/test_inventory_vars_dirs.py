@@ -22,10 +22,10 @@ BAD_FILES: list[tuple[str, str, str | bytes, int, str]] = [
     ("top-level-list", "group_vars/web.yml", "# vars\n- a\n- b\n", 2, "got a list"),
     ("top-level-scalar", "host_vars/w1.yml", "just text\n", 1, "got a string 'just text'"),
     ("key-not-string", "host_vars/w1", "a: 1\n2: two\n", 2, "variable name must be a string"),
-    ("tag", "group_vars/all.yaml", "a: 1\nb: !vault x\n", 2, "YAML tags are not allowed"),
+    ("tag", "group_vars/all.yaml", "a: 1\nb: !unsafe x\n", 2, "YAML tags are not allowed"),
     ("tab", "group_vars/web/10.yml", "a:\n\tb: 1\n", 2, "tab character"),
     ("non-utf8", "host_vars/w1.json", b'{"a": 1,\n "b": "caf\xe9"}\n', 2, "not valid UTF-8"),
-    ("vault", "group_vars/web", "$ANSIBLE_VAULT;1.1;AES256\n3530\n", 1, "vaulted files"),
+    ("vault", "group_vars/web", "$ANSIBLE_VAULT;1.1;AES256\n3530\n", 1, "malformed vault data"),
     ("two-documents", "group_vars/web.yml", "a: 1\n---\nb: 2\n", 2, "one YAML document"),
     ("bad-port", "host_vars/w1.yml", "a: 1\nansible_port: ssh\n", 2, "bad port 'ssh'"),
     (

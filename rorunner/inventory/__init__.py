@@ -9,6 +9,7 @@ to_ansible_list(inv) / to_ansible_graph(inv) / host_view(inv, name) -> ansible-i
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from rorunner.inventory._builder import Builder
 from rorunner.inventory._patterns import pattern_terms, select_hosts, unmatched_terms
@@ -23,6 +24,9 @@ from rorunner.inventory._varsdirs import base_dirs, load_vars_layers
 from rorunner.inventory._views import host_view, to_ansible_graph, to_ansible_list, to_json
 from rorunner.model import Inventory
 
+if TYPE_CHECKING:
+    from rorunner.vault import VaultSecrets
+
 __all__ = [
     "host_view",
     "inventory_files",
@@ -36,13 +40,14 @@ __all__ = [
 ]
 
 
-def load_inventory(paths: str | Iterable[str]) -> Inventory:
+def load_inventory(paths: str | Iterable[str], vault: VaultSecrets | None = None) -> Inventory:
     """Read every inventory source in order and resolve the result.
 
     A source is a file, a directory (its inventory files, recursively) or a
     comma-separated host list such as `"web1,[2001:db8::1]:2222,"`. The
     `group_vars/` and `host_vars/` beside each file source (inside a directory
-    source) are read too, as Ansible's host_group_vars plugin does.
+    source) are read too, as Ansible's host_group_vars plugin does. Vault-encrypted vars
+    files and `!vault` values are decrypted with `vault` (their values become Secrets).
     """
     paths = [paths] if isinstance(paths, str) else [str(p) for p in paths]
     builder = Builder()
@@ -53,7 +58,9 @@ def load_inventory(paths: str | Iterable[str]) -> Inventory:
             sources.append(str(path))
             continue
         for file in inventory_files(str(path)):
-            read_source(file, builder)
+            read_source(file, builder, vault)
             sources.append(file)
-    layers = load_vars_layers(base_dirs(paths), builder.groups, builder.hosts, builder.notices)
+    layers = load_vars_layers(
+        base_dirs(paths), builder.groups, builder.hosts, builder.notices, vault
+    )
     return resolve(builder, tuple(sources), layers)

@@ -11,7 +11,7 @@ from rorunner.address import parse_address, parse_port
 from rorunner.errors import InputError, Location
 from rorunner.inventory._builder import Builder, GroupAcc, HostAcc
 from rorunner.inventory._varsdirs import FileVars, VarsLayer
-from rorunner.model import Connection, Group, Host, Inventory
+from rorunner.model import Connection, Group, Host, Inventory, reveal
 from rorunner.safe_yaml import shown
 
 _SSH_LIKE = frozenset({"ssh", "paramiko", "smart"})
@@ -186,9 +186,9 @@ def _host(
     host_var = _first(values, ("ansible_host", "ansible_ssh_host"))
     if host_var:
         what = f"{host_var} of {acc.name!r}"
-        address = parse_address(str(values[host_var]), what, loc(host_var)).text
+        address = parse_address(str(reveal(values[host_var])), what, loc(host_var)).text
     port_var = _first(values, ("ansible_port", "ansible_ssh_port"))
-    port = parse_port(values[port_var], port_var, loc(port_var)) if port_var else None
+    port = parse_port(reveal(values[port_var]), port_var, loc(port_var)) if port_var else None
     user_var = _first(values, ("ansible_user", "ansible_ssh_user"))
     key_var = _first(values, ("ansible_ssh_private_key_file", "ansible_private_key_file"))
     return Host(
@@ -197,8 +197,9 @@ def _host(
         port=port,
         user=_text(values[user_var]) if user_var else None,
         key_file=_text(values.get(key_var)) if key_var else None,
-        connection=_connection(values.get("ansible_connection"), loc("ansible_connection")),
+        connection=_connection(reveal(values.get("ansible_connection")), loc("ansible_connection")),
         vars=MappingProxyType(values),
+        origins=MappingProxyType(origins),
         groups=member_of,
         source=acc.source,
     )
@@ -209,7 +210,7 @@ def _first(values: Mapping[str, Any], keys: Iterable[str]) -> str | None:
 
 
 def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
+    return None if value is None else str(reveal(value))
 
 
 def _connection(value: Any, at: Location) -> Connection:

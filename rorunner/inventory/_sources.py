@@ -5,14 +5,24 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rorunner.errors import InputError, Location
 from rorunner.inventory._builder import Builder
 from rorunner.inventory._ini import read_ini
 from rorunner.inventory._yamlinv import read_yaml
-from rorunner.safe_yaml import TEXT_LIMIT, YAML_LIMIT, decode_utf8, parse_yaml, read_bytes
+from rorunner.safe_yaml import (
+    TEXT_LIMIT,
+    VAULT_HEADER,
+    YAML_LIMIT,
+    decode_utf8,
+    parse_yaml,
+    read_bytes,
+)
 from rorunner.walk import lookup, walk_files
+
+if TYPE_CHECKING:
+    from rorunner.vault import VaultSecrets
 
 YAML_EXTENSIONS = (".yaml", ".yml", ".json")
 # Ansible's defaults: hidden files, vars dirs, and these extensions are skipped in a directory.
@@ -50,29 +60,38 @@ def _is_inventory_entry(path: str, is_dir: bool) -> bool:
     return not _IGNORED.search(os.path.basename(path))
 
 
-def read_source(path: str, builder: Builder) -> None:
-    """Parse one inventory file into `builder`, as YAML or INI by extension (sniffed if none)."""
+def read_source(path: str, builder: Builder, vault: VaultSecrets | None = None) -> None:
+    """Parse one inventory file into `builder`, as YAML or INI by extension (sniffed if none);
+    `!vault` values of a YAML inventory are decrypted with `vault`."""
     ext = Path(path).suffix.lower()
     data = read_bytes(path, YAML_LIMIT if ext in YAML_EXTENSIONS else TEXT_LIMIT)
     text = decode_utf8(data, path)
     if text.startswith("#!") and os.access(path, os.X_OK):
         raise InputError("dynamic inventory scripts are not supported", path, 1)
+    if text.startswith(VAULT_HEADER):
+        raise InputError(
+            "vault-encrypted inventory files are not supported: encrypt group_vars/host_vars "
+            "files or single values (!vault)",
+            path,
+            1,
+        )
     if ext in YAML_EXTENSIONS:
-        read_yaml(parse_yaml(text, path), path, builder)
+        read_yaml(parse_yaml(text, path, vault), path, builder)
         return
     # Only a file within the YAML limit can be YAML; a larger one is read as INI.
-    mapping = _yaml_mapping(text, path) if not ext and len(data) <= YAML_LIMIT.max_bytes else None
+    small = len(data) <= YAML_LIMIT.max_bytes
+    mapping = _yaml_mapping(text, path, vault) if not ext and small else None
     if mapping is not None:
         read_yaml(mapping, path, builder)
     else:
         read_ini(text, path, builder)
 
 
-def _yaml_mapping(text: str, path: str) -> dict[str, Any] | None:
+def _yaml_mapping(text: str, path: str, vault: VaultSecrets | None) -> dict[str, Any] | None:
     """An extensionless file is YAML when it parses to a mapping, as Ansible's plugin order
     does: the parsed mapping then (parsed once), else None (read as INI)."""
     try:
-        data = parse_yaml(text, path)
+        data = parse_yaml(text, path, vault)
     except InputError:
         return None
     return data if isinstance(data, dict) else None

@@ -4,7 +4,8 @@ For every `-i` source (a host list has none) the base directory is the source it
 is a directory, else its parent. Each group or host name is looked up as `<dir>/<name>`, then
 `<name>.yml`, `.yaml`, `.json`: the first that exists wins; a directory stands for its files,
 recursively in sorted order (hidden and `~` files skipped; files without extension or with one
-of those three; sub-directories without a dot). Later files override earlier ones.
+of those three; sub-directories without a dot). Later files override earlier ones. A file may
+be vault-encrypted as a whole (its values are then secrets) or hold `!vault` values.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rorunner.errors import InputError, Location
-from rorunner.safe_yaml import YAML_LIMIT, describe, line_of, parse_yaml, plain, read_text
+from rorunner.safe_yaml import describe, line_of, load_yaml, plain
 from rorunner.walk import walk_files
+
+if TYPE_CHECKING:
+    from rorunner.vault import VaultSecrets
 
 VARS_EXTENSIONS = (".yml", ".yaml", ".json")
 _CANDIDATE_SUFFIXES = ("", *VARS_EXTENSIONS)
@@ -49,7 +53,11 @@ def base_dirs(paths: Iterable[str]) -> list[str]:
 
 
 def load_vars_layers(
-    dirs: Iterable[str], groups: Iterable[str], hosts: Iterable[str], notices: list[str]
+    dirs: Iterable[str],
+    groups: Iterable[str],
+    hosts: Iterable[str],
+    notices: list[str],
+    vault: VaultSecrets | None = None,
 ) -> list[VarsLayer]:
     """One layer per base directory (repeats included, as Ansible applies them again)."""
     group_names, host_names = list(groups), list(hosts)
@@ -57,15 +65,18 @@ def load_vars_layers(
     layers = []
     for base in dirs:
         if base not in cache:
+            group_dir, host_dir = os.path.join(base, "group_vars"), os.path.join(base, "host_vars")
             cache[base] = VarsLayer(
-                groups=_entity_vars(os.path.join(base, "group_vars"), group_names, notices),
-                hosts=_entity_vars(os.path.join(base, "host_vars"), host_names, notices),
+                groups=_entity_vars(group_dir, group_names, notices, vault),
+                hosts=_entity_vars(host_dir, host_names, notices, vault),
             )
         layers.append(cache[base])
     return layers
 
 
-def _entity_vars(vars_dir: str, names: list[str], notices: list[str]) -> dict[str, FileVars]:
+def _entity_vars(
+    vars_dir: str, names: list[str], notices: list[str], vault: VaultSecrets | None
+) -> dict[str, FileVars]:
     if not os.path.exists(vars_dir):
         return {}
     if not os.path.isdir(vars_dir):
@@ -79,7 +90,7 @@ def _entity_vars(vars_dir: str, names: list[str], notices: list[str]) -> dict[st
     for name in names:
         files = _files_for(vars_dir, name, entries)
         if files:
-            found[name] = _merge(files)
+            found[name] = _merge(files, vault)
     return found
 
 
@@ -105,23 +116,20 @@ def _is_vars_entry(path: str, is_dir: bool) -> bool:
     return not ext or ext in VARS_EXTENSIONS
 
 
-def _merge(files: list[str]) -> FileVars:
+def _merge(files: list[str], vault: VaultSecrets | None) -> FileVars:
     values: dict[str, Any] = {}
     origins: dict[str, Location] = {}
     for path in files:
-        data = _load(path)
+        data = _load(path, vault)
         for key in data:
             values[key] = plain(data[key])
             origins[key] = Location(path, line_of(data, key))
     return FileVars(values, origins)
 
 
-def _load(path: str) -> Mapping[str, Any]:
+def _load(path: str, vault: VaultSecrets | None) -> Mapping[str, Any]:
     """One vars file: a mapping of names (empty files count as no vars, as in Ansible)."""
-    text = read_text(path, YAML_LIMIT)
-    if text.startswith("$ANSIBLE_VAULT"):
-        raise InputError("vaulted files are not supported", path, 1)
-    data = parse_yaml(text, path)
+    data = load_yaml(path, vault, encrypted_ok=True)
     if data is None:
         return {}
     if not isinstance(data, Mapping):

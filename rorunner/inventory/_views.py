@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from rorunner.errors import InputError, did_you_mean
-from rorunner.model import Inventory
+from rorunner.model import Inventory, Secret
 
 
 def to_ansible_list(inventory: Inventory, only: Iterable[str] | None = None) -> dict[str, Any]:
@@ -75,5 +75,12 @@ def host_view(inventory: Inventory, name: str) -> dict[str, Any]:
 
 
 def to_json(data: Any) -> str:
-    """JSON the way ansible-inventory formats it (sorted keys, 4-space indent)."""
-    return json.dumps(data, sort_keys=True, indent=4, ensure_ascii=False)
+    """JSON the way ansible-inventory formats it (sorted keys, 4-space indent); a vault
+    secret is shown masked."""
+    return json.dumps(data, sort_keys=True, indent=4, ensure_ascii=False, default=_masked)
+
+
+def _masked(value: Any) -> str:
+    if isinstance(value, Secret):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")

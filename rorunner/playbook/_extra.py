@@ -10,26 +10,32 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rorunner.errors import InputError, UsageError
 from rorunner.playbook._node import Node
 from rorunner.safe_yaml import load_yaml, parse_yaml
 
+if TYPE_CHECKING:
+    from rorunner.vault import VaultSecrets
 
-def load_extra_vars(values: Sequence[str]) -> dict[str, Any]:
-    """Merge `-e` values left to right (a later value of a name replaces an earlier one)."""
+
+def load_extra_vars(values: Sequence[str], vault: VaultSecrets | None = None) -> dict[str, Any]:
+    """Merge `-e` values left to right (a later value of a name replaces an earlier one).
+
+    An `@file` may be vault-encrypted as a whole or hold `!vault` values (decrypted with
+    `vault`; their values are secrets)."""
     merged: dict[str, Any] = {}
     for index, value in enumerate(values, start=1):
-        merged.update(_one(value.strip(), f"<-e #{index}>"))
+        merged.update(_one(value.strip(), f"<-e #{index}>", vault))
     return merged
 
 
-def _one(text: str, label: str) -> dict[str, Any]:
+def _one(text: str, label: str, vault: VaultSecrets | None) -> dict[str, Any]:
     if text.startswith("@"):
-        return _variables(load_yaml(text[1:]), text[1:])
+        return _variables(load_yaml(text[1:], vault, encrypted_ok=True), text[1:])
     if text.startswith("{"):
-        return _variables(parse_yaml(text, label), label)
+        return _variables(parse_yaml(text, label, vault), label)
     return _pairs(text, label)
 
 
