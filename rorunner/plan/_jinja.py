@@ -12,6 +12,7 @@ import jinja2
 import jinja2.meta
 
 from rorunner.errors import InputError, Location
+from rorunner.model import has_secret, reveal
 from rorunner.plan._filters import FILTERS
 
 # Rendering config files and paths, not HTML: escaping would corrupt them.
@@ -87,10 +88,26 @@ def needed_names(text: str, at: Location) -> frozenset[str]:
         raise InputError(f"template syntax error: {exc.message}", at.path, at.line) from None
 
 
+def refuse_secrets(text: str, context: Mapping[str, Any], at: Location, what: str) -> None:
+    """A path or setting rendered at plan time is shown in plans and logs: one that would
+    hold a secret (vault) value is an InputError at `at`."""
+    secret = sorted(n for n in needed_names(text, at) if has_secret(context.get(n)))
+    if secret:
+        raise InputError(
+            f"{what}: {secret[0]!r} is a secret (vault) value and cannot be part of a path "
+            "or name, which is shown in plans and logs; secrets reach steps through their "
+            "environment and template files",
+            at.path or None,
+            at.line,
+        )
+
+
 def render_string(text: str, context: Mapping[str, Any], at: Location, what: str) -> str:
-    """Render a templated string; an undefined variable is an InputError at `at`."""
+    """Render a templated string; an undefined variable or a secret is an InputError at
+    `at`."""
     if not is_template(text):
         return text
+    refuse_secrets(text, context, at, what)
     try:
         return compiled(text).render(context)
     except jinja2.TemplateSyntaxError as exc:
@@ -143,8 +160,11 @@ class RenderMemo:
             self._tables[text] = (names, {}) if stable and names is not None else None
         return self._tables[text]
 
-    def value(self, text: str, context: Mapping[str, Any]) -> str:
-        """compiled(text).render(context), memoised; jinja2's own errors pass through."""
+    def value(self, text: str, context: Mapping[str, Any], memo: bool = True) -> str:
+        """compiled(text).render(context), memoised (unless `memo` is False: what a secret
+        renders is kept nowhere); jinja2's own errors pass through."""
+        if not memo:
+            return compiled(text).render(context)
         plain = _shape(text)[1] if is_template(text) else None
         done = substitute(plain, context) if plain is not None else None
         if done is not None:
@@ -169,6 +189,7 @@ class RenderMemo:
         """render_string, memoised: a path or setting rendered at plan time."""
         if not is_template(text):
             return text
+        refuse_secrets(text, context, at, what)
         try:
             return self.value(text, context)
         except Exception:  # render_string words the error, with its place
@@ -186,8 +207,13 @@ class TemplateFiles:
         self._memo: dict[str, dict[tuple[Any, ...], bytes]] = {}
 
     def render(self, path: str, context: Mapping[str, Any]) -> bytes:
-        """The rendered bytes of template file `path`."""
+        """The rendered bytes of template file `path` (secrets rendered as their plaintext:
+        a template file is where a secret is meant to land)."""
         template = self._template(path)
+        if self._names[path] is not None:
+            context = {n: context[n] for n in self._names[path] or () if n in context}
+        if has_secret(context):
+            context = reveal(context)
         parts = self._parts[path]
         done = substitute(parts, context) if parts is not None else None
         if done is not None:

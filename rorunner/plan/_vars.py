@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rorunner.errors import InputError, Location
+from rorunner.model import Env, EnvValue, Secret, has_secret, reveal
 from rorunner.plan._jinja import RenderMemo, is_template, needed_names
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -65,7 +66,8 @@ def resolve(
     Values without templates are taken as they are (shared, never copied); only names whose
     winning value holds a template are rendered, each once, after the names it refers to.
     `candidates`, when the caller knows them, are every name whose value in some layer or in
-    `magic` holds a template.
+    `magic` holds a template. A value rendered from a secret (a vault value) is itself a
+    Secret.
     """
     raw: dict[str, Any] = {}
     for layer in layers:
@@ -85,6 +87,11 @@ def resolve(
     for name in pending:
         resolved[name] = resolver.get(name)
     return resolved
+
+
+def origin(layers: Sequence[Layer], name: str) -> Location:
+    """Where the value `resolve` takes for `name` was written (the last layer holding it)."""
+    return _Where(layers).get(name, Location(""))
 
 
 class _Where:
@@ -144,6 +151,8 @@ class _Resolver:
             needed = needed_names(value, at)
             context = {n: self.get(n) for n in sorted(needed) if n in self.raw}
             try:
+                if has_secret(context):  # rendered here, never memoised: the result is secret
+                    return Secret(self.renders.value(value, reveal(context), memo=False))
                 return self.renders.value(value, context)
             except Exception as exc:  # undefined names and runtime errors alike are input errors
                 message = getattr(exc, "message", None) or str(exc)
@@ -157,10 +166,13 @@ class _Resolver:
         return value
 
 
-def env_value(value: Any) -> str:
-    """How a variable reaches a step's environment: strings as-is, anything else as JSON."""
-    if isinstance(value, str):
+def env_value(value: Any) -> EnvValue:
+    """How a variable reaches a step's environment: strings as-is, anything else as JSON;
+    a value holding a secret becomes a Secret (revealed only for the command itself)."""
+    if isinstance(value, str | Secret):
         return value
+    if has_secret(value):
+        return Secret(str(env_value(reveal(value))))
     if isinstance(value, bool) or value is None:
         return "null" if value is None else "true" if value else "false"
     if isinstance(value, int):
@@ -175,41 +187,41 @@ def _env_safe(name: str) -> bool:
 class EnvBuilder:
     """Builds step environments; name checks are done once per name, and equal (name, value)
     pairs are one object shared by every host's environment, with its part of the
-    environment's digest computed once."""
+    environment's digest computed once. A secret stays a Secret in the environment; its
+    part of the digest is its plaintext's (the caller keys a digest that covers one)."""
 
     def __init__(self) -> None:
         self._safe: dict[str, bool] = {}
-        self._pairs: dict[tuple[str, str], tuple[tuple[str, str], bytes]] = {}
-        self._last: tuple[Any, str] = (None, "")  # a host's group_names, once per host
-        self._lists: dict[tuple[str, ...], str] = {}
+        self._pairs: dict[tuple[str, EnvValue], tuple[tuple[str, EnvValue], bytes]] = {}
+        self._last: tuple[Any, EnvValue] = (None, "")  # a host's group_names, once per host
+        self._lists: dict[tuple[str, ...], EnvValue] = {}
 
-    def env(
-        self, variables: Mapping[str, Any], context: Mapping[str, str]
-    ) -> tuple[tuple[tuple[str, str], ...], bytes]:
+    def env(self, variables: Mapping[str, Any], context: Mapping[str, str]) -> tuple[Env, bytes]:
         """The sorted environment of a step (every env-safe variable, then the RORUNNER_*
         context) and its digest."""
         safe = self._safe
-        env = {}
+        env: dict[str, EnvValue] = {}
         for name, value in variables.items():
             ok = safe.get(name)
             if ok is None:
                 ok = safe[name] = _env_safe(name)
             if ok:
-                env[name] = value if isinstance(value, str) else self._text(value)
+                env[name] = value if isinstance(value, str | Secret) else self._text(value)
         env.update(context)
         pairs = self._pairs
         out = []
         digest = hashlib.sha256()
-        for item in sorted(env.items()):
+        for item in sorted(env.items(), key=lambda pair: pair[0]):
             known = pairs.get(item)
             if known is None:
                 name, value = item
-                known = pairs[item] = (item, f"{len(name)}:{name}={len(value)}:{value};".encode())
+                text = value.reveal() if isinstance(value, Secret) else value
+                known = pairs[item] = (item, f"{len(name)}:{name}={len(text)}:{text};".encode())
             out.append(known[0])
             digest.update(known[1])
         return tuple(out), digest.digest()
 
-    def _text(self, value: Any) -> str:
+    def _text(self, value: Any) -> EnvValue:
         if value is self._last[0]:
             return self._last[1]
         if isinstance(value, list) and all(isinstance(item, str) for item in value):

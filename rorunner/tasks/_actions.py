@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from rorunner.errors import RemoteFailure, RorunnerError
-from rorunner.model import ConnectionSpec, FileMove
+from rorunner.model import ConnectionSpec, Env, FileMove, reveal
 from rorunner.tasks._outcome import StepFailure
 from rorunner.tasks._sinks import TailSink, log_paths
 from rorunner.transport import Transport, TransportPool, default_pool
@@ -61,7 +61,7 @@ class RunCommands:
 
     spec: ConnectionSpec
     commands: tuple[str, ...]
-    env: tuple[tuple[str, str], ...] = ()
+    env: Env = ()  # a Secret value is revealed only here, for the command's environment
     workdir: str | None = None  # the cwd (a local step's: absolute)
     timeout: float | None = None
     log_dir: str | None = None
@@ -85,7 +85,7 @@ class RunCommands:
         for command in self.commands:
             status = transport.exec(
                 prefix + command,
-                env=dict(self.env),
+                env={name: str(reveal(value)) for name, value in self.env},
                 cwd=cwd,
                 timeout=self.timeout,
                 stdout=out.as_binary(),

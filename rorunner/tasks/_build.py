@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rorunner.model import Env, EnvValue, Secret
 from rorunner.tasks._hosts import Target
 from rorunner.tasks._names import TaskRef, check_safe_name, full_name, get_ref_name, safe_name
 
@@ -102,23 +103,23 @@ def task_meta(task: Mapping[str, Any]) -> dict[str, Any]:
     return dict(own)
 
 
-class EnvPairs(Mapping[str, str]):
-    """An environment already in the form a task keeps it: (name, value) strings sorted by
-    name, each name once. Generators take it as it is, without copying or sorting again (a
-    plan's steps share theirs)."""
+class EnvPairs(Mapping[str, EnvValue]):
+    """An environment already in the form a task keeps it: (name, value) pairs sorted by
+    name, each name once, values strings or Secrets. Generators take it as it is, without
+    copying or sorting again (a plan's steps share theirs)."""
 
     __slots__ = ("_map", "pairs")
 
-    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
+    def __init__(self, pairs: Iterable[tuple[str, EnvValue]]) -> None:
         self.pairs = tuple(pairs)
         names = [name for name, _ in self.pairs]
-        if any(not isinstance(n, str) or not isinstance(v, str) for n, v in self.pairs):
-            raise ValueError("EnvPairs holds strings only")
+        if any(not isinstance(n, str) or not isinstance(v, str | Secret) for n, v in self.pairs):
+            raise ValueError("EnvPairs holds strings (and Secrets) only")
         if any(a >= b for a, b in itertools.pairwise(names)):
             raise ValueError("EnvPairs must be sorted by name, each name once")
-        self._map: dict[str, str] | None = None
+        self._map: dict[str, EnvValue] | None = None
 
-    def __getitem__(self, name: str) -> str:
+    def __getitem__(self, name: str) -> EnvValue:
         if self._map is None:
             self._map = dict(self.pairs)
         return self._map[name]
@@ -134,23 +135,30 @@ class EnvPairs(Mapping[str, str]):
         return index < len(self.pairs) and self.pairs[index][0] == name
 
 
-def sorted_env(env: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
-    """The environment as sorted (name, value) strings."""
+def env_items(env: Mapping[str, object] | None) -> dict[str, EnvValue]:
+    """The caller's env with string values (a Secret stays one: it is revealed only where the
+    command gets it)."""
+    return {str(k): v if isinstance(v, Secret) else str(v) for k, v in (env or {}).items()}
+
+
+def sorted_env(env: Mapping[str, object] | None) -> Env:
+    """The environment as sorted (name, value) pairs (a Secret stays one)."""
     if isinstance(env, EnvPairs):
         return env.pairs
-    return tuple(sorted((str(k), str(v)) for k, v in (env or {}).items()))
+    return tuple(sorted(env_items(env).items()))
 
 
-def step_env(
-    target: Target, env: Mapping[str, str] | None, remote_dir: str | None
-) -> tuple[tuple[str, str], ...]:
+def step_env(target: Target, env: Mapping[str, object] | None, remote_dir: str | None) -> Env:
     """RORUNNER_HOST/ADDRESS/PORT/REMOTE_DIR defaults under the caller's env, sorted."""
-    merged = {"RORUNNER_HOST": target.spec.name, "RORUNNER_ADDRESS": target.spec.address}
+    merged: dict[str, EnvValue] = {
+        "RORUNNER_HOST": target.spec.name,
+        "RORUNNER_ADDRESS": target.spec.address,
+    }
     if target.spec.port is not None:
         merged["RORUNNER_PORT"] = str(target.spec.port)
     if remote_dir is not None:
         merged["RORUNNER_REMOTE_DIR"] = remote_dir
     if isinstance(env, EnvPairs) and all(name in env for name in merged):
         return env.pairs  # the caller's values win for every default: nothing to merge
-    merged.update({str(k): str(v) for k, v in (env or {}).items()})
+    merged.update(env_items(env))
     return tuple(sorted(merged.items()))
