@@ -2,16 +2,40 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from rorunner.errors import RorunnerError, TransportError, UnreachableError
+from rorunner.become import resolve_become
+from rorunner.errors import Location, RorunnerError, TransportError, UnreachableError
 from rorunner.model import ConnectionDefaults, ConnectionSpec, Host
 from rorunner.outcome import RunEvents, Status, StepOutcome, StepRef
+from rorunner.sshopts import parse_ssh_args
 from rorunner.transport import Pool, TransportPool
+
+
+def adhoc_spec(host: Host, defaults: ConnectionDefaults) -> ConnectionSpec:
+    """How `run` reaches `host`: its inventory settings (ssh jump arguments and become
+    variables included) over the command line's; bad values are InputErrors at their line."""
+
+    def origin(name: str) -> Location:
+        return Location.parse(host.origins.get(name) or host.source or "inventory")
+
+    found = parse_ssh_args(host.vars, host.name, origin)
+    return dataclasses.replace(
+        defaults.spec_for(host),
+        proxy_jump=found.proxy_jump,
+        proxy_command=found.proxy_command,
+        become=resolve_become(defaults, (), host.vars, origin),
+    )
+
+
+def adhoc_specs(hosts: Sequence[Host], defaults: ConnectionDefaults) -> list[ConnectionSpec]:
+    """`adhoc_spec` of every host, in order."""
+    return [adhoc_spec(host, defaults) for host in hosts]
 
 
 def run_adhoc(
@@ -37,12 +61,13 @@ def run_adhoc(
         finally:
             own.close_all()
     lock = threading.Lock()
+    specs = {host.name: adhoc_spec(host, defaults) for host in hosts}
 
     def one(host: Host) -> StepOutcome:
         if events is not None:
             with lock:
                 events.step_started(StepRef(host=host.name))
-        outcome = _run_one(pool, defaults.spec_for(host), command, timeout)
+        outcome = _run_one(pool, specs[host.name], command, timeout)
         if events is not None:
             with lock:
                 events.step_finished(outcome)

@@ -241,15 +241,25 @@ class _Lowering:
 
 
 def _dir_ready(step: PlanStep, before: Sequence[PlanNode], host_last: PlanStep | None) -> bool:
-    """Whether a step ordered before this one on the same host already prepared its work dir
-    (behind a barrier: the host's previous step, which the barrier waited for)."""
+    """Whether a step ordered before this one on the same host, acting as the same user (each
+    become user has a work dir of its own), already prepared its work dir (behind a barrier:
+    the host's previous step, which the barrier waited for)."""
     candidates = [p for p in before if isinstance(p, PlanStep)]
     if host_last is not None and any(isinstance(p, Barrier) for p in before):
         candidates.append(host_last)
+    user = _acting(step)
     return any(
-        p.host == step.host and p.remote_dir == step.remote_dir and p.spec.kind in _USES_DIR
+        p.host == step.host
+        and p.remote_dir == step.remote_dir
+        and p.spec.kind in _USES_DIR
+        and _acting(p) == user
         for p in candidates
     )
+
+
+def _acting(step: PlanStep) -> str | None:
+    """The become user a step acts as (None: the login user)."""
+    return step.conn.become.user if step.conn.become else None
 
 
 def _generator_names(step: PlanStep) -> tuple[str, str]:

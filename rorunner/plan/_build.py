@@ -10,6 +10,7 @@ from typing import Any
 
 from rorunner.errors import InputError, Location
 from rorunner.model import Barrier, ConnectionDefaults, Host, Inventory, PlanStep
+from rorunner.plan._become import SigningKey, process_key
 from rorunner.plan._expand import Expander, HostPlay, PlannedUnit
 from rorunner.plan._graph import GraphBuilder, chained_signature
 from rorunner.plan._hosts import check_pattern, select
@@ -69,6 +70,7 @@ def build_graph(
     extra_vars: Mapping[str, Any],
     fetch_dir: str | None,
     defaults: ConnectionDefaults,
+    signing_key: SigningKey = process_key,
 ) -> Built:
     """Expand every play for its hosts into one graph (the work behind build_plan)."""
     allowed = None
@@ -76,7 +78,7 @@ def build_graph(
         check_pattern(inventory, limit, Location("--limit"))
         allowed = set(select(inventory, limit, Location("--limit")))
     built = Built(GraphBuilder(), [], [], set())
-    expander = Expander(playbook, extra_vars)
+    expander = Expander(playbook, extra_vars, defaults, signing_key)
     order = _Order()
     for play in playbook.plays:
         hosts = _play_hosts(inventory, play, allowed)
@@ -200,10 +202,10 @@ class _PlayContext:
         """Add the unit's steps, each feeding the next; the index of the first."""
         builder = self.builder
         first = len(builder.nodes)
-        host, play, conn, fetch_dir = where.host.name, where.play.id, where.conn, where.fetch_dir
+        host, play, fetch_dir = where.host.name, where.play.id, where.fetch_dir
         env, remote_dir, shared = planned.env, planned.remote_dir, planned.digest
         previous: PlanStep | None = None
-        for entry, spec, digest in planned.steps:
+        for entry, name, conn, spec, digest in planned.steps:
             own = digest + shared
             signature = (
                 builder.signature(own, preds)
@@ -215,7 +217,7 @@ class _PlayContext:
                 play,
                 unit.name,
                 entry.phase,
-                entry.name,
+                name,
                 spec,
                 conn,
                 env,

@@ -8,8 +8,10 @@ variables, the environment, rendered paths and templates, and fetch destinations
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
+import hmac
 import json
 import os
 import posixpath
@@ -17,11 +19,29 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from rorunner.errors import InputError, Location
-from rorunner.model import ConnectionDefaults, ConnectionSpec, FileMove, Host, StepKind, StepSpec
+from rorunner.model import (
+    ConnectionDefaults,
+    ConnectionSpec,
+    Env,
+    FileMove,
+    Host,
+    StepKind,
+    StepSpec,
+)
+from rorunner.plan._become import Origins, SigningKey, UnitBecomes, process_key
 from rorunner.plan._files import FileCache, bytes_digest
 from rorunner.plan._jinja import RenderMemo, TemplateFiles, is_template
-from rorunner.plan._vars import EnvBuilder, Layer, TemplatedNames, has_template, resolve
+from rorunner.plan._vars import (
+    EnvBuilder,
+    Layer,
+    SecretLayers,
+    TemplatedNames,
+    has_template,
+    origin,
+    resolve,
+)
 from rorunner.playbook import PathEntry, Play, Playbook, RoleUse, StepEntry, Unit, shipped_files
+from rorunner.sshopts import ARG_VARS, parse_ssh_args
 from rorunner.walk import TreeEntry, lookup
 
 DEFAULT_REMOTE_ROOT = ".rorunner/work"
@@ -52,13 +72,15 @@ class HostPlay(NamedTuple):
 
 
 class PlannedUnit(NamedTuple):
-    """One unit for one host: what its steps share, then each step's entry, spec and the
-    digest of that spec (a step's own digest is the spec's and the unit's together)."""
+    """One unit for one host: what its steps share, then each step's entry, name, connection
+    (which says whom it acts as) and spec, and the digest of that spec and its become user (a
+    step's own digest is that and the unit's together). A ship entry may give several steps:
+    one per user the unit acts as."""
 
-    env: tuple[tuple[str, str], ...]
+    env: Env
     remote_dir: str
-    digest: bytes  # environment, target and directories
-    steps: tuple[tuple[StepEntry, StepSpec, bytes], ...]
+    digest: bytes  # environment, target and directories (an HMAC when a secret is among them)
+    steps: tuple[tuple[StepEntry, str, ConnectionSpec, StepSpec, bytes], ...]
 
 
 class _UnitPlan:
@@ -99,10 +121,23 @@ def _check_unique_names(unit: Unit) -> None:
 
 
 class Expander:
-    """Expands units per host; shares file hashes, templates and host-independent specs."""
+    """Expands units per host; shares file hashes, templates and host-independent specs.
 
-    def __init__(self, playbook: Playbook, extra_vars: Mapping[str, Any]) -> None:
+    The unit digest of a host whose variables hold a secret is an HMAC under
+    `signing_key()`, so that a stored signature cannot be used to guess a weak secret
+    offline."""
+
+    def __init__(
+        self,
+        playbook: Playbook,
+        extra_vars: Mapping[str, Any],
+        defaults: ConnectionDefaults | None = None,
+        signing_key: SigningKey = process_key,
+    ) -> None:
         self.playbook = playbook
+        self.defaults = defaults or ConnectionDefaults()
+        self.signing_key = signing_key
+        self.secrets = SecretLayers()
         self.directory = playbook.directory
         self.extra_vars = dict(extra_vars)
         self.files = FileCache()
@@ -124,13 +159,32 @@ class Expander:
         known = self._conns.get(host.name)
         if known is None:
             builtin, own, _ = _host_layers(host, play)
-            known = self._conns[host.name] = (defaults.spec_for(host), builtin, own)
+            spec = self._jumps(host, play, defaults.spec_for(host), [builtin, own], False)
+            known = self._conns[host.name] = (spec, builtin, own)
         conn, builtin, own = known
+        if any(name in play.vars for name in ARG_VARS):  # a play of its own: not shared
+            conn = self._jumps(host, play, defaults.spec_for(host), [builtin, own], True)
         magic = _magic(host, play)
         odd = is_template(host.name) or any(is_template(g) for g in host.groups)
         odd = odd or is_template(play.name) or is_template(play.id)
         templated = tuple(n for n, v in magic.items() if has_template(v)) if odd else ()
         return HostPlay(host, play, conn, fetch_dir, builtin, own, magic, templated)
+
+    def _jumps(
+        self, host: Host, play: Play, spec: ConnectionSpec, own: list[Layer], with_play: bool
+    ) -> ConnectionSpec:
+        """`spec` with the jump options of the host's `ansible_ssh_*args` variables (which
+        override ssh_config; from the inventory and -e, and the play's vars when it sets
+        them); other options there that change the route are bad input at their line."""
+        layers = [*own, *([Layer(play.vars, play.vars_at, play.at)] if with_play else [])]
+        layers.append(Layer(self.extra_vars, {}, Location("--extra-vars")))
+        if not any(name in layer.values for layer in layers for name in ARG_VARS):
+            return spec  # the usual case: nothing to resolve
+        variables = resolve(layers, _magic(host, play), self.templated, self.renders)
+        found = parse_ssh_args(variables, host.name, lambda name: origin(layers, name))
+        return dataclasses.replace(
+            spec, proxy_jump=found.proxy_jump, proxy_command=found.proxy_command
+        )
 
     def _unit_plan(self, play: Play, unit: Unit, use: RoleUse | None) -> _UnitPlan:
         key = (play.id, unit.name, id(use))
@@ -148,9 +202,9 @@ class Expander:
             *self.templated.of(where.own.values),
             *where.magic_templated,
         }
-        variables = resolve(
-            shared.layers(where), magic, renders=self.renders, candidates=candidates
-        )
+        layers = shared.layers(where)
+        variables = resolve(layers, magic, renders=self.renders, candidates=candidates)
+        becomes = UnitBecomes(self.defaults, where.play, unit, variables, where.conn, layers)
         remote_dir = self._remote_dir(where, unit, variables)
         context = {
             "RORUNNER_HOST": where.host.name,
@@ -168,13 +222,19 @@ class Expander:
         conn = where.conn
         place = (conn.address, conn.port, conn.user, conn.connection, remote_dir, where.fetch_dir)
         # repr of strings, ints and None is unambiguous, and cheaper than JSON
-        digest = hashlib.sha256(DIGEST_FORMAT + env_digest + repr(place).encode()).digest()
+        text = DIGEST_FORMAT + env_digest + repr(place).encode()
+        # (the first layer, ansible_host/ansible_port from the Host's own fields, holds none)
+        if self.secrets.any(layers[1:]):  # a plain hash of a weak secret could be brute-forced
+            digest = hmac.new(self.signing_key(), text, hashlib.sha256).digest()
+        else:
+            digest = hashlib.sha256(text).digest()
         creates = self._creates(unit, variables)
-        steps = tuple(
-            (entry, *self._step(shared, index, entry, variables, where, creates))
-            for index, entry in enumerate(unit.steps)
-        )
-        return PlannedUnit(env, remote_dir, digest, steps)
+        steps = []
+        for index, entry in enumerate(unit.steps):
+            spec, spec_digest = self._step(shared, index, entry, variables, where, creates)
+            for name, step_conn, become_digest in becomes.of(entry):
+                steps.append((entry, name, step_conn, spec, spec_digest + become_digest))
+        return PlannedUnit(env, remote_dir, digest, tuple(steps))
 
     def variables(self, host: Host, play: Play) -> dict[str, Any]:
         """The host's variables in `play` (no role's), for play-level settings."""
@@ -368,7 +428,8 @@ def _host_layers(host: Host, play: Play) -> tuple[Layer, Layer, dict[str, Any]]:
     host_at = host.source
     builtin: dict[str, Any] = {"ansible_host": host.address}
     builtin.update({"ansible_port": host.port} if host.port else {})
-    return Layer(builtin, {}, host_at), Layer(host.vars, {}, host_at), _magic(host, play)
+    own = Layer(host.vars, Origins(host.origins), host_at)
+    return Layer(builtin, {}, host_at), own, _magic(host, play)
 
 
 def _magic(host: Host, play: Play) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from rorunner.model import Barrier, ConnectionDefaults, Inventory, Node, PlanNode, PlanStep
+from rorunner.plan._become import SigningKey, process_key
 from rorunner.plan._build import PlayInfo, build_graph
 from rorunner.plan._graph import Graph
 from rorunner.plan._names import check_task_names, task_name
@@ -112,10 +113,21 @@ def build_plan(
     extra_vars: Mapping[str, Any] | None = None,
     fetch_dir: str | None = None,
     defaults: ConnectionDefaults | None = None,
+    signing_key: SigningKey | None = None,
 ) -> Plan:
-    """Plan `playbook` over `inventory`; input mistakes raise InputError before any connection."""
+    """Plan `playbook` over `inventory`; input mistakes raise InputError before any connection.
+
+    `signing_key()` gives the key of the project's keyed signatures (steps whose inputs hold
+    a vault secret); without one, a random key of this process (such steps never count as
+    up to date in another process)."""
     built = build_graph(
-        inventory, playbook, limit, extra_vars or {}, fetch_dir, defaults or ConnectionDefaults()
+        inventory,
+        playbook,
+        limit,
+        extra_vars or {},
+        fetch_dir,
+        defaults or ConnectionDefaults(),
+        signing_key or process_key,
     )
     plan = Plan(built.builder.finish(), tuple(built.plays), tuple(built.notices))
     hosts = dict.fromkeys(host for play in built.plays for host in play.hosts)

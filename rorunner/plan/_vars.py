@@ -38,6 +38,26 @@ def has_template(value: Any) -> bool:
     return False
 
 
+class SecretLayers:
+    """Whether a mapping of variables holds a vault secret, computed once per mapping object
+    of a plan (a value rendered from a secret is one, so a host's variables hold one exactly
+    when one of their layers does)."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, tuple[Mapping[str, Any], bool]] = {}
+
+    def any(self, layers: Sequence[Layer]) -> bool:
+        """Whether any of `layers` holds a secret."""
+        for layer in layers:
+            known = self._known.get(id(layer.values))
+            if known is None or known[0] is not layer.values:
+                values = layer.values
+                known = self._known[id(values)] = (values, has_secret(values))
+            if known[1]:
+                return True
+        return False
+
+
 class TemplatedNames:
     """Which names of a mapping hold templates, computed once per mapping object of a plan
     (play vars, role defaults, role parameters, a host's inventory vars)."""

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
+from rorunner.become import BECOME_KEYS
 from rorunner.errors import InputError, Location
 from rorunner.playbook._model import Play, Playbook, RoleUse, Unit
 from rorunner.playbook._node import Node
 from rorunner.playbook._roles import check_cycles, find_role, load_role, role_search_path
-from rorunner.playbook._steps import check_name, inline_steps, slug
+from rorunner.playbook._steps import become_keys, check_name, inline_steps, slug
 from rorunner.safe_yaml import kind_of, load_yaml, shown
+
+if TYPE_CHECKING:
+    from rorunner.vault import VaultSecrets
 
 _PLAY_KEYS = (
     "name",
@@ -24,15 +29,20 @@ _PLAY_KEYS = (
     "fetch_dir",
     "timeout",
     "pipeline",
+    *BECOME_KEYS,
 )
-_RTAS_KEYS = ("name", "local_pre", "ship", "remote", "fetch", "local_post")
+_RTAS_KEYS = ("name", "local_pre", "ship", "remote", "fetch", "local_post", *BECOME_KEYS)
 _ROLE_USE_KEYS = ("role", "vars")
 
 
-def load_playbook(path: str, roles_path: Sequence[str] = ()) -> Playbook:
-    """Load and check a playbook and the roles it uses; mistakes are InputErrors with file:line."""
+def load_playbook(
+    path: str, roles_path: Sequence[str] = (), vault: VaultSecrets | None = None
+) -> Playbook:
+    """Load and check a playbook and the roles it uses; mistakes are InputErrors with file:line.
+
+    `!vault` values (in playbook and role.yml vars) are decrypted with `vault`."""
     path = os.path.abspath(path)
-    data = load_yaml(path)
+    data = load_yaml(path, vault, kind="playbooks")
     top = Node(data, path, 1, "playbook")
     if data is None:
         top.fail("playbook is empty; expected a list of plays")
@@ -41,7 +51,7 @@ def load_playbook(path: str, roles_path: Sequence[str] = ()) -> Playbook:
     base = os.path.dirname(path)
     plays = tuple(_play(node, index, base) for index, node in enumerate(top.sequence("play"), 1))
     search = role_search_path(base, roles_path)
-    roles = _load_roles(plays, search)
+    roles = _load_roles(plays, search, vault)
     return Playbook(path, plays, roles, search)
 
 
@@ -72,6 +82,7 @@ def _play(node: Node, index: int, base: str) -> Play:
         remote_dir_at=remote_dir.at if remote_dir else None,
         fetch_dir=fetch_dir.string() if fetch_dir else None,
         fetch_dir_at=fetch_dir.at if fetch_dir else None,
+        become=become_keys(keys),
         timeout=keys["timeout"].number(minimum=0.001) if "timeout" in keys else None,
         pipeline=keys["pipeline"].boolean() if "pipeline" in keys else False,
     )
@@ -105,7 +116,7 @@ def _inline_units(node: Node, base: str) -> tuple[Unit, ...]:
             raise InputError.at(
                 f"duplicate rtas name {name!r} in this play", keys["name"].at, [units[name].at]
             )
-        units[name] = Unit(name, item.at, inline_steps(keys, base))
+        units[name] = Unit(name, item.at, inline_steps(keys, base), become=become_keys(keys))
     return tuple(units.values())
 
 
@@ -128,14 +139,16 @@ def _serial(node: Node) -> tuple[int | str, ...]:
     return tuple(values)
 
 
-def _load_roles(plays: tuple[Play, ...], search: tuple[str, ...]) -> dict[str, Unit]:
+def _load_roles(
+    plays: tuple[Play, ...], search: tuple[str, ...], vault: VaultSecrets | None
+) -> dict[str, Unit]:
     roles: dict[str, Unit] = {}
     pending: list[tuple[str, Location]] = [(use.name, use.at) for p in plays for use in p.roles]
     while pending:
         name, at = pending.pop(0)
         if name in roles:
             continue
-        roles[name] = load_role(name, find_role(name, search, at))
+        roles[name] = load_role(name, find_role(name, search, at), vault)
         pending.extend((dep, roles[name].depends_at[dep]) for dep in roles[name].depends)
     check_cycles(roles)
     for play in plays:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rorunner.become import BecomeKeys
 from rorunner.errors import Location
 from rorunner.model import Phase
 
@@ -36,6 +37,7 @@ class StepEntry:
     always: bool = False
     timeout: float | None = None
     base: str = ""  # directory that relative local paths are resolved against
+    become: BecomeKeys = field(default_factory=BecomeKeys)  # its own keys (remote steps)
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class Unit:
     defaults_at: Mapping[str, Location] = field(default_factory=dict, compare=False)
     remote_dir: str | None = None
     remote_dir_at: Location | None = None
+    become: BecomeKeys = field(default_factory=BecomeKeys)  # role.yml or the rtas entry
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,7 @@ class Play:
     remote_dir_at: Location | None = None
     fetch_dir: str | None = None
     fetch_dir_at: Location | None = None
+    become: BecomeKeys = field(default_factory=BecomeKeys)
     timeout: float | None = None  # default for command steps without one of their own
     # True: each host enters the play when it has finished the previous one; False (default):
     # the play starts after all earlier work has ended on every host (a barrier, as Ansible)

@@ -6,17 +6,31 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
+from rorunner.become import BECOME_KEYS
 from rorunner.errors import InputError, Location, did_you_mean
 from rorunner.model import Phase
 from rorunner.playbook._model import PathEntry, StepEntry, Unit
 from rorunner.playbook._node import Node
-from rorunner.playbook._steps import FILES_STEP, SAFE_NAME, fetch_step
+from rorunner.playbook._steps import FILES_STEP, SAFE_NAME, become_keys, fetch_step, local_become
 from rorunner.safe_yaml import load_yaml
 from rorunner.walk import TreeEntry, list_dir, lookup, walk_files
 
+if TYPE_CHECKING:
+    from rorunner.vault import VaultSecrets
+
 ROLE_FILE = "role.yml"
-_ROLE_KEYS = ("depends", "vars", "fetch", "remote_dir", "timeout", "timeouts")
+_ROLE_KEYS = (
+    "depends",
+    "vars",
+    "fetch",
+    "remote_dir",
+    "timeout",
+    "timeouts",
+    "scripts",
+    *BECOME_KEYS,
+)
 _SCRIPT_DIRS: tuple[Phase, ...] = ("local_pre", "remote", "local_post")
 
 
@@ -57,13 +71,13 @@ def find_role(name: str, search: Sequence[str], at: Location) -> str:
     raise InputError(f"unknown role {name!r}{hint}; searched {where}", at.path, at.line)
 
 
-def load_role(name: str, directory: str) -> Unit:
+def load_role(name: str, directory: str, vault: VaultSecrets | None = None) -> Unit:
     """Read one role directory into a Unit (its dependencies are names, resolved by the caller)."""
     _check_layout(directory)
     role_file = os.path.join(directory, ROLE_FILE)
     keys: dict[str, Node] = {}
     if lookup(role_file) is not None:
-        data = load_yaml(role_file)
+        data = load_yaml(role_file, vault, kind="role files")
         if data is not None:
             keys = Node(data, role_file, 1, f"role {name!r}").mapping(_ROLE_KEYS)
     steps = [*_script_steps(directory, "local_pre")]
@@ -75,6 +89,8 @@ def load_role(name: str, directory: str) -> Unit:
         steps.extend([fetch] if fetch.items else [])
     steps.extend(_script_steps(directory, "local_post"))
     steps = _with_timeouts(steps, keys)
+    if "scripts" in keys and keys["scripts"].value is not None:
+        steps = _script_become(keys["scripts"], steps)
     depends = keys["depends"].sequence("dependency") if "depends" in keys else []
     defaults = keys.get("vars")
     remote_dir = keys.get("remote_dir")
@@ -90,6 +106,7 @@ def load_role(name: str, directory: str) -> Unit:
         defaults_at=defaults.variable_lines() if defaults else {},
         remote_dir=remote_dir.string() if remote_dir else None,
         remote_dir_at=remote_dir.at if remote_dir else None,
+        become=become_keys(keys),
     )
 
 
@@ -105,6 +122,20 @@ def _with_timeouts(steps: list[StepEntry], keys: dict[str, Node]) -> list[StepEn
         replace(step, timeout=each.get(step.name, default)) if step.script else step
         for step in steps
     ]
+
+
+def _script_become(node: Node, steps: list[StepEntry]) -> list[StepEntry]:
+    """Apply `scripts: {10-a.sh: {become: true, become_user: app}, ...}` (by file name, as
+    `timeouts`: a name in several folders means all of them) to the role's script steps."""
+    names = sorted({step.name for step in steps if step.script})
+    settings = {name: entry.mapping(BECOME_KEYS) for name, entry in node.mapping(names).items()}
+    result = []
+    for step in steps:
+        keys = settings.get(step.name) if step.script else None
+        if keys is not None:
+            local_become(keys, step.phase)
+        result.append(replace(step, become=become_keys(keys)) if keys is not None else step)
+    return result
 
 
 def _check_layout(directory: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from rorunner.become import BECOME_KEYS, BecomeKeys, check_bool, check_method, check_user
 from rorunner.errors import InputError
 from rorunner.model import PHASES, Phase
 from rorunner.playbook._model import PathEntry, StepEntry
@@ -11,7 +12,7 @@ from rorunner.playbook._node import Node
 from rorunner.safe_yaml import shown
 
 COMMAND_PHASES: tuple[Phase, ...] = ("local_pre", "remote", "local_post")
-_COMMAND_KEYS = ("name", "run", "creates", "always", "timeout")
+_COMMAND_KEYS = ("name", "run", "creates", "always", "timeout", *BECOME_KEYS)
 _SHIP_KEYS = ("src", "dest", "mode")
 _FETCH_KEYS = ("src", "dest")
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+@-]*")
@@ -34,6 +35,26 @@ def check_name(node: Node, name: str) -> str:
     if not SAFE_NAME.fullmatch(name):
         node.fail(f"{node.what}: name {name!r} may use only letters, digits and . _ + @ -")
     return name
+
+
+def become_keys(keys: dict[str, Node]) -> BecomeKeys:
+    """The `become`, `become_user` and `become_method` among `keys`, checked."""
+    become, user, method = (keys.get(key) for key in BECOME_KEYS)
+    return BecomeKeys(
+        become=check_bool(become.value, become.what, become.at) if become else None,
+        user=check_user(user.value, user.what, user.at) if user else None,
+        method=check_method(method.value, method.what, method.at) if method else None,
+    )
+
+
+def local_become(keys: dict[str, Node], phase: Phase) -> None:
+    """Refuse become keys on a step that runs on the controller."""
+    found = next((keys[key] for key in BECOME_KEYS if key in keys), None)
+    if found is not None and phase != "remote":
+        found.fail(
+            f"{found.what}: become applies to steps on the host; {phase} steps run on the "
+            "controller as you"
+        )
 
 
 def command_steps(node: Node, phase: Phase, base: str) -> tuple[StepEntry, ...]:
@@ -63,6 +84,7 @@ def _command_mapping(item: Node, phase: Phase, index: int, base: str) -> StepEnt
             keys["creates"].fail(f"{keys['creates'].what} is only allowed in local_pre")
         creates = keys["creates"].strings()
     timeout = keys["timeout"].number(minimum=0.001) if "timeout" in keys else None
+    local_become(keys, phase)
     return StepEntry(
         phase,
         name or f"{index:02d}-{slug(run)}",
@@ -72,6 +94,7 @@ def _command_mapping(item: Node, phase: Phase, index: int, base: str) -> StepEnt
         always=keys["always"].boolean() if "always" in keys else False,
         timeout=timeout,
         base=base,
+        become=become_keys(keys),
     )
 
 
