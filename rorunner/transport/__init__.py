@@ -131,6 +131,7 @@ class TransportPool(Protocol):
         ...
 
 
+from rorunner.transport._check import check_routes, routes_to_read  # noqa: E402
 from rorunner.transport._local import LocalTransport  # noqa: E402
 from rorunner.transport._pool import Pool, default_pool, replace_default_pool  # noqa: E402
 from rorunner.transport._spec import spec_for_address  # noqa: E402
@@ -141,7 +142,9 @@ __all__ = [
     "Pool",
     "Transport",
     "TransportPool",
+    "check_routes",
     "default_pool",
     "replace_default_pool",
+    "routes_to_read",
     "spec_for_address",
 ]

@@ -7,18 +7,24 @@ import os
 import threading
 from typing import TYPE_CHECKING
 
+from rorunner.errors import RemoteFailure, UnreachableError
 from rorunner.model import ConnectionSpec
 from rorunner.transport._local import LocalTransport
 
 if TYPE_CHECKING:
+    import paramiko
+
     from rorunner.transport import Transport, TransportPool
     from rorunner.transport._ssh import SshConnection
 
-PoolKey = tuple[str, int | None, str | None]
+PoolKey = tuple[str, int | None, str | None, str | None, str | None]
 
 
 class Pool:
-    """Thread-safe pool; the first `get` for a key connects, every later one reuses it."""
+    """Thread-safe pool; the first `get` for a key connects, every later one reuses it.
+
+    A bastion (a ProxyJump hop) is pooled like any host: every host behind it tunnels
+    through its one connection."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -26,6 +32,7 @@ class Pool:
         self._connections: dict[PoolKey, SshConnection] = {}
         self._opened = 0
         self._pid = os.getpid()
+        self._connecting = threading.local()  # keys this thread is connecting (hops nest)
 
     @property
     def opened(self) -> int:
@@ -45,8 +52,16 @@ class Pool:
     def get(self, spec: ConnectionSpec) -> Transport:
         """The Transport for `spec`, connecting on first use (UnreachableError/HostKeyError)."""
         if spec.connection == "local":
+            if spec.become is not None:  # the plan refuses it; a library caller gets told too
+                raise RemoteFailure(spec.name, "become is not supported with connection local")
             return LocalTransport(spec)
+        return self._connection(spec).transport_for(spec)
+
+    def _connection(self, spec: ConnectionSpec) -> SshConnection:
         key = spec.pool_key
+        chain: list[PoolKey] = self._connecting.__dict__.setdefault("chain", [])
+        if key in chain:  # only a library caller can get here: the CLI checks routes first
+            raise UnreachableError(spec.name, "ProxyJump loop: a bastion is behind itself")
         with self._lock:
             self._forget_after_fork()
             key_lock = self._key_locks.setdefault(key, threading.Lock())
@@ -58,11 +73,19 @@ class Pool:
 
                 if connection is not None:
                     connection.close()
-                connection = SshConnection(spec)
+                chain.append(key)
+                try:
+                    connection = SshConnection(spec, self.tunnel)
+                finally:
+                    chain.pop()
                 with self._lock:
                     self._connections[key] = connection
                     self._opened += 1
-        return connection.transport_for(spec)
+        return connection
+
+    def tunnel(self, bastion: ConnectionSpec, host: str, port: int) -> paramiko.Channel:
+        """A direct-tcpip channel to host:port through the pooled connection of `bastion`."""
+        return self._connection(bastion).tunnel(host, port)
 
     def close_all(self) -> None:
         """Close every pooled connection (later `get` calls reconnect)."""

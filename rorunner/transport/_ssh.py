@@ -12,27 +12,35 @@ from typing import BinaryIO, TypeVar
 import paramiko
 
 from rorunner.errors import RemoteFailure, TransportError, UnreachableError
-from rorunner.model import ConnectionSpec
+from rorunner.model import Become, ConnectionSpec
 from rorunner.transport import _ssh_sftp as sftp_ops
 from rorunner.transport._shell import LAUNCHER, PidHeader, kill_group_command, remote_script
 from rorunner.transport._ssh_alive import Watchdog
+from rorunner.transport._ssh_become import command_line, escalate, sftp_command
 from rorunner.transport._ssh_connect import connect
 from rorunner.transport._ssh_exec import CommandTimeout, pump, run_small, wait_exit_status
+from rorunner.transport._ssh_route import Tunnel, tunnel_through
 from rorunner.transport._temps import clean_local_dir_once
 
 # sshd's MaxSessions defaults to 10: the SFTP session plus 8 commands stays below it.
 MAX_CHANNELS = 8
 _HELPER_LIMIT = 30.0
 _SFTP_REPLY_LIMIT = 120.0
+_BECOME_LIMIT = 30.0  # sudo's answer (PAM may pause a few seconds after a wrong password)
 _T = TypeVar("_T")
+Session = tuple[paramiko.SFTPClient, str]
 
 
 class SshConnection:
-    """One authenticated SSHClient, its lazily opened SFTP session, and a channel limit."""
+    """One authenticated SSHClient, its lazily opened SFTP sessions (the login user's and one
+    per become user), and a channel limit. Become SFTP sessions each hold a command slot."""
 
-    def __init__(self, spec: ConnectionSpec) -> None:
+    def __init__(self, spec: ConnectionSpec, tunnel: Tunnel | None = None) -> None:
         self.spec = spec
-        self.client, self.target = connect(spec)
+        if tunnel is None:
+            self.client, self.target, self.link = connect(spec)
+        else:
+            self.client, self.target, self.link = connect(spec, tunnel)
         transport = self.client.get_transport()
         assert transport is not None  # connect() returns an authenticated client
         # Its probes also keep NAT mappings of long quiet commands alive.
@@ -43,7 +51,9 @@ class SshConnection:
         self._sftp: paramiko.SFTPClient | None = None
         self._home: str | None = None
         self._uid: int | None = None
-        self.prepared: set[str] = set()  # work dirs made or found by prepare_dir (under the lock)
+        self._as: dict[str, tuple[paramiko.SFTPClient, str, int]] = {}  # become user -> session
+        # Work dirs made or found by prepare_dir, per user (None: login), under the lock.
+        self.prepared: set[tuple[str | None, str]] = set()
 
     def is_active(self) -> bool:
         """Whether the SSH transport is still up."""
@@ -55,10 +65,26 @@ class SshConnection:
         return SshTransport(self, spec)
 
     def close(self) -> None:
-        """Close the SSH connection (and so the SFTP session; a blocked SFTP call fails)."""
+        """Close the SSH connection (and so the SFTP sessions; a blocked SFTP call fails),
+        then its link (a ProxyCommand is stopped, a bastion's channel closed)."""
         self._watchdog.stop()
         self.client.close()
+        self.link.close()
         self._sftp = None
+        self._as = {}
+
+    def become_limit(self) -> float:
+        """How long sudo may take to answer (to ask for the password, or to start)."""
+        return max(_BECOME_LIMIT, 3 * self.spec.connect_timeout)
+
+    def tunnel(self, host: str, port: int) -> paramiko.Channel:
+        """A direct-tcpip channel to host:port through this connection (as a bastion)."""
+        transport = self.client.get_transport()
+        if transport is None or not transport.is_active():
+            raise UnreachableError(self.spec.name, self.lost("a tunnel open"))
+        return tunnel_through(
+            transport, self.spec.name, self.spec.name, host, port, self.spec.connect_timeout
+        )
 
     def lost(self, during: str, error: BaseException | None = None) -> str:
         """Why the connection is gone, for an UnreachableError raised `during` something."""
@@ -91,8 +117,11 @@ class SshConnection:
         finally:
             channel.close()
 
-    def uid(self, name: str) -> int:
-        """The remote login user's uid (asked once)."""
+    def uid(self, name: str, become: Become | None = None) -> int:
+        """The uid of the login user (asked once) or of a become user (its SFTP session's)."""
+        if become is not None:
+            with self._sftp_lock:
+                return self._become_session(name, become)[2]
         if self._uid is None:
             with self.slot():
                 status, out = self.helper(name, "id -u")
@@ -113,13 +142,50 @@ class SshConnection:
             self._sftp = sftp
         return self._sftp, self._home
 
+    def _become_session(self, name: str, become: Become) -> tuple[paramiko.SFTPClient, str, int]:
+        """An SFTP session working as `become.user` through sudo (caller holds the lock)."""
+        if become.user not in self._as:
+            self._channels.acquire()  # an SSH session of its own, for as long as it lives
+            try:
+                self._as[become.user] = self._open_become_session(name, become)
+            except BaseException:
+                self._channels.release()
+                raise
+        return self._as[become.user]
+
+    def _open_become_session(
+        self, name: str, become: Become
+    ) -> tuple[paramiko.SFTPClient, str, int]:
+        channel = self.open_channel(name)
+        try:
+            channel.exec_command(sftp_command(become))
+            got = escalate(channel, become, name, self.become_limit())
+            channel.settimeout(max(_SFTP_REPLY_LIMIT, 6 * self.spec.connect_timeout))
+            sftp = paramiko.SFTPClient(channel)
+            home = sftp.normalize(".")
+        except BaseException:
+            channel.close()
+            raise
+        if got.uid is None:
+            sftp.close()
+            raise RemoteFailure(name, f"become: cannot learn the uid of {become.user}")
+        return sftp, home, got.uid
+
     def with_sftp(
-        self, name: str, what: str, action: Callable[[paramiko.SFTPClient, str], _T]
+        self,
+        name: str,
+        what: str,
+        action: Callable[[paramiko.SFTPClient, str], _T],
+        become: Become | None = None,
     ) -> _T:
-        """Run `action(sftp, home)` under the SFTP lock; SFTP errors become RemoteFailure."""
+        """Run `action(sftp, home)` under the SFTP lock, as the login user or `become.user`;
+        SFTP errors become RemoteFailure."""
         with self._sftp_lock:
             try:
-                sftp, home = self._sftp_session()
+                if become is None:
+                    sftp, home = self._sftp_session()
+                else:
+                    sftp, home, _ = self._become_session(name, become)
                 return action(sftp, home)
             except TransportError:
                 raise
@@ -154,7 +220,8 @@ class SshTransport:
         stdout: BinaryIO | None = None,
         stderr: BinaryIO | None = None,
     ) -> int:
-        """Run `command` via `sh -c` on the host; return its exit status."""
+        """Run `command` via `sh -c` on the host (as the become user, through sudo, when the
+        spec says so); return its exit status."""
         script = remote_script(command, env, cwd)
         deadline = None if timeout is None else time.monotonic() + timeout
         with self.connection.slot():
@@ -181,6 +248,8 @@ class SshTransport:
         header = PidHeader()
         try:
             channel.exec_command(LAUNCHER)
+            if self.spec.become is not None:
+                self._escalate(channel, header, deadline, stdout, stderr)
             channel.sendall(script)
             channel.shutdown_write()  # the command's stdin is then empty, never a hang
             pump(channel, header, stdout, stderr, deadline)
@@ -200,14 +269,52 @@ class SshTransport:
         finally:
             channel.close()
 
+    def _escalate(
+        self,
+        channel: paramiko.Channel,
+        header: PidHeader,
+        deadline: float | None,
+        stdout: BinaryIO | None,
+        stderr: BinaryIO | None,
+    ) -> None:
+        """Turn the channel's shell into the become user's (the script follows)."""
+        assert self.spec.become is not None
+        limit = self.connection.become_limit()
+        if deadline is not None:
+            limit = min(limit, max(deadline - time.monotonic(), 0.1))
+        channel.sendall(command_line(self.spec.become).encode())
+        got = escalate(channel, self.spec.become, self.spec.name, limit, header)
+        for sink, data in ((stdout, got.stdout), (stderr, got.stderr)):
+            if sink is not None and data:
+                sink.write(data)
+
     def _kill(self, pid: int | None, timeout: float | None) -> str:
         what = f"command timed out after {timeout:g}s"
         if pid is None:
             return f"{what}; its process id was never reported, so it may still run"
-        status, _ = self.connection.helper(self.spec.name, kill_group_command(pid))
+        status = self._kill_group(pid)
         if status != 0:
             return f"{what}; killing its process group {pid} failed (status {status})"
         return f"{what}; its process group {pid} was killed"
+
+    def _kill_group(self, pid: int) -> int:
+        """Kill a command's process group, as the user its processes run as."""
+        become = self.spec.become
+        if become is None:
+            return self.connection.helper(self.spec.name, kill_group_command(pid))[0]
+        channel = self.connection.open_channel(self.spec.name)
+        try:
+            channel.exec_command(command_line(become).removeprefix("exec "))
+            escalate(channel, become, self.spec.name, self.connection.become_limit())
+            channel.sendall(kill_group_command(pid).encode() + b"\n")
+            channel.shutdown_write()
+            if not channel.status_event.wait(_HELPER_LIMIT):
+                return -1
+            return channel.exit_status
+        except TransportError:
+            return -1
+        finally:
+            channel.close()
 
     def put(self, local: str, remote: str, mode: int | None = None) -> None:
         """Copy a local file (to the file `remote`) or tree (to the directory `remote`)."""
@@ -219,7 +326,9 @@ class SshTransport:
             else:
                 sftp_ops.put_file(sftp, local, target, mode)
 
-        self.connection.with_sftp(self.spec.name, f"put {local} -> {remote}", action)
+        self.connection.with_sftp(
+            self.spec.name, f"put {local} -> {remote}", action, self.spec.become
+        )
 
     def put_bytes(self, data: bytes, remote: str, mode: int | None = None) -> None:
         """Write `data` to the remote file `remote` atomically (0644 unless `mode`)."""
@@ -229,6 +338,7 @@ class SshTransport:
             lambda sftp, home: sftp_ops.put_bytes(
                 sftp, data, sftp_ops.remote_path(home, remote), mode
             ),
+            self.spec.become,
         )
 
     def get(self, remote: str, local: str) -> None:
@@ -239,32 +349,36 @@ class SshTransport:
             self.spec.name,
             f"get {remote}",
             lambda sftp, home: sftp_ops.get_file(sftp, sftp_ops.remote_path(home, remote), local),
+            self.spec.become,
         )
 
     def ensure_dir(self, path: str, private: bool = True) -> str:
         """Create `path` (0700 when private), check owner and mode, return it absolute."""
-        uid = self.connection.uid(self.spec.name) if private else -1
+        become = self.spec.become
+        uid = self.connection.uid(self.spec.name, become) if private else -1
 
         def action(sftp: paramiko.SFTPClient, home: str) -> str:
             target = sftp_ops.remote_path(home, path)
             sftp_ops.ensure_dir(sftp, target, private, uid)
             return target
 
-        return self.connection.with_sftp(self.spec.name, f"ensure_dir {path}", action)
+        return self.connection.with_sftp(self.spec.name, f"ensure_dir {path}", action, become)
 
     def prepare_dir(self, path: str) -> str:
         """Create the work dir `path` private when missing (an existing one is left alone);
         return it absolute. Remembered per connection: asked again, it costs nothing."""
-        connection = self.connection
+        connection, become = self.connection, self.spec.become
+        user = become.user if become else None
 
         def action(sftp: paramiko.SFTPClient, home: str) -> str:
             target = sftp_ops.remote_path(home, path)
-            if target not in connection.prepared:
-                sftp_ops.make_work_dir(sftp, target, lambda: connection.uid(self.spec.name))
-                connection.prepared.add(target)
+            if (user, target) not in connection.prepared:
+                uid = lambda: connection.uid(self.spec.name, become)  # noqa: E731
+                sftp_ops.make_work_dir(sftp, target, uid)
+                connection.prepared.add((user, target))
             return target
 
-        return connection.with_sftp(self.spec.name, f"prepare_dir {path}", action)
+        return connection.with_sftp(self.spec.name, f"prepare_dir {path}", action, become)
 
     def close(self) -> None:
         """Close the underlying pooled connection (the pool reopens it on next use)."""

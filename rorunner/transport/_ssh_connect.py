@@ -17,12 +17,12 @@ from rorunner.errors import InputError, TransportError, UnreachableError
 from rorunner.model import ConnectionSpec
 from rorunner.transport._ssh_alive import DEFAULT_COUNT, DEFAULT_INTERVAL, Keepalive
 from rorunner.transport._ssh_hostkeys import KnownHostsPolicy, known_hosts_name, transport_factory
+from rorunner.transport._ssh_route import Endpoint, Link, Tunnel, host_config, open_link
 
 # paramiko logs failures (with tracebacks) from its own thread; without a handler Python's
 # last-resort handler would print them. Only the CLI prints: our errors carry the cause.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
-USER_SSH_CONFIG = "~/.ssh/config"
 USER_KNOWN_HOSTS = "~/.ssh/known_hosts"
 # OpenSSH's time format: seconds, or a sequence of numbers with units ("1m30s").
 _TIME = re.compile(r"(?:[0-9]+[smhdw]?)+", re.IGNORECASE)
@@ -46,16 +46,7 @@ class Target:
 
 
 def _ssh_config(spec: ConnectionSpec) -> dict[str, Any]:
-    path = os.path.expanduser(spec.ssh_config or USER_SSH_CONFIG)
-    if not os.path.isfile(path):
-        if spec.ssh_config:
-            raise InputError(f"ssh_config file not found: {spec.ssh_config}")
-        return {}
-    try:
-        config = paramiko.SSHConfig.from_path(path)
-        return dict(config.lookup(spec.address))
-    except (OSError, paramiko.SSHException, ValueError) as exc:
-        raise InputError(f"cannot read ssh_config {path}: {exc}") from exc
+    return dict(host_config(spec).options)  # one parse per file version (_ssh_route)
 
 
 def resolve_target(spec: ConnectionSpec) -> Target:
@@ -157,13 +148,26 @@ def _classify(name: str, target: Target, timeout: float, exc: BaseException) -> 
     return UnreachableError(name, f"SSH connection to {where} failed: {text or type(exc).__name__}")
 
 
-def connect(spec: ConnectionSpec) -> tuple[paramiko.SSHClient, Target]:
-    """Open, verify and authenticate one SSHClient for `spec`."""
+def _no_tunnel(bastion: ConnectionSpec, host: str, port: int) -> paramiko.Channel:
+    raise UnreachableError(bastion.name, "no pool to reach bastions through")
+
+
+def connect(
+    spec: ConnectionSpec, tunnel: Tunnel = _no_tunnel
+) -> tuple[paramiko.SSHClient, Target, Link]:
+    """Open, verify and authenticate one SSHClient for `spec`, over its route (directly, a
+    ProxyCommand, or a `tunnel(bastion, host, port)` channel through a bastion)."""
     target = resolve_target(spec)
     timeout = spec.connect_timeout
     if spec.key_file and not os.path.isfile(target.key_files[0]):
         raise UnreachableError(spec.name, f"private key file not found: {target.key_files[0]}")
-    sock = open_socket(spec.name, target.hostname, target.port, timeout, target.tcp_keepalive)
+    link = open_link(
+        spec,
+        Endpoint(target.hostname, target.port, target.user),
+        lambda: open_socket(spec.name, target.hostname, target.port, timeout, target.tcp_keepalive),
+        tunnel,
+    )
+    sock = link.sock
     policy = KnownHostsPolicy(
         spec.name,
         target.known_hosts,
@@ -189,10 +193,12 @@ def connect(spec: ConnectionSpec) -> tuple[paramiko.SSHClient, Target]:
         )
     except TransportError:
         client.close()
-        sock.close()
+        link.close()
         raise
     except (paramiko.SSHException, OSError, EOFError, ValueError) as exc:
         client.close()
-        sock.close()
-        raise _classify(spec.name, target, timeout, exc) from exc
-    return client, target
+        failed = _classify(spec.name, target, timeout, exc)
+        cause = link.failure(failed.cause)
+        link.close()
+        raise type(failed)(spec.name, cause) from exc
+    return client, target, link

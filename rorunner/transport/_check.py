@@ -1,0 +1,32 @@
+"""Checking routes before a run: paramiko is imported only when there is something to read."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from rorunner.model import ConnectionSpec
+
+USER_SSH_CONFIG = "~/.ssh/config"
+
+
+def routes_to_read(specs: Iterable[ConnectionSpec]) -> bool:
+    """Whether `check_routes` has anything to read for these hosts: an ssh_config file, or
+    jump settings of their own (without either, every host is reached directly)."""
+    ssh = [spec for spec in specs if spec.connection == "ssh"]
+    if any(spec.proxy_jump or spec.proxy_command for spec in ssh):
+        return True
+    configs = {os.path.expanduser(spec.ssh_config or USER_SSH_CONFIG) for spec in ssh}
+    return any(os.path.isfile(path) for path in configs)
+
+
+def check_routes(specs: Iterable[ConnectionSpec]) -> None:
+    """Refuse, before anything connects, an ssh_config option or a jump route that rorunner
+    cannot honour for any of these hosts or their bastions (InputError naming option, host
+    and file:line). Without an ssh_config file or jump settings there is nothing to read."""
+    ssh = [spec for spec in dict.fromkeys(specs) if spec.connection == "ssh"]
+    if not routes_to_read(ssh):
+        return
+    from rorunner.transport._ssh_route import check_routes as check  # noqa: PLC0415 - paramiko
+
+    check(ssh)
