@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -18,9 +18,13 @@ from rorunner.errors import (
     EXIT_USAGE,
     InputError,
     RorunnerError,
+    UsageError,
 )
 from rorunner.errors import exit_code_for_hosts as exit_code_for_hosts  # for the commands
-from rorunner.model import ConnectionDefaults, Inventory
+from rorunner.model import ConnectionDefaults, Inventory, Secret
+
+if TYPE_CHECKING:
+    from rorunner.vault import VaultSecrets
 
 # Subcommand -> the module whose import attaches it to `cli` (with `@cli.command`).
 COMMAND_MODULES = {
@@ -109,11 +113,11 @@ def warn(message: str) -> None:
     click.echo(f"rorunner: warning: {message}", err=True)
 
 
-def load_inventories(sources: Sequence[str]) -> Inventory:
+def load_inventories(sources: Sequence[str], vault: VaultSecrets | None = None) -> Inventory:
     """The inventory of the -i sources; its notices (no hosts, ...) are printed as warnings."""
     from rorunner.inventory import load_inventory  # noqa: PLC0415 - lazy: keeps --help light
 
-    inventory = load_inventory(list(sources))
+    inventory = load_inventory(list(sources), vault)
     for notice in inventory.notices:
         warn(notice)
     return inventory
@@ -127,6 +131,85 @@ inventory_option = click.option(
     required=True,
     help='Inventory file, directory or host list "a,b," (repeatable).',
 )
+
+
+def ask_secret(text: str) -> str:
+    """Ask for a password once: without echo on a terminal; from a pipe, its first line."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        return str(click.prompt(text.rstrip(": "), hide_input=True, prompt_suffix=": "))
+    line = sys.stdin.readline() if sys.stdin is not None else ""
+    if not line:
+        raise click.UsageError(f"{text.rstrip(': ')}: nothing to read on stdin")
+    return line.rstrip("\r\n")
+
+
+def _add(func: Callable[..., Any], options: Sequence[Callable[..., Any]]) -> Callable[..., Any]:
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def vault_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate a command with Ansible's vault options."""
+    return _add(
+        func,
+        [
+            click.option(
+                "--vault-id",
+                "vault_ids",
+                multiple=True,
+                help="LABEL@SOURCE: a vault password from a file, a script or 'prompt'.",
+            ),
+            click.option(
+                "--vault-password-file",
+                "--vault-pass-file",
+                "vault_password_files",
+                multiple=True,
+                type=click.Path(dir_okay=False),
+                help="Vault password file (or an executable printing it); repeatable.",
+            ),
+            click.option(
+                "--ask-vault-pass",
+                "--ask-vault-password",
+                "ask_vault_pass",
+                is_flag=True,
+                help="Ask for the vault password.",
+            ),
+        ],
+    )
+
+
+def load_vault(options: Mapping[str, Any]) -> VaultSecrets | None:
+    """The vault passwords the options give (None when they give none: an encrypted value is
+    then bad input naming it)."""
+    if not (options["vault_ids"] or options["vault_password_files"] or options["ask_vault_pass"]):
+        return None
+    from rorunner.vault import load_vault_secrets  # noqa: PLC0415 - lazy: cryptography
+
+    return load_vault_secrets(
+        vault_ids=options["vault_ids"],
+        password_files=options["vault_password_files"],
+        ask_vault_pass=options["ask_vault_pass"],
+        prompt=ask_secret,
+    )
+
+
+def become_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate a command with Ansible's become options (sudo)."""
+    return _add(
+        func,
+        [
+            click.option("-b", "--become", is_flag=True, help="Run remote steps through sudo."),
+            click.option("--become-user", default=None, help="The user to become (root)."),
+            click.option(
+                "-K",
+                "--ask-become-pass",
+                "ask_become_pass",
+                is_flag=True,
+                help="Ask for the sudo password (once).",
+            ),
+        ],
+    )
 
 
 def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -162,13 +245,12 @@ def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="Connect timeout in seconds.",
         ),
     ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    return become_options(_add(func, options))
 
 
 def connection_defaults(options: Mapping[str, Any], project: Path) -> ConnectionDefaults:
-    """ConnectionDefaults from the connection options; known_hosts defaults to the project's.
+    """ConnectionDefaults from the connection and become options; known_hosts defaults to the
+    project's. -K asks for the become password here, once.
 
     A missing --ssh-config is bad input, refused before anything runs or connects."""
     ssh_config = options["ssh_config"]
@@ -181,6 +263,12 @@ def connection_defaults(options: Mapping[str, Any], project: Path) -> Connection
         else (str(project / ".rorunner" / "known_hosts"), os.path.expanduser("~/.ssh/known_hosts"))
     )
     key = options["private_key"]
+    password = Secret(ask_secret("BECOME password: ")) if options["ask_become_pass"] else None
+    if options["become_user"] is not None:
+        from rorunner.become import is_user  # noqa: PLC0415 - lazy: keeps --help light
+
+        if not is_user(options["become_user"]):
+            raise UsageError(f"--become-user {options['become_user']!r}: not a user name or #uid")
     return ConnectionDefaults(
         user=options["user"],
         key_file=str(Path(key).resolve()) if key else None,
@@ -188,4 +276,7 @@ def connection_defaults(options: Mapping[str, Any], project: Path) -> Connection
         host_key_policy=options["host_key_checking"],
         connect_timeout=options["timeout"],
         ssh_config=ssh_config,
+        become=options["become"],
+        become_user=options["become_user"],
+        become_password=password,
     )

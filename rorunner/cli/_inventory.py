@@ -14,6 +14,8 @@ from rorunner.cli import (
     exit_code_for_hosts,
     inventory_option,
     load_inventories,
+    load_vault,
+    vault_options,
     warn,
 )
 from rorunner.inventory import (
@@ -33,13 +35,21 @@ from rorunner.inventory import (
 @click.option("--host", "host", default=None, help="Print one host's vars as JSON.")
 @click.option("-l", "--limit", default=None, help="With --list: only hosts matching a pattern.")
 @click.argument("group", required=False, default="all")
+@vault_options
 def inventory_command(
-    inventories: tuple[str, ...], mode: str | None, host: str | None, limit: str | None, group: str
+    inventories: tuple[str, ...],
+    mode: str | None,
+    host: str | None,
+    limit: str | None,
+    group: str,
+    **vault: Any,
 ) -> None:
-    """Show an inventory as ansible-inventory does (--list, --graph [GROUP], --host NAME)."""
+    """Show an inventory as ansible-inventory does (--list, --graph [GROUP], --host NAME).
+
+    Vault-encrypted values are shown masked."""
     if (mode is None) == (host is None):
         raise click.UsageError("give exactly one of --list, --graph or --host NAME")
-    inv = load_inventories(inventories)
+    inv = load_inventories(inventories, load_vault(vault))
     if host is not None:
         click.echo(to_json(host_view(inv, host)))
     elif mode == "list":
@@ -69,6 +79,7 @@ def inventory_command(
     help="Seconds the command may run on each host.",
 )
 @connection_options
+@vault_options
 def run_command(
     pattern: str,
     inventories: tuple[str, ...],
@@ -79,8 +90,8 @@ def run_command(
     **connection: Any,
 ) -> None:
     """Run an ad hoc shell command on the hosts matching PATTERN, in parallel."""
-    inv = load_inventories(inventories)
     defaults = connection_defaults(connection, Path.cwd())
+    inv = load_inventories(inventories, load_vault(connection))
     for text in (pattern, limit):
         for term in unmatched_terms(inv, text) if text else ():
             warn(f"host pattern term {term!r} matches no group or host")
@@ -88,9 +99,11 @@ def run_command(
     if not hosts:
         warn("no hosts matched, nothing to do")
         return
-    from rorunner.adhoc import run_adhoc  # noqa: PLC0415 - lazy: `inventory` needs no transport
+    from rorunner.adhoc import adhoc_specs, run_adhoc  # noqa: PLC0415 - lazy: needs transport
     from rorunner.report import Reporter  # noqa: PLC0415 - lazy: `inventory` prints no run
+    from rorunner.transport import check_routes  # noqa: PLC0415
 
+    check_routes(adhoc_specs(hosts, defaults))
     reporter = Reporter()
     outcomes = run_adhoc(
         hosts, command, defaults, forks=forks, timeout=command_timeout, events=reporter

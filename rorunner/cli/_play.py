@@ -16,12 +16,15 @@ from rorunner.cli import (
     exit_code_for_hosts,
     inventory_option,
     load_inventories,
+    load_vault,
+    vault_options,
 )
 from rorunner.records import Invocation
 
 if TYPE_CHECKING:
     from rorunner.engine import EngineOptions, RunResult
     from rorunner.plan import Plan
+    from rorunner.signing import ProjectKey
 
 GRAPH_FORMATS = ("text", "dot", "mermaid", "json")
 
@@ -57,13 +60,12 @@ GRAPH_FORMATS = ("text", "dot", "mermaid", "json")
 @click.option("--fetch-dir", default=None, help="Where fetched files land (per host).")
 @click.option("--roles-path", "roles_path", multiple=True, help="Extra role directories.")
 @connection_options
+@vault_options
 def play(**options: Any) -> None:
     """Run PLAYBOOK against the hosts of the inventories."""
     playbook = Path(options["playbook"]).resolve()
-    plan = _plan(playbook, options)
-    for notice in plan.notices:
-        click.echo(f"rorunner: {notice}", err=True)
     from rorunner.engine import EngineOptions  # noqa: PLC0415 - lazy: keeps other commands light
+    from rorunner.signing import ProjectKey  # noqa: PLC0415 - lazy: keeps other commands light
 
     engine = EngineOptions(
         playbook.parent,
@@ -71,11 +73,17 @@ def play(**options: Any) -> None:
         force=options["force"],
         invocation=invocation(playbook, options),
     )
+    key = ProjectKey(engine.state_dir)
+    plan = _plan(playbook, options, key)
+    _check_routes(plan, engine)
+    for notice in plan.notices:
+        click.echo(f"rorunner: {notice}", err=True)
     if options["graph"]:
         _graph(plan, engine, options["graph"])
     elif options["dry_run"]:
         _dry_run(plan, engine)
     else:
+        key.save()
         raise click.exceptions.Exit(_run(plan, engine, as_json=options["as_json"]))
 
 
@@ -95,16 +103,19 @@ def invocation(playbook: Path, options: Mapping[str, Any]) -> Invocation:
     )
 
 
-def _plan(playbook: Path, options: Mapping[str, Any]) -> Plan:
+def _plan(playbook: Path, options: Mapping[str, Any], key: ProjectKey) -> Plan:
+    """Load everything and plan; input mistakes are raised here, before any connection."""
     from rorunner.plan import build_plan  # noqa: PLC0415 - lazy: keeps other commands light
     from rorunner.playbook import (  # noqa: PLC0415 - lazy: keeps other commands light
         load_extra_vars,
         load_playbook,
     )
 
-    extra_vars = load_extra_vars(options["extra_vars"])
-    inventory = load_inventories(options["inventories"])
-    book = load_playbook(str(playbook), roles_path=tuple(options["roles_path"]))
+    defaults = connection_defaults(options, playbook.parent)
+    vault = load_vault(options)
+    extra_vars = load_extra_vars(options["extra_vars"], vault)
+    inventory = load_inventories(options["inventories"], vault)
+    book = load_playbook(str(playbook), roles_path=tuple(options["roles_path"]), vault=vault)
     # Planning makes millions of objects that live as long as this process and next to no
     # cyclic garbage: the cyclic collector is off while they are made, and they are frozen
     # after (never scanned, by a collection during planning or during the run).
@@ -116,11 +127,30 @@ def _plan(playbook: Path, options: Mapping[str, Any]) -> Plan:
             limit=options["limit"],
             extra_vars=extra_vars,
             fetch_dir=options["fetch_dir"],
-            defaults=connection_defaults(options, playbook.parent),
+            defaults=defaults,
+            signing_key=key,
         )
     finally:
         gc.freeze()
         gc.enable()
+
+
+def _check_routes(plan: Plan, engine: EngineOptions) -> None:
+    """Before a run that would connect anywhere (in a dry run: would), check the ssh_config
+    and jump routes of every host and bastion of the plan (bad input: exit 3). A run with
+    nothing to do reads no ssh_config (and does not import paramiko)."""
+    from rorunner.transport import check_routes, routes_to_read  # noqa: PLC0415 - lazy
+
+    specs = [step.conn for step in plan.steps if step.spec.kind != "local"]
+    if not routes_to_read(specs):
+        return
+    if not engine.force:
+        from rorunner.engine import dry_run  # noqa: PLC0415 - lazy: keeps other commands light
+
+        remote = ("ship", "remote", "fetch")
+        if not any(e.would_run and e.phase in remote for e in dry_run(plan, engine)):
+            return
+    check_routes(specs)
 
 
 def _graph(plan: Plan, engine: EngineOptions, fmt: str) -> None:
