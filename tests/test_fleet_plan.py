@@ -569,27 +569,22 @@ def test_vault_id_and_ask_vault_pass_from_a_pipe(tmp_path: Path, vaulted: dict[s
     project = _vault_project(tmp_path, vaulted)
     argv = [sys.executable, "-m", "rorunner", "play", "site.yml", "-i", "hosts.ini"]
     argv += ["--vault-id", "dev@wrong", "--ask-vault-pass", "--graph", "text"]
-    done = subprocess.run(
-        argv,
-        input="correct horse\n",
-        capture_output=True,
-        text=True,
-        cwd=project,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        timeout=120,
-        check=False,
-    )
+
+    def run(stdin: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        return subprocess.run(
+            argv,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            cwd=project,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+
+    done = run("correct horse\n")
     assert done.returncode == 0, done.stderr
-    assert "web1" in done.stdout
-    assert "S3CRET" not in done.stdout + done.stderr
-    empty = subprocess.run(
-        argv,
-        input="",
-        capture_output=True,
-        text=True,
-        cwd=project,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        timeout=120,
-        check=False,
-    )
+    assert "web1" in done.stdout and "S3CRET" not in done.stdout + done.stderr
+    empty = run("")
     assert empty.returncode == 5 and "Vault password: nothing to read on stdin" in empty.stderr

@@ -39,17 +39,19 @@ BECOME_SITE = """\
 
 
 def _rorunner(
-    project: Path, fleet: FleetLab, *argv: str, stdin: str | None = None, config: Path | None = None
+    project: Path,
+    fleet: FleetLab,
+    *argv: str,
+    stdin: str | None = None,
+    config: Path | None = None,
+    known: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """`rorunner ARGV` in the project dir, with the fleet's known_hosts and ssh_config."""
+    """`rorunner ARGV` in the project dir, with the fleet's known_hosts and ssh_config (or
+    the ones given)."""
     command, *rest = argv
     full = [sys.executable, "-m", "rorunner", command, *rest]
-    full += [
-        "--known-hosts",
-        str(fleet.known_hosts),
-        "--ssh-config",
-        str(config or fleet.ssh_config),
-    ]
+    full += ["--known-hosts", str(known or fleet.known_hosts)]
+    full += ["--ssh-config", str(config or fleet.ssh_config)]
     return subprocess.run(
         full,
         input=stdin,
@@ -273,24 +275,7 @@ def test_a_changed_bastion_key_refuses_every_host_behind_it(
     saved = known.read_bytes(), fleet_lab.known_hosts.read_bytes()
     before = _counts(fleet_lab)
     argv = ["play", "site.yml", "-i", "hosts.ini", "--host-key-checking", "accept-new"]
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rorunner",
-            *argv,
-            "--known-hosts",
-            str(known),
-            "--ssh-config",
-            str(config),
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        cwd=project,
-        timeout=180,
-        check=False,
-    )
+    done = _rorunner(project, fleet_lab, *argv, config=config, known=known)
     assert done.returncode == 4, done.stdout + done.stderr
     for host in [*fleet_lab.inner, *fleet_lab.deep]:
         line = next(x for x in done.stdout.splitlines() if f"[{host.name}]" in x)
