@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rorunner.engine._check import StepCheck
-from rorunner.model import Barrier, FileMove, PlanNode, PlanStep
+from rorunner.model import Barrier, EnvValue, FileMove, PlanNode, PlanStep
 from rorunner.plan import barrier_label, task_name
 from rorunner.tasks import (
     EnvPairs,
@@ -206,13 +206,13 @@ class _Lowering:
         self.shared = shared
         self.made = made  # local files that local steps of this run make
         self._inline: dict[tuple[str, str], str | None] = {}
-        self._env: tuple[object, Mapping[str, str]] = (None, {})
+        self._env: tuple[object, Mapping[str, EnvValue]] = (None, {})
 
-    def env(self, step: PlanStep) -> Mapping[str, str]:
+    def env(self, step: PlanStep) -> Mapping[str, EnvValue]:
         """The step's environment for the generators; the steps of a unit share one."""
         if self._env[0] is not step.env:
             try:
-                env: Mapping[str, str] = EnvPairs(step.env)
+                env: Mapping[str, EnvValue] = EnvPairs(step.env)
             except ValueError:  # a hand-made step whose env is not sorted: the plain way
                 env = dict(step.env)
             self._env = (step.env, env)
