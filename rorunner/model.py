@@ -47,14 +47,20 @@ class Secret:
 
 
 def has_secret(value: Any) -> bool:
-    """Whether `value` is a Secret or holds one (in a mapping, list or tuple, at any depth)."""
+    """Whether `value` is a Secret or holds one (a mapping's or a list's values, at any depth;
+    mapping keys are never secrets)."""
     if isinstance(value, Secret):
         return True
+    if isinstance(value, _PLAIN):
+        return False
     if isinstance(value, Mapping):
-        return any(has_secret(k) or has_secret(v) for k, v in value.items())
+        return any(has_secret(item) for item in value.values())
     if isinstance(value, list | tuple):
         return any(has_secret(item) for item in value)
     return False
+
+
+_PLAIN = (str, int, float, type(None))  # bool is an int
 
 
 def reveal(value: Any) -> Any:

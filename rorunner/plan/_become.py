@@ -81,7 +81,8 @@ class UnitBecomes:
             for entry in unit.steps
             if entry.phase == "remote"
         }
-        if conn.connection == "local":
+        self.nobody = self.unit is None and not any(self.steps.values())  # the usual case
+        if conn.connection == "local" and not self.nobody:
             for entry in unit.steps:
                 self._refuse_local_host(entry)
 
@@ -96,6 +97,8 @@ class UnitBecomes:
 
     def of(self, entry: StepEntry) -> list[tuple[str, ConnectionSpec, bytes]]:
         """(step name, connection, digest addition) of each step planned for one entry."""
+        if self.nobody:
+            return [(entry.name, self.conn, b"")]
         if entry.phase == "remote":
             return [self._step(entry.name, self.steps[entry.name])]
         if entry.phase == "fetch":

@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from rorunner.errors import InputError, Location
@@ -226,12 +227,12 @@ class EnvBuilder:
             if ok is None:
                 ok = safe[name] = _env_safe(name)
             if ok:
-                env[name] = value if isinstance(value, str | Secret) else self._text(value)
+                env[name] = value if isinstance(value, str) else self._text(value)
         env.update(context)
         pairs = self._pairs
         out = []
         digest = hashlib.sha256()
-        for item in sorted(env.items(), key=lambda pair: pair[0]):
+        for item in sorted(env.items(), key=itemgetter(0)):
             known = pairs.get(item)
             if known is None:
                 name, value = item
@@ -242,6 +243,8 @@ class EnvBuilder:
         return tuple(out), digest.digest()
 
     def _text(self, value: Any) -> EnvValue:
+        if isinstance(value, Secret):
+            return value
         if value is self._last[0]:
             return self._last[1]
         if isinstance(value, list) and all(isinstance(item, str) for item in value):

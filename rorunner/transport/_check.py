@@ -13,11 +13,14 @@ USER_SSH_CONFIG = "~/.ssh/config"
 def routes_to_read(specs: Iterable[ConnectionSpec]) -> bool:
     """Whether `check_routes` has anything to read for these hosts: an ssh_config file, or
     jump settings of their own (without either, every host is reached directly)."""
-    ssh = [spec for spec in specs if spec.connection == "ssh"]
-    if any(spec.proxy_jump or spec.proxy_command for spec in ssh):
-        return True
-    configs = {os.path.expanduser(spec.ssh_config or USER_SSH_CONFIG) for spec in ssh}
-    return any(os.path.isfile(path) for path in configs)
+    configs: set[str | None] = set()
+    for spec in {id(spec): spec for spec in specs}.values():  # a plan shares them per host
+        if spec.connection == "ssh":
+            if spec.proxy_jump or spec.proxy_command:
+                return True
+            configs.add(spec.ssh_config)
+    paths = {os.path.expanduser(path or USER_SSH_CONFIG) for path in configs}
+    return any(os.path.isfile(path) for path in paths)
 
 
 def check_routes(specs: Iterable[ConnectionSpec]) -> None:
