@@ -21,6 +21,8 @@ from rorunner.safe_yaml import describe, shown
 
 BECOME_KEYS = ("become", "become_user", "become_method")
 PASSWORD_VARS = ("ansible_become_password", "ansible_become_pass")
+# The variables that can make a step become (or be refused: a bad ansible_become_method).
+VARS = ("ansible_become", "ansible_become_user", "ansible_become_method")
 DEFAULT_USER = "root"
 # What sudo accepts after -u: a user name or #uid; quoted anyway where it reaches a shell.
 _USER = re.compile(r"(#[0-9]{1,10}|[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}\$?)\Z")

@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from rorunner.become import resolve_become
+from rorunner.become import VARS, resolve_become
 from rorunner.errors import InputError, Location
 from rorunner.model import Become, ConnectionDefaults, ConnectionSpec
 from rorunner.plan._vars import Layer, origin
@@ -75,6 +75,9 @@ class UnitBecomes:
             return origin(layers, name)
 
         levels = [play.become, unit.become]
+        if not (defaults.become or _any_keys(play, unit) or any(v in variables for v in VARS)):
+            self.unit, self.steps, self.nobody = None, {}, True  # the usual case: no sudo
+            return
         self.unit = resolve_become(defaults, levels, variables, where)
         self.steps = {
             entry.name: resolve_become(defaults, [*levels, entry.become], variables, where)
@@ -119,6 +122,11 @@ class UnitBecomes:
             return name, self.conn, b""
         conn = dataclasses.replace(self.conn, become=become)
         return name, conn, become_digest(become.user, become.method)
+
+
+def _any_keys(play: Play, unit: Unit) -> bool:
+    """Whether the play, the unit or one of its steps says anything about become."""
+    return bool(play.become or unit.become or any(entry.become for entry in unit.steps))
 
 
 def _user(become: Become | None) -> str | None:

@@ -30,7 +30,7 @@ from rorunner.model import (
 )
 from rorunner.plan._become import Origins, SigningKey, UnitBecomes, process_key
 from rorunner.plan._files import FileCache, bytes_digest
-from rorunner.plan._jinja import RenderMemo, TemplateFiles, is_template
+from rorunner.plan._jinja import RenderMemo, SecretVars, TemplateFiles, is_template
 from rorunner.plan._vars import (
     EnvBuilder,
     Layer,
@@ -204,6 +204,10 @@ class Expander:
         }
         layers = shared.layers(where)
         variables = resolve(layers, magic, renders=self.renders, candidates=candidates)
+        # (the first layer, ansible_host/ansible_port from the Host's own fields, holds none)
+        keyed = self.secrets.any(layers[1:])
+        if keyed:
+            variables = SecretVars(variables)
         becomes = UnitBecomes(self.defaults, where.play, unit, variables, where.conn, layers)
         remote_dir = self._remote_dir(where, unit, variables)
         context = {
@@ -223,25 +227,36 @@ class Expander:
         place = (conn.address, conn.port, conn.user, conn.connection, remote_dir, where.fetch_dir)
         # repr of strings, ints and None is unambiguous, and cheaper than JSON
         text = DIGEST_FORMAT + env_digest + repr(place).encode()
-        # (the first layer, ansible_host/ansible_port from the Host's own fields, holds none)
-        if self.secrets.any(layers[1:]):  # a plain hash of a weak secret could be brute-forced
+        if keyed:  # a plain hash of a weak secret could be brute-forced
             digest = hmac.new(self.signing_key(), text, hashlib.sha256).digest()
         else:
             digest = hashlib.sha256(text).digest()
         creates = self._creates(unit, variables)
-        steps = []
+        if becomes.nobody:  # the usual case: one step per entry, as the login user
+            steps = tuple(
+                (
+                    entry,
+                    entry.name,
+                    conn,
+                    *self._step(shared, index, entry, variables, where, creates),
+                )
+                for index, entry in enumerate(unit.steps)
+            )
+            return PlannedUnit(env, remote_dir, digest, steps)
+        planned = []
         for index, entry in enumerate(unit.steps):
             spec, spec_digest = self._step(shared, index, entry, variables, where, creates)
             for name, step_conn, become_digest in becomes.of(entry):
-                steps.append((entry, name, step_conn, spec, spec_digest + become_digest))
-        return PlannedUnit(env, remote_dir, digest, tuple(steps))
+                planned.append((entry, name, step_conn, spec, spec_digest + become_digest))
+        return PlannedUnit(env, remote_dir, digest, tuple(planned))
 
     def variables(self, host: Host, play: Play) -> dict[str, Any]:
         """The host's variables in `play` (no role's), for play-level settings."""
         builtin, own, magic = _host_layers(host, play)
         play_layer = Layer(play.vars, play.vars_at, play.at)
         layers = [builtin, own, play_layer, Layer(self.extra_vars, {}, Location("--extra-vars"))]
-        return resolve(layers, magic, self.templated, self.renders)
+        variables = resolve(layers, magic, self.templated, self.renders)
+        return SecretVars(variables) if self.secrets.any(layers[1:]) else variables
 
     def _remote_dir(self, where: HostPlay, unit: Unit, variables: Mapping[str, Any]) -> str:
         """-e remote_dir > role.yml > play > a `remote_dir` variable > the default."""

@@ -15,6 +15,12 @@ from rorunner.errors import InputError, Location
 from rorunner.model import has_secret, reveal
 from rorunner.plan._filters import FILTERS
 
+
+class SecretVars(dict[str, Any]):
+    """A host's variables when some of them are vault secrets (template files reveal them,
+    paths refuse them); other variables need no looking through."""
+
+
 # Rendering config files and paths, not HTML: escaping would corrupt them.
 ENV = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
@@ -186,10 +192,12 @@ class RenderMemo:
         return found
 
     def string(self, text: str, context: Mapping[str, Any], at: Location, what: str) -> str:
-        """render_string, memoised: a path or setting rendered at plan time."""
+        """render_string, memoised: a path or setting rendered at plan time (a SecretVars
+        context is looked through for secrets; others hold none)."""
         if not is_template(text):
             return text
-        refuse_secrets(text, context, at, what)
+        if isinstance(context, SecretVars):
+            refuse_secrets(text, context, at, what)
         try:
             return self.value(text, context)
         except Exception:  # render_string words the error, with its place
@@ -207,12 +215,10 @@ class TemplateFiles:
         self._memo: dict[str, dict[tuple[Any, ...], bytes]] = {}
 
     def render(self, path: str, context: Mapping[str, Any]) -> bytes:
-        """The rendered bytes of template file `path` (secrets rendered as their plaintext:
-        a template file is where a secret is meant to land)."""
+        """The rendered bytes of template file `path` (a SecretVars context renders its
+        secrets as their plaintext: a template file is where a secret is meant to land)."""
         template = self._template(path)
-        if self._names[path] is not None:
-            context = {n: context[n] for n in self._names[path] or () if n in context}
-        if has_secret(context):
+        if isinstance(context, SecretVars):
             context = reveal(context)
         parts = self._parts[path]
         done = substitute(parts, context) if parts is not None else None
