@@ -22,7 +22,7 @@ def adhoc_spec(host: Host, defaults: ConnectionDefaults) -> ConnectionSpec:
     variables included) over the command line's; bad values are InputErrors at their line."""
 
     def origin(name: str) -> Location:
-        return Location.parse(host.origins.get(name) or host.source or "inventory")
+        return host.origins.get(name, host.source)
 
     found = parse_ssh_args(host.vars, host.name, origin)
     return dataclasses.replace(

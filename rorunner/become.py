@@ -17,7 +17,6 @@ from typing import Any
 
 from rorunner.errors import InputError, Location
 from rorunner.model import BECOME_METHODS, Become, ConnectionDefaults, Secret, reveal
-from rorunner.safe_yaml import describe, shown
 
 BECOME_KEYS = ("become", "become_user", "become_method")
 PASSWORD_VARS = ("ansible_become_password", "ansible_become_pass")
@@ -61,7 +60,7 @@ def check_bool(value: Any, what: str, at: Location) -> bool:
     """`value` as an Ansible boolean, or an InputError at `at`."""
     result = ansible_bool(reveal(value))
     if result is None:
-        raise InputError.at(f"{what} must be true or false, not {describe(value)}", at)
+        raise InputError.at(f"{what} must be true or false, not {_written(value)}", at)
     return result
 
 
@@ -74,7 +73,7 @@ def check_user(value: Any, what: str, at: Location) -> str:
     """A become user: a user name or #uid."""
     text = reveal(value)
     if not isinstance(text, str) or not is_user(text):
-        raise InputError.at(f"{what} must be a user name or #uid, not {describe(value)}", at)
+        raise InputError.at(f"{what} must be a user name or #uid, not {_written(value)}", at)
     return text
 
 
@@ -84,9 +83,18 @@ def check_method(value: Any, what: str, at: Location) -> str:
     if text not in BECOME_METHODS:
         known = ", ".join(BECOME_METHODS)
         raise InputError.at(
-            f"{what} {shown(value)} is not supported (rorunner becomes with: {known})", at
+            f"{what} {_written(value)} is not supported (rorunner becomes with: {known})", at
         )
     return str(text)
+
+
+def _written(value: Any) -> str:
+    """A value for a message: quoted text, a number as is, a secret masked."""
+    if isinstance(value, Secret):
+        return str(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, str | int | float) else type(value).__name__
 
 
 Origin = Callable[[str], Location]

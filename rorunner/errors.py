@@ -43,12 +43,6 @@ class Location:
     def __str__(self) -> str:
         return f"{self.path}:{self.line}" if self.line else self.path
 
-    @classmethod
-    def parse(cls, text: str) -> Location:
-        """The Location written as "file:line" (or a bare file)."""
-        path, _, line = text.rpartition(":")
-        return cls(path, int(line)) if path and line.isdigit() else cls(text)
-
 
 class InputError(RorunnerError):
     """Bad inventory, playbook, role or plan: nothing ran, nothing was contacted.

@@ -187,7 +187,7 @@ def test_role_yml_become_and_per_script_become(tmp_path: Path) -> None:
             "- hosts: web\n  become: maybe\n  rtas: [{name: u, remote: [x]}]\n",
             {},
             "site.yml:2",
-            "'become' must be true or false, not a string 'maybe'",
+            "'become' must be true or false, not 'maybe'",
         ),
         (
             "- hosts: web\n  become_user: 'no body'\n  rtas: [{name: u, remote: [x]}]\n",

@@ -29,7 +29,10 @@ LAYERS: dict[str, int] = {
     "address": 1,
     "walk": 1,
     "outcome": 1,
+    "signing": 1,  # the project's signing key
     "vault": 2,
+    "become": 2,  # sudo settings merged as Ansible does
+    "sshopts": 2,  # OpenSSH options: honoured, refused, ignored
     "safe_yaml": 3,  # may read `!vault` values
     # 4: readers of inputs, the transport, run records
     "inventory": 4,

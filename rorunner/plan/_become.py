@@ -14,15 +14,14 @@ import dataclasses
 import functools
 import hashlib
 import secrets
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from rorunner.become import VARS, resolve_become
 from rorunner.errors import InputError, Location
 from rorunner.model import Become, ConnectionDefaults, ConnectionSpec
 from rorunner.plan._vars import Layer, origin
-from rorunner.playbook import Play, StepEntry, Unit
-from rorunner.playbook._steps import FILES_STEP
+from rorunner.playbook import FILES_STEP, Play, StepEntry, Unit
 
 SigningKey = Callable[[], bytes]
 _PROCESS_KEY: list[bytes] = []
@@ -33,22 +32,6 @@ def process_key() -> bytes:
     if not _PROCESS_KEY:
         _PROCESS_KEY.append(secrets.token_bytes(32))
     return _PROCESS_KEY[0]
-
-
-class Origins(Mapping[str, Location]):
-    """An inventory host's "file:line" origins as Locations, parsed when asked for."""
-
-    def __init__(self, origins: Mapping[str, str]) -> None:
-        self._origins = origins
-
-    def __getitem__(self, key: str) -> Location:
-        return Location.parse(self._origins[key])
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._origins)
-
-    def __len__(self) -> int:
-        return len(self._origins)
 
 
 @functools.lru_cache(maxsize=256)

@@ -28,7 +28,7 @@ from rorunner.model import (
     StepKind,
     StepSpec,
 )
-from rorunner.plan._become import Origins, SigningKey, UnitBecomes, process_key
+from rorunner.plan._become import SigningKey, UnitBecomes, process_key
 from rorunner.plan._files import FileCache, bytes_digest
 from rorunner.plan._jinja import RenderMemo, SecretVars, TemplateFiles, is_template
 from rorunner.plan._vars import (
@@ -443,7 +443,7 @@ def _host_layers(host: Host, play: Play) -> tuple[Layer, Layer, dict[str, Any]]:
     host_at = host.source
     builtin: dict[str, Any] = {"ansible_host": host.address}
     builtin.update({"ansible_port": host.port} if host.port else {})
-    own = Layer(host.vars, Origins(host.origins), host_at)
+    own = Layer(host.vars, host.origins, host_at)
     return Layer(builtin, {}, host_at), own, _magic(host, play)
 
 

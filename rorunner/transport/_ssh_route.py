@@ -291,7 +291,8 @@ class ProxyProcess:
         self.stderr.close()
 
 
-Tunnel = Callable[[ConnectionSpec, str, int], paramiko.Channel]
+Channel = paramiko.Channel  # a bastion's direct-tcpip channel, for modules without paramiko
+Tunnel = Callable[[ConnectionSpec, str, int], Channel]
 
 
 @dataclass
