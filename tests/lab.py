@@ -1003,6 +1003,10 @@ class FleetHost(LabHost):
         self._spawn_sshd()
         _wait_listening([(self, before)])
 
+    def set_link(self, up: bool) -> None:
+        """`ip link set eth0 up|down` in the host's netns (its peer is in a bastion's netns)."""
+        self.sh(f"ip link set eth0 {'up' if up else 'down'}", check=True)
+
 
 @dataclass(eq=False, kw_only=True)
 class FleetLab(Lab):

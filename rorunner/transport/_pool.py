@@ -14,7 +14,7 @@ from rorunner.transport._local import LocalTransport
 if TYPE_CHECKING:
     from rorunner.transport import Transport, TransportPool
     from rorunner.transport._ssh import SshConnection
-    from rorunner.transport._ssh_route import Channel
+    from rorunner.transport._ssh_route import Tunneled
 
 PoolKey = tuple[str, int | None, str | None, str | None, str | None]
 
@@ -82,7 +82,7 @@ class Pool:
                     self._opened += 1
         return connection
 
-    def tunnel(self, bastion: ConnectionSpec, host: str, port: int) -> Channel:
+    def tunnel(self, bastion: ConnectionSpec, host: str, port: int) -> Tunneled:
         """A direct-tcpip channel to host:port through the pooled connection of `bastion`."""
         return self._connection(bastion).tunnel(host, port)
 

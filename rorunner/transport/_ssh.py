@@ -19,7 +19,7 @@ from rorunner.transport._ssh_alive import Watchdog
 from rorunner.transport._ssh_become import command_line, escalate, sftp_command
 from rorunner.transport._ssh_connect import connect
 from rorunner.transport._ssh_exec import CommandTimeout, pump, run_small, wait_exit_status
-from rorunner.transport._ssh_route import Tunnel, tunnel_through
+from rorunner.transport._ssh_route import Tunnel, Tunneled, tunnel_through
 from rorunner.transport._temps import clean_local_dir_once
 
 # sshd's MaxSessions defaults to 10: the SFTP session plus 8 commands stays below it.
@@ -77,18 +77,23 @@ class SshConnection:
         """How long sudo may take to answer (to ask for the password, or to start)."""
         return max(_BECOME_LIMIT, 3 * self.spec.connect_timeout)
 
-    def tunnel(self, host: str, port: int) -> paramiko.Channel:
+    def tunnel(self, host: str, port: int) -> Tunneled:
         """A direct-tcpip channel to host:port through this connection (as a bastion)."""
         transport = self.client.get_transport()
         if transport is None or not transport.is_active():
             raise UnreachableError(self.spec.name, self.lost("a tunnel open"))
-        return tunnel_through(
+        channel = tunnel_through(
             transport, self.spec.name, self.spec.name, host, port, self.spec.connect_timeout
         )
+        return Tunneled(channel, self.why_dead)
+
+    def why_dead(self) -> str | None:
+        """Why the connection was found dead: its keepalives, or a bastion's on its way."""
+        return self._watchdog.reason or self.link.why_dead()
 
     def lost(self, during: str, error: BaseException | None = None) -> str:
         """Why the connection is gone, for an UnreachableError raised `during` something."""
-        cause = self._watchdog.reason or (str(error) if error else "") or "the connection closed"
+        cause = self.why_dead() or (str(error) if error else "") or "the connection closed"
         return f"SSH connection lost during {during}: {cause}"
 
     def open_channel(self, name: str) -> paramiko.Channel:

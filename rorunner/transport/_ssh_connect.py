@@ -17,7 +17,14 @@ from rorunner.errors import InputError, TransportError, UnreachableError
 from rorunner.model import ConnectionSpec
 from rorunner.transport._ssh_alive import DEFAULT_COUNT, DEFAULT_INTERVAL, Keepalive
 from rorunner.transport._ssh_hostkeys import KnownHostsPolicy, known_hosts_name, transport_factory
-from rorunner.transport._ssh_route import Endpoint, Link, Tunnel, host_config, open_link
+from rorunner.transport._ssh_route import (
+    Endpoint,
+    Link,
+    Tunnel,
+    Tunneled,
+    host_config,
+    open_link,
+)
 
 # paramiko logs failures (with tracebacks) from its own thread; without a handler Python's
 # last-resort handler would print them. Only the CLI prints: our errors carry the cause.
@@ -148,7 +155,7 @@ def _classify(name: str, target: Target, timeout: float, exc: BaseException) -> 
     return UnreachableError(name, f"SSH connection to {where} failed: {text or type(exc).__name__}")
 
 
-def _no_tunnel(bastion: ConnectionSpec, host: str, port: int) -> paramiko.Channel:
+def _no_tunnel(bastion: ConnectionSpec, host: str, port: int) -> Tunneled:
     raise UnreachableError(bastion.name, "no pool to reach bastions through")
 
 

@@ -292,7 +292,17 @@ class ProxyProcess:
 
 
 Channel = paramiko.Channel  # a bastion's direct-tcpip channel, for modules without paramiko
-Tunnel = Callable[[ConnectionSpec, str, int], Channel]
+
+
+@dataclass(frozen=True)
+class Tunneled:
+    """A bastion's direct-tcpip channel, and how to learn why the bastion's connection died."""
+
+    channel: Channel
+    why_dead: Callable[[], str | None]
+
+
+Tunnel = Callable[[ConnectionSpec, str, int], Tunneled]
 
 
 @dataclass
@@ -302,6 +312,12 @@ class Link:
     sock: Any
     route: Route
     proxy: ProxyProcess | None = None
+    bastion_dead: Callable[[], str | None] | None = None  # why the bastion's connection died
+
+    def why_dead(self) -> str | None:
+        """Why the link died, when its bastion's connection was found dead (keepalives)."""
+        reason = self.bastion_dead() if self.bastion_dead is not None else None
+        return f"{self.route}: {reason}" if reason else None
 
     def close(self) -> None:
         """Close the link (and stop its ProxyCommand)."""
@@ -333,7 +349,8 @@ def open_link(
         return Link(proxy.sock, route, proxy)
     if route.bastion is not None:
         try:
-            return Link(tunnel(route.bastion, end.hostname, end.port), route)
+            tunneled = tunnel(route.bastion, end.hostname, end.port)
+            return Link(tunneled.channel, route, bastion_dead=tunneled.why_dead)
         except TransportError as exc:  # the bastion's own failure, told as this host's
             if exc.host == spec.name:
                 raise
