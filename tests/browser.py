@@ -188,6 +188,16 @@ class Browser:
             )
         )
 
+    def callback_seconds(self) -> float:
+        """The longest Dash callback of this page so far, from request to the response's
+        last byte (the server's work and the transfer), in seconds."""
+        spans = self.js(
+            "return performance.getEntriesByType('resource')"
+            ".filter(e => e.name.includes('_dash-update-component'))"
+            ".map(e => e.responseEnd - e.startTime)"
+        )
+        return max((float(s) for s in spans), default=0.0) / 1000.0
+
     def screenshot(self, name: str, *, doc: bool = False) -> Path:
         """Save a PNG under test-artifacts/dashboard/ (and docs/img/ when refreshing docs)."""
         path = ARTIFACTS / f"{name}.png"

@@ -25,10 +25,14 @@ def browser() -> Iterator[Browser]:
         session.quit()
 
 
+MEASURED: dict[str, float] = {}  # this session's load times, shown at the end of the run
+
+
 @pytest.fixture(scope="session")
 def timings() -> Iterator[dict[str, float]]:
-    """Load times the browser tests measured; written to test-artifacts/dashboard/timings.json."""
-    figures: dict[str, float] = {}
+    """Load times the browser tests measured; written to test-artifacts/dashboard/timings.json
+    and shown in the terminal summary."""
+    figures = MEASURED
     try:
         yield figures
     finally:
@@ -36,3 +40,12 @@ def timings() -> Iterator[dict[str, float]]:
         path = ARTIFACTS / "timings.json"
         known = json.loads(path.read_text()) if path.exists() else {}
         path.write_text(json.dumps({**known, **figures}, indent=2, sort_keys=True) + "\n")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The dashboard's load times (total = the server's callbacks + the browser's work)."""
+    if not MEASURED:
+        return
+    terminalreporter.section("dashboard load times (seconds)")
+    for name, seconds in sorted(MEASURED.items()):
+        terminalreporter.write_line(f"{name:<28} {seconds:7.3f}")

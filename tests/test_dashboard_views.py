@@ -116,8 +116,10 @@ def test_run_filters_and_timeline_pages(tmp_path: Path) -> None:
     )
     big = RunStore(tmp_path / "big" / ".rorunner").load("b")
     assert [label for _, label in timeline_pages(big)] == [
-        "hosts 1-50 of 120",
-        "hosts 51-100 of 120",
+        "hosts 1-25 of 120",
+        "hosts 26-50 of 120",
+        "hosts 51-75 of 120",
+        "hosts 76-100 of 120",
         "hosts 101-120 of 120",
     ]
 
@@ -154,3 +156,31 @@ def test_the_readme_shows_every_page_with_a_screenshot_the_tests_take() -> None:
     assert sorted(shown) == sorted(f"docs/img/{name}.png" for name in taken)
     for image in shown:
         assert (repo / image).read_bytes().startswith(b"\x89PNG")
+
+
+def test_many_failures_and_fetches_are_compact_blocks(tmp_path: Path) -> None:
+    """Past FAILURES_IN_FULL failures the rest are one line each in one block, and fetched
+    files are one block of text: a component per item costs the browser seconds at scale."""
+    from rorunner.dashboard._pages import FAILURES_IN_FULL, failures_block, fetched_block
+
+    state = tmp_path / ".rorunner"
+    hosts = tuple(f"f{i:02d}" for i in range(FAILURES_IN_FULL + 5))
+    spec = Spec("many", hosts=hosts, steps_per_host=1)
+    writer = writer_for(state, spec, FakeClock(spec.start))
+    writer.start()
+    for step in writer.snapshot()["steps"]:
+        writer.step_finished(step["task"], "failed", rc=3, reason="exit status 3")
+    writer.finish(exit_code=2)
+    project = project_keys([state])[0]
+    title, listed, note, rest = failures_block(project, RunStore(state).load("many"))
+    assert title.children == f"Failures ({len(hosts)})"
+    assert len(listed.children) == FAILURES_IN_FULL
+    assert "5 more" in note.children
+    assert rest.children.splitlines() == [
+        f"failed [{host}] 01-site > webapp > local_pre > 10-check-vars.sh rc=3"
+        for host in hosts[FAILURES_IN_FULL:]
+    ]
+    make_run(state, Spec("fetching", hosts=("a", "b"), steps_per_host=9), logs=False)
+    heading, files = fetched_block(RunStore(state).load("fetching"))
+    assert heading.children == "Fetched files (2 from 2 hosts)"
+    assert files.children == "a: fetched/a/status.txt\nb: fetched/b/status.txt"

@@ -14,9 +14,10 @@ from dash import dcc, html
 from rorunner.dashboard import _figures, _views
 from rorunner.dashboard._plan import COLLAPSE_ABOVE, PlanView, elements, plan_hosts, viewport
 from rorunner.dashboard._views import GRID_STATUSES, STATUS_COLOURS, Project
-from rorunner.records import RunRecord
+from rorunner.records import RunRecord, StepRecord
 
 RUNS_PAGE_SIZE = 25
+FAILURES_IN_FULL = 20  # failures shown with reason and stderr; the rest one line each
 _STATES = (*GRID_STATUSES, "running", "pending")
 _CELL_RULES = {f"st-{s}": f"params.value == '{s}'" for s in _STATES}
 
@@ -335,43 +336,53 @@ def counts(record: RunRecord) -> list[Any]:
 
 
 def failures_block(project: Project, record: RunRecord) -> list[Any]:
-    """Each failed or unreachable step: where, rc, reason, stderr tail."""
+    """Each failed or unreachable step: where, rc, reason, stderr tail (the first
+    FAILURES_IN_FULL of them; the rest one line each, in one block)."""
     failed = _views.failures(record)
     if not failed:
         return []
-    items = []
-    for step in failed:
-        detail = _views.step_detail(project.store, record, step, time.time())
-        items.append(
-            html.Li(
-                [
-                    chip(step.status),
-                    f" [{step.host}] {_views.step_label(step)}",
-                    f" (rc={step.rc})" if step.rc is not None else "",
-                    html.Pre(step.reason) if step.reason else None,
-                    html.Pre(detail["logs"]["stderr"]["tail"], className="stderr")
-                    if detail["logs"]["stderr"]["tail"]
-                    else None,
-                ]
-            )
-        )
-    return [html.H2(f"Failures ({len(failed)})"), html.Ul(items, className="failures")]
+    items = [_failure_item(project, record, step) for step in failed[:FAILURES_IN_FULL]]
+    rest = failed[FAILURES_IN_FULL:]
+    more = [
+        html.P(f"… and {len(rest)} more (click one in the grid for its details):"),
+        html.Pre("\n".join(_failure_line(step) for step in rest), id="failures-more"),
+    ]
+    return [
+        html.H2(f"Failures ({len(failed)})"),
+        html.Ul(items, className="failures"),
+        *(more if rest else ()),
+    ]
+
+
+def _failure_item(project: Project, record: RunRecord, step: StepRecord) -> html.Li:
+    stderr = _views.step_detail(project.store, record, step, time.time())["logs"]["stderr"]
+    return html.Li(
+        [
+            chip(step.status),
+            f" [{step.host}] {_views.step_label(step)}",
+            f" (rc={step.rc})" if step.rc is not None else "",
+            html.Pre(step.reason) if step.reason else None,
+            html.Pre(stderr["tail"], className="stderr") if stderr["tail"] else None,
+        ]
+    )
+
+
+def _failure_line(step: StepRecord) -> str:
+    rc = f" rc={step.rc}" if step.rc is not None else ""
+    return f"{step.status} [{step.host}] {_views.step_label(step)}{rc}"
 
 
 def fetched_block(record: RunRecord) -> list[Any]:
-    """Files fetched in this run, per host."""
+    """Files fetched in this run, one line per file under its host (one block of text:
+    a component per file would cost the browser seconds on hundreds of hosts)."""
     files = _views.fetched_files(record)
     if not files:
         return []
+    count = sum(len(paths) for paths in files.values())
+    lines = [f"{host}: {path}" for host, paths in files.items() for path in paths]
     return [
-        html.H2("Fetched files"),
-        html.Ul(
-            [
-                html.Li([html.B(host), html.Ul([html.Li(f) for f in paths])])
-                for host, paths in files.items()
-            ],
-            className="fetched",
-        ),
+        html.H2(f"Fetched files ({count} from {len(files)} hosts)"),
+        html.Pre("\n".join(lines), className="fetched"),
     ]
 
 

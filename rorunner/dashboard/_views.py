@@ -30,7 +30,7 @@ STATUS_COLOURS = {
 DARK = ("ok", "failed", "unreachable", "running")  # statuses drawn with white text
 GRID_STATUSES = STATUSES
 HOST_STATE_ORDER = ("unreachable", "failed", "running", "pending", "changed", "ok", "not_run")
-TIMELINE_HOSTS = 50  # hosts per timeline page (each bar is an SVG element: keep pages light)
+TIMELINE_HOSTS = 25  # hosts per timeline page (each bar is an SVG element: keep pages light)
 TREND_RUNS = 50  # the hosts page draws duration trends over this many newest runs
 
 
@@ -219,7 +219,7 @@ def timeline_hosts(record: RunRecord, page: int = 0) -> list[str]:
 
 
 def timeline_pages(record: RunRecord) -> list[tuple[int, str]]:
-    """(page, 'hosts 1-50 of 500') for each timeline page."""
+    """(page, 'hosts 1-25 of 500') for each timeline page."""
     count = len(record.hosts)
     return [
         (page, f"hosts {start + 1}-{min(start + TIMELINE_HOSTS, count)} of {count}")
