@@ -73,6 +73,8 @@ class Spec:
     step_seconds: float = 0.5
     playbook: str = "site.yml"
     argv: tuple[str, ...] = ("rorunner", "play", "site.yml", "-i", "hosts.ini")
+    command: str = "play"  # or "run": an ad hoc command (no playbook, no plan graph)
+    check: bool = False  # play --check
 
 
 def plan_steps(spec: Spec) -> list[StepRecord]:
@@ -105,14 +107,16 @@ def plan_steps(spec: Spec) -> list[StepRecord]:
 def writer_for(state_dir: Path, spec: Spec, clock: FakeClock, **kwargs: object) -> RecordWriter:
     """A RecordWriter of the synthetic run, not started yet."""
     play = PlayRecord("01-site", "Site", spec.hosts, (spec.hosts,))
+    adhoc = spec.command == "run"
     meta = RunMeta(
         run_id=spec.run_id,
         project_dir=str(state_dir.parent),
-        playbook=str(state_dir.parent / spec.playbook),
+        playbook=None if adhoc else str(state_dir.parent / spec.playbook),
         inventory=(str(state_dir.parent / "hosts.ini"),),
         argv=spec.argv,
-        options={"forks": 25, "force": False, "limit": None, "check": False},
-        plan=plan_path(state_dir, spec.run_id).name,
+        options={"forks": 25, "force": False, "limit": None, "check": spec.check},
+        command=spec.command,
+        plan=None if adhoc else plan_path(state_dir, spec.run_id).name,
     )
     path = record_path(state_dir, spec.run_id)
     return RecordWriter(path, meta, [play], plan_steps(spec), clock=clock, **kwargs)  # type: ignore[arg-type]
@@ -138,7 +142,8 @@ def make_run(
     hosts in parallel; the failing host stops at `fail_at`."""
     clock = FakeClock(spec.start)
     writer = writer_for(state_dir, spec, clock, min_interval=3600.0)
-    write_plan(state_dir, spec)
+    if spec.command != "run":
+        write_plan(state_dir, spec)
     writer.start()
     for index in range(spec.steps_per_host):
         start = clock.now

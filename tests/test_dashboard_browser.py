@@ -67,6 +67,7 @@ def make_board(root: Path) -> None:
     many_runs(root / "small" / ".rorunner", 10)
     make_run(root / "big" / ".rorunner", BIG)
     _history(root / "demo" / ".rorunner")
+    _kinds(root / "kinds" / ".rorunner")
     (root / "live").mkdir()
 
 
@@ -87,7 +88,7 @@ def board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Board]:
     )
     projects = [
         arg
-        for name in ("perf", "small", "big", "demo", "live")
+        for name in ("perf", "small", "big", "demo", "kinds", "live")
         for arg in ("--project", str(root / name))
     ]
     server = DashboardProcess([*projects, "--refresh", str(REFRESH)])
@@ -113,6 +114,26 @@ def _history(state: Path) -> None:
                 playbook="site.yml" if number != 4 else "other.yml",
             ),
         )
+
+
+ADHOC_ARGV = ("rorunner", "run", "web", "-i", "hosts.ini", "-a", "uptime")
+
+
+def _kinds(state: Path) -> None:
+    """A playbook run, then the same with --check, then an ad hoc command."""
+    check_argv = ("rorunner", "play", "site.yml", "-i", "hosts.ini", "--check")
+    for number, (command, check, argv) in enumerate(
+        (("play", False, Spec.argv), ("play", True, check_argv), ("run", False, ADHOC_ARGV))
+    ):
+        spec = Spec(
+            f"2026100{number + 1}T120000-{200 + number}-1",
+            steps_per_host=3,
+            start=1_790_000_000.0 + 3_600 * number,
+            argv=argv,
+            command=command,
+            check=check,
+        )
+        make_run(state, spec, logs=False)
 
 
 def _chips(browser: Browser, css: str) -> dict[str, int]:
@@ -240,6 +261,29 @@ def test_runs_table_filters_by_playbook_and_host(browser: Browser, board: Board)
     browser.wait_for(lambda: browser.text("#runs-count") == "1 runs", "h3's run of other.yml")
     top = '#runs-grid .ag-center-cols-container .ag-row[row-index="0"]'
     assert browser.attribute(top, "row-id") == "demo/20260905T120000-104-1"
+
+
+def test_check_runs_and_ad_hoc_commands_say_what_they_are(browser: Browser, board: Board) -> None:
+    adhoc, check, play = (r.run_id for r in RunStore(board.state("kinds")).summaries())
+    browser.open(f"{board.url}/runs/kinds", _row("kinds", adhoc))
+    kinds = {
+        run_id: browser.text(f'{_row("kinds", run_id)} [col-id="kind"]')
+        for run_id in (adhoc, check, play)
+    }
+    assert kinds == {adhoc: "ad hoc", check: "check", play: "play"}
+    assert browser.text(f'{_row("kinds", adhoc)} [col-id="playbook"]') == "-"
+    assert browser.text(f'{_row("kinds", adhoc)} [col-id="command"]') == " ".join(ADHOC_ARGV[1:])
+    browser.open(f"{board.url}/run/kinds/{check}", "#run-kind")
+    assert "nothing was changed on the hosts" in browser.text("#run-kind")
+    assert browser.driver.find_elements(By.LINK_TEXT, "plan graph")
+    browser.open(f"{board.url}/run/kinds/{adhoc}", "#run-kind")
+    assert browser.text("#run-kind").startswith("ad hoc: an ad hoc command (rorunner run)")
+    assert not browser.driver.find_elements(By.LINK_TEXT, "plan graph")
+    browser.open(f"{board.url}/run/kinds/{play}", "#run-status")
+    assert not browser.driver.find_elements(By.CSS_SELECTOR, "#run-kind")
+    browser.open(f"{board.url}/plan/kinds", "#plan-info")  # the newest run with a plan
+    assert browser.text("h1") == f"Plan of run {check}"
+    assert browser.console_errors() == []
 
 
 # ---- one run -----------------------------------------------------------------------------

@@ -65,6 +65,7 @@ RUN_COLUMNS: list[dict[str, Any]] = [
     {"field": "link", "headerName": "run", "cellRenderer": "markdown", "width": 250},
     {"field": "project", "width": 110},
     {"field": "playbook", "width": 170},
+    {"field": "kind", "width": 85, "cellClassRules": {"kind-other": "params.value != 'play'"}},
     {"field": "user", "width": 90},
     {
         "field": "command",
@@ -287,6 +288,7 @@ def run_header(project: Project, record: RunRecord) -> list[Any]:
             ]
         ),
         html.P(f"{record.status}{exit_text}{took}", id="run-status"),
+        _kind_note(record),
         html.Dl(
             [
                 *_pair("playbook", record.playbook or "-"),
@@ -301,8 +303,18 @@ def run_header(project: Project, record: RunRecord) -> list[Any]:
             className="meta",
         ),
         html.Ul(plays, className="plays"),
-        html.P([dcc.Link("plan graph", href=f"/plan/{project.key}/{record.run_id}")]),
+        html.P([dcc.Link("plan graph", href=f"/plan/{project.key}/{record.run_id}")])
+        if record.plan
+        else None,
     ]
+
+
+def _kind_note(record: RunRecord) -> html.P | None:
+    """A check run or an ad hoc command says so (a check's 'changed' changed nothing)."""
+    kind = _views.run_kind(record)
+    if kind == "play":
+        return None
+    return html.P(f"{kind}: {_views.RUN_KINDS[kind]}", id="run-kind", className="kind-note")
 
 
 def live_text(record: RunRecord) -> str:

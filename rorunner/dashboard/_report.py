@@ -67,7 +67,9 @@ def write_report(store: RunStore, record: RunRecord, path: Path) -> None:
 def _header(record: RunRecord) -> list[str]:
     exit_code = "" if record.exit_code is None else f" · exit {record.exit_code}"
     took = "" if record.duration is None else f" · {record.duration:.1f}s"
+    kind = _views.run_kind(record)
     meta = [
+        ("kind", _views.RUN_KINDS[kind] if kind != "play" else kind),
         ("playbook", record.playbook or "-"),
         ("command", " ".join(record.argv) or "-"),
         ("by", f"{record.user}@{record.controller} (rorunner {record.rorunner_version})"),

@@ -92,6 +92,7 @@ def run_row(project: Project, record: RunRecord) -> dict[str, Any]:
         "project": project.key,
         "started": record.started_at.replace("T", " ")[:19],
         "playbook": _short_playbook(record),
+        "kind": run_kind(record),
         "user": record.user,
         "command": " ".join(record.argv[1:]) if record.argv else "",
         "duration": None if record.duration is None else round(record.duration, 1),
@@ -103,6 +104,21 @@ def run_row(project: Project, record: RunRecord) -> dict[str, Any]:
         "hosts_unreachable": record.hosts_in("unreachable"),
         "hosts": " ".join(h.host for h in record.hosts),
     }
+
+
+RUN_KINDS = {  # what the run page says of each kind
+    "play": "a playbook run",
+    "check": "a check run (--check): nothing was changed on the hosts; "
+    "'changed' means would change",
+    "ad hoc": "an ad hoc command (rorunner run): no playbook, no plan graph",
+}
+
+
+def run_kind(record: RunRecord) -> str:
+    """What made the run: 'play', 'check' (play --check) or 'ad hoc' (rorunner run)."""
+    if record.command == "run":
+        return "ad hoc"
+    return "check" if record.options.get("check") else "play"
 
 
 def _short_playbook(record: RunRecord) -> str:
