@@ -23,6 +23,8 @@ class StepRef:
     role: str = ""
     phase: str = ""
     step: str = ""
+    stdout: str | None = None  # a playbook step's log files (where its output goes)
+    stderr: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,17 +34,18 @@ class StepOutcome(StepRef):
     ok: ran and succeeded on the controller, or an ad hoc command exited 0;
     changed: a playbook step ran and succeeded on or against the host;
     skipped: up to date; failed/unreachable: it ran and did not succeed (`rc` is the
-    exit status when there is one, `reason` says why otherwise); not_run: never
-    started (its host failed earlier, the play hit max_fail_percentage, or the run
-    was interrupted).
+    exit status when there is one); not_run: never started (its host failed earlier,
+    the play hit max_fail_percentage, or the run was interrupted), or cut short by an
+    interrupt. `reason` says why, in full: a failed command's says how it ended and quotes
+    the last lines of its output (rorunner.tasks quote_output), and it is what the screen
+    shows under the step's line and what the run record keeps. `stdout`/`stderr` name the
+    step's log files once they exist.
     """
 
     status: Status
     rc: int | None = None
     duration: float = 0.0
     reason: str = ""
-    stdout: str | None = None  # a playbook step's log files
-    stderr: str | None = None
     stdout_text: str = ""  # output kept in memory (an ad hoc command's, whole)
     stderr_text: str = ""
 

@@ -264,7 +264,7 @@ def test_full_disk_fails_that_host_keeps_the_old_file_and_leaves_no_temp(
         second = play.run()
         assert second.returncode == 2, second.stdout + second.stderr
         assert _status(second.stdout, "h2") == {"failed"}
-        failed = next(line for line in second.stdout.splitlines() if "[h2]" in line)
+        failed = _with_reason(second.stdout.splitlines(), "[h2]")
         assert "No space left on device" in failed and f"{workdir}/big.bin" in failed, failed
         assert _remote_sha(full, f"{workdir}/big.bin") == _sha(old)  # the old file, intact
         assert _remote_listing(full, workdir) == ["big.bin"]  # no temp file left
@@ -299,7 +299,16 @@ def _assert_unreachable_in_bound(running: Running, down_at: float, host: str) ->
     assert found is not None, running.output()
     took = found[0] - down_at
     assert took < BOUND + SLACK, f"unreachable only {took:.1f}s after the link died"
-    return found[1]
+    return _with_reason([line for _, line in running.lines], found[1])
+
+
+def _with_reason(lines: list[str], step: str) -> str:
+    """The first line holding `step` and the reason indented under it, as one text."""
+    start = next(i for i, line in enumerate(lines) if step in line)
+    end = start + 1
+    while end < len(lines) and lines[end].startswith("    "):
+        end += 1
+    return "\n".join(lines[start:end])
 
 
 @pytest.fixture

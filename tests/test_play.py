@@ -20,7 +20,7 @@ from rorunner.engine import RunResult, summarise
 from rorunner.errors import InputError, UsageError
 from rorunner.outcome import StepOutcome
 from rorunner.playbook import load_extra_vars
-from rorunner.report import Reporter, recap_lines, step_line
+from rorunner.report import Reporter, outcome_lines, recap_lines, step_line
 from tests.projects import GOLDEN_PROJECT
 
 REPO = Path(__file__).resolve().parents[1]
@@ -113,12 +113,15 @@ def test_step_lines_and_recap() -> None:
         status="failed",
         rc=3,
         duration=0.5,
+        reason="command `false` exited with status 3\nstderr:\n| no",
         stderr="/x.stderr",
     )
-    assert (
-        step_line(failed)
-        == "failed      [h2] 01-p > r > remote > s (rc=3; 0.50s; stderr: /x.stderr)"
-    )
+    assert outcome_lines(failed) == [
+        "failed      [h2] 01-p > r > remote > s (rc=3; 0.50s)",
+        "    command `false` exited with status 3",
+        "    stderr:",
+        "    | no",
+    ]
     recap = recap_lines(_result(_outcome("h1", "ok"), _outcome("host-2", "failed")))
     assert recap[1].startswith("PLAY RECAP")
     assert recap[2].startswith("h1     : ok=1  changed=0  skipped=0  failed=0")
@@ -139,7 +142,8 @@ def test_reporter_lines_never_interleave() -> None:
         t.start()
     for t in threads:
         t.join()
-    lines = out.getvalue().splitlines()
+    banner, *lines = out.getvalue().splitlines()
+    assert banner.startswith("PLAY [01-p] ***")  # once, before the play's first line
     assert len(lines) == 1000
     assert set(lines) == {step_line(o) for o in outcomes}
 

@@ -117,7 +117,7 @@ def test_site_runs_ships_fetches_and_local_steps_see_the_vars(project: Project) 
 def test_unchanged_rerun_is_all_up_to_date_and_connects_nowhere(project: Project) -> None:
     assert project.run().returncode == 0
     before = project.accepted()
-    again = project.run()
+    again = project.run("site.yml", "-v")  # -v lists the up-to-date steps
     assert again.returncode == 0, again.stdout + again.stderr
     statuses = {
         line.split()[0]
@@ -225,6 +225,17 @@ def _start_slow(project: Project, *extra: str) -> subprocess.Popen[str]:
     return proc
 
 
+def _names_the_cut_steps(project: Project, out: str) -> None:
+    """The interrupt message names every step that was running, and what that means."""
+    lines = out.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("interrupted:"))
+    assert "they run again on the next run" in lines[head], out
+    cut = set(lines[head + 1 : head + 1 + len(project.lab.hosts)])
+    slow = "01-slow > s > remote > 02-echo-x-count-slow-touch"
+    assert cut == {f"    [{h.name}] {slow}" for h in project.lab.hosts}, out
+    assert lines[-1].startswith("interrupted after "), out
+
+
 def test_kill_9_during_a_slow_step_then_rerun_repeats_only_that_step(project: Project) -> None:
     proc = _start_slow(project)
     proc.send_signal(signal.SIGKILL)
@@ -291,7 +302,7 @@ def test_ctrl_c_exits_99_and_the_rerun_repeats_only_the_interrupted_step(
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 99, out + err
-    assert "interrupted" in out + err
+    _names_the_cut_steps(project, out)
     project.release()
     result = project.run("slow.yml")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -313,6 +324,7 @@ def test_a_step_interrupted_under_force_runs_again_on_a_plain_rerun(project: Pro
     forced.send_signal(signal.SIGINT)
     out, err = forced.communicate(timeout=60)
     assert forced.returncode == 99, out + err
+    _names_the_cut_steps(project, out)
     project.release()
     result = project.run("slow.yml")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -370,8 +382,17 @@ def test_example_site_completes_and_an_unchanged_rerun_connects_nowhere(
     before = {h.name: h.accepted() for h in lab.hosts}
     again = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
     assert again.returncode == 0, again.stdout + again.stderr
-    steps = [line for line in again.stdout.splitlines() if line.startswith(("ok ", "changed "))]
-    assert steps == [] and "skipped" in again.stdout
+    # At most one line per play (its counts) before the recap, and the final line after it.
+    lines = again.stdout.splitlines()
+    recap = lines.index("PLAY RECAP " + "*" * 60)
+    assert lines[recap - 1] == ""
+    assert [line.split(" done in ")[0] for line in lines[: recap - 1]] == [
+        "play 01-site [Site]",
+        "play 02-web-tier-check [Web tier check]",
+    ], again.stdout
+    assert all(line.endswith(" up to date") for line in lines[: recap - 1]), again.stdout
+    assert lines[-1].startswith("finished in ") and lines[-1].endswith(" up to date")
+    assert len(lines) == recap + 1 + len(lab.hosts) + 2  # host lines, run record, final line
     assert {h.name: h.accepted() for h in lab.hosts} == before
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -191,3 +193,40 @@ def test_real_failures_are_classified(
     closed = lab_spec(host, port=1, label="closed")
     unreachable = run_action(gen_task_remote_exec("true", closed), pool)
     assert isinstance(step_error(unreachable), UnreachableError)  # type: ignore[arg-type]
+
+
+def test_output_streams_to_the_log_files_and_a_failure_quotes_its_end(
+    lab: Lab, lab_spec: Callable[..., ConnectionSpec], tmp_path: Path, pool: Pool
+) -> None:
+    """docs/seed-api.md, Output: with log_dir the output is in the files as it arrives, and
+    a failed step's message quotes the last 20 lines of stderr with the log's path."""
+    host = lab.hosts[3]
+    work = "/tmp/rorunner-seed-stream"
+    assert host.sh(f"rm -rf {work}; mkdir -p {work}").returncode == 0
+    command = (
+        'i=1; while [ $i -le 30 ]; do echo "err $i" >&2; i=$((i+1)); done; echo out; '
+        "n=0; while [ ! -e go ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n+1)); done; exit 4"
+    )
+    task = gen_task_remote_exec(
+        command, lab_spec(host), remote_dir=work, log_dir=str(tmp_path), name="streamed"
+    )
+    result: list[object] = []
+    runner = threading.Thread(target=lambda: result.append(run_action(task, pool)))
+    runner.start()
+    try:
+        err_log = next(iter(tmp_path.glob("*.stderr")), None)
+        deadline = time.monotonic() + 60
+        while (err_log is None or "err 30" not in err_log.read_text()) and runner.is_alive():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+            err_log = next(iter(tmp_path.glob("*.stderr")), None)
+        assert runner.is_alive()  # still waiting for `go`: the lines were streamed
+        assert err_log is not None and err_log.with_suffix(".stdout").read_text() == "out\n"
+    finally:
+        host.sh(f"touch {work}/go")
+        runner.join(timeout=60)
+    (failed,) = result
+    assert isinstance(failed, StepFailure) and failed.exit_status == 4
+    message = str(failed.error).splitlines()
+    assert message[1] == f"stderr, last 20 of 30 lines; full log: {err_log}:"
+    assert message[2:] == [f"| err {i}" for i in range(11, 31)]

@@ -134,6 +134,7 @@ def test_role_script_and_play_default_timeouts_kill_the_command(lab: Lab, tmp_pa
     assert time.monotonic() - started < 25  # neither `sleep 30` ran to its end
     lines = done.stdout.splitlines()
     for host in ("h1", "h2"):
-        failed = [line for line in lines if line.startswith("failed") and f"[{host}]" in line]
-        assert failed and "timed out after 1s" in failed[0], done.stdout
+        failed = [i for i, line in enumerate(lines) if line.startswith(f"failed      [{host}]")]
+        assert failed, done.stdout
+        assert lines[failed[0] + 1].startswith("    command timed out after 1s"), done.stdout
     assert any(line.startswith("changed") and "[h3]" in line for line in lines), done.stdout

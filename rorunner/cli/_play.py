@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from rorunner.records import Invocation
 if TYPE_CHECKING:
     from rorunner.engine import EngineOptions, RunResult
     from rorunner.plan import Plan
+    from rorunner.report import Reporter
     from rorunner.signing import ProjectKey
 
 GRAPH_FORMATS = ("text", "dot", "mermaid", "json")
@@ -59,6 +61,13 @@ GRAPH_FORMATS = ("text", "dot", "mermaid", "json")
 @click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON.")
 @click.option("--fetch-dir", default=None, help="Where fetched files land (per host).")
 @click.option("--roles-path", "roles_path", multiple=True, help="Extra role directories.")
+@click.option(
+    "-v",
+    "--verbose",
+    "verbosity",
+    count=True,
+    help="-v: list up-to-date steps, stream each step's output; -vv: connection events too.",
+)
 @connection_options
 @vault_options
 def play(**options: Any) -> None:
@@ -84,7 +93,8 @@ def play(**options: Any) -> None:
         _dry_run(plan, engine)
     else:
         key.save()
-        raise click.exceptions.Exit(_run(plan, engine, as_json=options["as_json"]))
+        reporter = _reporter(plan, as_json=options["as_json"], verbosity=options["verbosity"])
+        raise click.exceptions.Exit(_run(plan, engine, reporter, as_json=options["as_json"]))
 
 
 def invocation(playbook: Path, options: Mapping[str, Any]) -> Invocation:
@@ -166,12 +176,23 @@ def _dry_run(plan: Plan, engine: EngineOptions) -> None:
     Reporter().dry_run(dry_run(plan, engine))
 
 
-def _run(plan: Plan, engine: EngineOptions, *, as_json: bool) -> int:
-    from rorunner.engine import run_plan  # noqa: PLC0415 - lazy: keeps other commands light
-    from rorunner.report import Reporter  # noqa: PLC0415 - lazy: keeps other commands light
+def _reporter(plan: Plan, *, as_json: bool, verbosity: int) -> Reporter:
+    """Plain lines, or on a terminal (without --json) the live display."""
+    from rorunner.report import Reporter, play_totals  # noqa: PLC0415 - lazy
 
-    reporter = Reporter(live=not as_json)
-    result = run_plan(plan, engine, events=reporter)
+    plays = play_totals(plan)
+    if not as_json and sys.stdout.isatty():
+        from rorunner.report_live import LiveReporter  # noqa: PLC0415 - lazy: rich
+
+        return LiveReporter(verbosity=verbosity, plays=plays)
+    return Reporter(live=not as_json, verbosity=verbosity, plays=plays)
+
+
+def _run(plan: Plan, engine: EngineOptions, reporter: Reporter, *, as_json: bool) -> int:
+    from rorunner.engine import run_plan  # noqa: PLC0415 - lazy: keeps other commands light
+
+    with reporter:
+        result = run_plan(plan, engine, events=reporter)
     if as_json:
         reporter.record_json(result)
     else:

@@ -23,7 +23,7 @@ from rorunner.engine._prewarm import Prewarm, hosts_to_prewarm
 from rorunner.engine._record import Recorder, Tee, open_record
 from rorunner.engine._result import RunResult, summarise
 from rorunner.engine._state import RunState
-from rorunner.engine._step import StepAction, StepCallable, outcome_for
+from rorunner.engine._step import CUT_SHORT, StepAction, StepCallable, outcome_for
 from rorunner.outcome import RunEvents, Status, StepOutcome
 from rorunner.records import Invocation, prune_runs
 from rorunner.transport import Pool, TransportPool
@@ -165,7 +165,11 @@ def _complete(
 ) -> tuple[StepOutcome, ...]:
     recorded = state.outcomes()
     why = "interrupted" if interrupted else "not started"
-    return tuple(recorded.get(lt.name) or outcome_for(lt, "not_run", reason=why) for lt in lowered)
+    return tuple(
+        recorded.get(lt.name)
+        or outcome_for(lt, "not_run", reason=CUT_SHORT if state.was_started(lt.name) else why)
+        for lt in lowered
+    )
 
 
 def _new_run_id() -> str:

@@ -38,6 +38,7 @@ class RunState:
         self._aborted: dict[str, str] = {}
         self._failed: dict[tuple[str, int], set[str]] = {}
         self._outcomes: dict[str, StepOutcome] = {}
+        self._started: set[str] = set()
         self._files: dict[str, threading.Lock] = {}
         self.interrupted = threading.Event()
 
@@ -56,7 +57,9 @@ class RunState:
             return self._aborted.get(play, "")
 
     def started(self, step: StepRef) -> None:
-        """Tell the events that `step` starts."""
+        """Note that `step` starts and tell the events."""
+        with self._lock:
+            self._started.add(step.task)
         if self._events is not None:
             with self._events_lock:
                 self._events.step_started(step)
@@ -80,7 +83,7 @@ class RunState:
             if host in batch:
                 failed = self._failed.setdefault((play, index), set())
                 failed.add(host)
-                reason = _abort_reason(limits, len(failed), len(batch))
+                reason = _abort_reason(limits, index + 1, len(failed), len(batch))
                 if reason:
                     self._aborted[play] = reason
                 return
@@ -100,16 +103,27 @@ class RunState:
         with self._lock:
             return dict(self._outcomes)
 
+    def was_started(self, task: str) -> bool:
+        """Whether `task` started in this run."""
+        with self._lock:
+            return task in self._started
+
     def has(self, task: str) -> bool:
         """Whether `task` already has an outcome."""
         with self._lock:
             return task in self._outcomes
 
 
-def _abort_reason(limits: PlayLimits, failed: int, size: int) -> str:
+def _abort_reason(limits: PlayLimits, batch: int, failed: int, size: int) -> str:
+    """Why the play stops ('' when it goes on), as "play <id> stopped: ..." (report.py shows
+    such a reason once per play)."""
     pct = limits.max_fail_percentage
+    where = f"batch {batch} of {len(limits.batches)}" if len(limits.batches) > 1 else "the play"
     if pct is not None and failed * 100 > pct * size:
-        return f"play {limits.play} exceeded max_fail_percentage {pct:g}"
+        return (
+            f"play {limits.play} stopped: {failed} of {size} hosts of {where} failed, "
+            f"more than max_fail_percentage {pct:g}"
+        )
     if limits.serial and failed == size:
-        return f"play {limits.play}: every host of a serial batch failed"
+        return f"play {limits.play} stopped: every host of serial {where} failed ({failed})"
     return ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar, TypedDict
 
@@ -13,11 +13,15 @@ from rorunner.engine._check import StepCheck
 from rorunner.engine._lower import LoweredTask
 from rorunner.engine._prewarm import REMOTE_KINDS, Prewarm
 from rorunner.engine._state import RunState
-from rorunner.errors import UnreachableError
+from rorunner.errors import TransportError, UnreachableError
+from rorunner.model import StepSpec
 from rorunner.outcome import SUCCEEDED, Status, StepOutcome, StepRef
 from rorunner.tasks import StepFailure
 from rorunner.transport import TransportPool
 
+COMMAND_KINDS = ("local", "remote")  # steps that run commands, and so write logs
+# The reason of a step an interrupt cut short: its success was never recorded.
+CUT_SHORT = "interrupted while running: it runs again on the next run"
 # What the task generators put in a task's actions: plain data, called with the run's pool.
 StepCallable = Callable[[TransportPool], StepFailure | None]
 
@@ -87,17 +91,19 @@ class StepAction:
         if self._connect_failed(start):
             return {}
         self.mark_started(self.lowered.name)
-        self.state.started(ref_for(self.lowered))
+        logs = self._logs(planned=True)
+        ref = ref_for(self.lowered)
+        self.state.started(replace(ref, stdout=logs.get("stdout"), stderr=logs.get("stderr")))
         for created in step.spec.creates:
             # A local_pre may promise build/x.tgz; give it the directory to write into.
             Path(created).parent.mkdir(parents=True, exist_ok=True)
         with self.state.file_locks(self.lowered.shared_files):
-            status, rc, reason = _run_actions(self.actions, self.pool, step.spec.kind)
+            status, rc, reason = _run_actions(self.actions, self.pool, step.spec)
             succeeded = status in SUCCEEDED
             values = self.check.values_now() if succeeded else {}
         if not succeeded and self.state.interrupted.is_set():
             # Cut short by Ctrl-C (its connection was closed under it): not its own failure.
-            status, rc, reason = "not_run", None, "interrupted"
+            status, rc, reason = "not_run", None, CUT_SHORT
         self.state.record(
             outcome_for(
                 self.lowered,
@@ -119,22 +125,27 @@ class StepAction:
             return False
         status: Status = "unreachable" if isinstance(error, UnreachableError) else "failed"
         duration = round(time.monotonic() - start, 3)
-        self.state.record(outcome_for(self.lowered, status, duration=duration, reason=str(error)))
+        reason = _reason(error)
+        self.state.record(outcome_for(self.lowered, status, duration=duration, reason=reason))
         return True
 
-    def _logs(self) -> dict[str, str | None]:
+    def _logs(self, planned: bool = False) -> dict[str, str | None]:
+        """The step's log files: those that exist, or (`planned`) where a command step's
+        output will go."""
         if self.log_stem is None:
+            return {}
+        if planned and self.lowered.step.spec.kind not in COMMAND_KINDS:
             return {}
         out = self.log_stem.with_name(self.log_stem.name + ".stdout")
         err = self.log_stem.with_name(self.log_stem.name + ".stderr")
         return {
-            "stdout": str(out) if out.exists() else None,
-            "stderr": str(err) if err.exists() else None,
+            "stdout": str(out) if planned or out.exists() else None,
+            "stderr": str(err) if planned or err.exists() else None,
         }
 
 
 def _run_actions(
-    actions: Sequence[StepCallable], pool: TransportPool, kind: str
+    actions: Sequence[StepCallable], pool: TransportPool, spec: StepSpec
 ) -> tuple[Status, int | None, str]:
     """Call the actions in order; the first failure ends the step. (status, rc, reason)."""
     for action in actions:
@@ -143,15 +154,35 @@ def _run_actions(
         except Exception as exc:  # an action's bug fails its step, not the run
             return "failed", None, f"{type(exc).__name__}: {exc}"
         if fail is not None:
-            return _classify(fail)
-    return ("ok" if kind == "local" else "changed"), 0, ""
+            return _classify(fail, spec)
+    return ("ok" if spec.kind == "local" else "changed"), 0, ""
 
 
-def _classify(fail: StepFailure) -> tuple[Status, int | None, str]:
+def _classify(fail: StepFailure, spec: StepSpec) -> tuple[Status, int | None, str]:
+    """(status, rc, reason): the reason is the error's whole text (a failed command's says
+    how it ended and quotes the end of its output), without the host prefix."""
     error = fail.error
+    reason = _reason(error)
     if isinstance(error, UnreachableError):
-        return "unreachable", None, str(error)
+        return "unreachable", None, reason
     if fail.exit_status is not None:
-        return "failed", fail.exit_status, ""
-    message = str(error)
-    return "failed", None, message.splitlines()[0] if message else "failed"
+        # The action names the command it ran (wrapped for the host); name the step's own.
+        quoted = reason.partition("\n")[2]
+        reason = f"{_what(spec)} exited with status {fail.exit_status}"
+        reason += f"\n{quoted}" if quoted else ""
+    return "failed", fail.exit_status, reason or "failed"
+
+
+def _what(spec: StepSpec) -> str:
+    """The step's command (its first line) or script, as a reason names it."""
+    if spec.command is not None:
+        lines = spec.command.strip().splitlines() or [""]
+        more = " ..." if len(lines) > 1 else ""
+        return f"command `{lines[0][:120]}{more}`"
+    return f"script {spec.script}"
+
+
+def _reason(error: BaseException) -> str:
+    """An error's text for a step's reason: its cause alone when it names the host (the
+    step names it already)."""
+    return error.cause if isinstance(error, TransportError) else str(error)

@@ -16,10 +16,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from rorunner.errors import RemoteFailure, RorunnerError
+from rorunner.errors import RemoteFailure, RorunnerError, TransportError
+from rorunner.masking import secret_values
 from rorunner.model import ConnectionSpec, Env, FileMove, reveal
 from rorunner.tasks._outcome import StepFailure
-from rorunner.tasks._sinks import TailSink, log_paths
+from rorunner.tasks._sinks import TailSink, log_paths, quote_output
 from rorunner.transport import Transport, TransportPool, default_pool
 
 
@@ -47,12 +48,20 @@ def _outputs(log_dir: str | None, stem: str) -> Iterator[tuple[TailSink, TailSin
         err.close()
 
 
-def _exit_failure(host: str, command: str, status: int, stderr_tail: str) -> StepFailure:
+def _exit_failure(host: str, command: str, status: int, output: str) -> StepFailure:
     first_line = command.strip().splitlines()[0] if command.strip() else command
     cause = f"command exited with status {status}: {first_line[:200]}"
-    if stderr_tail.strip():
-        cause += "\n" + stderr_tail.rstrip()
+    if output:
+        cause += "\n" + output
     return StepFailure(RemoteFailure(host, cause), exit_status=status)
+
+
+def _with_output(error: RorunnerError, output: str) -> RorunnerError:
+    """A command's failure other than its exit status (a timeout, a lost connection), with
+    the output it had printed."""
+    if not output or not isinstance(error, TransportError):
+        return error
+    return type(error)(error.host, f"{error.cause}\n{output}")
 
 
 @dataclass(frozen=True, repr=False)
@@ -75,7 +84,12 @@ class RunCommands:
             try:
                 return self._run(transport_for(self.spec, pool), out, err)
             except RorunnerError as exc:
-                return StepFailure(exc)
+                return StepFailure(_with_output(exc, self._quote(out, err)))
+
+    def _quote(self, out: TailSink, err: TailSink) -> str:
+        """The end of the output, as a failure quotes it (secret-like variables masked)."""
+        logs = log_paths(self.log_dir, self.log_stem) if self.log_dir is not None else None
+        return quote_output(out, err, logs, secret_values(self.env))
 
     def _run(self, transport: Transport, out: TailSink, err: TailSink) -> StepFailure | None:
         cwd = self.workdir
@@ -92,7 +106,7 @@ class RunCommands:
                 stderr=err.as_binary(),
             )
             if status != 0:
-                return _exit_failure(self.spec.name, command, status, err.tail())
+                return _exit_failure(self.spec.name, command, status, self._quote(out, err))
         return None
 
     def __repr__(self) -> str:

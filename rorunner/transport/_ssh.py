@@ -17,7 +17,7 @@ from rorunner.transport import _ssh_sftp as sftp_ops
 from rorunner.transport._shell import LAUNCHER, PidHeader, kill_group_command, remote_script
 from rorunner.transport._ssh_alive import Watchdog
 from rorunner.transport._ssh_become import command_line, escalate, sftp_command
-from rorunner.transport._ssh_connect import connect
+from rorunner.transport._ssh_connect import EVENTS, connect
 from rorunner.transport._ssh_exec import CommandTimeout, pump, run_small, wait_exit_status
 from rorunner.transport._ssh_route import Tunnel, Tunneled, tunnel_through
 from rorunner.transport._temps import clean_local_dir_once
@@ -44,7 +44,7 @@ class SshConnection:
         transport = self.client.get_transport()
         assert transport is not None  # connect() returns an authenticated client
         # Its probes also keep NAT mappings of long quiet commands alive.
-        self._watchdog = Watchdog(transport, self.target.keepalive)
+        self._watchdog = Watchdog(transport, self.target.keepalive, spec.name)
         self._watchdog.start()
         self._channels = threading.BoundedSemaphore(MAX_CHANNELS)
         self._sftp_lock = threading.RLock()
@@ -67,6 +67,7 @@ class SshConnection:
     def close(self) -> None:
         """Close the SSH connection (and so the SFTP sessions; a blocked SFTP call fails),
         then its link (a ProxyCommand is stopped, a bastion's channel closed)."""
+        EVENTS.info("closing the connection", extra={"host": self.spec.name})
         self._watchdog.stop()
         self.client.close()
         self.link.close()

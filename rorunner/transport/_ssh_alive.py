@@ -16,6 +16,7 @@ so that one late reply on a healthy link is not mistaken for silence.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ import paramiko
 
 DEFAULT_INTERVAL = 15.0  # seconds (ssh_config ServerAliveInterval)
 DEFAULT_COUNT = 3  # ssh_config ServerAliveCountMax
+_EVENTS = logging.getLogger("rorunner.transport")  # see _ssh_connect.EVENTS
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,9 @@ class Keepalive:
 class Watchdog:
     """Probes one paramiko Transport and closes it when the replies stop."""
 
-    def __init__(self, transport: paramiko.Transport, settings: Keepalive) -> None:
+    def __init__(self, transport: paramiko.Transport, settings: Keepalive, host: str = "") -> None:
         self._transport = transport
+        self._host = host  # for the connection event of a closing
         self._settings = settings
         self._period = settings.interval if settings.count > 1 else settings.interval / 2
         self._stop = threading.Event()
@@ -88,5 +91,6 @@ class Watchdog:
         if self._stop.is_set() or not self._transport.is_active():
             return
         self.reason = f"no reply to SSH keepalives for {bound:g}s ({self._settings.describe()})"
+        _EVENTS.info("%s: closing the connection", self.reason, extra={"host": self._host})
         self._stop.set()
         self._transport.close()

@@ -29,12 +29,19 @@ from rorunner.transport._ssh_route import (
 # paramiko logs failures (with tracebacks) from its own thread; without a handler Python's
 # last-resort handler would print them. Only the CLI prints: our errors carry the cause.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
+# Connection events (connect, auth, keepalive loss, close) at INFO, with `host` in extra:
+# `rorunner play -vv` shows them; nothing is printed without a handler of the reporter's.
+EVENTS = logging.getLogger("rorunner.transport")
+EVENTS.addHandler(logging.NullHandler())
+EVENTS.propagate = False
 
 USER_KNOWN_HOSTS = "~/.ssh/known_hosts"
 # OpenSSH's time format: seconds, or a sequence of numbers with units ("1m30s").
 _TIME = re.compile(r"(?:[0-9]+[smhdw]?)+", re.IGNORECASE)
 _TIME_PART = re.compile(r"([0-9]+)([smhdw]?)", re.IGNORECASE)
 _DEFAULT_INTERVAL_TEXT = f"{DEFAULT_INTERVAL:g}"
+# What paramiko looks for when no key file is given (look_for_keys).
+_DEFAULT_KEYS = tuple(f"~/.ssh/id_{kind}" for kind in ("rsa", "dsa", "ecdsa", "ed25519"))
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -137,10 +144,10 @@ def open_socket(
 
 def _classify(name: str, target: Target, timeout: float, exc: BaseException) -> TransportError:
     where = known_hosts_name(target.hostname, target.port)
-    if isinstance(exc, paramiko.AuthenticationException):
-        keys = ", ".join(target.key_files) or "agent and default keys"
-        return UnreachableError(name, f"authentication failed for {target.user}@{where} ({keys})")
     text = str(exc)
+    if isinstance(exc, paramiko.AuthenticationException) or "authentication methods" in text:
+        tried = auth_sources(target)
+        return UnreachableError(name, f"authentication failed for {target.user}@{where}: {tried}")
     if "protocol banner" in text:
         return UnreachableError(
             name,
@@ -157,6 +164,23 @@ def _classify(name: str, target: Target, timeout: float, exc: BaseException) -> 
 
 def _no_tunnel(bastion: ConnectionSpec, host: str, port: int) -> Tunneled:
     raise UnreachableError(bastion.name, "no pool to reach bastions through")
+
+
+def auth_sources(target: Target) -> str:
+    """Which keys authentication offers, and whether an agent is asked (for messages)."""
+    if target.key_files:
+        keys = "key files " + ", ".join(target.key_files)
+    else:
+        found = [p for p in _DEFAULT_KEYS if os.path.isfile(os.path.expanduser(p))]
+        keys = "key files " + ", ".join(found) if found else "no key file (none in ~/.ssh)"
+    agent_socket = os.environ.get("SSH_AUTH_SOCK")
+    if target.only_keys:
+        agent = "no agent (only the given keys)"
+    elif agent_socket:
+        agent = f"the agent at {agent_socket}"
+    else:
+        agent = "no agent (SSH_AUTH_SOCK unset)"
+    return f"tried {keys}; {agent}"
 
 
 def connect(
@@ -183,6 +207,10 @@ def connect(
     )
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(policy)
+    where = known_hosts_name(target.hostname, target.port)
+    EVENTS.info(
+        "connected to %s; authenticating as %s", where, target.user, extra={"host": spec.name}
+    )
     try:
         client.connect(
             target.hostname,
@@ -208,4 +236,7 @@ def connect(
         cause = link.failure(failed.cause)
         link.close()
         raise type(failed)(spec.name, cause) from exc
+    EVENTS.info(
+        "authenticated as %s; %s", target.user, auth_sources(target), extra={"host": spec.name}
+    )
     return client, target, link
