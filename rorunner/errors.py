@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 EXIT_OK = 0
@@ -80,6 +81,64 @@ class InputError(RorunnerError):
         loc = self.location
         args = (self.message, loc.path if loc else None, loc.line if loc else 0, self.also)
         return (type(self), args)
+
+
+MAX_REPORTED = 20  # input errors shown at once; a count stands for the others
+
+
+class InputErrors(InputError):
+    """Several input errors found in one pass, reported together: sorted by file and line
+    (errors without a place last), at most MAX_REPORTED of them shown."""
+
+    errors: tuple[InputError, ...]
+
+    def __init__(self, errors: Iterable[InputError]) -> None:
+        flat: dict[str, InputError] = {}
+        for error in errors:
+            for one in error.errors if isinstance(error, InputErrors) else (error,):
+                flat.setdefault(str(one), one)
+        self.errors = tuple(sorted(flat.values(), key=_place))
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        """One line per error shown, then how many were left out."""
+        shown = [str(error) for error in self.errors[:MAX_REPORTED]]
+        left = len(self.errors) - len(shown)
+        return shown + ([f"... and {left} more input errors"] if left > 0 else [])
+
+    def __reduce__(self) -> tuple[type[InputErrors], tuple[tuple[InputError, ...]]]:  # type: ignore[override]
+        return (type(self), (self.errors,))
+
+
+def _place(error: InputError) -> tuple[bool, str, int]:
+    where = error.location
+    return (where is None, where.path if where else "", where.line if where else 0)
+
+
+class ErrorCollector:
+    """Gathers input errors so that one pass reports every mistake it finds, not the first."""
+
+    def __init__(self) -> None:
+        self.errors: list[InputError] = []
+
+    @contextmanager
+    def gather(self) -> Iterator[None]:
+        """Run the block; an InputError it raises is kept instead of raised."""
+        try:
+            yield
+        except InputError as exc:
+            self.add(exc)
+
+    def add(self, error: InputError) -> None:
+        """Keep an error found without raising it."""
+        self.errors.append(error)
+
+    def raise_any(self) -> None:
+        """Raise what was gathered: the one error, or all of them as InputErrors."""
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise InputErrors(self.errors)
 
 
 class UsageError(RorunnerError):

@@ -45,6 +45,11 @@ class FakePlan:
         for step in self.steps:
             yield step, sorted(index[p.node] for p in self.predecessors(step))
 
+    def inputs(self, step: PlanStep, base: str, made: Any = ()) -> dict[str, str | None]:
+        """No inputs one by one: a dry run says "inputs changed" (tests/test_plan_reasons_lab
+        checks the real Plan.inputs)."""
+        return {}
+
     def render(self, fmt: str, status: Mapping[Any, str] | None = None) -> str:
         status = status or {}
         return "\n".join(f"{'/'.join(s.node)} {status.get(s.node, '')}" for s in self.steps)

@@ -17,6 +17,7 @@ from rorunner.errors import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     InputError,
+    InputErrors,
     RorunnerError,
     UsageError,
 )
@@ -80,6 +81,9 @@ def _report(exc: BaseException) -> None:
         exc.show()
     elif isinstance(exc, KeyboardInterrupt):
         click.echo("rorunner: interrupted", err=True)
+    elif isinstance(exc, InputErrors):
+        for line in exc.lines():
+            click.echo(f"rorunner: error: {line}", err=True)
     elif isinstance(exc, RorunnerError):
         click.echo(f"rorunner: error: {exc}", err=True)
     else:

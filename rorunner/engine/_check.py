@@ -5,35 +5,49 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
+
+from rorunner.plan import Inputs, changed_inputs
 
 # The keys of a step's saved values (doit saves whatever a python-action returns).
 SIGNATURE = "rorunner.signature"
 FILES = "rorunner.files"
+INPUTS = "rorunner.inputs"  # plan.Inputs: no secret value, see rorunner.plan._inputs
 _BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
 class StepCheck:
     """A doit `uptodate` callable: doit calls it as (task, values) with the values saved at
-    the task's last success; it is up to date when nothing it covers changed since."""
+    the task's last success; it is up to date when nothing it covers changed since.
+
+    `inputs` gives the step's inputs one by one (Plan.inputs); a success saves them, so
+    that `explain` can name the inputs that changed since (only a dry run asks)."""
 
     signature: str
     watched: tuple[str, ...] = ()  # local files made during the run (absent at plan time)
+    inputs: Callable[[], Inputs] | None = field(default=None, compare=False)
 
     def __call__(self, task: object, values: Mapping[str, Any]) -> bool:
         """True when up to date."""
-        return self.explain(values) == ""
+        return self._why(values, detail=False) == ""
 
     def explain(self, values: Mapping[str, Any]) -> str:
-        """'' when up to date, else why not."""
+        """'' when up to date, else why not (naming the inputs that changed)."""
+        return self._why(values, detail=True)
+
+    def _why(self, values: Mapping[str, Any], detail: bool) -> str:
         saved = values.get(SIGNATURE)
         if saved is None:
             return "did not succeed last time"
         if saved != self.signature:
-            return "inputs changed"
+            before = values.get(INPUTS)
+            which = ""
+            if detail and isinstance(before, dict) and self.inputs is not None:
+                which = changed_inputs(before, self.inputs())
+            return f"inputs changed: {which}" if which else "inputs changed"
         changed = _first_changed(self.watched, values.get(FILES) or {})
         return f"file changed: {changed}" if changed else ""
 
@@ -43,7 +57,10 @@ class StepCheck:
 
     def values_now(self) -> dict[str, Any]:
         """What to save when the step has just succeeded."""
-        return {SIGNATURE: self.signature, FILES: {p: _state(p) for p in self.watched}}
+        values = {SIGNATURE: self.signature, FILES: {p: _state(p) for p in self.watched}}
+        if self.inputs is not None:
+            values[INPUTS] = self.inputs()
+        return values
 
 
 def _state(path: str) -> list[Any] | None:

@@ -11,6 +11,7 @@ step makes during the run (`watched`) are what the engine's doit adapter checks.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import posixpath
@@ -98,8 +99,13 @@ class LoweredTask:
 
     @property
     def check(self) -> StepCheck:
-        """The step's up-to-date check: its signature and watched files."""
-        return StepCheck(self.step.signature, self.watched)
+        """The step's up-to-date check: its signature and watched files (and its inputs one
+        by one, for a success to save and a dry run to compare)."""
+        lowering = self.lowering
+        inputs = functools.partial(
+            lowering.plan.inputs, self.step, lowering.project_dir, lowering.made
+        )
+        return StepCheck(self.step.signature, self.watched, inputs)
 
 
 @dataclass(frozen=True)
@@ -155,7 +161,7 @@ def lower_plan(plan: Plan, *, project_dir: str, log_dir: str | None = None) -> L
     """Every plan node (steps and barriers) as a doit task, in plan order."""
     names = [task_name(node) for node in plan.nodes]
     made = frozenset(path for step in plan.steps for path in step.spec.creates)
-    lowering = _Lowering(project_dir, log_dir, _shared_targets(plan.steps), made)
+    lowering = _Lowering(plan, project_dir, log_dir, _shared_targets(plan.steps), made)
     last_of: dict[str, PlanStep] = {}  # each host's latest step so far
     out: list[LoweredTask | LoweredBarrier] = []
     for index, (node, preds) in enumerate(plan.ordered()):
@@ -199,8 +205,14 @@ class _Lowering:
     """What every task of one lowering shares: paths, the shared targets, scripts read once."""
 
     def __init__(
-        self, project_dir: str, log_dir: str | None, shared: frozenset[str], made: frozenset[str]
+        self,
+        plan: Plan,
+        project_dir: str,
+        log_dir: str | None,
+        shared: frozenset[str],
+        made: frozenset[str],
     ) -> None:
+        self.plan = plan
         self.project_dir = project_dir
         self.log_dir = log_dir
         self.shared = shared

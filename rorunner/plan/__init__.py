@@ -2,16 +2,19 @@
 
 from rorunner.model import ConnectionDefaults
 from rorunner.plan._build import PlayInfo, batches
+from rorunner.plan._inputs import Inputs, changed_inputs
 from rorunner.plan._names import task_name
 from rorunner.plan._plan import Plan, build_plan
 from rorunner.plan._render import barrier_label
 
 __all__ = [
     "ConnectionDefaults",
+    "Inputs",
     "Plan",
     "PlayInfo",
     "barrier_label",
     "batches",
     "build_plan",
+    "changed_inputs",
     "task_name",
 ]

@@ -8,10 +8,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rorunner.errors import InputError, Location
+from rorunner.errors import ErrorCollector, InputError, InputErrors, Location
 from rorunner.model import Barrier, ConnectionDefaults, Host, Inventory, PlanStep
 from rorunner.plan._become import SigningKey, process_key
 from rorunner.plan._expand import Expander, HostPlay, PlannedUnit
+from rorunner.plan._files import FileCache
 from rorunner.plan._graph import GraphBuilder, chained_signature
 from rorunner.plan._hosts import check_pattern, select
 from rorunner.plan._jinja import is_template
@@ -41,6 +42,7 @@ class Built:
     plays: list[PlayInfo]
     notices: list[str]
     tails: set[tuple[str, str, str, str]]  # (play, role, phase, step) of every step
+    files: FileCache | None = None  # the file digests planning took
 
 
 def batches(hosts: Sequence[str], serial: Sequence[int | str]) -> tuple[tuple[str, ...], ...]:
@@ -79,9 +81,15 @@ def build_graph(
         allowed = set(select(inventory, limit, Location("--limit")))
     built = Built(GraphBuilder(), [], [], set())
     expander = Expander(playbook, extra_vars, defaults, signing_key)
+    built.files = expander.files
     order = _Order()
+    errors = ErrorCollector()  # every mistake of the plan at once (per play, per host)
     for play in playbook.plays:
-        hosts = _play_hosts(inventory, play, allowed)
+        try:
+            hosts = _play_hosts(inventory, play, allowed)
+        except InputError as exc:
+            errors.add(exc)
+            continue
         info = PlayInfo(
             id=play.id,
             name=play.name,
@@ -98,14 +106,58 @@ def build_graph(
             continue
         context = _PlayContext(inventory, playbook, play, expander, built.builder, defaults)
         built.tails.update(context.tails())
-        for number, group in enumerate(info.batches, start=1):
-            if number > 1 or not play.pipeline:
-                order.barrier_before(built.builder, play.id, number)
-            for host in group:
-                final = context.host_steps(host, fetch_dir, order.before(host))
-                if final is not None:
-                    order.ended(host, final)
+        for error in _add_play(context, info, order, fetch_dir):
+            errors.add(error)
+    errors.raise_any()
     return built
+
+
+def _add_play(
+    context: _PlayContext, info: PlayInfo, order: _Order, fetch_dir: str | None
+) -> list[InputError]:
+    """Add every host's steps of one play, batch by batch; the mistakes found (each once,
+    naming its hosts when it hit only some)."""
+    failed = HostErrors()
+    for number, group in enumerate(info.batches, start=1):
+        if number > 1 or not info.pipeline:
+            order.barrier_before(context.builder, info.id, number)
+        for host in group:
+            try:
+                final = context.host_steps(host, fetch_dir, order.before(host))
+            except InputError as exc:
+                for error in exc.errors if isinstance(exc, InputErrors) else (exc,):
+                    failed.add(host, error)
+                continue
+            if final is not None:
+                order.ended(host, final)
+    return failed.errors(len(info.hosts))
+
+
+class HostErrors:
+    """The errors of one play's hosts, each distinct error once with the hosts it hit: an
+    error on only some of the play's hosts names them (a variable missing on some hosts)."""
+
+    SHOWN_HOSTS = 10
+
+    def __init__(self) -> None:
+        self._hosts: dict[str, tuple[InputError, list[str]]] = {}
+
+    def add(self, host: str, error: InputError) -> None:
+        """`host` could not be planned because of `error`."""
+        self._hosts.setdefault(str(error), (error, []))[1].append(host)
+
+    def errors(self, play_hosts: int) -> list[InputError]:
+        """Each error once; one that hit fewer than all `play_hosts` hosts names them."""
+        found = []
+        for error, hosts in self._hosts.values():
+            if len(hosts) == play_hosts:
+                found.append(error)
+                continue
+            names = ", ".join(hosts[: self.SHOWN_HOSTS])
+            names += ", ..." if len(hosts) > self.SHOWN_HOSTS else ""
+            message = f"{error.message} (on {len(hosts)} of {play_hosts} hosts: {names})"
+            found.append(InputError.at(message, error.location or Location(""), error.also))
+        return found
 
 
 class _Order:
@@ -183,8 +235,13 @@ class _PlayContext:
         where = self.expander.host_play(host, self.play, self.defaults, fetch)
         exits: dict[str, list[int]] = {}  # per unit: what a dependent unit waits for
         previous: int | None = None
+        errors = ErrorCollector()  # each unit's first mistake (the plan is not run then)
         for unit, use in self.units:
-            planned = self.expander.unit(where, unit, use)
+            try:
+                planned = self.expander.unit(where, unit, use)
+            except InputError as exc:
+                errors.add(exc)
+                continue
             feeders = [node for dep in unit.depends for node in exits.get(dep, [])]
             if not planned.steps:
                 exits[unit.name] = feeders
@@ -194,6 +251,7 @@ class _PlayContext:
             first = self._add_unit(where, unit, planned, preds)
             previous = first + len(planned.steps) - 1
             exits[unit.name] = [previous]
+        errors.raise_any()
         return previous
 
     def _add_unit(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 from rorunner.model import Barrier, ConnectionDefaults, Inventory, Node, PlanNode, PlanStep
 from rorunner.plan._become import SigningKey, process_key
 from rorunner.plan._build import PlayInfo, build_graph
+from rorunner.plan._files import FileCache
 from rorunner.plan._graph import Graph
+from rorunner.plan._inputs import Inputs, step_inputs
 from rorunner.plan._names import check_task_names, task_name
 from rorunner.plan._render import Edge, render
 from rorunner.playbook import Playbook
@@ -24,8 +26,10 @@ class Plan:
         graph: Graph,
         plays: tuple[PlayInfo, ...],
         notices: tuple[str, ...],
+        files: FileCache | None = None,
     ) -> None:
         self._graph = graph
+        self._files = files or FileCache()  # the digests planning took, for step_inputs
         self.nodes: tuple[PlanNode, ...] = tuple(graph.nodes)
         self.steps: tuple[PlanStep, ...] = tuple(n for n in self.nodes if isinstance(n, PlanStep))
         self.barriers: tuple[Barrier, ...] = tuple(n for n in self.nodes if isinstance(n, Barrier))
@@ -62,6 +66,12 @@ class Plan:
         return tuple(
             s for s in self._at(self._graph.feeders(self._index(step))) if isinstance(s, PlanStep)
         )
+
+    def inputs(self, step: PlanStep, base: str, made: Collection[str] = ()) -> Inputs:
+        """The step's inputs one by one (plan._inputs.step_inputs): what a success stores so
+        that a dry run can name the input that changed."""
+        feeders = {task_name(f): f.signature for f in self.feeders(step)}
+        return step_inputs(step, self._files.digest, feeders, base, made)
 
     def successors(self, node: PlanNode) -> tuple[PlanNode, ...]:
         """Nodes that wait for `node`, in plan order."""
@@ -129,7 +139,7 @@ def build_plan(
         defaults or ConnectionDefaults(),
         signing_key or process_key,
     )
-    plan = Plan(built.builder.finish(), tuple(built.plays), tuple(built.notices))
+    plan = Plan(built.builder.finish(), tuple(built.plays), tuple(built.notices), built.files)
     hosts = dict.fromkeys(host for play in built.plays for host in play.hosts)
     check_task_names(hosts, built.tails, plan.steps)
     return plan

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from rorunner.become import BECOME_KEYS
-from rorunner.errors import InputError, Location
+from rorunner.errors import ErrorCollector, InputError, Location
 from rorunner.playbook._model import Play, Playbook, RoleUse, Unit
 from rorunner.playbook._node import Node
 from rorunner.playbook._roles import check_cycles, find_role, load_role, role_search_path
@@ -49,13 +49,21 @@ def load_playbook(
     if not isinstance(data, list):
         top.fail(f"a playbook is a list of plays, not {kind_of(data)}")
     base = os.path.dirname(path)
-    plays = tuple(_play(node, index, base) for index, node in enumerate(top.sequence("play"), 1))
+    # Every mistake found in one pass: per play, per inline rtas and per role (the first of
+    # each), reported together in line order (errors.InputErrors).
+    errors = ErrorCollector()
+    found: list[Play] = []
+    for index, node in enumerate(top.sequence("play"), 1):
+        with errors.gather():
+            found.append(_play(node, index, base, errors))
+    plays = tuple(found)
     search = role_search_path(base, roles_path)
-    roles = _load_roles(plays, search, vault)
+    roles = _load_roles(plays, search, vault, errors)
+    errors.raise_any()
     return Playbook(path, plays, roles, search)
 
 
-def _play(node: Node, index: int, base: str) -> Play:
+def _play(node: Node, index: int, base: str, errors: ErrorCollector) -> Play:
     title = node.value.get("name") if isinstance(node.value, Mapping) else None
     if isinstance(title, str) and title.strip():
         node = Node(node.value, node.path, node.line, f"play {title!r}")
@@ -73,7 +81,7 @@ def _play(node: Node, index: int, base: str) -> Play:
         vars=vars_node.variables() if vars_node else {},
         vars_at=vars_node.variable_lines() if vars_node else {},
         roles=_role_uses(keys["roles"]) if "roles" in keys else (),
-        rtas=_inline_units(keys["rtas"], base) if "rtas" in keys else (),
+        rtas=_inline_units(keys["rtas"], base, errors) if "rtas" in keys else (),
         serial=_serial(keys["serial"]) if "serial" in keys else (),
         max_fail_percentage=(
             keys["max_fail_percentage"].number(0, 100) if "max_fail_percentage" in keys else None
@@ -107,16 +115,17 @@ def _role_uses(node: Node) -> tuple[RoleUse, ...]:
     return tuple(uses)
 
 
-def _inline_units(node: Node, base: str) -> tuple[Unit, ...]:
+def _inline_units(node: Node, base: str, errors: ErrorCollector) -> tuple[Unit, ...]:
     units: dict[str, Unit] = {}
     for item in node.sequence("rtas"):
-        keys = item.mapping(_RTAS_KEYS, required=("name",))
-        name = check_name(keys["name"], keys["name"].string())
-        if name in units:
-            raise InputError.at(
-                f"duplicate rtas name {name!r} in this play", keys["name"].at, [units[name].at]
-            )
-        units[name] = Unit(name, item.at, inline_steps(keys, base), become=become_keys(keys))
+        with errors.gather():
+            keys = item.mapping(_RTAS_KEYS, required=("name",))
+            name = check_name(keys["name"], keys["name"].string())
+            if name in units:
+                raise InputError.at(
+                    f"duplicate rtas name {name!r} in this play", keys["name"].at, [units[name].at]
+                )
+            units[name] = Unit(name, item.at, inline_steps(keys, base), become=become_keys(keys))
     return tuple(units.values())
 
 
@@ -140,21 +149,32 @@ def _serial(node: Node) -> tuple[int | str, ...]:
 
 
 def _load_roles(
-    plays: tuple[Play, ...], search: tuple[str, ...], vault: VaultSecrets | None
+    plays: tuple[Play, ...],
+    search: tuple[str, ...],
+    vault: VaultSecrets | None,
+    errors: ErrorCollector,
 ) -> dict[str, Unit]:
     roles: dict[str, Unit] = {}
+    failed: set[str] = set()
     pending: list[tuple[str, Location]] = [(use.name, use.at) for p in plays for use in p.roles]
     while pending:
         name, at = pending.pop(0)
-        if name in roles:
+        if name in roles or name in failed:
             continue
-        roles[name] = load_role(name, find_role(name, search, at), vault)
-        pending.extend((dep, roles[name].depends_at[dep]) for dep in roles[name].depends)
-    check_cycles(roles)
+        with errors.gather():
+            try:
+                roles[name] = load_role(name, find_role(name, search, at), vault)
+            except InputError:
+                failed.add(name)
+                raise
+            pending.extend((dep, roles[name].depends_at[dep]) for dep in roles[name].depends)
+    if not failed:  # cycles are looked for once every role loads
+        with errors.gather():
+            check_cycles(roles)
     for play in plays:
         uses = {use.name: use for use in reversed(play.roles)}  # the first use of each role
         clash = next((unit for unit in play.rtas if unit.name in uses), None)
         if clash:
             message = f"rtas name {clash.name!r} is also a role of this play"
-            raise InputError.at(message, clash.at, [uses[clash.name].at])
+            errors.add(InputError.at(message, clash.at, [uses[clash.name].at]))
     return roles

@@ -1,0 +1,125 @@
+"""A step's inputs one by one: the compact map a success stores beside the step's signature,
+so that a later dry run can name the input that changed (`vars.app_version 1.0 -> 2.0`,
+`file roles/web/files/app.conf.j2`, `command`, `predecessor <task>`).
+
+Each entry maps an input's name to `=<value>` (a short, printable value, shown in a change),
+`#<digest>` (a content digest: only "changed" can be said), or None: a secret-like variable
+(rorunner.masking), kept by name only, neither its value nor a digest of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+from rorunner.masking import is_secret_name
+from rorunner.model import FileMove, PlanStep
+
+Inputs = dict[str, str | None]
+VALUE_MAX = 64  # longer values are kept as a digest
+SHOWN_CHANGES = 4  # changes named in one reason; a count stands for the others
+_ABSENT = object()
+
+
+def _digest(*parts: Any) -> str:
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return "#" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _value(text: str) -> str:
+    """`=text` when short and on one line, else its digest."""
+    if len(text) <= VALUE_MAX and text.isprintable():
+        return "=" + text
+    return _digest(text)
+
+
+def step_inputs(
+    step: PlanStep,
+    file_digest: Callable[[str], str],
+    feeders: Mapping[str, str],
+    base: str,
+    made: Collection[str] = (),
+) -> Inputs:
+    """The inputs of `step`: its command or script, shipped or fetched files, settings,
+    target, environment variables and feeding predecessors (`feeders`: task name ->
+    signature); local paths shown relative to `base` (the project dir); `made`: local files
+    that steps of the run make (their step stands for their content)."""
+    spec = step.spec
+    inputs: Inputs = {}
+    if spec.command is not None:
+        inputs["command"] = _digest(spec.command)
+    if spec.script:
+        inputs[f"script {_rel(spec.script, base)}"] = _digest(file_digest(spec.script))
+    for move in spec.files:
+        key, value = _file(spec.kind, move, file_digest, base, made)
+        inputs[key if key not in inputs else f"{key} -> {move.dest}"] = value
+    settings = f"always={spec.always} timeout={spec.timeout} creates={len(spec.creates)}"
+    inputs["settings"] = _value(settings) if not spec.creates else _digest(settings, spec.creates)
+    conn = step.conn
+    inputs["target"] = _value(f"{conn.user or ''}@{conn.address}:{conn.port or ''}")
+    inputs["remote_dir"] = _value(step.remote_dir)
+    inputs["fetch_dir"] = _value(step.fetch_dir)
+    for name, value in step.env:
+        kind = "env" if name.startswith("RORUNNER_") else "vars"
+        secret = is_secret_name(name) or not isinstance(value, str)  # or a vault value
+        inputs[f"{kind}.{name}"] = None if secret else _value(value)
+    for task, signature in feeders.items():
+        inputs[f"predecessor {task}"] = "#" + signature[:16]
+    return inputs
+
+
+def _file(
+    kind: str, move: FileMove, file_digest: Callable[[str], str], base: str, made: Collection[str]
+) -> tuple[str, str]:
+    if kind == "fetch":
+        return f"fetch {move.src}", _value(move.dest)
+    if move.content is not None:
+        content = hashlib.sha256(move.content).hexdigest()
+    elif move.src in made:  # made by a local step during the run: that step stands for it
+        content = "made during the run"
+    else:
+        content = file_digest(move.src)
+    return f"file {_rel(move.src, base)}", _digest(move.dest, move.mode, content)
+
+
+def _rel(path: str, base: str) -> str:
+    return os.path.relpath(path, base) if os.path.isabs(path) else path
+
+
+def changed_inputs(saved: Mapping[str, Any], now: Inputs) -> str:
+    """Which inputs differ, as a dry run names them ('' when none can be named)."""
+    changes = []
+    for key in [*now, *(k for k in saved if k not in now)]:
+        before, after = saved.get(key, _ABSENT), now.get(key, _ABSENT)
+        if before != after:
+            changes.append(_change(key, before, after))
+    if not changes:
+        secret = [key for key, value in now.items() if value is None]
+        return f"a secret input: {', '.join(secret)}" if secret else ""
+    more = len(changes) - SHOWN_CHANGES
+    shown = ", ".join(changes[:SHOWN_CHANGES])
+    return shown + (f", and {more} more" if more > 0 else "")
+
+
+def _change(key: str, before: object, after: object) -> str:
+    if before is _ABSENT:
+        return f"{key} (new{_shown(after, ': ')})"
+    if after is _ABSENT:
+        return f"{key} (gone)"
+    if _is_value(before) and _is_value(after):
+        return f"{key} {_shown(before)} -> {_shown(after)}"
+    return key
+
+
+def _is_value(item: object) -> bool:
+    return isinstance(item, str) and item.startswith("=")
+
+
+def _shown(item: object, prefix: str = "") -> str:
+    if not _is_value(item):
+        return ""
+    text = str(item)[1:]
+    return prefix + (text if text else "''")

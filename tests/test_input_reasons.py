@@ -1,0 +1,39 @@
+"""InputErrors (every mistake at once, in line order, capped) and the dry run's input changes."""
+
+from __future__ import annotations
+
+from rorunner.errors import MAX_REPORTED, InputError, InputErrors
+from rorunner.plan import changed_inputs
+
+
+def test_input_errors_are_sorted_by_file_and_line_and_capped() -> None:
+    errors = [
+        InputError("third", "b.yml", 2),
+        InputError("first", "a.yml", 9),
+        InputError("no place"),
+        InputError("second", "a.yml", 10),
+        InputError("first", "a.yml", 9),  # the same error twice is shown once
+    ]
+    group = InputErrors(errors)
+    assert group.lines() == ["a.yml:9: first", "a.yml:10: second", "b.yml:2: third", "no place"]
+    assert group.exit_code == 3
+    many = InputErrors(InputError(f"e{i}", "c.yml", i) for i in range(1, MAX_REPORTED + 4))
+    assert many.lines()[-1] == "... and 3 more input errors"
+    assert len(many.lines()) == MAX_REPORTED + 1
+    assert InputErrors([group, InputError("last", "z.yml", 1)]).lines()[-2:] == [
+        "z.yml:1: last",
+        "no place",
+    ]
+
+
+def test_changed_inputs_name_values_digests_secrets_and_predecessors() -> None:
+    saved = {"command": "#1", "vars.v": "=1.0", "vars.gone": "=x", "vars.pw": None, "file f": "#a"}
+    now = {"command": "#1", "vars.v": "=2.0", "vars.new": "=", "vars.pw": None, "file f": "#b"}
+    assert changed_inputs(saved, now) == (
+        "vars.v 1.0 -> 2.0, vars.new (new: ''), file f, vars.gone (gone)"
+    )
+    same = {"command": "#1", "vars.pw": None}
+    assert changed_inputs(same, same) == "a secret input: vars.pw"
+    assert changed_inputs({"command": "#1"}, {"command": "#1"}) == ""
+    several = {f"predecessor t{i}": f"#{i}" for i in range(6)}
+    assert changed_inputs({}, several).endswith(", and 2 more")
