@@ -9,6 +9,7 @@ values of secret-like variables are replaced by MASK, and only their names are k
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -23,6 +24,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 MIN_MASKED = 4  # shorter values are not masked: they would blank out ordinary text
 
 
+@functools.lru_cache(maxsize=4096)  # asked per variable of every step that succeeds
 def is_secret_name(name: str) -> bool:
     """Whether a variable's name marks its value as a secret (`db_secret`, `SECRET_KEY`...)."""
     words = {word.lower() for word in _WORD.findall(name)}

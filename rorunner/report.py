@@ -227,7 +227,6 @@ class Reporter:
         self._plays = {p.id: PlayProgress(p) for p in plays}
         self._running: dict[str, Running] = {}
         self._cut: list[StepRef] = []  # started, then ended as not_run: an interrupt cut them
-        self._counts: Counter[Status] = Counter()
         self._started_at = time.monotonic()
         self._follower: LogFollower | None = None
         self._log_handler: logging.Handler | None = None
@@ -300,14 +299,15 @@ class Reporter:
             running = self._running.pop(outcome.task, None)
             if running is not None and outcome.status == "not_run":
                 self._cut.append(outcome)
-            self._counts[outcome.status] += 1
             progress = self._progress(outcome.play)
             progress.counts[outcome.status] += 1
             if not self._live:
                 return
             if self._follower is not None and running is not None:
                 self._follower.finish(outcome.task)
-            self._write("".join(f"{line}\n" for line in self._finished_lines(outcome, progress)))
+            lines = self._finished_lines(outcome, progress)
+            if lines:
+                self._write("".join(f"{line}\n" for line in lines))
 
     def _finished_lines(self, outcome: StepOutcome, progress: PlayProgress) -> list[str]:
         lines: list[str] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -73,3 +74,17 @@ def block_of(lines: list[str], head: str) -> list[str]:
     while end < len(lines) and lines[end].startswith("    "):
         end += 1
     return lines[start:end]
+
+
+def example_project(tmp_path: Path, lab: Lab) -> tuple[list[str], Path]:
+    """The example project (playbooks/, roles/) copied into tmp_path, and the argv that
+    plays it on the lab; returns (argv, the playbooks dir)."""
+    for part in ("playbooks", "roles"):
+        shutil.copytree(REPO / part, tmp_path / part)
+    books = tmp_path / "playbooks"
+    argv = [
+        *(sys.executable, "-m", "rorunner", "play", str(books / "site.yml")),
+        *("-i", str(lab.inventory_ini), "--known-hosts", str(lab.known_hosts)),
+        *("--private-key", str(lab.client_key)),
+    ]
+    return argv, books

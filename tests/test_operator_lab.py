@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from tests.lab import Lab
-from tests.play_book import Book, block_of, steps
+from tests.play_book import REPO, Book, block_of, example_project, steps
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 WAIT_FOR_RELEASE = (
@@ -101,6 +101,27 @@ def _read_pty(fd: int, timeout: float) -> str:
         return os.read(fd, 65536).decode("utf-8", errors="replace")
     except OSError:  # the child closed its end
         return ""
+
+
+def _on_a_terminal(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run argv with a pseudo-terminal as stdout and stderr: (exit status, the screen's
+    text without ANSI sequences or carriage returns)."""
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(argv, stdout=secondary, stderr=secondary, env=env)
+    os.close(secondary)
+    screen, deadline = "", time.monotonic() + 180
+    try:
+        while time.monotonic() < deadline:
+            chunk = _read_pty(primary, 0.5)
+            screen += chunk
+            if not chunk and proc.poll() is not None:
+                break
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
+        os.close(primary)
+    return proc.returncode, ANSI.sub("", screen).replace("\r", "")
 
 
 def test_live_display_on_a_terminal_shows_the_running_step_and_its_log_grows(
@@ -308,3 +329,24 @@ def test_the_state_files_are_named_as_the_readme_says(tmp_path: Path, lab: Lab) 
     assert (state / "deps.sqlite").is_file() and not (state / "deps.sqlite3").exists()
     (record,) = [p for p in (state / "runs").glob("*.json") if not p.name.endswith(".plan.json")]
     assert (state / "logs" / record.stem).is_dir() and (state / "lock").exists()
+
+
+def test_a_no_op_run_on_a_terminal_prints_one_line_per_play_and_the_recap(
+    tmp_path: Path, lab: Lab
+) -> None:
+    argv, _books = example_project(tmp_path, lab)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "160", "TERM": "xterm"}
+    first = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=180)
+    assert first.returncode == 0, first.stdout + first.stderr
+    code, screen = _on_a_terminal(argv, env)
+    assert code == 0, screen
+    display = re.compile(r"^(play \S+ \[[^]]*\]: \d+/\d+ done, \d+ failed|  running |  \.\.\. )")
+    lines = [line for line in screen.splitlines() if not display.match(line)]
+    recap = lines.index("PLAY RECAP " + "*" * 60)
+    assert [line.split(" done in ")[0] for line in lines[: recap - 1]] == [
+        "play 01-site [Site]",
+        "play 02-web-tier-check [Web tier check]",
+    ], screen
+    assert lines[recap - 1] == ""
+    assert len(lines) == recap + 1 + len(lab.hosts) + 2, screen  # hosts, run record, final
+    assert lines[-1].startswith("finished in ") and lines[-1].endswith(" up to date"), screen

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 from tests.lab import Lab
-from tests.play_book import REPO, Book
+from tests.play_book import REPO, Book, example_project
 
 THREE_SCHEMA_MISTAKES = """\
 - name: one
@@ -89,19 +87,6 @@ def test_plan_mistakes_come_together_and_a_variable_missing_on_some_hosts_names_
     assert lines[2].startswith(f"{book.path}:10: ") and "nosuchgroup" in lines[2]
 
 
-def _example(tmp_path: Path, lab: Lab) -> tuple[list[str], Path]:
-    """The example project copied into tmp_path, and the argv that plays it on the lab."""
-    for part in ("playbooks", "roles"):
-        shutil.copytree(REPO / part, tmp_path / part)
-    books = tmp_path / "playbooks"
-    argv = [
-        *(sys.executable, "-m", "rorunner", "play", str(books / "site.yml")),
-        *("-i", str(lab.inventory_ini), "--known-hosts", str(lab.known_hosts)),
-        *("--private-key", str(lab.client_key)),
-    ]
-    return argv, books
-
-
 def _play(argv: list[str], *extra: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run([*argv, *extra], capture_output=True, text=True, env=env, timeout=180)
@@ -120,7 +105,7 @@ def _verdicts(out: str) -> list[tuple[str, str, str]]:
 
 
 def test_dry_run_names_the_var_or_the_template_that_changed(tmp_path: Path, lab: Lab) -> None:
-    argv, _books = _example(tmp_path, lab)
+    argv, _books = example_project(tmp_path, lab)
     first = _play(argv)
     assert first.returncode == 0, first.stdout + first.stderr
 

@@ -52,7 +52,11 @@ def step_inputs(
     if spec.command is not None:
         inputs["command"] = _digest(spec.command)
     if spec.script:
-        inputs[f"script {_rel(spec.script, base)}"] = _digest(file_digest(spec.script))
+        try:
+            script = file_digest(spec.script)
+        except OSError:
+            script = "missing"
+        inputs[f"script {_rel(spec.script, base)}"] = _digest(script)
     for move in spec.files:
         key, value = _file(spec.kind, move, file_digest, base, made)
         inputs[key if key not in inputs else f"{key} -> {move.dest}"] = value
@@ -81,7 +85,10 @@ def _file(
     elif move.src in made:  # made by a local step during the run: that step stands for it
         content = "made during the run"
     else:
-        content = file_digest(move.src)
+        try:
+            content = file_digest(move.src)
+        except OSError:  # gone since it was planned: the signature has it as it was
+            content = "missing"
     return f"file {_rel(move.src, base)}", _digest(move.dest, move.mode, content)
 
 
