@@ -10,6 +10,8 @@ Status = Literal["ok", "changed", "skipped", "failed", "unreachable", "not_run"]
 STATUSES: tuple[Status, ...] = ("ok", "changed", "skipped", "failed", "unreachable", "not_run")
 SUCCEEDED: tuple[Status, ...] = ("ok", "changed")  # it ran and did what it should
 FAILED: tuple[Status, ...] = ("failed", "unreachable")  # it ran and did not
+# The reason of a step an interrupt cut short (it started, its success was never recorded).
+CUT_SHORT = "interrupted while running: it runs again on the next run"
 
 
 @dataclass(frozen=True, kw_only=True)

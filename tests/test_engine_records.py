@@ -89,11 +89,17 @@ def test_a_stopped_play_and_a_failed_host_are_in_the_record(tmp_path: Path) -> N
     result = run_plan(maker.build(), EngineOptions(tmp_path))  # type: ignore[arg-type]
     record = RunStore(tmp_path / ".rorunner").load(result.run_id)
     assert record.exit_code == 2 == result.exit_code
-    assert record.plays[0].stop_reason == "play 01-play exceeded max_fail_percentage 0"
+    assert record.plays[0].stop_reason == (
+        "play 01-play stopped: 1 of 2 hosts of batch 1 of 2 failed, more than max_fail_percentage 0"
+    )
     steps = {s.host: s for s in record.steps}
     assert (steps["a"].status, steps["a"].rc) == ("failed", 1)
     assert steps["a"].stderr is not None and Path(steps["a"].stderr).read_text() == "bad host\n"
     assert steps["a"].command == 'echo "bad host" >&2; test "$RORUNNER_HOST" != a'
+    assert steps["a"].reason == (  # what the screen shows under the step's line
+        f"command `{steps['a'].command}` exited with status 1\nstderr:\n| bad host"
+    )
+    assert result.outcomes[0].reason == steps["a"].reason
     assert (steps["c"].status, steps["c"].started_at) == ("not_run", None)
     assert "max_fail_percentage" in steps["c"].reason
     assert {h.host: h.state for h in record.hosts} == {

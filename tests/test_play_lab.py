@@ -234,6 +234,10 @@ def _names_the_cut_steps(project: Project, out: str) -> None:
     slow = "01-slow > s > remote > 02-echo-x-count-slow-touch"
     assert cut == {f"    [{h.name}] {slow}" for h in project.lab.hosts}, out
     assert lines[-1].startswith("interrupted after "), out
+    record = json.loads(Path(lines[head - 1].removeprefix("run record: ")).read_text())
+    reasons = {s["host"]: s["reason"] for s in record["steps"] if s["step"] == slow.split()[-1]}
+    cut_short = "interrupted while running: it runs again on the next run"
+    assert reasons == {h.name: cut_short for h in project.lab.hosts}, record["steps"]
 
 
 def test_kill_9_during_a_slow_step_then_rerun_repeats_only_that_step(project: Project) -> None:

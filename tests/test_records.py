@@ -124,8 +124,10 @@ def test_interrupted_run_marks_in_flight_and_pending_steps_not_run(tmp_path: Pat
     record = writer.finish(exit_code=99, interrupted=True)
     assert record.status == "interrupted"
     first, second = record.steps[:2]
-    assert (first.status, first.reason, first.duration) == ("not_run", "interrupted", 2.0)
-    assert (second.status, second.started_at) == ("not_run", None)
+    # The running step was cut short (it runs again); the pending one never started.
+    cut_short = "interrupted while running: it runs again on the next run"
+    assert (first.status, first.reason, first.duration) == ("not_run", cut_short, 2.0)
+    assert (second.status, second.reason, second.started_at) == ("not_run", "interrupted", None)
 
 
 def test_writes_are_throttled_yet_the_reader_catches_up(tmp_path: Path, validator: Any) -> None:

@@ -23,8 +23,8 @@ from rorunner.engine._prewarm import Prewarm, hosts_to_prewarm
 from rorunner.engine._record import Recorder, Tee, open_record
 from rorunner.engine._result import RunResult, summarise
 from rorunner.engine._state import RunState
-from rorunner.engine._step import CUT_SHORT, StepAction, StepCallable, outcome_for
-from rorunner.outcome import RunEvents, Status, StepOutcome
+from rorunner.engine._step import StepAction, StepCallable, outcome_for
+from rorunner.outcome import CUT_SHORT, RunEvents, Status, StepOutcome
 from rorunner.records import Invocation, prune_runs
 from rorunner.transport import Pool, TransportPool
 

@@ -15,13 +15,11 @@ from rorunner.engine._prewarm import REMOTE_KINDS, Prewarm
 from rorunner.engine._state import RunState
 from rorunner.errors import TransportError, UnreachableError
 from rorunner.model import StepSpec
-from rorunner.outcome import SUCCEEDED, Status, StepOutcome, StepRef
+from rorunner.outcome import CUT_SHORT, SUCCEEDED, Status, StepOutcome, StepRef
 from rorunner.tasks import StepFailure
 from rorunner.transport import TransportPool
 
 COMMAND_KINDS = ("local", "remote")  # steps that run commands, and so write logs
-# The reason of a step an interrupt cut short: its success was never recorded.
-CUT_SHORT = "interrupted while running: it runs again on the next run"
 # What the task generators put in a task's actions: plain data, called with the run's pool.
 StepCallable = Callable[[TransportPool], StepFailure | None]
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rorunner import __version__
+from rorunner.outcome import CUT_SHORT
 from rorunner.records._mask import mask_argv
 from rorunner.records._model import (
     SCHEMA_VERSION,
@@ -147,7 +148,9 @@ class RecordWriter:
             why = "interrupted" if interrupted else "not started"
             for task, step in self._steps.items():
                 if step["status"] in ("pending", "running"):
-                    self._set_finished(task, "not_run", None, why, (None, None), None)
+                    cut = step["status"] == "running"  # it runs again on the next run
+                    reason = CUT_SHORT if cut else why
+                    self._set_finished(task, "not_run", None, reason, (None, None), None)
             end = self._clock()
             status: RunStatus = "interrupted" if interrupted else "finished"
             self._doc.update(
