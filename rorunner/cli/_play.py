@@ -178,13 +178,11 @@ def _dry_run(plan: Plan, engine: EngineOptions) -> None:
 
 def _reporter(plan: Plan, *, as_json: bool, verbosity: int) -> Reporter:
     """Plain lines, or on a terminal (without --json) the live display."""
-    from rorunner.report import Reporter, play_totals  # noqa: PLC0415 - lazy
+    from rorunner.report import Reporter, live_reporter, play_totals  # noqa: PLC0415 - lazy
 
     plays = play_totals(plan)
     if not as_json and sys.stdout.isatty():
-        from rorunner.report_live import LiveReporter  # noqa: PLC0415 - lazy: rich
-
-        return LiveReporter(verbosity=verbosity, plays=plays)
+        return live_reporter(verbosity=verbosity, plays=plays)
     return Reporter(live=not as_json, verbosity=verbosity, plays=plays)
 
 

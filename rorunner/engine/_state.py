@@ -115,7 +115,7 @@ class RunState:
 
 
 def _abort_reason(limits: PlayLimits, batch: int, failed: int, size: int) -> str:
-    """Why the play stops ('' when it goes on), as "play <id> stopped: ..." (report.py shows
+    """Why the play stops ('' when it goes on), as "play <id> stopped: ..." (rorunner.report shows
     such a reason once per play)."""
     pct = limits.max_fail_percentage
     where = f"batch {batch} of {len(limits.batches)}" if len(limits.batches) > 1 else "the play"

@@ -22,7 +22,7 @@ from rich.live import Live
 from rich.text import Text
 
 from rorunner.masking import printable
-from rorunner.outcome import StepOutcome, StepRef
+from rorunner.outcome import FAILED, StepOutcome, StepRef
 from rorunner.report import PlayTotal, Reporter
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ class Board:
             if bar is not None:
                 bar.started = True
                 bar.done += 1
-                bar.failed += outcome.status in ("failed", "unreachable")
+                bar.failed += outcome.status in FAILED
 
     def render(self) -> Group:
         """The display now: a line per play in progress, then the running steps."""

@@ -1,8 +1,8 @@
 """The reporter, for `rorunner play` and `rorunner run` alike: live lines as steps (or ad
 hoc commands) finish, the recap or summary, the dry-run listing and the JSON record.
 
-Besides the CLI this is the only module that prints (with rorunner.report_live, which draws
-the live display on a terminal). Lines are written whole, under one lock, so worker threads
+Besides the CLI this is the only package that prints (its _live module draws the live
+display on a terminal, with rich). Lines are written whole, under one lock, so worker threads
 never interleave mid-line.
 
 What a run shows: a banner when a play starts work, each step that ran with its status
@@ -25,14 +25,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
-from rorunner.outcome import Status, StepOutcome, StepRef
+from rorunner.outcome import FAILED, Status, StepOutcome, StepRef
 
 if TYPE_CHECKING:  # only types: `rorunner run` reports without loading the engine (and doit)
     from types import TracebackType
 
     from rorunner.engine import DryRunEntry, RunResult
     from rorunner.plan import Plan
-    from rorunner.report_live import LogFollower
+    from rorunner.report._live import LogFollower
 
 _WIDTH = 11  # longest status word ("unreachable") plus a space
 _INDENT = "    "
@@ -73,7 +73,7 @@ def _details(outcome: StepOutcome) -> str:
 def outcome_lines(outcome: StepOutcome) -> list[str]:
     """A step's status line; under a failed or unreachable one, its reason, indented."""
     lines = [step_line(outcome)]
-    if outcome.status in ("failed", "unreachable"):
+    if outcome.status in FAILED:
         lines.extend(f"{_INDENT}{line}" for line in outcome.reason.splitlines())
     return lines
 
@@ -168,6 +168,15 @@ class PlayTotal:
     steps: int
 
 
+def live_reporter(
+    out: TextIO | None = None, *, verbosity: int = 0, plays: Sequence[PlayTotal] = ()
+) -> Reporter:
+    """The Reporter for a terminal: the same lines, above a live display (rich, loaded here)."""
+    from rorunner.report._live import LiveReporter  # noqa: PLC0415 - rich only when shown
+
+    return LiveReporter(out, verbosity=verbosity, plays=plays)
+
+
 def play_totals(plan: Plan) -> tuple[PlayTotal, ...]:
     """Every play of `plan` that has steps, in order, with its step count."""
     per_play = Counter(step.play for step in plan.steps)
@@ -188,11 +197,6 @@ class PlayProgress:
     def done(self) -> int:
         """How many of its steps have their outcome."""
         return sum(self.counts.values())
-
-    @property
-    def failures(self) -> int:
-        """Its failed and unreachable steps so far."""
-        return self.counts["failed"] + self.counts["unreachable"]
 
 
 @dataclass
@@ -249,7 +253,7 @@ class Reporter:
     def __enter__(self) -> Reporter:
         """Start what watches the run (log following with -v, connection events with -vv)."""
         if self._live and self.verbosity >= 1:
-            from rorunner.report_live import LogFollower  # noqa: PLC0415 - only for -v
+            from rorunner.report._live import LogFollower  # noqa: PLC0415 - only for -v
 
             self._follower = LogFollower(self._lock, self._write)
             self._follower.start()
