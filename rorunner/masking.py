@@ -13,7 +13,8 @@ import functools
 import re
 from collections.abc import Iterable
 
-MASK = "********"
+from rorunner.model import MASK, EnvValue, Secret
+
 # A name is secret-like when one of its words (split at '_', '-' and case changes) is one of
 # these: db_password, SECRET_KEY, api_token, vault_passphrase, aws_secret_access_key...
 _SECRET_WORDS = frozenset(
@@ -31,9 +32,14 @@ def is_secret_name(name: str) -> bool:
     return bool(words & _SECRET_WORDS) or "apikey" in words or "api_key" in name.lower()
 
 
-def secret_values(env: Iterable[tuple[str, str]]) -> tuple[str, ...]:
-    """The values of the secret-like variables of an environment, longest first."""
-    found = {value for name, value in env if is_secret_name(name) and len(value) >= MIN_MASKED}
+def secret_values(env: Iterable[tuple[str, EnvValue]]) -> tuple[str, ...]:
+    """The values of an environment's vault secrets and secret-like variables, longest first."""
+    found = {
+        value.reveal() if isinstance(value, Secret) else value
+        for name, value in env
+        if isinstance(value, Secret) or is_secret_name(name)
+    }
+    found = {value for value in found if len(value) >= MIN_MASKED}
     return tuple(sorted(found, key=lambda v: (-len(v), v)))
 
 

@@ -30,8 +30,8 @@ LAYERS: dict[str, int] = {
     "walk": 1,
     "outcome": 1,
     "signing": 1,  # the project's signing key
-    "masking": 1,  # secret-like names, masking and escaping text that is shown
     "vault": 2,
+    "masking": 2,  # secret-like names, masking and escaping text that is shown
     "become": 2,  # sudo settings merged as Ansible does
     "sshopts": 2,  # OpenSSH options: honoured, refused, ignored
     "safe_yaml": 3,  # may read `!vault` values

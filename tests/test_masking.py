@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rorunner.masking import MASK, is_secret_name, mask, printable, secret_values
+from rorunner.model import Secret
 
 
 @pytest.mark.parametrize(
@@ -33,3 +34,13 @@ def test_mask_replaces_secret_values_longest_first_and_leaves_short_ones() -> No
 def test_printable_escapes_control_characters() -> None:
     assert printable("\x1b[31mred\x1b[0m\r") == "\\x1b[31mred\\x1b[0m"
     assert printable("tab\there") == "tab\there"
+
+
+def test_vault_values_are_masked_whatever_their_name() -> None:
+    env = [("app_setting", Secret("from-the-vault")), ("db_host", "db1.example")]
+    values = secret_values(env)
+    assert values == ("from-the-vault",)
+    assert (
+        mask("connect db1.example with from-the-vault", values)
+        == f"connect db1.example with {MASK}"
+    )

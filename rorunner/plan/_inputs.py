@@ -66,10 +66,12 @@ def step_inputs(
     inputs["target"] = _value(f"{conn.user or ''}@{conn.address}:{conn.port or ''}")
     inputs["remote_dir"] = _value(step.remote_dir)
     inputs["fetch_dir"] = _value(step.fetch_dir)
-    for name, value in step.env:
+    for name, env_value in step.env:
         kind = "env" if name.startswith("RORUNNER_") else "vars"
-        secret = is_secret_name(name) or not isinstance(value, str)  # or a vault value
-        inputs[f"{kind}.{name}"] = None if secret else _value(value)
+        if isinstance(env_value, str) and not is_secret_name(name):
+            inputs[f"{kind}.{name}"] = _value(env_value)
+        else:  # a vault value or a secret-like name: by name only
+            inputs[f"{kind}.{name}"] = None
     for task, signature in feeders.items():
         inputs[f"predecessor {task}"] = "#" + signature[:16]
     return inputs
