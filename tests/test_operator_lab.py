@@ -1,16 +1,22 @@
 """What an operator sees during `rorunner play`, through the CLI against the sshd lab: failures
-with their output, the live display on a terminal, -v and -vv, play stops, auth failures."""
+with their output, the live display on a terminal, -v and -vv, play stops, auth failures, the
+run record read during the run and after it."""
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
 import select
 import subprocess
+import sys
 import time
 from pathlib import Path
 
+import jsonschema
+
+from rorunner.records import schema_path
 from tests.lab import Lab
 from tests.play_book import REPO, Book, block_of, example_project, steps
 
@@ -320,6 +326,43 @@ def test_secret_like_variables_reach_the_step_and_are_masked_in_reasons(
     assert "value" not in str(failed["reason"]) and "********" in str(failed["reason"])
 
 
+VAULTED = """\
+- name: vaulted
+  hosts: h1
+  remote_dir: "REMOTE_DIR"
+  vars:
+INLINE
+  rtas:
+    - name: v
+      remote: ['echo "cannot use $app_setting" >&2; exit 4']
+"""
+
+
+def test_a_vault_value_is_masked_in_a_failure_reason_whatever_its_name(
+    tmp_path: Path, lab: Lab
+) -> None:
+    """docs/playbooks.md, Step environment: vault secrets are masked like secret-like names."""
+    secret = f"vaulted-{tmp_path.name}"
+    (tmp_path / "vault.pass").write_text("correct horse battery\n")
+    tool = Path(sys.executable).with_name("ansible-vault")
+    inline = subprocess.run(
+        [str(tool), "encrypt_string", "--vault-password-file", "vault.pass", secret,
+         "--name", "app_setting"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    text = VAULTED.replace("INLINE", "\n".join(f"    {line}" for line in inline.splitlines()))
+    book = Book(tmp_path, lab, text)
+    vault = str(tmp_path / "vault.pass")
+    result = book.run("--private-key", str(lab.client_key), "--vault-password-file", vault)
+    assert result.returncode == 2, result.stdout + result.stderr
+    block = block_of(result.stdout.splitlines(), "failed      [h1]")
+    assert block[-1] == "    | cannot use ********", result.stdout
+    (failed,) = steps(book.record())
+    assert str(failed["reason"]).endswith("| cannot use ********")
+    assert secret not in result.stdout + result.stderr + json.dumps(book.record())
+    assert secret in Path(str(failed["stderr"])).read_text()  # the step's own log
+
+
 def test_the_state_files_are_named_as_the_readme_says(tmp_path: Path, lab: Lab) -> None:
     """README, State: .rorunner/ holds deps.sqlite, runs/<id>.json, logs/<id>/ and lock."""
     book = Book(tmp_path, lab, ECHO)
@@ -350,3 +393,65 @@ def test_a_no_op_run_on_a_terminal_prints_one_line_per_play_and_the_recap(
     assert lines[recap - 1] == ""
     assert len(lines) == recap + 1 + len(lab.hosts) + 2, screen  # hosts, run record, final
     assert lines[-1].startswith("finished in ") and lines[-1].endswith(" up to date"), screen
+
+
+STORY = """\
+- name: story
+  hosts: all
+  remote_dir: "REMOTE_DIR"
+  rtas:
+    - name: s
+      remote:
+        - run: 'if [ "$RORUNNER_HOST" = h1 ]; then echo "ERROR: disk full" >&2; exit 5; fi; WAIT'
+          name: story
+          timeout: 900
+""".replace("WAIT", WAIT_FOR_RELEASE)
+
+
+def _record_while(book: Book, done: object, deadline: float) -> dict[str, object]:
+    """The run record as read while the run goes on, once `done(record)` holds."""
+    runs = book.root / ".rorunner" / "runs"
+    while time.monotonic() < deadline:
+        for path in runs.glob("*.json") if runs.is_dir() else ():
+            if not path.name.endswith(".plan.json"):
+                doc: dict[str, object] = json.loads(path.read_text())  # replaced atomically
+                if done(doc):  # type: ignore[operator]
+                    return doc
+        time.sleep(0.2)
+    raise AssertionError("the run record never showed the expected state")
+
+
+def test_the_run_record_validates_against_its_schema_during_the_run_and_after(
+    tmp_path: Path, lab: Lab
+) -> None:
+    """docs/run-records.md: the record is rewritten as the run goes, valid at every read."""
+    validator = jsonschema.Draft202012Validator(json.loads(schema_path().read_text()))
+    book = Book(tmp_path, lab, STORY)
+    argv = book.argv("--private-key", str(lab.client_key))
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=book.env())
+
+    def failed_and_running(doc: dict[str, object]) -> bool:
+        statuses = {(s["host"], s["status"]) for s in steps(doc)}  # type: ignore[index]
+        return ("h1", "failed") in statuses and ("h2", "running") in statuses
+
+    try:
+        mid = _record_while(book, failed_and_running, time.monotonic() + 120)
+        validator.validate(mid)
+        assert (mid["status"], mid["exit_code"]) == ("running", None)
+        (failed,) = [s for s in steps(mid) if s["host"] == "h1"]
+        assert "ERROR: disk full" in str(failed["reason"])
+        assert proc.poll() is None  # h2 still waits for `release`
+    finally:
+        book.release()
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, out.decode() + err.decode()
+    final = book.record()
+    validator.validate(final)
+    assert (final["status"], final["exit_code"]) == ("finished", 2)
+    (failed,) = [s for s in steps(final) if s["host"] == "h1"]
+    how, *quoted = str(failed["reason"]).splitlines()
+    assert how.startswith("command `if [") and how.endswith("` exited with status 5"), how
+    assert quoted == ["stderr:", "| ERROR: disk full"]
+    assert "| ERROR: disk full" in out.decode()
+    others = {str(s["host"]): s["status"] for s in steps(final) if s["host"] != "h1"}
+    assert others == {h.name: "changed" for h in lab.hosts if h.name != "h1"}

@@ -183,6 +183,23 @@ def test_graph_prints_the_plan_with_statuses(golden: Path, fmt: str) -> None:
     assert not (golden / "playbooks" / ".rorunner").exists()
 
 
+def test_graph_json_node_ids_are_task_names_and_notices_name_skipped_plays(
+    golden: Path,
+) -> None:
+    """docs/playbooks.md, Renderings: a node's `id` is its task name (the slash form), and
+    `notices` holds what the CLI warns about (here a play left without hosts)."""
+    doc = json.loads(_invoke(golden, "--graph", "json", "-l", "db"))
+    assert sorted(doc) == ["edges", "nodes", "notices", "plays"]
+    assert doc["notices"] == [
+        "play 02-rolling-restart (Rolling restart): skipped, no hosts matched after --limit"
+    ]
+    first = doc["nodes"][0]
+    assert first["id"] == "db1/01-site/base/ship/files"
+    parts = ("host", "play", "role", "phase", "step")
+    steps = [n for n in doc["nodes"] if n["kind"] != "barrier"]
+    assert all(n["id"] == "/".join(n[part] for part in parts) for n in steps), steps
+
+
 def test_dry_run_lists_steps_per_host_in_order(golden: Path) -> None:
     out = _invoke(golden, "--dry-run", "-l", "db")
     lines = out.splitlines()
