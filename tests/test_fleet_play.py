@@ -19,6 +19,7 @@ from rorunner.model import Become, ConnectionSpec
 from rorunner.tasks import gen_task_remote_exec
 from rorunner.transport import Pool
 from tests.lab import FleetLab, LabHost
+from tests.play_book import block_of
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -277,10 +278,13 @@ def test_a_changed_bastion_key_refuses_every_host_behind_it(
     argv = ["play", "site.yml", "-i", "hosts.ini", "--host-key-checking", "accept-new"]
     done = _rorunner(project, fleet_lab, *argv, config=config, known=known)
     assert done.returncode == 4, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
     for host in [*fleet_lab.inner, *fleet_lab.deep]:
-        line = next(x for x in done.stdout.splitlines() if f"[{host.name}]" in x)
-        assert line.startswith("unreachable") and "through bastion b1: host key for" in line
-        assert "has CHANGED" in line
+        line = next(x for x in lines if f"[{host.name}]" in x)
+        assert line.startswith("unreachable"), done.stdout
+        reason = block_of(lines, line)[1]  # indented under the step's line
+        assert reason.startswith("    ") and "through bastion b1: host key for" in reason
+        assert "has CHANGED" in reason
     assert (known.read_bytes(), fleet_lab.known_hosts.read_bytes()) == saved
     assert _counts(fleet_lab) == before  # no login anywhere
 
