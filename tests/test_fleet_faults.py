@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.lab import FleetLab, LabHost
+from tests.play_book import block_of
 from tests.test_faults_lab import Running
 
 ALIVE_INTERVAL, ALIVE_COUNT = 1, 3
@@ -109,7 +110,9 @@ def test_link_down_behind_a_bastion_mid_step_is_unreachable_within_the_bound(
     assert running.wait() == 4, running.output()
     found = running.first(rf"^unreachable\s+\[{dead}\]")
     assert found is not None, running.output()
-    assert f"{dead}: SSH connection lost during a command: {because}" in found[1], found[1]
+    reason = block_of([line for _, line in running.lines], found[1])[1:]  # indented under it
+    assert len(reason) == 1, running.output()
+    assert reason[0].startswith(f"    SSH connection lost during a command: {because}"), reason
     took = found[0] - down_at
     assert took < BOUND + SLACK, f"unreachable only {took:.1f}s after the link died"
     for host in [*fleet_lab.inner, *fleet_lab.deep]:
