@@ -19,10 +19,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import jsonschema
 import pytest
+from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.by import By
 
-from rorunner.records import RunRecord, RunStore
+from rorunner.dashboard import _views
+from rorunner.records import RunRecord, RunStore, dry_run_path, dry_run_schema_path
 from tests.browser import Browser, DashboardProcess
 from tests.lab import Lab
 
@@ -161,6 +164,30 @@ def site_run(board: LabBoard) -> RunRecord:
     return store.load(store.resolve("latest"))
 
 
+CY_JS = """
+const root = document.getElementById('plan-graph');
+for (const e of [root, ...root.querySelectorAll('*')]) {
+  if (e._cyreg && e._cyreg.cy) { window.__cy = e._cyreg.cy; return true; }
+}
+return false;
+"""
+
+
+def _tap(browser: Browser, node_id: str) -> None:
+    """A real mouse click where the plan graph draws node `node_id` (scrolled into view)."""
+    point = """
+const node = window.__cy.getElementById(arguments[0]);
+const box = window.__cy.container().getBoundingClientRect();
+const p = node.renderedPosition();
+window.scrollBy(0, box.top + p.y - window.innerHeight / 2);
+const now = window.__cy.container().getBoundingClientRect();
+return [Math.round(now.left + p.x), Math.round(now.top + p.y)];"""
+    x, y = browser.js(point, node_id)
+    actions = ActionBuilder(browser.driver)
+    actions.pointer_action.move_to_location(x, y).click()
+    actions.perform()
+
+
 def _cell(browser: Browser, grid: str, row: str, column: str) -> str:
     return browser.text(f'#{grid} .ag-row[row-id="{row}"] [col-id="{column}"]')
 
@@ -241,6 +268,68 @@ for (const e of [root, ...root.querySelectorAll('*')]) {
 return null;"""
     browser.wait_for(lambda: browser.js(find) == len(nodes), f"{len(nodes)} step nodes")
     browser.full_height_screenshot("dashboard-plan", doc=True)
+
+
+def _verdicts(out: str) -> dict[tuple[str, str], str]:
+    """{(host, 'play > role > phase > step'): reason} of the steps a dry run would run."""
+    found, host = {}, ""
+    for line in out.splitlines():
+        if line.startswith("[") and line.endswith("]"):
+            host = line[1:-1]
+        elif line.startswith("  would run  "):
+            step, _, reason = line.removeprefix("  would run  ").partition(" (")
+            found[(host, step)] = reason.removesuffix(")")
+    return found
+
+
+def test_plan_page_shows_what_a_dry_run_would_run_and_why(
+    browser: Browser, board: LabBoard, site_run: RunRecord
+) -> None:
+    host_vars = board.inventory("site").parent / "host_vars"
+    host_vars.mkdir()
+    (host_vars / "h1.yml").write_text("tuning: fast\n")  # a new input of h1's steps only
+    try:
+        done = board.play("site", "site.yml", "--dry-run")
+        out, err = done.communicate(timeout=120)
+    finally:
+        shutil.rmtree(host_vars)
+    assert done.returncode == 0, out + err
+    said = _verdicts(out)
+    state = board.store("site").dry_run()
+    assert state is not None
+    schema = json.loads(dry_run_schema_path().read_text())
+    raw = json.loads(dry_run_path(board.books("site") / ".rorunner").read_text())
+    jsonschema.Draft202012Validator(schema).validate(raw)
+    steps = {s.task: s for s in site_run.steps}
+    recorded = {
+        (steps[v.task].host, _views.step_label(steps[v.task])): v.reason
+        for v in state.steps
+        if v.would_run
+    }
+    assert recorded == said  # the file holds what the command listed
+    changed = "inputs changed: vars.tuning (new: fast)"
+    assert all(r.startswith(changed) for (host, _), r in said.items() if host == "h1"), said
+    assert {host for host, _ in said} == {"h1", FAILING_HOST}  # h2 failed: it runs again
+    up_to_date = len(state.steps) - len(said)
+    assert up_to_date > 0
+    browser.open(f"{board.url}/plan/site-playbooks", "#plan-graph canvas")  # the newest: it
+    assert browser.text("h1") == "What would run next (dry run)"
+    assert browser.text("#dry-run-summary").startswith(
+        f"{len(said)} of {len(state.steps)} steps would run"
+    )
+    count = "return window.__cy.nodes(arguments[0]).length"
+    browser.wait_for(lambda: browser.js(CY_JS), "the cytoscape instance")
+    assert browser.js(count, ".step.would-run") == len(said)
+    assert browser.js(count, ".step.up-to-date") == up_to_date
+    verdict = next(v for v in state.steps if v.would_run and "predecessor" in v.reason)
+    _tap(browser, verdict.task)
+    browser.wait_for(lambda: "would run" in browser.text("#plan-detail"), "the step's verdict")
+    assert browser.text("#detail-reason") == verdict.reason
+    browser.full_height_screenshot("dashboard-dry-run", doc=True)
+    browser.open(f"{board.url}/plan/site-playbooks/{site_run.run_id}", "#plan-other a")
+    browser.wait("#plan-other a").click()  # from the run's plan to the dry run's
+    browser.wait_for(lambda: browser.text("h1").endswith("(dry run)"), "the dry run's plan")
+    assert browser.console_errors() == []
 
 
 def test_hosts_page_after_the_lab_run(

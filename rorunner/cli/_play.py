@@ -170,10 +170,18 @@ def _graph(plan: Plan, engine: EngineOptions, fmt: str) -> None:
 
 
 def _dry_run(plan: Plan, engine: EngineOptions) -> None:
-    from rorunner.engine import dry_run  # noqa: PLC0415 - lazy: keeps other commands light
+    """List the verdicts, and leave them in .rorunner/dry-run.json for the dashboard."""
+    from rorunner.engine import dry_run, save_dry_run  # noqa: PLC0415 - lazy
     from rorunner.report import Reporter  # noqa: PLC0415 - lazy: keeps other commands light
 
-    Reporter().dry_run(dry_run(plan, engine))
+    entries = dry_run(plan, engine)
+    Reporter().dry_run(entries)
+    if not plan.steps:  # nothing planned (no hosts matched): nothing to show, nothing made
+        return
+    try:
+        save_dry_run(plan, engine, entries)
+    except OSError as err:  # a read-only project still gets its listing
+        click.echo(f"rorunner: the dry run's verdicts were not saved: {err}", err=True)
 
 
 def _reporter(plan: Plan, *, as_json: bool, verbosity: int) -> Reporter:

@@ -11,7 +11,7 @@ import flask
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from rorunner.dashboard import _figures, _pages, _views
-from rorunner.dashboard._plan import PlanView, elements, viewport
+from rorunner.dashboard._plan import PlanSource, PlanView, elements, plan_source, viewport
 from rorunner.dashboard._views import Project, project_keys
 from rorunner.records import RecordError, RunRecord
 
@@ -46,6 +46,11 @@ class Dashboard:
                 except FileNotFoundError:
                     continue
         return stamps
+
+    def plan_source(self, ref: dict[str, str]) -> PlanSource | None:
+        """The graph a plan page shows (`ref`: its project and source, as the page stored)."""
+        project = self.project(ref["project"])
+        return None if project is None else plan_source(project.store, ref["source"])
 
     def load(self, key: str, run_id: str) -> tuple[Project, RunRecord] | None:
         """The project and full record of a run, None when either is unknown."""
@@ -109,20 +114,16 @@ def page_for(board: Dashboard, parts: Sequence[str]) -> Any:
     return _pages.message("Not found", "no such page: " + "/".join(parts))
 
 
-def _plan_page(board: Dashboard, key: str, run_id: str | None) -> Any:
+def _plan_page(board: Dashboard, key: str, name: str | None) -> Any:
     project = board.project(key)
     if project is None:
         return _pages.message("Not found", f"no project {key}")
-    candidates = [run_id] if run_id else [r.run_id for r in project.store.summaries()]
-    for candidate in candidates:
-        try:
-            plan = project.store.plan(candidate)
-        except RecordError:
-            plan = None
-        if plan is not None:
-            loaded = board.load(key, candidate)
-            return _pages.plan_page(project, candidate, plan, loaded[1] if loaded else None)
-    return _pages.message("No plan", "no recorded run of this project saved its plan graph")
+    source = plan_source(project.store, name)
+    if source is None:
+        return _pages.message(
+            "No plan", "no recorded run of this project saved its plan graph, and no dry run"
+        )
+    return _pages.plan_page(project, source)
 
 
 def _runs_callbacks(app: Dash, board: Dashboard) -> None:
@@ -242,13 +243,11 @@ def _plan_callbacks(app: Dash, board: Dashboard) -> None:
     def redraw(
         group: str, search: str | None, expanded: list[str], ref: dict[str, str]
     ) -> tuple[Any, Any]:
-        project = board.project(ref["project"])
-        plan = project.store.plan(ref["run_id"]) if project else None
-        if project is None or plan is None:
+        source = board.plan_source(ref)
+        if source is None:
             return no_update, no_update
-        loaded = board.load(ref["project"], ref["run_id"])
         view = PlanView(group or "host", frozenset(expanded or ()), search or "")
-        drawn = elements(plan, loaded[1] if loaded else None, view)
+        drawn = elements(source.plan, source.record, view)
         return drawn, _pages.graph_box(viewport(drawn)[2])
 
     @app.callback(
@@ -273,7 +272,10 @@ def _plan_callbacks(app: Dash, board: Dashboard) -> None:
 
 
 def _plan_detail(board: Dashboard, ref: dict[str, str], task: str, node: dict[str, Any]) -> Any:
-    loaded = board.load(ref["project"], ref["run_id"])
+    source = board.plan_source(ref)
+    if source is not None and source.is_dry_run and source.dry_run is not None:
+        return _pages.verdict_panel(node, source.dry_run.step(task))
+    loaded = board.load(ref["project"], ref["source"])
     step = _views.step_by_task(loaded[1], task) if loaded else None
     if loaded is None or step is None:
         return [html.H3(task, id="detail-title"), html.P(f"status: {node.get('status')}")]

@@ -12,9 +12,17 @@ import dash_cytoscape as cyto
 from dash import dcc, html
 
 from rorunner.dashboard import _figures, _views
-from rorunner.dashboard._plan import COLLAPSE_ABOVE, PlanView, elements, plan_hosts, viewport
+from rorunner.dashboard._plan import (
+    COLLAPSE_ABOVE,
+    DRY_RUN,
+    PlanSource,
+    PlanView,
+    elements,
+    plan_hosts,
+    viewport,
+)
 from rorunner.dashboard._views import GRID_STATUSES, STATUS_COLOURS, Project
-from rorunner.records import RunRecord, StepRecord
+from rorunner.records import DryRunRecord, DryRunStep, RunRecord, StepRecord
 
 RUNS_PAGE_SIZE = 25
 FAILURES_IN_FULL = 20  # failures shown with reason and stderr; the rest one line each
@@ -478,8 +486,8 @@ CYTO_STYLE: list[dict[str, Any]] = [
         },
     },
     {"selector": "edge.order", "style": {"line-style": "dashed"}},
-    {"selector": ".would-run", "style": {"background-color": "#bbdefb"}},
-    {"selector": ".up-to-date", "style": {"background-color": "#cfd8dc"}},
+    {"selector": ".would-run", "style": {"background-color": "#64b5f6"}},
+    {"selector": ".up-to-date", "style": {"background-color": "#eceff1"}},
     {"selector": ".match", "style": {"border-width": 4, "border-color": "#d81b60"}},
     {"selector": ".dim", "style": {"opacity": 0.25}},
     {"selector": ":selected", "style": {"border-width": 4, "border-color": "#000"}},
@@ -489,24 +497,29 @@ CYTO_STYLE: list[dict[str, Any]] = [
 ]
 
 
-def plan_page(
-    project: Project, run_id: str, plan: Mapping[str, Any], record: RunRecord | None
-) -> html.Div:
-    """The plan graph of a run: grouped, coloured by status, searchable, details on click."""
+RUN_LEGEND = ("ok", "changed", "skipped", "failed", "unreachable", "not_run", "running")
+DRY_RUN_LEGEND = ("would-run", "up-to-date")
+
+
+def plan_page(project: Project, source: PlanSource) -> html.Div:
+    """A plan graph (a run's, or the dry run's): grouped, coloured, searchable, details on
+    click; one node per host above COLLAPSE_ABOVE hosts."""
+    plan = source.plan
     hosts = plan_hosts(plan)
-    view = PlanView()
-    drawn = elements(plan, record, view)
+    drawn = elements(plan, source.record, PlanView())
     zoom, pan, height = viewport(drawn)
     note = (
         f" · more than {COLLAPSE_ABOVE} hosts: one node per host, click one to expand it"
         if len(hosts) > COLLAPSE_ABOVE
         else ""
     )
+    dry = source.dry_run if source.is_dry_run else None
+    legend = DRY_RUN_LEGEND if dry is not None else RUN_LEGEND
     return html.Div(
         [
-            dcc.Store(id="plan-ref", data={"project": project.key, "run_id": run_id}),
+            dcc.Store(id="plan-ref", data={"project": project.key, "source": source.name}),
             dcc.Store(id="plan-expanded", data=[]),
-            html.H1(f"Plan of run {run_id}"),
+            *(_dry_run_header(project, dry, source) if dry else _run_plan_header(project, source)),
             html.P(
                 f"{len(plan.get('nodes', ()))} steps on {len(hosts)} hosts{note}", id="plan-info"
             ),
@@ -527,21 +540,7 @@ def plan_page(
                         debounce=True,
                         placeholder="search steps (host, role, step…)",
                     ),
-                    html.Span(
-                        [
-                            chip(s)
-                            for s in (
-                                "ok",
-                                "changed",
-                                "skipped",
-                                "failed",
-                                "unreachable",
-                                "not_run",
-                                "running",
-                            )
-                        ],
-                        className="legend",
-                    ),
+                    html.Span([chip(s) for s in legend], className="legend"),
                 ],
                 className="filters",
             ),
@@ -560,6 +559,57 @@ def plan_page(
             html.Div(html.P("Click a step for its details."), id="plan-detail", className="detail"),
         ]
     )
+
+
+def _run_plan_header(project: Project, source: PlanSource) -> list[Any]:
+    other = (
+        [dcc.Link("what would run next (the dry run)", href=f"/plan/{project.key}/{DRY_RUN}")]
+        if source.dry_run is not None
+        else []
+    )
+    return [html.H1(f"Plan of run {source.name}"), html.P(other, id="plan-other")]
+
+
+def _dry_run_header(project: Project, dry: DryRunRecord, source: PlanSource) -> list[Any]:
+    """What the dry run said, who asked when, and whether a run has started since."""
+    newest = source.newest_run
+    stale = newest is not None and newest.started_at > dry.created_at
+    text = (
+        f"{dry.would_run} of {len(dry.steps)} steps would run, as `rorunner play --dry-run` "
+        f"said at {dry.created_at} ({dry.user}@{dry.controller}: {' '.join(dry.argv[1:])})"
+    )
+    parts: list[Any] = [
+        html.H1("What would run next (dry run)"),
+        html.P(text, id="dry-run-summary"),
+    ]
+    if stale and newest is not None:
+        parts.append(
+            html.P(
+                f"run {newest.run_id} started after this dry run: run --dry-run again "
+                "for what would run now",
+                id="dry-run-stale",
+                className="kind-note",
+            )
+        )
+    if newest is not None and newest.plan:
+        link = dcc.Link("the newest run's plan", href=f"/plan/{project.key}/{newest.run_id}")
+        parts.append(html.P(link, id="plan-other"))
+    return parts
+
+
+def verdict_panel(node: Mapping[str, Any], verdict: DryRunStep | None) -> list[Any]:
+    """A step of the dry run: would it run, and why."""
+    label = f"{node.get('host')}: {str(node.get('label', '')).replace(chr(10), ' > ')}"
+    if verdict is None:
+        return [html.H3(label, id="detail-title"), html.P("not in the dry run's verdicts")]
+    rows = [
+        *_pair("task", verdict.task),
+        *_pair("would run", "yes" if verdict.would_run else "no: up to date"),
+    ]
+    parts: list[Any] = [html.H3(label, id="detail-title"), html.Dl(rows, className="meta")]
+    if verdict.would_run:
+        parts += [html.H4("why"), html.Pre(verdict.reason, id="detail-reason")]
+    return parts
 
 
 def graph_box(height: int) -> dict[str, str]:

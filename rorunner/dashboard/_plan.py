@@ -7,7 +7,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rorunner.records import RunRecord
+from rorunner.records import DryRunRecord, RecordError, RunRecord, RunStore
 
 COLLAPSE_ABOVE = 40  # hosts; above this each host is one node until expanded
 # Each host is a column, its steps top to bottom (plays one below the other): a page is
@@ -18,7 +18,77 @@ HOSTS_PER_ROW = 6  # collapsed host nodes per row
 VIEW_WIDTH = 1300  # px the graph is drawn into (zoomed out to fit, not below MIN_ZOOM)
 MIN_ZOOM = 0.35
 MAX_HEIGHT = 2400  # px of the graph's box; taller graphs pan inside it
-_WORST = ("failed", "unreachable", "running", "pending", "changed", "ok", "skipped", "not_run")
+_WORST = (
+    "failed",
+    "unreachable",
+    "running",
+    "pending",
+    "would-run",
+    "changed",
+    "ok",
+    "skipped",
+    "up-to-date",
+    "not_run",
+)
+DRY_RUN = "dry-run"  # the plan page's source name of the dry-run state (no run id is)
+
+
+@dataclass(frozen=True)
+class PlanSource:
+    """The graph a plan page draws: a run's (coloured by its steps), or the newest dry
+    run's (coloured would run / up to date)."""
+
+    name: str  # a run id, or DRY_RUN
+    plan: Mapping[str, Any]
+    record: RunRecord | None = None  # the run's record, when the source is a run
+    dry_run: DryRunRecord | None = None  # the project's dry-run state, if one was saved
+    newest_run: RunRecord | None = None  # the project's newest run (summary), if any
+
+    @property
+    def is_dry_run(self) -> bool:
+        """The graph is the dry run's."""
+        return self.name == DRY_RUN
+
+
+def plan_source(store: RunStore, name: str | None) -> PlanSource | None:
+    """The plan of run `name`, of the dry run (DRY_RUN), or, for None, the newer of the
+    dry run and the newest run with a plan; None when there is no such plan."""
+    runs = store.summaries()
+    newest = runs[0] if runs else None
+    dry = _dry_run_or_none(store)
+    if name == DRY_RUN:
+        return None if dry is None else PlanSource(DRY_RUN, dry.plan, None, dry, newest)
+    for run in [r for r in runs if r.run_id == name] if name else runs:
+        if name is None and dry is not None and dry.created_at >= run.started_at:
+            break  # the dry run is newer than any run with a plan
+        plan = _plan_or_none(store, run.run_id)
+        if plan is not None:
+            record = _load_or_none(store, run.run_id)
+            return PlanSource(run.run_id, plan, record, dry, newest)
+    if name is None and dry is not None:
+        return PlanSource(DRY_RUN, dry.plan, None, dry, newest)
+    return None
+
+
+def _dry_run_or_none(store: RunStore) -> DryRunRecord | None:
+    try:
+        return store.dry_run()
+    except RecordError:
+        return None
+
+
+def _plan_or_none(store: RunStore, run_id: str) -> dict[str, Any] | None:
+    try:
+        return store.plan(run_id)
+    except RecordError:
+        return None
+
+
+def _load_or_none(store: RunStore, run_id: str) -> RunRecord | None:
+    try:
+        return store.load(run_id)
+    except RecordError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rorunner.engine._dry import DryRunEntry, dry_run, statuses
+from rorunner.engine._dry import DryRunEntry, dry_run, save_dry_run, statuses
 from rorunner.engine._lock import ProjectLock
 from rorunner.engine._lower import LoweredTask, lower
 from rorunner.engine._result import HostSummary, RunResult, summarise
@@ -20,6 +20,7 @@ __all__ = [
     "dry_run",
     "lower",
     "run_plan",
+    "save_dry_run",
     "statuses",
     "summarise",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rorunner.engine._check import StepCheck
@@ -12,6 +13,7 @@ from rorunner.engine._doit import doit_task, out_of_date, saved_values
 from rorunner.engine._lower import LoweredBarrier, LoweredTask, lower_plan
 from rorunner.model import Barrier, Node, PlanStep
 from rorunner.plan import barrier_label
+from rorunner.records import DryRunStep, write_dry_run
 
 if TYPE_CHECKING:
     from rorunner.engine._run import EngineOptions
@@ -113,3 +115,12 @@ def statuses(entries: tuple[DryRunEntry, ...]) -> dict[Node, str]:
         for e in entries
         if not e.barrier
     }
+
+
+def save_dry_run(plan: Plan, options: EngineOptions, entries: Sequence[DryRunEntry]) -> Path:
+    """Leave the verdicts in `.rorunner/dry-run.json` (steps in plan order, the plan graph
+    with them as node statuses) for readers such as the dashboard; returns its path."""
+    names = {node.node: plan.task_name(node) for node in plan.nodes}
+    steps = [DryRunStep(names[e.node], e.would_run, e.reason) for e in entries if not e.barrier]
+    graph = plan.render("json", status=statuses(tuple(entries)))
+    return write_dry_run(options.state_dir, options.invocation, steps, graph)

@@ -1,13 +1,22 @@
 """Run records: the versioned JSON documents in `.rorunner/runs/`, written and read here.
 
 Schema version 1 is documented in docs/run-records.md and checked by
-`rorunner/schemas/run-record-1.json`. This package imports nothing outside the
-standard library and `rorunner.errors`: the engine writes records through
-`RecordWriter`, the CLI and the dashboard read them through `RunStore`.
+`rorunner/schemas/run-record-1.json`; the dry-run state (`.rorunner/dry-run.json`,
+what the newest `play --dry-run` said would run next) by `dry-run-1.json`. This package
+imports nothing outside the standard library and `rorunner.errors`: the engine writes
+records through `RecordWriter` (and the dry-run state through `write_dry_run`), the CLI
+and the dashboard read them through `RunStore`.
 """
 
 from __future__ import annotations
 
+from rorunner.records._dry import (
+    DryRunRecord,
+    DryRunStep,
+    dry_run_path,
+    dry_run_schema_path,
+    write_dry_run,
+)
 from rorunner.records._mask import MASK, mask_argv, mask_extra_vars
 from rorunner.records._model import (
     EXECUTED,
@@ -48,6 +57,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "STATE_DIR",
     "STEP_STATUSES",
+    "DryRunRecord",
+    "DryRunStep",
     "FileChange",
     "HostRecord",
     "HostState",
@@ -61,6 +72,8 @@ __all__ = [
     "RunStore",
     "StepRecord",
     "StepStatus",
+    "dry_run_path",
+    "dry_run_schema_path",
     "find_state_dirs",
     "host_record",
     "mask_argv",
@@ -73,4 +86,5 @@ __all__ = [
     "tail_text",
     "utc_iso",
     "write_atomic",
+    "write_dry_run",
 ]

@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from rorunner.records._dry import DryRunRecord, dry_run_path, read_dry_run
 from rorunner.records._model import RecordError, RunRecord, utc_iso
 
 STATE_DIR = ".rorunner"
@@ -58,6 +59,7 @@ class RunStore:
         self.state_dir = state_dir
         self._cache: dict[Path, tuple[_Stamp, RunRecord]] = {}
         self._summaries: dict[Path, tuple[_Stamp, RunRecord]] = {}
+        self._dry_run: tuple[_Stamp, DryRunRecord | None] | None = None
 
     @property
     def runs_dir(self) -> Path:
@@ -116,6 +118,17 @@ class RunStore:
         except (OSError, ValueError) as err:
             raise RecordError(f"{path}: unreadable plan ({err})") from err
         return data if isinstance(data, dict) else None
+
+    def dry_run(self) -> DryRunRecord | None:
+        """What the newest `play --dry-run` said would run next (None if none saved it)."""
+        try:
+            stat = dry_run_path(self.state_dir).stat()
+        except FileNotFoundError:
+            return None
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        if self._dry_run is None or self._dry_run[0] != stamp:
+            self._dry_run = (stamp, read_dry_run(self.state_dir))
+        return self._dry_run[1]
 
     def log_file(self, run_id: str, path: str | None) -> Path | None:
         """A log path named by a step of `run_id`, if it is a file under that run's log dir."""

@@ -275,7 +275,7 @@ def _initial(meta: RunMeta, plays: Sequence[PlayRecord], started: float) -> dict
         "project_dir": meta.project_dir,
         "inventory": list(meta.inventory),
         "argv": mask_argv(meta.argv),
-        "user": _user(),
+        "user": login_name(),
         "controller": socket.gethostname(),
         "pid": os.getpid(),
         "started_at": utc_iso(started),
@@ -295,7 +295,8 @@ def _pending(step: StepRecord) -> dict[str, Any]:
     return doc
 
 
-def _user() -> str:
+def login_name() -> str:
+    """The controller user's login name (its uid when it has none)."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER
