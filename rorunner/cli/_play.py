@@ -20,11 +20,13 @@ from rorunner.cli import (
     load_vault,
     vault_options,
 )
+from rorunner.cli._habits import Habits, habit_options
 from rorunner.records import Invocation
 
 if TYPE_CHECKING:
     from rorunner.engine import EngineOptions, RunResult
     from rorunner.plan import Plan
+    from rorunner.playbook import Playbook
     from rorunner.report import Reporter
     from rorunner.signing import ProjectKey
 
@@ -68,11 +70,13 @@ GRAPH_FORMATS = ("text", "dot", "mermaid", "json")
     count=True,
     help="-v: list up-to-date steps, stream each step's output; -vv: connection events too.",
 )
+@habit_options
 @connection_options
 @vault_options
 def play(**options: Any) -> None:
     """Run PLAYBOOK against the hosts of the inventories."""
     playbook = Path(options["playbook"]).resolve()
+    habits = Habits.of(options)
     from rorunner.engine import EngineOptions  # noqa: PLC0415 - lazy: keeps other commands light
     from rorunner.signing import ProjectKey  # noqa: PLC0415 - lazy: keeps other commands light
 
@@ -83,10 +87,13 @@ def play(**options: Any) -> None:
         invocation=invocation(playbook, options),
     )
     key = ProjectKey(engine.state_dir)
-    plan = _plan(playbook, options, key)
-    _check_routes(plan, engine)
+    book, plan = _plan(playbook, options, key, habits)
     for notice in plan.notices:
         click.echo(f"rorunner: {notice}", err=True)
+    if habits.listing:
+        habits.print_listing(options["playbook"], book, plan)
+        return
+    _check_routes(plan, engine)
     if options["graph"]:
         _graph(plan, engine, options["graph"])
     elif options["dry_run"]:
@@ -113,7 +120,9 @@ def invocation(playbook: Path, options: Mapping[str, Any]) -> Invocation:
     )
 
 
-def _plan(playbook: Path, options: Mapping[str, Any], key: ProjectKey) -> Plan:
+def _plan(
+    playbook: Path, options: Mapping[str, Any], key: ProjectKey, habits: Habits
+) -> tuple[Playbook, Plan]:
     """Load everything and plan; input mistakes are raised here, before any connection."""
     from rorunner.plan import build_plan  # noqa: PLC0415 - lazy: keeps other commands light
     from rorunner.playbook import (  # noqa: PLC0415 - lazy: keeps other commands light
@@ -131,7 +140,7 @@ def _plan(playbook: Path, options: Mapping[str, Any], key: ProjectKey) -> Plan:
     # after (never scanned, by a collection during planning or during the run).
     gc.disable()
     try:
-        return build_plan(
+        return book, build_plan(
             inventory,
             book,
             limit=options["limit"],
@@ -139,6 +148,7 @@ def _plan(playbook: Path, options: Mapping[str, Any], key: ProjectKey) -> Plan:
             fetch_dir=options["fetch_dir"],
             defaults=defaults,
             signing_key=key,
+            selection=habits.selection(),
         )
     finally:
         gc.freeze()

@@ -14,6 +14,7 @@ from rorunner.plan._graph import Graph
 from rorunner.plan._inputs import Inputs, step_inputs
 from rorunner.plan._names import check_task_names, task_name
 from rorunner.plan._render import Edge, render
+from rorunner.plan._select import Selection, entry_tail, prune, selected_tails
 from rorunner.playbook import Playbook
 
 
@@ -124,8 +125,10 @@ def build_plan(
     fetch_dir: str | None = None,
     defaults: ConnectionDefaults | None = None,
     signing_key: SigningKey | None = None,
+    selection: Selection | None = None,
 ) -> Plan:
     """Plan `playbook` over `inventory`; input mistakes raise InputError before any connection.
+    Only the steps `selection` keeps are planned (by default: all but those tagged `never`).
 
     `signing_key()` gives the key of the project's keyed signatures (steps whose inputs hold
     a vault secret); without one, a random key of this process (such steps never count as
@@ -139,7 +142,11 @@ def build_plan(
         defaults or ConnectionDefaults(),
         signing_key or process_key,
     )
-    plan = Plan(built.builder.finish(), tuple(built.plays), tuple(built.notices), built.files)
+    graph = built.builder.finish()
+    chosen = selected_tails(playbook, selection or Selection())
+    if not built.tails <= chosen:
+        graph = prune(graph, lambda step: entry_tail(step) in chosen)
+    plan = Plan(graph, tuple(built.plays), tuple(built.notices), built.files)
     hosts = dict.fromkeys(host for play in built.plays for host in play.hosts)
     check_task_names(hosts, built.tails, plan.steps)
     return plan

@@ -11,7 +11,7 @@ from rorunner.errors import ErrorCollector, InputError, Location
 from rorunner.playbook._model import Play, Playbook, RoleUse, Unit
 from rorunner.playbook._node import Node
 from rorunner.playbook._roles import check_cycles, find_role, load_role, role_search_path
-from rorunner.playbook._steps import become_keys, check_name, inline_steps, slug
+from rorunner.playbook._steps import become_keys, check_name, inline_steps, parse_tags, slug
 from rorunner.safe_yaml import kind_of, load_yaml, shown
 
 if TYPE_CHECKING:
@@ -29,10 +29,11 @@ _PLAY_KEYS = (
     "fetch_dir",
     "timeout",
     "pipeline",
+    "tags",
     *BECOME_KEYS,
 )
-_RTAS_KEYS = ("name", "local_pre", "ship", "remote", "fetch", "local_post", *BECOME_KEYS)
-_ROLE_USE_KEYS = ("role", "vars")
+_RTAS_KEYS = ("name", "local_pre", "ship", "remote", "fetch", "local_post", "tags", *BECOME_KEYS)
+_ROLE_USE_KEYS = ("role", "vars", "tags")
 
 
 def load_playbook(
@@ -93,6 +94,7 @@ def _play(node: Node, index: int, base: str, errors: ErrorCollector) -> Play:
         become=become_keys(keys),
         timeout=keys["timeout"].number(minimum=0.001) if "timeout" in keys else None,
         pipeline=keys["pipeline"].boolean() if "pipeline" in keys else False,
+        tags=parse_tags(keys.get("tags")),
     )
 
 
@@ -110,6 +112,7 @@ def _role_uses(node: Node) -> tuple[RoleUse, ...]:
                 item.at,
                 params=params.variables() if params else {},
                 params_at=params.variable_lines() if params else {},
+                tags=parse_tags(keys.get("tags")),
             )
         )
     return tuple(uses)
@@ -125,7 +128,13 @@ def _inline_units(node: Node, base: str, errors: ErrorCollector) -> tuple[Unit, 
                 raise InputError.at(
                     f"duplicate rtas name {name!r} in this play", keys["name"].at, [units[name].at]
                 )
-            units[name] = Unit(name, item.at, inline_steps(keys, base), become=become_keys(keys))
+            units[name] = Unit(
+                name,
+                item.at,
+                inline_steps(keys, base),
+                become=become_keys(keys),
+                tags=parse_tags(keys.get("tags")),
+            )
     return tuple(units.values())
 
 

@@ -38,6 +38,7 @@ class StepEntry:
     timeout: float | None = None
     base: str = ""  # directory that relative local paths are resolved against
     become: BecomeKeys = field(default_factory=BecomeKeys)  # its own keys (remote steps)
+    tags: tuple[str, ...] = ()  # its own `tags:` (a command mapping's)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Unit:
     remote_dir: str | None = None
     remote_dir_at: Location | None = None
     become: BecomeKeys = field(default_factory=BecomeKeys)  # role.yml or the rtas entry
+    tags: tuple[str, ...] = ()  # role.yml `tags` (its own steps), or the inline rtas' `tags`
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class RoleUse:
     at: Location
     params: Mapping[str, Any] = field(default_factory=dict, compare=False)
     params_at: Mapping[str, Location] = field(default_factory=dict, compare=False)
+    tags: tuple[str, ...] = ()  # `{role: NAME, tags: [...]}`: the role and its dependencies
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,7 @@ class Play:
     # True: each host enters the play when it has finished the previous one; False (default):
     # the play starts after all earlier work has ended on every host (a barrier, as Ansible)
     pipeline: bool = False
+    tags: tuple[str, ...] = ()  # every step of the play carries them
 
 
 @dataclass(frozen=True)

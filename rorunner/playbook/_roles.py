@@ -13,7 +13,14 @@ from rorunner.errors import InputError, Location, did_you_mean
 from rorunner.model import Phase
 from rorunner.playbook._model import PathEntry, StepEntry, Unit
 from rorunner.playbook._node import Node
-from rorunner.playbook._steps import FILES_STEP, SAFE_NAME, become_keys, fetch_step, local_become
+from rorunner.playbook._steps import (
+    FILES_STEP,
+    SAFE_NAME,
+    become_keys,
+    fetch_step,
+    local_become,
+    parse_tags,
+)
 from rorunner.safe_yaml import load_yaml
 from rorunner.walk import TreeEntry, list_dir, lookup, walk_files
 
@@ -29,6 +36,7 @@ _ROLE_KEYS = (
     "timeout",
     "timeouts",
     "scripts",
+    "tags",
     *BECOME_KEYS,
 )
 _SCRIPT_DIRS: tuple[Phase, ...] = ("local_pre", "remote", "local_post")
@@ -107,6 +115,7 @@ def load_role(name: str, directory: str, vault: VaultSecrets | None = None) -> U
         remote_dir=remote_dir.string() if remote_dir else None,
         remote_dir_at=remote_dir.at if remote_dir else None,
         become=become_keys(keys),
+        tags=parse_tags(keys.get("tags")),
     )
 
 

@@ -12,10 +12,11 @@ from rorunner.playbook._node import Node
 from rorunner.safe_yaml import shown
 
 COMMAND_PHASES: tuple[Phase, ...] = ("local_pre", "remote", "local_post")
-_COMMAND_KEYS = ("name", "run", "creates", "always", "timeout", *BECOME_KEYS)
+_COMMAND_KEYS = ("name", "run", "creates", "always", "timeout", "tags", *BECOME_KEYS)
 _SHIP_KEYS = ("src", "dest", "mode")
 _FETCH_KEYS = ("src", "dest")
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+@-]*")
+TAG_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+@:-]*")
 FILES_STEP = "files"  # the one ship (or fetch) step of a unit
 
 
@@ -28,6 +29,23 @@ def slug(text: str, limit: int = 24) -> str:
             break
         kept.append(word[:limit])
     return "-".join(kept) or "step"
+
+
+def parse_tags(node: Node | None) -> tuple[str, ...]:
+    """A `tags:` value: a list of names, or one string of comma-separated names (as Ansible
+    reads it); each name once, in the order written."""
+    if node is None or node.value is None:
+        return ()
+    if isinstance(node.value, str):
+        names = [part.strip() for part in node.value.split(",")]
+    else:
+        names = [item.string().strip() for item in node.sequence("tag")]
+    if not all(names):
+        node.fail(f"{node.what}: a tag must not be empty")
+    bad = next((name for name in names if not TAG_NAME.fullmatch(name)), None)
+    if bad is not None:
+        node.fail(f"{node.what}: tag {bad!r} may use only letters, digits and . _ + @ - :")
+    return tuple(dict.fromkeys(names))
 
 
 def check_name(node: Node, name: str) -> str:
@@ -95,6 +113,7 @@ def _command_mapping(item: Node, phase: Phase, index: int, base: str) -> StepEnt
         timeout=timeout,
         base=base,
         become=become_keys(keys),
+        tags=parse_tags(keys.get("tags")),
     )
 
 
