@@ -7,12 +7,14 @@ import itertools
 import json
 import os
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from rorunner.records import (
+    DryRunStep,
     FileChange,
+    Invocation,
     PlayRecord,
     RecordWriter,
     RunMeta,
@@ -21,6 +23,7 @@ from rorunner.records import (
     StepStatus,
     plan_path,
     record_path,
+    write_dry_run,
 )
 
 PHASES = ("local_pre", "ship", "remote", "fetch", "local_post")
@@ -197,6 +200,25 @@ def _fraction(*parts: object) -> float:
 
 def write_plan(state_dir: Path, spec: Spec) -> None:
     """The plan graph JSON beside the record (the `--graph json` shape)."""
+    path = plan_path(state_dir, spec.run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(plan_doc(spec), indent=2, sort_keys=True) + "\n")
+
+
+def write_dry_run_state(state_dir: Path, spec: Spec, reason: Callable[[StepRecord], str]) -> None:
+    """The dry-run state of the synthetic plan: `reason(step)` says why a step would run
+    ('' when it is up to date)."""
+    why = {step.task: reason(step) for step in plan_steps(spec)}
+    status = {task: f"would run ({r})" if r else "up to date" for task, r in why.items()}
+    verdicts = [DryRunStep(task, bool(r), r) for task, r in why.items()]
+    invocation = Invocation(
+        playbook=str(state_dir.parent / spec.playbook), argv=(*spec.argv, "--dry-run")
+    )
+    write_dry_run(state_dir, invocation, verdicts, json.dumps(plan_doc(spec, status)))
+
+
+def plan_doc(spec: Spec, status: Mapping[str, str] | None = None) -> dict[str, object]:
+    """The `--graph json` document of the synthetic plan (node statuses from `status`)."""
     steps = plan_steps(spec)
     nodes = [
         {
@@ -207,7 +229,7 @@ def write_plan(state_dir: Path, spec: Spec) -> None:
             "phase": s.phase,
             "step": s.step,
             "kind": s.kind,
-            "status": "would run (new)",
+            "status": (status or {}).get(s.task, "would run (new)"),
         }
         for s in steps
     ]
@@ -225,10 +247,7 @@ def write_plan(state_dir: Path, spec: Spec) -> None:
             "max_fail_percentage": None,
         }
     ]
-    doc = {"plays": plays, "nodes": nodes, "edges": edges, "notices": []}
-    path = plan_path(state_dir, spec.run_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    return {"plays": plays, "nodes": nodes, "edges": edges, "notices": []}
 
 
 def many_runs(

@@ -27,9 +27,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from rorunner.dashboard._views import TIMELINE_HOSTS
-from rorunner.records import RunRecord, RunStore
+from rorunner.records import RunRecord, RunStore, StepRecord
 from tests.browser import Browser, DashboardProcess
-from tests.record_factory import Spec, make_run, many_runs, writer_for
+from tests.record_factory import Spec, make_run, many_runs, write_dry_run_state, writer_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -66,6 +66,7 @@ def make_board(root: Path) -> None:
     many_runs(root / "perf" / ".rorunner", PERF_RUNS)
     many_runs(root / "small" / ".rorunner", 10)
     make_run(root / "big" / ".rorunner", BIG)
+    write_dry_run_state(root / "big" / ".rorunner", BIG, _big_dry_run_reason)
     _history(root / "demo" / ".rorunner")
     _kinds(root / "kinds" / ".rorunner")
     (root / "live").mkdir()
@@ -96,6 +97,17 @@ def board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Board]:
         yield Board(server.url.rstrip("/"), root)
     finally:
         server.stop()
+
+
+DRY_RUN_HOSTS = 100  # the dry run of the big project: the last 100 hosts would run
+
+
+def _big_dry_run_reason(step: StepRecord) -> str:
+    if step.host == BIG.fail_host:
+        return "did not finish last time"
+    if int(step.host.removeprefix("web")) >= BIG_HOSTS - DRY_RUN_HOSTS:
+        return "inputs changed: vars.release 1.0 -> 2.0"
+    return ""
 
 
 def _history(state: Path) -> None:
@@ -431,6 +443,33 @@ def test_plan_of_500_hosts_is_collapsed_per_host(
     browser.wait_for(lambda: _cy(browser, ".step") == BIG_STEPS, "web007 expanded")
     assert _cy(browser, ".step.failed") == 1
     browser.screenshot("plan-500-hosts")
+    assert browser.console_errors() == []
+
+
+def test_dry_run_of_500_hosts_colours_each_host_and_says_why(
+    browser: Browser, board: Board, timings: dict[str, float]
+) -> None:
+    began = time.monotonic()
+    browser.open(f"{board.url}/plan/big", "#plan-graph canvas")  # newer than big-1: the dry run
+    browser.wait_for(lambda: _cy(browser, ".hostnode") == BIG_HOSTS, "one node per host")
+    _report(timings, plan_dry_run_500x10=Load(time.monotonic() - began, browser.callback_seconds()))
+    assert browser.text("h1") == "What would run next (dry run)"
+    would = (DRY_RUN_HOSTS + 1) * BIG_STEPS  # and web007, which failed
+    assert browser.text("#dry-run-summary").startswith(
+        f"{would} of {BIG_HOSTS * BIG_STEPS} steps would run"
+    )
+    assert _cy(browser, ".hostnode.would-run") == DRY_RUN_HOSTS + 1
+    assert _cy(browser, ".hostnode.up-to-date") == BIG_HOSTS - DRY_RUN_HOSTS - 1
+    host = f"web{BIG_HOSTS - 1:03d}"
+    browser.js(f"window.__cy.fit(window.__cy.getElementById('host:{host}'), 200)")
+    _tap(browser, f"host:{host}")
+    browser.wait_for(lambda: _cy(browser, ".step.would-run") == BIG_STEPS, f"{host} expanded")
+    step = next(s for s in _latest(board.state("big")).steps if s.host == host)
+    browser.js(f"window.__cy.fit(window.__cy.getElementById({json.dumps(step.task)}), 300)")
+    _tap(browser, step.task)
+    browser.wait_for(lambda: browser.text("#detail-reason"), "the step's reason")
+    assert browser.text("#detail-reason") == "inputs changed: vars.release 1.0 -> 2.0"
+    browser.screenshot("plan-dry-run-500-hosts")
     assert browser.console_errors() == []
 
 
