@@ -117,3 +117,25 @@ def test_the_plan_page_shows_the_newer_of_the_dry_run_and_the_last_run(tmp_path:
     dry = plan_source(store, DRY_RUN)
     assert dry is not None and dry.newest_run is not None and dry.newest_run.run_id == "adhoc"
     assert plan_source(store, "adhoc") is None  # an ad hoc command has no plan
+
+
+def test_the_dry_run_page_says_when_a_run_started_since(tmp_path: Path) -> None:
+    from rorunner.dashboard._pages import plan_page
+    from rorunner.dashboard._views import project_keys
+
+    state = tmp_path / ".rorunner"
+    make_run(state, Spec("before", start=1_790_000_000.0), logs=False)
+    _save_dry_run(state, 1_790_000_100.0)
+    project = project_keys([state])[0]
+
+    def stale_note() -> list[str]:
+        source = plan_source(project.store, DRY_RUN)
+        assert source is not None
+        page = plan_page(project, source)
+        return [c.children for c in page._traverse() if getattr(c, "id", None) == "dry-run-stale"]
+
+    assert stale_note() == []
+    make_run(state, Spec("after", start=1_790_000_200.0), logs=False)
+    assert stale_note() == [
+        "run after started after this dry run: run --dry-run again for what would run now"
+    ]
