@@ -292,3 +292,33 @@ def test_plain_host_lines_split_as_shlex_splits_them() -> None:
             assert words == shlex.split(line, comments=True), repr(line)
     assert plain == 5000
     assert not _PLAIN_LINE.fullmatch("h1 a='x y'") and not _PLAIN_LINE.fullmatch("h1 # c")
+
+
+def test_ini_values_typed_without_parsing_as_literal_eval_types_them() -> None:
+    """parse_value's shortcuts (decimal ints, names, addresses, dotted numbers) give what
+    ast.literal_eval gives: random words of the characters those shortcuts look at, and the
+    edge cases (constants, leading zeros, complex numbers after a constant)."""
+    import ast
+    import random
+    import warnings
+
+    from rorunner.inventory._ini import _coerce, parse_value
+
+    def slow(text: str) -> object:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SyntaxWarning)
+                return _coerce(ast.literal_eval(text))
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            return text
+
+    rng = random.Random(7)
+    words = ["True", "None.x", "True-1j", "False.real", "0", "00", "0123", "5432", "1e5", "1j"]
+    words += ["0x10", "1_0", "-1", "1.5", "1.2.3.4", "::1", "2001:db8::1", "a:b", "web-1.x"]
+    words += [
+        "".join(rng.choice("aeTxjFN019_.-:") for _ in range(rng.randint(1, 7)))
+        for _ in range(20000)
+    ]
+    for word in words:
+        expected = slow(word)
+        assert (parse_value(word), type(parse_value(word))) == (expected, type(expected)), word

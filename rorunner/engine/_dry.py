@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from rorunner.engine._check import StepCheck
 from rorunner.engine._db import StateDB
@@ -20,9 +19,10 @@ if TYPE_CHECKING:
     from rorunner.plan import Plan
 
 
-@dataclass(frozen=True, slots=True)
-class DryRunEntry:
-    """One step of one host: would it run, and why (new, inputs changed, always, forced...)."""
+class DryRunEntry(NamedTuple):
+    """One step of one host: would it run, and why (new, inputs changed, always, forced...).
+
+    A named tuple: a dry run makes one per step (700,000 at 100,000 hosts x 7 steps)."""
 
     host: str
     play: str

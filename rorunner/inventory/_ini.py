@@ -19,6 +19,14 @@ _STATES = ("hosts", "children", "vars")
 # splits it (shlex's whitespace is these four characters); shlex is slow per line.
 _PLAIN_LINE = re.compile(r"[^'\"\\#]*")
 _SHLEX_SPACE = re.compile(r"[ \t\r\n]+")
+# Values whose literal_eval result is known without parsing (literal_eval is most of the
+# cost of reading big inventories): a decimal int; names (dotted or dashed: a name is never a
+# literal) whose first word is not True, False or None; words with a colon (an address:
+# a colon outside brackets is never an expression); dotted numbers (IPv4).
+_DECIMAL = re.compile(r"0|[1-9][0-9]*")
+_NAME_LIKE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:[.-][A-Za-z0-9_]+)*")
+_PLAIN_TEXT = re.compile(r"[A-Za-z0-9_.-]*:[A-Za-z0-9_.:-]*|[0-9]+(?:\.[0-9]+){2,}")
+_CONSTANTS = frozenset(("True", "False", "None"))
 
 
 @dataclass
@@ -176,6 +184,11 @@ def _check_pending(state: _State, path: str) -> None:
 
 def parse_value(text: str) -> Any:
     """Type an INI value the way Ansible does: a Python literal if it is one, else the string."""
+    if _DECIMAL.fullmatch(text):
+        return int(text)
+    name = _NAME_LIKE.fullmatch(text)
+    if (name and name.group(1) not in _CONSTANTS) or _PLAIN_TEXT.fullmatch(text):
+        return text
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SyntaxWarning)
