@@ -294,3 +294,28 @@ def test_the_internals_check_finds_what_the_old_engine_did(tmp_path: Path) -> No
         "private attribute ._get in a module that uses doit",
         "doit's DB key '_values_:'",
     ]
+
+
+def test_a_step_check_tells_doit_its_task_and_values_parameters() -> None:
+    """doit inspects every uptodate callable for `task` and `values` parameters; a StepCheck
+    answers with its own ready-made signature, which must be its __call__'s."""
+    import inspect
+
+    called = inspect.signature(StepCheck.__call__).parameters
+    assert list(inspect.signature(SIG).parameters) == [p for p in called if p != "self"]
+    assert inspect.signature(SIG) is inspect.signature(StepCheck("other"))  # not derived anew
+
+
+def test_a_success_is_committed_as_one_row_write(tmp_path: Path) -> None:
+    """doit stores a success as several values; they reach the DB in one statement (not one
+    commit per value), holding every key doit wrote."""
+    db = StateDB(tmp_path / "deps.sqlite")
+    statements: list[str] = []
+    assert db._conn is not None
+    db._conn.set_trace_callback(statements.append)
+    run_tasks([_task("t", SIG.values_now)], db, forks=1, force=False, events=Events())
+    writes = [s for s in statements if s.startswith("insert or replace")]
+    assert len(writes) == 1, statements
+    with sqlite3.connect(tmp_path / "deps.sqlite") as other:
+        (row,) = other.execute("select task_data from doit where task_id='t'").fetchone()
+    assert {"_values_:", "checker:", "deps:"} <= set(json.loads(row))

@@ -8,6 +8,11 @@ doit stores a task's values only after the task succeeded, so any row it wrote
 describes a finished task. WAL with synchronous=NORMAL makes each commit
 survive a killed process without an fsync per write.
 
+doit stores a success as several values (the action's values, the result, the file-deps
+checker, the deps list): inside `one_write(task)` they are written as one row, once, when
+all are set, instead of one commit per value (a killed run leaves the started marker or
+the whole success, never half of one).
+
 `mark_started` is the engine's own entry: a step about to run replaces its
 row by a "started" marker, so a step that started and never finished (killed,
 interrupted, even under --force) has no success left to be skipped on.
@@ -18,6 +23,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -59,6 +66,7 @@ class StateDB:
         self.name = str(path)
         self.codec: Codec = codec if codec is not None else JsonCodec()
         self._lock = threading.Lock()
+        self._deferred: set[str] = set()  # tasks inside one_write: their row is written at its end
         self._conn: sqlite3.Connection | None = sqlite3.connect(
             self.name, isolation_level=None, check_same_thread=False
         )
@@ -82,7 +90,24 @@ class StateDB:
             row = self._rows.setdefault(task_id, {})
             row.pop(STARTED, None)
             row[dependency] = value
-            self._write(task_id, row)
+            if task_id not in self._deferred:
+                self._write(task_id, row)
+
+    @contextmanager
+    def one_write(self, task_id: str) -> Iterator[None]:
+        """Every `set` of `task_id` inside is committed as one row at the end (nothing is
+        written when the block raises: the task's row stays as it was on disk)."""
+        with self._lock:
+            self._deferred.add(task_id)
+        try:
+            yield
+        except BaseException:
+            with self._lock:
+                self._deferred.discard(task_id)
+            raise
+        with self._lock:
+            self._deferred.discard(task_id)
+            self._write(task_id, self._rows.get(task_id, {}))
 
     def in_(self, task_id: str) -> bool:
         """Whether the task has a stored row."""

@@ -116,7 +116,17 @@ def _dependency(db: StateDB) -> Dependency:
     def backend(name: str, codec: object, module_name: str | None = None) -> StateDB:
         return db
 
-    return Dependency(backend, db.name)
+    return _Dependency(backend, db.name)
+
+
+class _Dependency(Dependency):  # type: ignore[misc]  # doit is untyped
+    """doit's dependency manager; a task's success is committed as one write."""
+
+    def save_success(self, task: Task, result_hash: str | None = None) -> None:
+        """doit's own, its values written as one row."""
+        db: StateDB = self.backend
+        with db.one_write(task.name):
+            super().save_success(task, result_hash)
 
 
 class _Reporter:
