@@ -82,6 +82,7 @@ bench: deps
 	$(BIN)/python bench/inventory_scale.py
 	$(BIN)/python bench/rtas.py
 	$(BIN)/python bench/plan_scale.py
+	$(BIN)/python bench/noop.py
 
 clean:
 	rm -rf $(VENV) .rorunner .lab .pytest_cache .mypy_cache .ruff_cache test-artifacts

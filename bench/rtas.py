@@ -15,6 +15,9 @@ invocation.
     python bench/rtas.py [--sizes 1,10,25,50,100,200] [--repeat 5] [--known-hosts-lines 10000]
     python bench/rtas.py --sizes 25 --repeat 1                               (quick)
 
+The unchanged re-runs' SSH logins are counted in the lab's sshd logs and printed (none
+expected: an unchanged re-run connects to nothing).
+
 rorunner prefers an AES-GCM cipher; the paramiko script runs both with paramiko's
 default algorithms and with that same cipher, and both ratios are printed.
 """
@@ -32,7 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -187,6 +190,7 @@ class Sample:
     wall: float
     cpu: float
     rss: int
+    logins: int = 0  # SSH logins the lab's sshds accepted during the run
 
 
 def timed(argv: Sequence[str], cwd: Path, timeout: float = 900.0) -> Sample:
@@ -284,7 +288,11 @@ def run_unit(setup: Setup, unit: str, size: int, rep: int) -> dict[str, Sample]:
             unit: timed(rorunner_argv(project, setup.inventory, setup.big_known_hosts), project)
         }
     argv = rorunner_argv(project, setup.inventory, lab.known_hosts)
-    return {"cold": timed(argv, project), "rerun": timed(argv, project)}
+    cold = timed(argv, project)
+    before = sum(host.accepted() for host in setup.hosts)
+    rerun = timed(argv, project)
+    logins = sum(host.accepted() for host in setup.hosts) - before
+    return {"cold": cold, "rerun": replace(rerun, logins=logins)}
 
 
 def measure(setup: Setup, size: int, repeat: int) -> dict[str, list[Sample]]:
@@ -409,6 +417,8 @@ def main() -> None:
     print("\n".join(time_table(results)))
     print()
     print("\n".join(resource_table(results)))
+    logins = sum(s.logins for runs in results.values() for s in runs["rerun"])
+    print(f"\nunchanged re-runs: {logins} SSH logins in all (the sshd logs; none expected)")
 
 
 if __name__ == "__main__":

@@ -38,4 +38,5 @@ def test_rtas_bench_runs_on_one_host() -> None:
     times, resources = rows
     assert len(times) == 9 and all(cell.endswith(("s", "x")) for cell in times[1:]), done.stdout
     assert resources[-1].endswith("x") and "-" not in resources, done.stdout
+    assert "unchanged re-runs: 0 SSH logins in all" in done.stdout, done.stdout
     assert "300-line known_hosts" in done.stdout
