@@ -24,9 +24,8 @@ import posixpath
 import re
 import shlex
 from collections.abc import Callable, Collection, Mapping, Sequence
+from functools import cache
 from typing import Any
-
-import yaml
 
 
 class FilterError(ValueError):
@@ -67,22 +66,26 @@ def to_nice_json(value: Any, indent: int = 4, sort_keys: bool = True, **kwargs: 
     return to_json(value, indent=indent, sort_keys=sort_keys, separators=(",", ": "), **kwargs)
 
 
-_BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+@cache
+def _dumper() -> Any:
+    """The safe dumper, with any mapping written as a dict and any collection as a list
+    (PyYAML is imported by the first to_yaml: most plans never use it)."""
+    import yaml  # noqa: PLC0415 - lazy: ~15 ms of every process's start otherwise
 
-
-class _Dumper(_BaseDumper):  # type: ignore[misc]
-    """The safe dumper, with any mapping written as a dict and any collection as a list."""
-
-
-_Dumper.add_multi_representer(Mapping, _Dumper.represent_dict)
-_Dumper.add_multi_representer(Collection, _Dumper.represent_list)
+    base: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    dumper: Any = type("_Dumper", (base,), {})
+    dumper.add_multi_representer(Mapping, dumper.represent_dict)
+    dumper.add_multi_representer(Collection, dumper.represent_list)
+    return dumper
 
 
 def to_yaml(value: Any, *_args: Any, default_flow_style: bool | None = None, **kwargs: Any) -> str:
     """Terse YAML: collections of scalars in flow style."""
+    import yaml  # noqa: PLC0415 - lazy, as in _dumper
+
     text = yaml.dump(
         value,
-        Dumper=_Dumper,
+        Dumper=_dumper(),
         allow_unicode=True,
         default_flow_style=default_flow_style,
         **kwargs,
