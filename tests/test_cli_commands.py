@@ -74,24 +74,23 @@ def test_unknown_command_is_a_usage_error_and_version_works(
         assert "No such command 'plya'" in result.err
 
 
-def test_a_plan_without_yaml_filters_does_not_import_pyyaml(tmp_path: Path) -> None:
-    """PyYAML is loaded by the first to_yaml/to_nice_yaml filter, not by every plan."""
+def test_a_plan_loads_jinja2_and_pyyaml_only_when_it_uses_them(tmp_path: Path) -> None:
+    """jinja2 is loaded by the first template, PyYAML by the first to_yaml filter: a plan
+    without templates (an unchanged re-run of one too) needs neither."""
     (tmp_path / "hosts.ini").write_text("h1 ansible_connection=local\n")
-    book = (
-        "- hosts: all\n  remote_dir: 'd{{ x }}'\n  rtas:\n    - name: s\n      remote: [hostname]\n"
-    )
-    (tmp_path / "site.yml").write_text(book)
-    probe = PROBE + "print('PYYAML', 'yaml' in sys.modules)\n"
+    book = "- hosts: all\n  remote_dir: DIR\n  rtas:\n    - name: s\n      remote: [hostname]\n"
+    probe = PROBE + "print('LIBS', 'jinja2' in sys.modules, 'yaml' in sys.modules)\n"
     argv = [sys.executable, "-c", probe, "play", "site.yml", "-i", "hosts.ini", "--dry-run"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
 
-    def pyyaml_loaded(*extra: str) -> str:
+    def loaded(remote_dir: str) -> str:
+        (tmp_path / "site.yml").write_text(book.replace("DIR", remote_dir))
         done = subprocess.run(
-            [*argv, *extra], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60
+            [*argv, "-e", "x=1"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60
         )
         assert "EXIT 0" in done.stdout, done.stdout + done.stderr
         return done.stdout.splitlines()[-1]
 
-    assert pyyaml_loaded("-e", "x=1") == "PYYAML False"
-    (tmp_path / "site.yml").write_text(book.replace("{{ x }}", "{{ x | to_yaml | trim }}"))
-    assert pyyaml_loaded("-e", "x=1") == "PYYAML True"
+    assert loaded("d1") == "LIBS False False"
+    assert loaded("'d{{ x }}'") == "LIBS True False"
+    assert loaded("'d{{ x | to_yaml | trim }}'") == "LIBS True True"

@@ -20,7 +20,7 @@ from ansible.template import Templar, trust_as_template
 from rorunner.errors import InputError
 from rorunner.plan import build_plan
 from rorunner.plan._filters import FILTERS
-from rorunner.plan._jinja import ENV
+from rorunner.plan._jinja import environment
 from rorunner.playbook import load_playbook
 from tests.projects import make_inventory
 
@@ -157,7 +157,7 @@ def test_templates_render_as_ansible_renders_them(template: str) -> None:
     text = f"<{template}>"
     templar = Templar(loader=DataLoader(), variables=VARIABLES)
     expected = templar.template(trust_as_template(text))
-    assert ENV.from_string(text).render(VARIABLES) == expected
+    assert environment().from_string(text).render(VARIABLES) == expected
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import jinja2
 import pytest
 
 from rorunner.errors import InputError, Location
-from rorunner.plan._jinja import ENV, RenderMemo, TemplateFiles
+from rorunner.plan._jinja import RenderMemo, TemplateFiles, environment
 
 TEXTS = [
     "a/{{ x }}/b",
@@ -31,7 +31,9 @@ def test_memoised_strings_render_as_jinja2(text: str) -> None:
     for _ in range(2):  # the second round is served from the memo where it can be
         for value in VALUES:
             context = {"x": value, "y": "Y", "unused": object()}
-            assert memo.value(text, context) == ENV.from_string(text).render(context), value
+            assert memo.value(text, context) == environment().from_string(text).render(context), (
+                value
+            )
 
 
 def test_a_missing_variable_is_still_an_error_naming_the_place() -> None:
@@ -48,7 +50,9 @@ def test_memoised_template_files_render_as_jinja2(tmp_path: Path, text: str) -> 
     path = tmp_path / "t.conf.j2"
     path.write_bytes(text.encode())
     files = TemplateFiles()
-    reference = ENV.overlay(loader=jinja2.FileSystemLoader(tmp_path)).get_template(path.name)
+    reference = (
+        environment().overlay(loader=jinja2.FileSystemLoader(tmp_path)).get_template(path.name)
+    )
     for _ in range(2):
         for value in VALUES:
             context = {"x": value, "y": "Y"}

@@ -6,14 +6,17 @@ import functools
 import os
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
-
-import jinja2
-import jinja2.meta
+from typing import TYPE_CHECKING, Any
 
 from rorunner.errors import InputError, Location
 from rorunner.model import has_secret, reveal
 from rorunner.plan._filters import FILTERS
+
+if TYPE_CHECKING:
+    import jinja2
+
+# jinja2 is imported by the first string that is a template (is_template), not by every
+# plan: a plan without templates, and an unchanged re-run of one, never load it.
 
 
 class SecretVars(dict[str, Any]):
@@ -21,13 +24,19 @@ class SecretVars(dict[str, Any]):
     paths refuse them); other variables need no looking through."""
 
 
-# Rendering config files and paths, not HTML: escaping would corrupt them.
-ENV = jinja2.Environment(
-    undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
-    autoescape=False,  # noqa: S701
-)
-ENV.filters.update(FILTERS)  # Ansible's most used filters (plan/_filters.py)
+@functools.cache
+def environment() -> jinja2.Environment:
+    """The plan's Jinja2 environment (made, and jinja2 imported, on first use)."""
+    import jinja2  # noqa: PLC0415 - lazy: see above
+
+    # Rendering config files and paths, not HTML: escaping would corrupt them.
+    env = jinja2.Environment(
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701
+    )
+    env.filters.update(FILTERS)  # Ansible's most used filters (plan/_filters.py)
+    return env
 
 
 def is_template(text: str) -> bool:
@@ -38,7 +47,7 @@ def is_template(text: str) -> bool:
 @functools.lru_cache(maxsize=4096)
 def compiled(text: str) -> jinja2.Template:
     """`text` compiled once: the same string is rendered for every host of a plan."""
-    return ENV.from_string(text)
+    return environment().from_string(text)
 
 
 # A template that only substitutes plain variables: (True, name) or (False, literal text).
@@ -47,6 +56,8 @@ Parts = tuple[tuple[bool, str], ...]
 
 def _plain_parts(tree: jinja2.nodes.Template) -> Parts | None:
     """The parts of a template that is text and `{{ name }}` only, else None."""
+    import jinja2.nodes  # noqa: PLC0415 - lazy: see above
+
     parts: list[tuple[bool, str]] = []
     for node in tree.body:
         if not isinstance(node, jinja2.nodes.Output):
@@ -78,7 +89,9 @@ def substitute(parts: Parts, context: Mapping[str, Any]) -> str | None:
 @functools.lru_cache(maxsize=4096)
 def _shape(text: str) -> tuple[frozenset[str], Parts | None]:
     """The variables a string names and, when it is plain, its parts (one parse)."""
-    tree = ENV.parse(text)
+    import jinja2.meta  # noqa: PLC0415 - lazy: see above
+
+    tree = environment().parse(text)
     return frozenset(jinja2.meta.find_undeclared_variables(tree)), _plain_parts(tree)
 
 
@@ -88,6 +101,8 @@ def _undeclared(text: str) -> frozenset[str]:
 
 def needed_names(text: str, at: Location) -> frozenset[str]:
     """Variables a template string refers to."""
+    import jinja2  # noqa: PLC0415 - lazy: see above
+
     try:
         return _undeclared(text)
     except jinja2.TemplateSyntaxError as exc:
@@ -114,6 +129,8 @@ def render_string(text: str, context: Mapping[str, Any], at: Location, what: str
     if not is_template(text):
         return text
     refuse_secrets(text, context, at, what)
+    import jinja2  # noqa: PLC0415 - lazy: see above
+
     try:
         return compiled(text).render(context)
     except jinja2.TemplateSyntaxError as exc:
@@ -158,6 +175,8 @@ class RenderMemo:
 
     def _table(self, text: str) -> tuple[tuple[str, ...], dict[tuple[Any, ...], str]] | None:
         if text not in self._tables:
+            import jinja2  # noqa: PLC0415 - lazy: see above
+
             try:
                 names = tuple(sorted(_undeclared(text)))
             except jinja2.TemplateSyntaxError:
@@ -248,8 +267,10 @@ class TemplateFiles:
 
     def _template(self, path: str) -> jinja2.Template:
         if path not in self._compiled:
+            import jinja2  # noqa: PLC0415 - lazy: see above
+
             loader = jinja2.FileSystemLoader(os.path.dirname(path))
-            env = ENV.overlay(loader=loader)
+            env = environment().overlay(loader=loader)
             try:
                 self._compiled[path] = env.get_template(os.path.basename(path))
                 self._names[path], self._parts[path] = _file_shape(env, path)
@@ -265,6 +286,8 @@ class TemplateFiles:
 def _file_shape(env: jinja2.Environment, path: str) -> tuple[tuple[str, ...] | None, Parts | None]:
     """The variables a template file names (None when its output may depend on more: it
     includes or imports other templates, or uses a random filter) and its plain parts."""
+    import jinja2.meta  # noqa: PLC0415 - lazy: see above
+
     with open(path, encoding="utf-8") as handle:
         source = handle.read()
     tree = env.parse(source)
