@@ -16,6 +16,7 @@ from rorunner.records import (
     MASK,
     SCHEMA_VERSION,
     RecordError,
+    RecordWriter,
     RunRecord,
     RunStore,
     find_state_dirs,
@@ -173,6 +174,34 @@ def test_a_big_record_is_rewritten_less_often(tmp_path: Path) -> None:
     writer.close()
     one_write = writer.write_seconds / writer.writes
     assert writer.write_seconds <= 0.2 * elapsed + 3 * one_write, (writer.writes, one_write)
+
+
+def test_each_write_is_the_whole_record_as_json_dumps_writes_it(tmp_path: Path) -> None:
+    """A write re-encodes only the steps that changed since the last one; the file is still
+    exactly json.dumps(record, sort_keys=True), whatever the steps' texts hold."""
+    state = tmp_path / ".rorunner"
+    spec = Spec("r6", hosts=("h1", "h2", "h3"), steps_per_host=4)
+    clock = FakeClock(spec.start)
+    writer = writer_for(state, spec, clock, min_interval=0)  # every update writes
+    writer.start()
+    tasks = [s["task"] for s in writer.snapshot()["steps"]]
+    reasons = ["", 'caf\u00e9 \\ "q"', "\x00rorunner-steps", "[1, 2]"]
+    for number, task in enumerate(tasks):
+        clock.advance(0.5)
+        writer.step_started(task)
+        assert record_path(state, "r6").read_text() == _dumped(writer)
+        clock.advance(0.5)
+        status = "failed" if number % 5 == 4 else "changed"
+        writer.step_finished(task, status, rc=number, reason=reasons[number % len(reasons)])
+        assert record_path(state, "r6").read_text() == _dumped(writer)
+    writer.play_stopped("01-site", "stopped \x00rorunner-steps")
+    assert record_path(state, "r6").read_text() == _dumped(writer)
+    writer.finish(exit_code=2)
+    assert record_path(state, "r6").read_text() == _dumped(writer)
+
+
+def _dumped(writer: RecordWriter) -> str:
+    return json.dumps(writer.snapshot(), sort_keys=True) + "\n"
 
 
 def test_a_reader_never_sees_a_partial_file(tmp_path: Path) -> None:

@@ -104,6 +104,9 @@ class RecordWriter:
         self._doc = _initial(meta, plays, self._started)
         self._planned = {s.task: s.changes for s in steps}
         self._steps = {s.task: _pending(s) for s in steps}
+        self._texts: dict[str, str] = {}  # each step's JSON text, until the step changes
+        # each host's JSON with the statuses it was made of (most are unchanged at a write)
+        self._host_json: dict[str, tuple[tuple[StepStatus, ...], dict[str, Any]]] = {}
         self._starts: dict[str, float] = {}
 
     def start(self) -> None:
@@ -116,6 +119,7 @@ class RecordWriter:
             start = self._now(at)
             self._starts[task] = start
             self._steps[task].update(status="running", started_at=utc_iso(start), ended_at=None)
+            self._texts.pop(task, None)
         self._changed()
 
     def step_finished(
@@ -160,7 +164,9 @@ class RecordWriter:
                 exit_code=exit_code,
             )
             self._cancel_timer()
-        return RunRecord.from_json(self._flush())
+        doc = self._flush(whole=True)
+        assert doc is not None
+        return RunRecord.from_json(doc)
 
     def close(self) -> None:
         """Write any pending update now and stop the timer (idempotent)."""
@@ -185,6 +191,7 @@ class RecordWriter:
         end = self._now(at)
         start = self._starts.get(task, None if status == "not_run" else end)
         ok = status in ("ok", "changed")
+        self._texts.pop(task, None)
         self._steps[task].update(
             status=status,
             rc=rc,
@@ -198,20 +205,40 @@ class RecordWriter:
         )
 
     def _snapshot(self) -> dict[str, Any]:
-        steps = list(self._steps.values())
+        return {**self._head(), "steps": [dict(s) for s in self._steps.values()]}
+
+    def _head(self) -> dict[str, Any]:
+        """The record but its steps."""
         by_host: dict[str, list[StepStatus]] = {h: [] for h in self._hosts()}
         totals = dict.fromkeys(STEP_STATUSES, 0)
-        for step in steps:
+        for step in self._steps.values():
             by_host.setdefault(step["host"], []).append(step["status"])
             totals[step["status"]] += 1
         return {
             **self._doc,
             "plays": [dict(p) for p in self._doc["plays"]],
             "updated_at": utc_iso(self._clock()),
-            "hosts": {h: host_record(h, s).as_json() for h, s in by_host.items()},
+            "hosts": {h: self._host(h, tuple(s)) for h, s in by_host.items()},
             "totals": totals,
-            "steps": [dict(s) for s in steps],
         }
+
+    def _host(self, host: str, statuses: tuple[StepStatus, ...]) -> dict[str, Any]:
+        known = self._host_json.get(host)
+        if known is None or known[0] != statuses:
+            known = self._host_json[host] = (statuses, host_record(host, statuses).as_json())
+        return dict(known[1])
+
+    def _step_texts(self) -> list[str]:
+        """Every step's JSON text; only the steps that changed since the last write are
+        encoded again (a big record's steps are most of its text, and few change at once)."""
+        texts = self._texts
+        out = []
+        for task, step in self._steps.items():
+            text = texts.get(task)
+            if text is None:
+                text = texts[task] = json.dumps(step, sort_keys=True)
+            out.append(text)
+        return out
 
     def _hosts(self) -> list[str]:
         hosts = [h for play in self._doc["plays"] for h in play["hosts"]]
@@ -245,15 +272,21 @@ class RecordWriter:
             self._timer.cancel()
             self._timer = None
 
-    def _flush(self) -> dict[str, Any]:
-        """Write the record as it is now; a write overtaken by a newer one is dropped."""
+    def _flush(self, *, whole: bool = False) -> dict[str, Any] | None:
+        """Write the record as it is now; a write overtaken by a newer one is dropped. The
+        text is json.dumps(record, sort_keys=True), the steps' part made of their cached
+        texts; `whole`: the record as data too."""
+        began = time.monotonic()
         with self._lock:
-            doc = self._snapshot()
+            head = self._head()
+            steps = self._step_texts()
+            doc = {**head, "steps": [dict(s) for s in self._steps.values()]} if whole else None
             self._version += 1
             version = self._version
             self._last_write = self._clock()
-        began = time.monotonic()
-        text = json.dumps(doc, sort_keys=True) + "\n"
+        head["steps"] = _STEPS_HERE
+        before, _, after = json.dumps(head, sort_keys=True).rpartition(json.dumps(_STEPS_HERE))
+        text = f"{before}[{', '.join(steps)}]{after}\n"
         with self._write_lock:
             if version > self._written:
                 write_atomic(self.path, text)
@@ -262,6 +295,11 @@ class RecordWriter:
                 self._cost = time.monotonic() - began
                 self.write_seconds += self._cost
         return doc
+
+
+# Stands for the steps in the record's JSON text until their cached texts replace it: the
+# last occurrence (what follows "steps" in key order is numbers, a time and the user name).
+_STEPS_HERE = "\x00rorunner-steps"
 
 
 def _initial(meta: RunMeta, plays: Sequence[PlayRecord], started: float) -> dict[str, Any]:
