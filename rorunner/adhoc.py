@@ -8,13 +8,31 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from rorunner.become import resolve_become
 from rorunner.errors import Location, RorunnerError, TransportError, UnreachableError
 from rorunner.model import ConnectionDefaults, ConnectionSpec, Host
 from rorunner.outcome import RunEvents, Status, StepOutcome, StepRef
+from rorunner.records import (
+    Invocation,
+    PlayRecord,
+    RecordWriter,
+    RunMeta,
+    RunRecord,
+    StepRecord,
+    new_run_id,
+    prune_runs,
+    record_path,
+)
 from rorunner.sshopts import parse_ssh_args
 from rorunner.transport import Pool, TransportPool
+
+# Where an ad hoc command sits in its run record: one play, one step per host.
+ADHOC_PLAY = "adhoc"
+ADHOC_PHASE = "adhoc"
+ADHOC_STEP = "command"
+KEEP_RUNS = 50  # run records (and their logs) kept, as for `play`
 
 
 def adhoc_spec(host: Host, defaults: ConnectionDefaults) -> ConnectionSpec:
@@ -124,3 +142,87 @@ def _run_one(
 
 def _text(buffer: io.BytesIO) -> str:
     return buffer.getvalue().decode("utf-8", "replace")
+
+
+def adhoc_task(host: str) -> str:
+    """The record's task name of the command on `host`: <host>/adhoc/adhoc/adhoc/command."""
+    return f"{host}/{ADHOC_PLAY}/{ADHOC_PLAY}/{ADHOC_PHASE}/{ADHOC_STEP}"
+
+
+class AdhocRecord:
+    """The RunEvents that keep an ad hoc command's run record (`.rorunner/runs/`), then pass
+    each event on to `then`. Each host's output goes to its log files, as a step's would."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        invocation: Invocation,
+        hosts: Sequence[str],
+        command: str,
+        then: RunEvents | None = None,
+    ) -> None:
+        self.run_id = new_run_id()
+        self._state_dir = state_dir
+        self._log_dir = state_dir / "logs" / self.run_id
+        self._then = then
+        meta = RunMeta(
+            run_id=self.run_id,
+            project_dir=str(state_dir.parent),
+            inventory=invocation.inventory,
+            argv=invocation.argv,
+            options=invocation.options,
+            command="run",
+        )
+        play = PlayRecord(ADHOC_PLAY, invocation.options.get("pattern", "all"), tuple(hosts))
+        steps = [_step(host, command) for host in hosts]
+        self.writer = RecordWriter(record_path(state_dir, self.run_id), meta, [play], steps)
+        self.writer.start()
+
+    def step_started(self, step: StepRef) -> None:
+        """The command starts on a host."""
+        self.writer.step_started(adhoc_task(step.host))
+        if self._then is not None:
+            self._then.step_started(step)
+
+    def step_finished(self, outcome: StepOutcome) -> None:
+        """The command ended on a host: its output to log files, its status to the record."""
+        stem = adhoc_task(outcome.host).replace("/", ".")
+        self.writer.step_finished(
+            adhoc_task(outcome.host),
+            outcome.status,
+            rc=outcome.rc,
+            reason=outcome.reason,
+            stdout=_log(self._log_dir / f"{stem}.stdout", outcome.stdout_text),
+            stderr=_log(self._log_dir / f"{stem}.stderr", outcome.stderr_text),
+        )
+        if self._then is not None:
+            self._then.step_finished(outcome)
+
+    def finish(self, exit_code: int | None, *, interrupted: bool = False) -> RunRecord:
+        """End the record (hosts not reached become not_run) and prune old runs."""
+        final = self.writer.finish(exit_code=exit_code, interrupted=interrupted)
+        prune_runs(self._state_dir, KEEP_RUNS)
+        return final
+
+
+def _step(host: str, command: str) -> StepRecord:
+    return StepRecord(
+        task=adhoc_task(host),
+        host=host,
+        play=ADHOC_PLAY,
+        role=ADHOC_PLAY,
+        phase=ADHOC_PHASE,
+        step=ADHOC_STEP,
+        kind="remote",
+        status="pending",
+        command=command,
+    )
+
+
+def _log(path: Path, text: str) -> str | None:
+    """Write a host's output to `path`; None (no file) when there is none."""
+    if not text:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return str(path)

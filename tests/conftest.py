@@ -42,6 +42,14 @@ def _hermetic_environment(
     return home
 
 
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run the test in its tmp_path: `rorunner run` records its runs in ./.rorunner, which
+    must not land in the checkout."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that use a lab (the 4 hosts or the fleet) carry the `lab` marker, so
     `-m 'not lab'` runs without sshd."""

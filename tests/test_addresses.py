@@ -21,6 +21,8 @@ from rorunner.errors import InputError
 from tests.inventory_helpers import CliResult, run_cli
 from tests.lab import Lab
 
+pytestmark = pytest.mark.usefixtures("in_tmp")  # `run` records its runs in ./.rorunner
+
 
 @dataclass(frozen=True)
 class Row:

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import threading
 from pathlib import Path
 
+import pytest
+
 from tests.inventory_helpers import run_cli
+
+pytestmark = pytest.mark.usefixtures("in_tmp")  # `run` records its runs in ./.rorunner
 
 
 def _local_inventory(tmp_path: Path, names: list[str]) -> Path:
@@ -93,6 +100,7 @@ def test_run_no_match_is_warning(tmp_path: Path) -> None:
     result = run_cli("run", "nothing", "-i", str(path), "-a", "true")
     assert result.code == 0
     assert "no hosts matched" in result.err
+    assert not (tmp_path / ".rorunner").exists()  # nothing ran: no run record
 
 
 def test_run_requires_command(tmp_path: Path) -> None:
@@ -109,4 +117,30 @@ def test_run_missing_ssh_config_is_input_error(tmp_path: Path) -> None:
     )
     assert result.code == 3
     assert f"{missing}: ssh_config file not found" in result.err
+    assert not (tmp_path / ".rorunner").exists()  # bad input: no run record
     assert not marker.exists()
+
+
+def test_an_interrupted_run_is_recorded_as_interrupted(tmp_path: Path) -> None:
+    """Ctrl-C while the first of three hosts runs (one fork): the record says interrupted,
+    exit 99, and the hosts never started are not_run."""
+    path = _local_inventory(tmp_path, ["l1", "l2", "l3"])
+    marks = tmp_path / "marks"
+    marks.mkdir()
+
+    def interrupt_once_the_first_host_runs() -> None:
+        for _ in range(3000):  # bounded: 30 s
+            if any(marks.iterdir()):
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            threading.Event().wait(0.01)
+
+    threading.Thread(target=interrupt_once_the_first_host_runs, daemon=True).start()
+    command = f'touch {marks}/"$RORUNNER_HOST"; sleep 1'
+    result = run_cli("run", "all", "-i", str(path), "-a", command, "-f", "1")
+    assert result.code == 99, result
+    (record,) = (tmp_path / ".rorunner" / "runs").glob("*.json")
+    doc = json.loads(record.read_text())
+    assert (doc["command"], doc["status"], doc["exit_code"]) == ("run", "interrupted", 99)
+    assert doc["hosts"]["l2"]["state"] == doc["hosts"]["l3"]["state"] == "not_run"
+    assert doc["hosts"]["l1"]["not_run"] == 0  # it started: its outcome is kept

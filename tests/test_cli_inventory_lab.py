@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import io
+import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
+import jsonschema
 import pytest
 
 from rorunner.inventory import load_inventory
+from rorunner.records import RunStore, schema_path
 from tests.inventory_helpers import CliResult, run_cli
 from tests.lab import Lab, LabHost
+
+pytestmark = pytest.mark.usefixtures("in_tmp")  # `run` records its runs in ./.rorunner
 
 
 def _run(lab: Lab, pattern: str, command: str, *extra: str) -> CliResult:
@@ -115,3 +122,46 @@ def test_stopped_sshd_is_unreachable_exit_4(lab: Lab) -> None:
             assert f"{host.name} | OK | rc=0 >>\n{host.hostname}\n" in result.out
     n = len(lab.hosts)
     assert f"{n} hosts: ok={n - 1} failed=0 unreachable=1" in result.out
+
+
+def test_an_ad_hoc_command_leaves_a_run_record(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good, bad = lab.hosts[0], lab.hosts[1]
+    password = f"pw-{uuid.uuid4().hex}"  # -K: asked once, never recorded
+    monkeypatch.setattr("sys.stdin", io.StringIO(password + "\n"))
+    command = (
+        f'echo "out $RORUNNER_HOST"; [ "$RORUNNER_HOST" != {bad.name} ] || '
+        "{ echo boom >&2; exit 3; }"
+    )
+    result = _run(lab, "all", command, "--limit", f"{good.name},{bad.name}", "-K")
+    assert result.code == 2, result
+
+    (path,) = (tmp_path / ".rorunner" / "runs").glob("*.json")
+    raw = path.read_text()
+    assert password not in raw
+    doc = json.loads(raw)
+    jsonschema.Draft202012Validator(json.loads(schema_path().read_text())).validate(doc)
+    assert (doc["command"], doc["playbook"], doc["plan"]) == ("run", None, None)
+    assert (doc["status"], doc["exit_code"]) == ("finished", 2)
+    assert doc["options"]["pattern"] == "all"
+    assert {h: v["state"] for h, v in doc["hosts"].items()} == {good.name: "ok", bad.name: "failed"}
+    steps = {s["host"]: s for s in doc["steps"]}
+    assert (steps[good.name]["rc"], steps[bad.name]["rc"]) == (0, 3)
+    assert {s["command"] for s in steps.values()} == {command}
+    assert Path(steps[bad.name]["stderr"]).read_text() == "boom\n"
+    assert Path(steps[good.name]["stdout"]).read_text() == f"out {good.name}\n"
+    assert steps[good.name]["stderr"] is None  # no empty log file
+    for log in (tmp_path / ".rorunner" / "logs").rglob("*"):
+        assert not log.is_file() or password not in log.read_text()
+
+    listed = run_cli("runs", "-p", str(tmp_path))
+    assert listed.code == 0, listed
+    (line,) = [row for row in listed.out.splitlines() if row.startswith(doc["run_id"])]
+    assert line.split()[3:5] == ["finished", "2"]
+    shown = run_cli("runs", "-p", str(tmp_path), "show", "latest")
+    assert shown.code == 0, shown
+    assert f"failed      [{bad.name}] adhoc > adhoc > adhoc > command (rc=3)" in shown.out
+    assert "boom" in shown.out
+    (record,) = RunStore((tmp_path / ".rorunner").resolve()).summaries()
+    assert record.run_id == doc["run_id"] and record.command == "run"

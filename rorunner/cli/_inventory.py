@@ -18,6 +18,7 @@ from rorunner.cli import (
     vault_options,
     warn,
 )
+from rorunner.errors import EXIT_INTERRUPTED
 from rorunner.inventory import (
     host_view,
     select_hosts,
@@ -26,6 +27,7 @@ from rorunner.inventory import (
     to_json,
     unmatched_terms,
 )
+from rorunner.records import STATE_DIR, Invocation
 
 
 @cli.command("inventory")
@@ -99,20 +101,44 @@ def run_command(
     if not hosts:
         warn("no hosts matched, nothing to do")
         return
-    from rorunner.adhoc import adhoc_specs, run_adhoc  # noqa: PLC0415 - lazy: needs transport
+    from rorunner.adhoc import (  # noqa: PLC0415 - lazy: needs transport
+        AdhocRecord,
+        adhoc_specs,
+        run_adhoc,
+    )
     from rorunner.report import Reporter  # noqa: PLC0415 - lazy: `inventory` prints no run
     from rorunner.transport import check_routes  # noqa: PLC0415
 
     check_routes(adhoc_specs(hosts, defaults))
     reporter = Reporter()
-    outcomes = run_adhoc(
-        hosts, command, defaults, forks=forks, timeout=command_timeout, events=reporter
+    options = {"pattern": pattern, "limit": limit, "forks": forks, "timeout": command_timeout}
+    record = AdhocRecord(
+        Path.cwd() / STATE_DIR,
+        _invocation(inventories, options),
+        [host.name for host in hosts],
+        command,
+        then=reporter,
     )
-    reporter.command_summary(outcomes)
-    raise click.exceptions.Exit(
-        exit_code_for_hosts(
-            interrupted=False,
-            unreachable=any(o.status == "unreachable" for o in outcomes),
-            failed=any(o.status == "failed" for o in outcomes),
+    try:
+        outcomes = run_adhoc(
+            hosts, command, defaults, forks=forks, timeout=command_timeout, events=record
         )
+    except KeyboardInterrupt:
+        record.finish(EXIT_INTERRUPTED, interrupted=True)
+        raise
+    reporter.command_summary(outcomes)
+    code = exit_code_for_hosts(
+        interrupted=False,
+        unreachable=any(o.status == "unreachable" for o in outcomes),
+        failed=any(o.status == "failed" for o in outcomes),
+    )
+    record.finish(code)
+    raise click.exceptions.Exit(code)
+
+
+def _invocation(inventories: tuple[str, ...], options: dict[str, Any]) -> Invocation:
+    """What this command line asked for, for the run record (no password is in it)."""
+    root = click.get_current_context().find_root().obj or {}
+    return Invocation(
+        inventory=inventories, argv=tuple(root.get("argv", ())), options=options, command="run"
     )

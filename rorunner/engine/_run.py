@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
-import os
 import signal
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -25,7 +22,7 @@ from rorunner.engine._result import RunResult, summarise
 from rorunner.engine._state import RunState
 from rorunner.engine._step import StepAction, StepCallable, outcome_for
 from rorunner.outcome import CUT_SHORT, RunEvents, Status, StepOutcome
-from rorunner.records import Invocation, prune_runs
+from rorunner.records import Invocation, new_run_id, prune_runs
 from rorunner.transport import Pool, TransportPool
 
 if TYPE_CHECKING:
@@ -34,7 +31,6 @@ if TYPE_CHECKING:
 STATE_DIR = ".rorunner"
 DEFAULT_FORKS = 25
 DEFAULT_KEEP_RUNS = 50
-_RUN_SEQUENCE = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -68,7 +64,7 @@ def run_plan(plan: Plan, options: EngineOptions, events: RunEvents | None = None
     (`.rorunner/runs/<run_id>.json`) follows the run as it goes."""
     options.state_dir.mkdir(parents=True, exist_ok=True)
     with ProjectLock(options.state_dir / "lock"):
-        run_id = _new_run_id()
+        run_id = new_run_id()
         log_dir = options.state_dir / "logs" / run_id
         lowered = lower_plan(plan, project_dir=str(options.project_dir), log_dir=str(log_dir))
         steps = lowered.steps
@@ -170,11 +166,6 @@ def _complete(
         or outcome_for(lt, "not_run", reason=CUT_SHORT if state.was_started(lt.name) else why)
         for lt in lowered
     )
-
-
-def _new_run_id() -> str:
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    return f"{stamp}-{os.getpid()}-{next(_RUN_SEQUENCE)}"
 
 
 @contextmanager

@@ -47,7 +47,13 @@ from rorunner.records._reader import (
     schema_path,
     tail_text,
 )
-from rorunner.records._writer import Invocation, RecordWriter, RunMeta, write_atomic
+from rorunner.records._writer import (
+    Invocation,
+    RecordWriter,
+    RunMeta,
+    new_run_id,
+    write_atomic,
+)
 
 __all__ = [
     "EXECUTED",
@@ -78,6 +84,7 @@ __all__ = [
     "host_record",
     "mask_argv",
     "mask_extra_vars",
+    "new_run_id",
     "parse_utc",
     "plan_path",
     "prune_runs",

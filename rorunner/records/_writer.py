@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import itertools
 import json
 import os
 import socket
@@ -31,6 +32,7 @@ from rorunner.records._model import (
 DEFAULT_MIN_INTERVAL = 0.25  # seconds between two rewrites of a record during a run
 WRITE_SHARE = 0.2  # a big record is rewritten less often: writing takes at most this share
 Clock = Callable[[], float]
+_RUN_SEQUENCE = itertools.count(1)  # one per process: play and run never share an id
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,12 @@ class RunMeta:
     options: Mapping[str, Any] = field(default_factory=dict)
     command: str = "play"
     plan: str | None = None  # file name of the plan graph JSON written beside the record
+
+
+def new_run_id() -> str:
+    """A fresh run id: `<UTC now %Y%m%dT%H%M%S>-<pid>-<n>`, n counting this process's runs."""
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    return f"{stamp}-{os.getpid()}-{next(_RUN_SEQUENCE)}"
 
 
 def write_atomic(path: Path, text: str) -> None:
