@@ -173,7 +173,8 @@ class AdhocRecord:
             options=invocation.options,
             command="run",
         )
-        play = PlayRecord(ADHOC_PLAY, invocation.options.get("pattern", "all"), tuple(hosts))
+        name = invocation.options.get("pattern", "all")
+        play = PlayRecord(ADHOC_PLAY, name, tuple(hosts), (tuple(hosts),))
         steps = [_step(host, command) for host in hosts]
         self.writer = RecordWriter(record_path(state_dir, self.run_id), meta, [play], steps)
         self.writer.start()

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import threading
 from pathlib import Path
 
 import pytest
 
-from tests.inventory_helpers import run_cli
+from tests.inventory_helpers import interrupt_when_marked, run_cli
 
 pytestmark = pytest.mark.usefixtures("in_tmp")  # `run` records its runs in ./.rorunner
 
@@ -128,14 +125,7 @@ def test_an_interrupted_run_is_recorded_as_interrupted(tmp_path: Path) -> None:
     marks = tmp_path / "marks"
     marks.mkdir()
 
-    def interrupt_once_the_first_host_runs() -> None:
-        for _ in range(3000):  # bounded: 30 s
-            if any(marks.iterdir()):
-                os.kill(os.getpid(), signal.SIGINT)
-                return
-            threading.Event().wait(0.01)
-
-    threading.Thread(target=interrupt_once_the_first_host_runs, daemon=True).start()
+    interrupt_when_marked(marks)
     command = f'touch {marks}/"$RORUNNER_HOST"; sleep 1'
     result = run_cli("run", "all", "-i", str(path), "-a", command, "-f", "1")
     assert result.code == 99, result

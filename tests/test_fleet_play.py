@@ -189,6 +189,8 @@ def test_adhoc_run_become_with_a_password_variable(tmp_path: Path, fleet_lab: Fl
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count("appuser\n/home/appuser") == 2, done.stdout
     assert fleet_lab.users.password not in done.stdout + done.stderr
+    records = list((project / ".rorunner" / "runs").glob("*.json"))
+    assert records and all(fleet_lab.users.password not in p.read_text() for p in records)
 
 
 def _proxy_processes(fleet: FleetLab) -> list[str]:

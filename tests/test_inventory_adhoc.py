@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import threading
 from pathlib import Path
 
 import pytest
@@ -13,6 +10,7 @@ from rorunner.adhoc import run_adhoc
 from rorunner.inventory import load_inventory
 from rorunner.model import ConnectionDefaults, Host
 from rorunner.outcome import StepOutcome, StepRef
+from tests.inventory_helpers import interrupt_when_marked
 
 
 def _local_hosts(tmp_path: Path, count: int) -> tuple[Host, ...]:
@@ -88,14 +86,7 @@ def test_interrupt_starts_no_more_hosts(tmp_path: Path) -> None:
     marks = tmp_path / "marks"
     marks.mkdir()
 
-    def interrupt_once_the_first_host_runs() -> None:
-        for _ in range(3000):  # bounded: 30 s
-            if any(marks.iterdir()):
-                os.kill(os.getpid(), signal.SIGINT)
-                return
-            threading.Event().wait(0.01)
-
-    threading.Thread(target=interrupt_once_the_first_host_runs, daemon=True).start()
+    interrupt_when_marked(marks)
     with pytest.raises(KeyboardInterrupt):
         run_adhoc(hosts, f'touch {marks}/"$RORUNNER_HOST"; sleep 1', ConnectionDefaults(), forks=1)
     assert sorted(p.name for p in marks.iterdir()) == ["l1"]
