@@ -11,8 +11,22 @@ from rorunner.errors import Location
 
 Connection = Literal["ssh", "local"]
 HostKeyPolicy = Literal["strict", "accept-new"]
-Phase = Literal["local_pre", "ship", "remote", "fetch", "local_post"]
-PHASES: tuple[Phase, ...] = ("local_pre", "ship", "remote", "fetch", "local_post")
+Phase = Literal[
+    "local_pre",
+    "ship",
+    "remote",
+    "fetch",
+    "local_post",
+    # Play semantics (issue 10): a play's run-once controller steps, and the step that
+    # removes a host's secret files at the end of its play.
+    "local_before",
+    "local_after",
+    "cleanup",
+]
+PHASES: tuple[Phase, ...] = ("local_pre", "ship", "remote", "fetch", "local_post")  # of an RTAS
+# The host of a play's local_before/local_after steps: never an inventory name (those
+# cannot hold '@'), shown as such in plans, dry runs, records and the recap.
+CONTROLLER = "@controller"
 StepKind = Literal["local", "ship", "remote", "fetch"]
 Node = tuple[str, str, str, str, str]  # a plan node's graph id: (host, play, role, phase, step)
 IN_CODE = Location("inventory")  # where a Host made in code, not read from a file, was defined
@@ -213,6 +227,12 @@ class FileMove:
     dest: str
     mode: int | None = None
     content: bytes | None = field(default=None, repr=False)  # may hold rendered secrets
+    # Issue 10: a secret file is removed from the host after its play and its content is
+    # never logged, diffed, recorded nor hashed into anything stored; `digest` is the hex
+    # sha256 of a shipped file's content when known at plan time ("" otherwise, and always
+    # for a secret), for the host's state record.
+    secret: bool = False
+    digest: str = ""
 
 
 @dataclass(frozen=True, slots=True)

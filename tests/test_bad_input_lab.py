@@ -1,7 +1,7 @@
-"""Issue 7's bad inputs through `rorunner play` against the lab: exit 3, the error at the first
-place involved and `(also at ...)` naming every other one, no login on any lab host, nothing
-created. The inventory is the lab's own (every host reachable), so an input let through would
-connect and run.
+"""Issue 7's bad inputs (and issue 10's silent overwrite) through `rorunner play` against the
+lab: exit 3, the error at the first place involved and `(also at ...)` naming every other one,
+no login on any lab host, nothing created. The inventory is the lab's own (every host
+reachable), so an input let through would connect and run.
 """
 
 from __future__ import annotations
@@ -149,6 +149,16 @@ def _cases(lab: Lab) -> dict[str, Case]:
             ("site.yml:3",),
             "'max_fail_percentage' must be at least 0 and at most 100, not 1.5e3",
         ),
+        "roles: two roles ship to one remote path, both sources": Case(
+            {
+                "site.yml": "- name: site\n  hosts: all\n  roles: [app, motd]\n",
+                "roles/app/files/motd": "from app\n",
+                "roles/motd/files/motd.j2": "hello {{ inventory_hostname }}\n",
+            },
+            (),
+            ("roles/motd/files/motd.j2", "roles/app/files/motd"),
+            f"two steps ship to the same remote path '.rorunner/work/01-site/motd' on host {host}",
+        ),
         "-e: inline mapping with bad names": Case(
             {},
             ("-e", '{"1x": 1, "foo-bar": 2}'),
@@ -233,6 +243,7 @@ NAMES = (
     "roles: dependency cycle, every edge",
     "playbook: a mapping, in the user's words",
     "playbook: a bad value as written",
+    "roles: two roles ship to one remote path, both sources",
     "-e: inline mapping with bad names",
     "-e: k=v with a bad name",
     "-e: @file with a bad name",

@@ -1,5 +1,6 @@
 """Plays are barriers (issue 10): through the CLI against the lab, proved by timestamps that the
-steps write, never by timing thresholds; `pipeline: true` lets each host go on alone."""
+steps write, never by timing thresholds; `pipeline: true` lets each host go on alone. A play's
+local_after, like the next play, sees what every host of the play fetched."""
 
 from __future__ import annotations
 
@@ -17,16 +18,20 @@ REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.lab
 
-# h1 is slow in the first play; a play on the controller (localhost) then reads what every
-# host of the first play fetched.
+# h1 is slow in the first play (a 5 s step); the play's local_after and a play on the
+# controller (localhost) then read what every host of the first play fetched.
 BARRIER = """\
 - name: work
   hosts: all:!control
   remote_dir: "{remote_dir}"
+  local_after:
+    - run: >-
+        date +%s.%N > after.start &&
+        for f in "$RORUNNER_FETCH_ROOT"/*/done.txt; do echo "$f $(cat "$f")"; done > after.seen
   rtas:
     - name: w
       remote:
-        - run: '[ "$RORUNNER_HOST" != h1 ] || sleep 3; date +%s.%N > done.txt'
+        - run: '[ "$RORUNNER_HOST" != h1 ] || sleep 5; date +%s.%N > done.txt'
       fetch:
         - done.txt
 - name: aggregate
@@ -98,11 +103,13 @@ def test_the_next_play_starts_after_every_host_ended_the_previous_one(
 
     done = _play(project, lab)
     assert done.returncode == 0, done.stdout + done.stderr
-    seen = dict(line.split() for line in (project / "aggregate.seen").read_text().splitlines())
     hosts = sorted(h.name for h in lab.hosts)
-    assert sorted(seen) == [f"fetched/{h}/done.txt" for h in hosts]  # the slow h1 included
-    start = float((project / "aggregate.start").read_text())
-    assert all(float(stamp) <= start for stamp in seen.values()), (start, seen)
+    for prefix, name in ((f"{project}/", "after"), ("", "aggregate")):
+        lines = (project / f"{name}.seen").read_text().splitlines()
+        seen = dict(line.split() for line in lines)
+        assert sorted(seen) == [f"{prefix}fetched/{h}/done.txt" for h in hosts]  # h1 included
+        start = float((project / f"{name}.start").read_text())
+        assert all(float(stamp) <= start for stamp in seen.values()), (name, start, seen)
 
 
 def test_a_pipelined_play_lets_a_fast_host_start_before_a_slow_one_ended(

@@ -85,6 +85,7 @@ def test_example_project_draws_compact_host_bands(dot_binary: str, example: Path
     clusters = _clusters(svg)
     bands = {t[-1] for name, t in clusters.items() if re.fullmatch(r"cluster_\d+", name)}
     assert bands == {
+        "@controller",  # the play's local_after
         "web1 (2001:db8:10::11)",
         "web2 (2001:db8:10::12)",
         "2001:db8:10::13",

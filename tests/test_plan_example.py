@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from rorunner.inventory import load_inventory
+from rorunner.model import CONTROLLER
 from rorunner.plan import build_plan
 from rorunner.playbook import load_playbook
 from tests.lab import Lab
@@ -28,8 +29,10 @@ def test_example_site_plans(inventory: str) -> None:
     roles = {step.role for step in plan.steps}
     assert {"common", "webapp", "monitor", "release", "check"} <= roles
     phases = {step.phase for step in plan.steps}
-    assert phases == {"local_pre", "ship", "remote", "fetch", "local_post"}
+    assert phases == {"local_pre", "ship", "remote", "fetch", "local_post", "local_after"}
     for host in plan.hosts:
+        if host == CONTROLLER:
+            continue
         # common runs once per host per play, though webapp and monitor both depend on it
         mine = [s for s in plan.steps if s.host == host and s.role == "common"]
         commons = [(s.play, s.phase, s.name) for s in mine]
@@ -69,7 +72,7 @@ def test_example_release_note_is_built_per_host() -> None:
         for step in plan.steps
         if step.role == "release" and step.phase == "local_pre"
     }
-    assert set(made) == set(plan.hosts)
+    assert set(made) == set(plan.hosts) - {CONTROLLER}
     for host, creates in made.items():
         assert creates == (str(ROOT / "playbooks" / "build" / host / "release.txt"),)
         ship = plan.step((host, "01-site", "release", "ship", "files"))
@@ -102,7 +105,14 @@ def test_example_site_runs_on_the_lab(tmp_path: Path, lab: Lab) -> None:
         assert (fetched / host.name / "release.txt").read_text() == "release 1.0\n"
         built = tmp_path / "playbooks" / "build" / host.name / "release.txt"
         assert built.read_text() == "release 1.0\n"
+    names = " ".join(host.name for host in lab.hosts)
+    report = (tmp_path / "playbooks" / "fleet-report.txt").read_text().splitlines()
+    assert report == [
+        f"01-site ok: {names}; failed: none",
+        *(f"{h.name} listen=[{h.address}]:8080 3 health samples" for h in lab.hosts),
+    ]
     again = _play(tmp_path, lab)
     assert again.returncode == 0, again.stdout + again.stderr
     recap = again.stdout.split("PLAY RECAP")[1]
-    assert recap.count("changed=0") == len(lab.hosts), again.stdout
+    assert recap.count("changed=0") == len(lab.hosts) + 1, again.stdout  # + @controller
+    assert "@controller : ok=0  changed=0  skipped=1" in recap

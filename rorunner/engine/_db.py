@@ -15,7 +15,9 @@ the whole success, never half of one).
 
 `mark_started` is the engine's own entry: a step about to run replaces its
 row by a "started" marker, so a step that started and never finished (killed,
-interrupted, even under --force) has no success left to be skipped on.
+interrupted, even under --force) has no success left to be skipped on. `mark_stale`
+likewise replaces a step's row by the reason it must run again (a host step of its
+play ran, so a play's local_after must; issue 10), committed before that cause acts.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from typing import Any, Protocol
 SCHEMA = "create table if not exists doit (task_id text primary key, task_data text)"
 # Our key in a task's row (doit's own keys never start with "rorunner").
 STARTED = "rorunner:started"
+STALE = "rorunner:stale"
+_MARKERS = (STARTED, STALE)
 
 
 class Codec(Protocol):
@@ -88,7 +92,8 @@ class StateDB:
         """Store a value and commit the row; the task is no longer merely started."""
         with self._lock:
             row = self._rows.setdefault(task_id, {})
-            row.pop(STARTED, None)
+            for marker in _MARKERS:
+                row.pop(marker, None)
             row[dependency] = value
             if task_id not in self._deferred:
                 self._write(task_id, row)
@@ -145,6 +150,17 @@ class StateDB:
         """Whether the task's last run started and was never recorded as finished."""
         with self._lock:
             return bool(self._rows.get(task_id, {}).get(STARTED))
+
+    def mark_stale(self, task_id: str, reason: str) -> None:
+        """Replace the task's row by `reason` (why it must run again), committed now."""
+        with self._lock:
+            self._rows[task_id] = {STALE: reason}
+            self._write(task_id, self._rows[task_id])
+
+    def stale(self, task_id: str) -> str:
+        """Why the task must run again ('' when it was not marked stale)."""
+        with self._lock:
+            return str(self._rows.get(task_id, {}).get(STALE) or "")
 
     def _write(self, task_id: str, row: dict[str, Any]) -> None:
         # A step still running when the run ends (interrupted) finds the DB closed:

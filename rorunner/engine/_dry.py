@@ -55,12 +55,21 @@ def dry_run(plan: Plan, options: EngineOptions) -> tuple[DryRunEntry, ...]:
         why = dict(zip((lt.name for lt in steps), reasons(steps, db), strict=True))
     finally:
         db.dump()
+    _staled(steps, why)
     return tuple(
         _barrier_entry(node.barrier)
         if isinstance(node, LoweredBarrier)
         else _entry(node.step, why[node.name], options.force)
         for node in lowered.nodes
     )
+
+
+def _staled(steps: Sequence[LoweredTask], why: dict[str, str]) -> None:
+    """Steps that a running step makes stale (a play's local_after) would run too."""
+    for lowered in steps:
+        if why[lowered.name]:
+            for name in lowered.invalidates:
+                why[name] = why[name] or f"a host step of play {lowered.step.play} would run"
 
 
 def reasons(lowered: Sequence[LoweredTask], db: StateDB) -> list[str]:
@@ -94,6 +103,8 @@ def _own_reason(lowered: LoweredTask, db: StateDB, values: dict[str, object]) ->
         return "new"
     if db.started(lowered.name):
         return "did not finish last time"
+    if db.stale(lowered.name):
+        return db.stale(lowered.name)
     return lowered.check.explain(values)
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rorunner.engine._check import StepCheck
-from rorunner.model import Barrier, EnvValue, FileMove, PlanNode, PlanStep
+from rorunner.model import CONTROLLER, Barrier, EnvValue, FileMove, PlanNode, PlanStep
 from rorunner.plan import barrier_label, task_name
 from rorunner.tasks import (
     EnvPairs,
@@ -54,6 +54,7 @@ class LoweredTask:
         "_watched",
         "deps",
         "dir_ready",
+        "invalidates",
         "lowering",
         "name",
         "shared_files",
@@ -68,6 +69,7 @@ class LoweredTask:
         dir_ready: bool,
         lowering: _Lowering,
         shared_files: tuple[str, ...] = (),
+        invalidates: tuple[str, ...] = (),
     ) -> None:
         self.name = name
         self.step = step
@@ -75,6 +77,8 @@ class LoweredTask:
         self.dir_ready = dir_ready
         self.lowering = lowering
         self.shared_files = shared_files  # local files other hosts' steps also write: lock them
+        # Steps that must run again once this one runs (issue 10): its play's local_after.
+        self.invalidates = invalidates
         self._task: dict[str, Any] | None = None
         self._watched: tuple[str, ...] = ()
 
@@ -162,6 +166,7 @@ def lower_plan(plan: Plan, *, project_dir: str, log_dir: str | None = None) -> L
     names = [task_name(node) for node in plan.nodes]
     made = frozenset(path for step in plan.steps for path in step.spec.creates)
     lowering = _Lowering(plan, project_dir, log_dir, _shared_targets(plan.steps), made)
+    afters = _local_afters(plan.nodes, names)
     last_of: dict[str, PlanStep] = {}  # each host's latest step so far
     out: list[LoweredTask | LoweredBarrier] = []
     for index, (node, preds) in enumerate(plan.ordered()):
@@ -177,9 +182,19 @@ def lower_plan(plan: Plan, *, project_dir: str, log_dir: str | None = None) -> L
         if lowering.shared:
             files = (*node.spec.creates, *(m.src for m in node.spec.files))
             touched = tuple(sorted(lowering.shared.intersection(files)))
-        out.append(LoweredTask(names[index], node, deps, ready, lowering, touched))
+        invalidates = afters.get(node.play, ()) if node.host != CONTROLLER else ()
+        out.append(LoweredTask(names[index], node, deps, ready, lowering, touched, invalidates))
         last_of[node.host] = node
     return Lowered(tuple(out))
+
+
+def _local_afters(nodes: Sequence[PlanNode], names: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """The task names of each play's local_after steps, by play id."""
+    afters: dict[str, tuple[str, ...]] = {}
+    for node, name in zip(nodes, names, strict=True):
+        if isinstance(node, PlanStep) and node.phase == "local_after":
+            afters[node.play] = (*afters.get(node.play, ()), name)
+    return afters
 
 
 def _shared_targets(steps: Sequence[PlanStep]) -> frozenset[str]:
@@ -340,7 +355,7 @@ def _remote(
         # The generator checks (and if need be creates) the work dir before every
         # command, one extra SSH round trip per step; a step behind a ship or remote
         # step of the same host and dir only needs to enter it.
-        command = f"cd {shlex.quote(step.remote_dir)} || exit 1\n{command}"
+        command = f"cd {remote_path(step.remote_dir)} || exit 1\n{command}"
     run = gen_task_remote_exec(
         command,
         step.conn,
@@ -366,6 +381,12 @@ def _remote(
     run["actions"] = [*ship["actions"], *run["actions"]]
     run["file_dep"] = sorted({*run.get("file_dep", ()), *ship.get("file_dep", ())})
     return run
+
+
+def remote_path(path: str) -> str:
+    """A remote path for a shell command: quoted, a relative one under the login home
+    (where every transport puts it, whatever the command's own directory)."""
+    return shlex.quote(path) if posixpath.isabs(path) else f'"$HOME"/{shlex.quote(path)}'
 
 
 def _script_in_command(dest: str, script: str) -> str | None:

@@ -19,6 +19,7 @@ from rorunner.engine._lower import Lowered, LoweredBarrier, LoweredTask, lower_p
 from rorunner.engine._prewarm import Prewarm, hosts_to_prewarm
 from rorunner.engine._record import Recorder, Tee, open_record
 from rorunner.engine._result import RunResult, summarise
+from rorunner.engine._semantics import PlaySemantics
 from rorunner.engine._state import RunState
 from rorunner.engine._step import StepAction, StepCallable, outcome_for
 from rorunner.outcome import CUT_SHORT, RunEvents, Status, StepOutcome
@@ -77,7 +78,8 @@ def run_plan(plan: Plan, options: EngineOptions, events: RunEvents | None = None
         pool = options.pool if options.pool is not None else Pool()
         try:
             prewarm = Prewarm(hosts_to_prewarm(lt.step for lt in expected), options.forks, pool)
-            interrupted = _drive(lowered, state, options, _Run(db, log_dir, prewarm, pool))
+            run = _Run(db, log_dir, prewarm, pool, PlaySemantics(state, db))
+            interrupted = _drive(lowered, state, options, run)
         finally:
             db.dump()
             if options.pool is None or state.interrupted.is_set():
@@ -99,6 +101,7 @@ class _Run:
     log_dir: Path
     prewarm: Prewarm
     pool: TransportPool
+    semantics: PlaySemantics
 
 
 def _drive(lowered: Lowered, state: RunState, options: EngineOptions, run: _Run) -> bool:
@@ -126,7 +129,15 @@ def _doit_task(lowered: LoweredTask, state: RunState, run: _Run) -> dict[str, An
     check = lowered.check
     stem = run.log_dir / lowered.log_stem
     action = StepAction(
-        lowered, actions, check, state, stem, run.pool, run.db.mark_started, run.prewarm
+        lowered,
+        actions,
+        check,
+        state,
+        stem,
+        run.pool,
+        run.db.mark_started,
+        run.prewarm,
+        run.semantics,
     )
     return doit_task(
         lowered.name, lowered.task, check, always=lowered.step.spec.always, action=action

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
+from rorunner.model import CONTROLLER
 from rorunner.outcome import FAILED, RunEvents, StepOutcome, StepRef
 
 
@@ -26,7 +27,8 @@ class RunState:
     A host that failed or was unreachable starts no further step; a play whose
     failed hosts within one batch exceed max_fail_percentage (or, with serial,
     a batch where every host failed, as Ansible does) starts no further step on
-    any host.
+    any host. A failed controller step (local_before, local_after) fails its play:
+    no further step of the play runs, and its hosts start no further step.
     """
 
     def __init__(self, limits: Mapping[str, PlayLimits], events: RunEvents | None = None) -> None:
@@ -34,7 +36,7 @@ class RunState:
         self._events = events
         self._events_lock = threading.Lock()  # one event at a time, in the order they happen
         self._lock = threading.Lock()
-        self._host_down: dict[str, str] = {}
+        self._host_down: dict[str, str] = {}  # host -> why it starts no further step
         self._aborted: dict[str, str] = {}
         self._failed: dict[tuple[str, int], set[str]] = {}
         self._outcomes: dict[str, StepOutcome] = {}
@@ -48,13 +50,22 @@ class RunState:
             if self.interrupted.is_set():
                 return "interrupted"
             if host in self._host_down:
-                return f"host {self._host_down[host]} earlier"
+                return self._host_down[host]
             return self._aborted.get(play, "")
 
     def stop_reason(self, play: str) -> str:
         """Why `play` starts no more steps ('' when it still does)."""
         with self._lock:
             return self._aborted.get(play, "")
+
+    def hosts_of(self, play: str) -> tuple[list[str], list[str], list[str]]:
+        """The play's hosts, those still going, and those that failed or were unreachable
+        (now or in an earlier play), each in plan order."""
+        limits = self._limits.get(play)
+        hosts = [h for batch in limits.batches for h in batch] if limits else []
+        with self._lock:
+            down = self._host_down
+            return hosts, [h for h in hosts if h not in down], [h for h in hosts if h in down]
 
     def started(self, step: StepRef) -> None:
         """Note that `step` starts and tell the events."""
@@ -68,12 +79,23 @@ class RunState:
         """Store an outcome, update host and play state, then tell the events."""
         with self._lock:
             self._outcomes[outcome.task] = outcome
-            if outcome.status in FAILED:
-                self._host_down.setdefault(outcome.host, outcome.status)
+            if outcome.status in FAILED and outcome.host == CONTROLLER:
+                self._fail_play(outcome)
+            elif outcome.status in FAILED:
+                self._host_down.setdefault(outcome.host, f"host {outcome.status} earlier")
                 self._count_failure(outcome.host, outcome.play)
         if self._events is not None:
             with self._events_lock:
                 self._events.step_finished(outcome)
+
+    def _fail_play(self, outcome: StepOutcome) -> None:
+        """A controller step failed: the play stops, and so do its hosts (caller holds the
+        lock)."""
+        reason = f"{outcome.phase} {outcome.step} of play {outcome.play} failed"
+        self._aborted.setdefault(outcome.play, reason)
+        limits = self._limits.get(outcome.play)
+        for host in (h for batch in limits.batches for h in batch) if limits else ():
+            self._host_down.setdefault(host, reason)
 
     def _count_failure(self, host: str, play: str) -> None:
         limits = self._limits.get(play)

@@ -12,6 +12,7 @@ from typing import Any, ClassVar, TypedDict
 from rorunner.engine._check import StepCheck
 from rorunner.engine._lower import LoweredTask
 from rorunner.engine._prewarm import REMOTE_KINDS, Prewarm
+from rorunner.engine._semantics import PlaySemantics
 from rorunner.engine._state import RunState
 from rorunner.errors import TransportError, UnreachableError
 from rorunner.model import StepSpec
@@ -75,13 +76,17 @@ class StepAction:
     pool: TransportPool
     mark_started: Callable[[str], None]
     prewarm: Prewarm | None = None
+    semantics: PlaySemantics | None = None  # issue 10: controller env, stale local_after
     # doit inspects every action's signature on each run (to offer it keyword arguments);
     # this one takes none, and inspecting a callable instance is slow.
     __signature__: ClassVar[inspect.Signature] = inspect.Signature()
 
     def __call__(self) -> dict[str, Any]:
         step = self.lowered.step
-        blocked = self.state.blocked(step.host, step.play)
+        semantics = self.semantics
+        blocked = self.state.blocked(step.host, step.play) or (
+            semantics.blocked(self.lowered) if semantics else ""
+        )
         if blocked:
             self.state.record(outcome_for(self.lowered, "not_run", reason=blocked))
             return {}
@@ -89,6 +94,10 @@ class StepAction:
         if self._connect_failed(start):
             return {}
         self.mark_started(self.lowered.name)
+        actions = self.actions
+        if semantics is not None:
+            semantics.starting(self.lowered)
+            actions = semantics.actions(self.lowered, actions)
         logs = self._logs(planned=True)
         ref = ref_for(self.lowered)
         self.state.started(replace(ref, stdout=logs.get("stdout"), stderr=logs.get("stderr")))
@@ -96,7 +105,7 @@ class StepAction:
             # A local_pre may promise build/x.tgz; give it the directory to write into.
             Path(created).parent.mkdir(parents=True, exist_ok=True)
         with self.state.file_locks(self.lowered.shared_files):
-            status, rc, reason = _run_actions(self.actions, self.pool, step.spec)
+            status, rc, reason = _run_actions(actions, self.pool, step.spec)
             succeeded = status in SUCCEEDED
             values = self.check.values_now() if succeeded else {}
         if not succeeded and self.state.interrupted.is_set():

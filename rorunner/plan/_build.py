@@ -9,16 +9,27 @@ from dataclasses import dataclass
 from typing import Any
 
 from rorunner.errors import ErrorCollector, InputError, InputErrors, Location
-from rorunner.model import Barrier, ConnectionDefaults, Host, Inventory, PlanStep
+from rorunner.model import (
+    CONTROLLER,
+    Barrier,
+    ConnectionDefaults,
+    Host,
+    Inventory,
+    Phase,
+    PlanStep,
+    StepSpec,
+)
 from rorunner.plan._become import SigningKey, process_key
 from rorunner.plan._expand import Expander, HostPlay, PlannedUnit
 from rorunner.plan._files import FileCache
 from rorunner.plan._graph import GraphBuilder, chained_signature
 from rorunner.plan._hosts import check_pattern, select
 from rorunner.plan._jinja import is_template
+from rorunner.plan._overwrite import ShipLedger
 from rorunner.playbook import Play, Playbook, Unit
 
 DEFAULT_FETCH_DIR = "fetched"
+CONTROLLER_ROLE = "play"  # the role part of a local_before/local_after step's node
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,7 @@ def build_graph(
     built.files = expander.files
     order = _Order()
     errors = ErrorCollector()  # every mistake of the plan at once (per play, per host)
+    ledger = ShipLedger()
     for play in playbook.plays:
         try:
             hosts = _play_hosts(inventory, play, allowed)
@@ -104,32 +116,39 @@ def build_graph(
             why = "after --limit" if allowed is not None else "by its hosts pattern"
             built.notices.append(f"play {play.id} ({play.name}): skipped, no hosts matched {why}")
             continue
-        context = _PlayContext(inventory, playbook, play, expander, built.builder, defaults)
+        context = _PlayContext(
+            inventory, playbook, play, expander, built.builder, defaults, hosts, fetch_dir, ledger
+        )
         built.tails.update(context.tails())
-        for error in _add_play(context, info, order, fetch_dir):
+        for error in _add_play(context, info, order):
             errors.add(error)
     errors.raise_any()
     return built
 
 
-def _add_play(
-    context: _PlayContext, info: PlayInfo, order: _Order, fetch_dir: str | None
-) -> list[InputError]:
-    """Add every host's steps of one play, batch by batch; the mistakes found (each once,
-    naming its hosts when it hit only some)."""
+def _add_play(context: _PlayContext, info: PlayInfo, order: _Order) -> list[InputError]:
+    """Add one play: its local_before steps, every host's steps batch by batch, its
+    local_after steps; the mistakes found (each once, naming its hosts when it hit only
+    some)."""
     failed = HostErrors()
+    play = context.play
     for number, group in enumerate(info.batches, start=1):
         if number > 1 or not info.pipeline:
             order.barrier_before(context.builder, info.id, number)
+        if number == 1 and play.local_before:
+            order.open_gate(context.controller("local_before", order.before(CONTROLLER)))
         for host in group:
             try:
-                final = context.host_steps(host, fetch_dir, order.before(host))
+                final = context.host_steps(host, order.before(host))
             except InputError as exc:
                 for error in exc.errors if isinstance(exc, InputErrors) else (exc,):
                     failed.add(host, error)
                 continue
             if final is not None:
                 order.ended(host, final)
+    if play.local_after:
+        order.closed_by(context.controller("local_after", order.everything()))
+    order.close_gate()
     return failed.errors(len(info.hosts))
 
 
@@ -171,27 +190,57 @@ class _Order:
 
     def __init__(self) -> None:
         self.barrier: int | None = None
+        self.gate: int | None = None  # the play's last local_before step, while it lasts
         self.last: dict[str, int] = {}
         self.since: dict[str, int] = {}
+        self.hosts_since = 0  # hosts with work since the last barrier
 
     def barrier_before(self, builder: GraphBuilder, play: str, batch: int) -> None:
         """A barrier node here, unless nothing happened since the last one."""
         if not self.since:
             return
         preds = dict.fromkeys(self.since.values(), False)
-        self.barrier = builder.add(Barrier(play, batch, len(self.since)), preds)
+        self.barrier = builder.add(Barrier(play, batch, self.hosts_since), preds)
         self.since = {}
+        self.hosts_since = 0
 
     def before(self, host: str) -> list[int]:
         """What the host's next step waits for: its own last step, if that came after the
-        last barrier, else the last barrier."""
+        last barrier, else the last barrier; and the play's local_before steps."""
         last = self.last.get(host)
         if last is not None and (self.barrier is None or last > self.barrier):
-            return [last]
-        return [] if self.barrier is None else [self.barrier]
+            waits = [last]
+        else:
+            waits = [] if self.barrier is None else [self.barrier]
+        if self.gate is not None and host != CONTROLLER and self.gate not in waits:
+            waits.append(self.gate)
+        return waits
+
+    def everything(self) -> list[int]:
+        """What a play's local_after waits for: every host's latest step since the last
+        barrier (so, through them, everything before), or what the controller would."""
+        hosts = [i for host, i in self.since.items() if host != CONTROLLER or i != self.gate]
+        return sorted(hosts) or self.before(CONTROLLER)
+
+    def closed_by(self, last_after: int) -> None:
+        """The play's local_after steps end with `last_after`, after all the work since the
+        last barrier: a next barrier need wait for it alone."""
+        self.last[CONTROLLER] = last_after
+        self.since = {CONTROLLER: last_after}
+
+    def open_gate(self, last_before: int) -> None:
+        """The play's local_before steps end with `last_before`: its hosts wait for it."""
+        self.ended(CONTROLLER, last_before)
+        self.gate = last_before
+
+    def close_gate(self) -> None:
+        """The play is planned: the next one's hosts do not wait for its local_before."""
+        self.gate = None
 
     def ended(self, host: str, final: int) -> None:
         """The host's steps so far end with node `final`."""
+        if host not in self.since and host != CONTROLLER:
+            self.hosts_since += 1
         self.last[host] = self.since[host] = final
 
 
@@ -212,6 +261,9 @@ class _PlayContext:
         expander: Expander,
         builder: GraphBuilder,
         defaults: ConnectionDefaults,
+        hosts: Sequence[str],
+        cli_fetch_dir: str | None,
+        ledger: ShipLedger,
     ) -> None:
         self.inventory = inventory
         self.playbook = playbook
@@ -219,26 +271,67 @@ class _PlayContext:
         self.expander = expander
         self.builder = builder
         self.defaults = defaults
+        self.hosts = hosts
+        self.cli_fetch_dir = cli_fetch_dir
+        self.ledger = ledger
         units = [(playbook.roles[n], use) for n, use in playbook.run_list(play)]
         self.units = units + [(unit, None) for unit in play.rtas]
         templated = play.fetch_dir is not None and is_template(play.fetch_dir)
         self._fetch_base = None if templated else self._static_fetch_base()
+        self.made: dict[str, tuple[str, int]] = {}  # local_before files: name, node of maker
+        self._made_names: dict[str, str] = {}
 
     def tails(self) -> set[tuple[str, str, str, str]]:
-        """(play, role, phase, step) of every step a host of this play gets."""
-        return {(self.play.id, u.name, e.phase, e.name) for u, _ in self.units for e in u.steps}
+        """(play, role, phase, step) of every step a host (or the controller) of this play
+        gets."""
+        tails: set[tuple[str, str, str, str]] = {
+            (self.play.id, u.name, e.phase, e.name) for u, _ in self.units for e in u.steps
+        }
+        for entries in (self.play.local_before, self.play.local_after):
+            tails.update((self.play.id, CONTROLLER_ROLE, e.phase, e.name) for e in entries)
+        return tails
 
-    def host_steps(self, name: str, fetch_dir: str | None, before: list[int]) -> int | None:
+    def controller(self, phase: Phase, before: list[int]) -> int:
+        """Add the play's local_before or local_after steps (on the controller, once), the
+        first waiting for `before`; the index of the last."""
+        play = self.play
+        entries = play.local_before if phase == "local_before" else play.local_after
+        root = self.fetch_root()
+        planned = self.expander.controller(play, entries, root)
+        preds = dict.fromkeys(before, False)
+        index = -1
+        for entry, _, conn, spec, digest in planned.steps:
+            step = PlanStep(
+                host=CONTROLLER,
+                play=play.id,
+                role=CONTROLLER_ROLE,
+                phase=phase,
+                name=entry.name,
+                spec=spec,
+                conn=conn,
+                env=planned.env,
+                remote_dir="",
+                fetch_dir=root,
+                signature=self.builder.signature(digest + planned.digest, preds),
+            )
+            index = self.builder.add(step, preds)
+            preds = {index: True}
+            for path in spec.creates:
+                self.made[path] = (entry.name, index)
+                self._made_names[path] = f"{phase}/{entry.name}"
+        return index
+
+    def host_steps(self, name: str, before: list[int]) -> int | None:
         """Add the host's steps for this play, its first waiting for `before`; its last step."""
         host = self.inventory.hosts[name]
-        fetch = self._fetch_dir(host, fetch_dir)
+        fetch = self._fetch_dir(host, self.cli_fetch_dir)
         where = self.expander.host_play(host, self.play, self.defaults, fetch)
         exits: dict[str, list[int]] = {}  # per unit: what a dependent unit waits for
         previous: int | None = None
         errors = ErrorCollector()  # each unit's first mistake (the plan is not run then)
         for unit, use in self.units:
             try:
-                planned = self.expander.unit(where, unit, use)
+                planned = self.expander.unit(where, unit, use, self._made_names)
             except InputError as exc:
                 errors.add(exc)
                 continue
@@ -257,7 +350,8 @@ class _PlayContext:
     def _add_unit(
         self, where: HostPlay, unit: Unit, planned: PlannedUnit, preds: dict[int, bool]
     ) -> int:
-        """Add the unit's steps, each feeding the next; the index of the first."""
+        """Add the unit's steps, each feeding the next; the index of the first. A ship step
+        of a file that a local_before step makes is fed by that step too."""
         builder = self.builder
         first = len(builder.nodes)
         host, play, fetch_dir = where.host.name, where.play.id, where.fetch_dir
@@ -265,9 +359,16 @@ class _PlayContext:
         previous: PlanStep | None = None
         for entry, name, conn, spec, digest in planned.steps:
             own = digest + shared
+            makers: dict[int, bool] = {}
+            if spec.kind == "ship":
+                self.ledger.ship(host, play, unit, entry, spec, planned)
+                makers = self._makers(spec)
+            if previous is not None and makers:
+                preds = {len(builder.nodes) - 1: True}
+            preds = {**preds, **makers} if makers else preds
             signature = (
                 builder.signature(own, preds)
-                if previous is None
+                if previous is None or makers
                 else chained_signature(own, previous.signature)
             )
             step = PlanStep(
@@ -283,12 +384,37 @@ class _PlayContext:
                 fetch_dir,
                 signature,
             )
-            if previous is None:
+            if previous is None or makers:
                 builder.add(step, preds)
             else:
                 builder.add_fed_by_previous(step)
             previous = step
         return first
+
+    def _makers(self, spec: StepSpec) -> dict[int, bool]:
+        """The local_before steps that make files this ship step ships (each feeds it)."""
+        if not self.made:
+            return {}
+        makers = (self.made.get(move.src) for move in spec.files)
+        return {maker[1]: True for maker in makers if maker is not None}
+
+    def fetch_root(self) -> str:
+        """The directory holding the play's `<host>/` fetch dirs (RORUNNER_FETCH_ROOT)."""
+        if self.cli_fetch_dir:
+            return os.path.abspath(self.cli_fetch_dir)
+        if self._fetch_base is not None:
+            return self._fetch_base
+        hosts = self.inventory.hosts
+        roots = {os.path.dirname(self._fetch_dir(hosts[name], None)) for name in self.hosts}
+        if len(roots) != 1:
+            at = self.play.fetch_dir_at or self.play.at
+            shown = ", ".join(sorted(roots)[:3])
+            message = (
+                "local_before/local_after need one fetch root (RORUNNER_FETCH_ROOT), "
+                f"but fetch_dir gives this play's hosts several: {shown}"
+            )
+            raise InputError(message, at.path, at.line)
+        return roots.pop()
 
     def _static_fetch_base(self) -> str:
         where = self.play.fetch_dir or DEFAULT_FETCH_DIR

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 from rorunner.errors import InputError, Location
 from rorunner.model import (
+    CONTROLLER,
     ConnectionDefaults,
     ConnectionSpec,
     Env,
@@ -53,7 +54,12 @@ _KINDS: dict[str, StepKind] = {
     "remote": "remote",
     "fetch": "fetch",
     "local_post": "local",
+    "local_before": "local",
+    "local_after": "local",
+    "cleanup": "remote",
 }
+# The connection of a play's local_before/local_after steps: the controller itself.
+CONTROLLER_CONN = ConnectionSpec(address=CONTROLLER, connection="local", label=CONTROLLER)
 _JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
 
 
@@ -148,7 +154,7 @@ class Expander:
         self._units: dict[tuple[str, str, int], _UnitPlan] = {}
         self._found: dict[str, TreeEntry | None] = {}
         self._trees: dict[str, list[tuple[str, str]]] = {}
-        self._moves: dict[tuple[str, str, int | None], FileMove] = {}
+        self._moves: dict[tuple[str, str, int | None, bool], FileMove] = {}
         self._conns: dict[str, tuple[ConnectionSpec, Layer, Layer]] = {}  # by host, all plays
 
     def host_play(
@@ -192,8 +198,15 @@ class Expander:
             self._units[key] = _UnitPlan(self, play, unit, use)
         return self._units[key]
 
-    def unit(self, where: HostPlay, unit: Unit, use: RoleUse | None) -> PlannedUnit:
-        """Every step of `unit` for the host of `where`, in phase order."""
+    def unit(
+        self,
+        where: HostPlay,
+        unit: Unit,
+        use: RoleUse | None,
+        made: Mapping[str, str] | None = None,
+    ) -> PlannedUnit:
+        """Every step of `unit` for the host of `where`, in phase order; `made` names the
+        files the play's local_before steps make (path -> what the signature says of them)."""
         shared = self._unit_plan(where.play, unit, use)
         magic = {**where.magic, "role_name": unit.name}
         candidates = {
@@ -210,6 +223,9 @@ class Expander:
             variables = SecretVars(variables)
         becomes = UnitBecomes(self.defaults, where.play, unit, variables, where.conn, layers)
         remote_dir = self._remote_dir(where, unit, variables)
+        subdir = use.work_subdir if use is not None and use.work_subdir is not None else None
+        if unit.work_subdir if subdir is None else subdir:
+            remote_dir = posixpath.join(remote_dir, unit.name)
         context = {
             "RORUNNER_HOST": where.host.name,
             "RORUNNER_ADDRESS": where.conn.address,
@@ -231,7 +247,7 @@ class Expander:
             digest = hmac.new(self.signing_key(), text, hashlib.sha256).digest()
         else:
             digest = hashlib.sha256(text).digest()
-        creates = self._creates(unit, variables)
+        creates = {**(made or {}), **self._creates(unit, variables)}
         if becomes.nobody:  # the usual case: one step per entry, as the login user
             steps = tuple(
                 (
@@ -249,6 +265,46 @@ class Expander:
             for name, step_conn, become_digest in becomes.of(entry):
                 planned.append((entry, name, step_conn, spec, spec_digest + become_digest))
         return PlannedUnit(env, remote_dir, digest, tuple(planned))
+
+    def controller(
+        self, play: Play, entries: tuple[StepEntry, ...], fetch_root: str
+    ) -> PlannedUnit:
+        """A play's local_before or local_after steps: they see the play's and the extra
+        variables (no host's), RORUNNER_PLAY, RORUNNER_PLAYBOOK_DIR and RORUNNER_FETCH_ROOT
+        (the hosts and their outcomes come at run time, outside the signature)."""
+        layers = [Layer(play.vars, play.vars_at, play.at)]
+        layers.append(Layer(self.extra_vars, {}, Location("--extra-vars")))
+        magic = {"play_name": play.name, "rorunner_play": play.id}
+        variables = resolve(layers, magic, self.templated, self.renders)
+        context = {
+            "RORUNNER_PLAY": play.id,
+            "RORUNNER_PLAYBOOK_DIR": self.playbook.directory,
+            "RORUNNER_FETCH_ROOT": fetch_root,
+        }
+        env, env_digest = self.envs.env(variables, context)
+        digest = hashlib.sha256(DIGEST_FORMAT + env_digest + b"controller").digest()
+        made = self._controller_creates(entries, variables)
+        steps = []
+        for entry in entries:
+            own = tuple(sorted(path for path, name in made.items() if name == entry.name))
+            timeout = entry.timeout if entry.timeout is not None else play.timeout
+            spec = StepSpec(
+                "local", command=entry.run, creates=own, always=entry.always, timeout=timeout
+            )
+            digest_of = self._spec_digest(spec, {}, fetch_root)
+            steps.append((entry, entry.name, CONTROLLER_CONN, spec, digest_of))
+        return PlannedUnit(env, "", digest, tuple(steps))
+
+    def _controller_creates(
+        self, entries: tuple[StepEntry, ...], variables: Mapping[str, Any]
+    ) -> dict[str, str]:
+        """Local files a play's local_before steps promise: absolute path -> step name."""
+        promised: dict[str, str] = {}
+        for entry in entries:
+            for path in entry.creates:
+                text = self.renders.string(path, variables, entry.at, "creates")
+                promised[os.path.normpath(os.path.join(entry.base, text))] = entry.name
+        return promised
 
     def variables(self, host: Host, play: Play) -> dict[str, Any]:
         """The host's variables in `play` (no role's), for play-level settings."""
@@ -353,7 +409,7 @@ class Expander:
             src = _non_empty(self.renders.string(src, variables, item.at, "ship src"), item.at)
             dest = self.renders.string(dest, variables, item.at, "ship dest") if dest else None
         local = os.path.normpath(os.path.join(base, src))
-        target = dest or _default_dest(src)
+        target = dest or default_dest(src)
         promised = local in creates
         # A promised file is made during the run: what exists now is a previous run's output.
         pairs = [(local, target)] if promised else self._pairs(local, target, src, item.at)
@@ -376,15 +432,18 @@ class Expander:
         self, path: str, dest: str, item: PathEntry, variables: Mapping[str, Any], promised: bool
     ) -> FileMove:
         dest = _inside("ship dest", dest, item.at)
+        secret = item.secret
         if promised:
-            return FileMove(path, dest, item.mode)
+            return FileMove(path, dest, item.mode, secret=secret)
         mode = item.mode if item.mode is not None else self.files.mode(path)
         if path.endswith(".j2"):
             content = self.templates.render(path, variables)
-            return FileMove(path, dest.removesuffix(".j2"), mode, content)
-        key = (path, dest, mode)
+            digest = "" if secret else bytes_digest(content)
+            return FileMove(path, dest.removesuffix(".j2"), mode, content, secret, digest)
+        key = (path, dest, mode, secret)
         if key not in self._moves:
-            self._moves[key] = FileMove(path, dest, mode)
+            digest = "" if secret else self.files.digest(path)
+            self._moves[key] = FileMove(path, dest, mode, secret=secret, digest=digest)
         return self._moves[key]
 
     def _fetch(
@@ -489,7 +548,7 @@ def _posix(path: str) -> str:
     return path.replace(os.sep, "/")
 
 
-def _default_dest(src: str) -> str:
+def default_dest(src: str) -> str:
     """A relative ship src keeps its path; an absolute or escaping one lands by its base name."""
     norm = posixpath.normpath(_posix(src))
     if posixpath.isabs(norm) or norm == ".." or norm.startswith("../"):

@@ -94,7 +94,8 @@ class Plan:
 
     @functools.cached_property
     def hosts(self) -> tuple[str, ...]:
-        """Hosts with at least one step, in plan order."""
+        """Hosts with at least one step, in plan order (`@controller` among them when a play
+        has local_before or local_after steps)."""
         return tuple(dict.fromkeys(step.host for step in self.steps))
 
     def task_name(self, node: PlanNode) -> str:

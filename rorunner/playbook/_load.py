@@ -8,10 +8,18 @@ from typing import TYPE_CHECKING
 
 from rorunner.become import BECOME_KEYS
 from rorunner.errors import ErrorCollector, InputError, Location
-from rorunner.playbook._model import Play, Playbook, RoleUse, Unit
+from rorunner.model import Phase
+from rorunner.playbook._model import Play, Playbook, RoleUse, StepEntry, Unit
 from rorunner.playbook._node import Node
 from rorunner.playbook._roles import check_cycles, find_role, load_role, role_search_path
-from rorunner.playbook._steps import become_keys, check_name, inline_steps, parse_tags, slug
+from rorunner.playbook._steps import (
+    become_keys,
+    check_name,
+    command_steps,
+    inline_steps,
+    parse_tags,
+    slug,
+)
 from rorunner.safe_yaml import kind_of, load_yaml, shown
 
 if TYPE_CHECKING:
@@ -31,9 +39,12 @@ _PLAY_KEYS = (
     "pipeline",
     "tags",
     *BECOME_KEYS,
+    # issue 10: run-once controller steps
+    "local_before",
+    "local_after",
 )
 _RTAS_KEYS = ("name", "local_pre", "ship", "remote", "fetch", "local_post", "tags", *BECOME_KEYS)
-_ROLE_USE_KEYS = ("role", "vars", "tags")
+_ROLE_USE_KEYS = ("role", "vars", "tags", "work_subdir")
 
 
 def load_playbook(
@@ -95,7 +106,15 @@ def _play(node: Node, index: int, base: str, errors: ErrorCollector) -> Play:
         timeout=keys["timeout"].number(minimum=0.001) if "timeout" in keys else None,
         pipeline=keys["pipeline"].boolean() if "pipeline" in keys else False,
         tags=parse_tags(keys.get("tags")),
+        local_before=_controller_steps(keys, "local_before", base),
+        local_after=_controller_steps(keys, "local_after", base),
     )
+
+
+def _controller_steps(keys: Mapping[str, Node], phase: Phase, base: str) -> tuple[StepEntry, ...]:
+    """A play's local_before or local_after entries (the syntax of local_pre)."""
+    node = keys.get(phase)
+    return command_steps(node, phase, base) if node is not None and node.value is not None else ()
 
 
 def _role_uses(node: Node) -> tuple[RoleUse, ...]:
@@ -106,6 +125,7 @@ def _role_uses(node: Node) -> tuple[RoleUse, ...]:
             continue
         keys = item.mapping(_ROLE_USE_KEYS, required=("role",))
         params = keys.get("vars")
+        subdir = keys.get("work_subdir")
         uses.append(
             RoleUse(
                 keys["role"].string(),
@@ -113,6 +133,7 @@ def _role_uses(node: Node) -> tuple[RoleUse, ...]:
                 params=params.variables() if params else {},
                 params_at=params.variable_lines() if params else {},
                 tags=parse_tags(keys.get("tags")),
+                work_subdir=subdir.boolean() if subdir else None,
             )
         )
     return tuple(uses)

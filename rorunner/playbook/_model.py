@@ -21,6 +21,10 @@ class PathEntry:
     dest: str | None = None
     mode: int | None = None
     templated: bool = True  # False for role files/: their names are taken literally
+    # Issue 10: removed from the host after the play, content never shown or stored
+    secret: bool = False
+    # Issue 10: may replace a file an earlier step of the run shipped to the same path
+    override: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ class Unit:
     remote_dir_at: Location | None = None
     become: BecomeKeys = field(default_factory=BecomeKeys)  # role.yml or the rtas entry
     tags: tuple[str, ...] = ()  # role.yml `tags` (its own steps), or the inline rtas' `tags`
+    work_subdir: bool = False  # issue 10 (role.yml): work in <work dir>/<role name>
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,7 @@ class RoleUse:
     params: Mapping[str, Any] = field(default_factory=dict, compare=False)
     params_at: Mapping[str, Location] = field(default_factory=dict, compare=False)
     tags: tuple[str, ...] = ()  # `{role: NAME, tags: [...]}`: the role and its dependencies
+    work_subdir: bool | None = None  # issue 10: overrides the role.yml key when given
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,10 @@ class Play:
     # the play starts after all earlier work has ended on every host (a barrier, as Ansible)
     pipeline: bool = False
     tags: tuple[str, ...] = ()  # every step of the play carries them
+    # Issue 10: run-once controller steps, before any host starts the play and after every
+    # host has finished it
+    local_before: tuple[StepEntry, ...] = ()
+    local_after: tuple[StepEntry, ...] = ()
 
 
 @dataclass(frozen=True)

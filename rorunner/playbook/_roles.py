@@ -38,8 +38,12 @@ _ROLE_KEYS = (
     "scripts",
     "tags",
     *BECOME_KEYS,
+    # issue 10: a work dir of its own, and files/ entries that may override
+    "work_subdir",
+    "override",
 )
 _SCRIPT_DIRS: tuple[Phase, ...] = ("local_pre", "remote", "local_post")
+_MARKS: tuple[str, ...] = ("override",)  # role.yml lists of files/ entries to mark
 
 
 def role_search_path(playbook_dir: str, extra: Sequence[str]) -> tuple[str, ...]:
@@ -89,7 +93,7 @@ def load_role(name: str, directory: str, vault: VaultSecrets | None = None) -> U
         if data is not None:
             keys = Node(data, role_file, 1, f"role {name!r}").mapping(_ROLE_KEYS)
     steps = [*_script_steps(directory, "local_pre")]
-    files = _files_step(directory)
+    files = _marked(_files_step(directory), keys)
     steps.extend([files] if files.items else [])
     steps.extend(_script_steps(directory, "remote"))
     if "fetch" in keys and keys["fetch"].value is not None:
@@ -116,7 +120,36 @@ def load_role(name: str, directory: str, vault: VaultSecrets | None = None) -> U
         remote_dir_at=remote_dir.at if remote_dir else None,
         become=become_keys(keys),
         tags=parse_tags(keys.get("tags")),
+        work_subdir=keys["work_subdir"].boolean() if "work_subdir" in keys else False,
     )
+
+
+def _marked(files: StepEntry, keys: dict[str, Node]) -> StepEntry:
+    """The files/ step with role.yml's `override` entries (paths as the files land in the
+    work dir, `.j2` dropped) marked on its items; an unknown path is an error."""
+    landed = {_landed(item): index for index, item in enumerate(files.items)}
+    items = list(files.items)
+    for key in _MARKS:
+        node = keys.get(key)
+        if node is None or node.value is None:
+            continue
+        for entry in node.sequence(f"{key} entry"):
+            path = entry.string()
+            if path not in landed:
+                hint = did_you_mean(path, tuple(landed))
+                entry.fail(f"{entry.what}: {path!r} is not a file of this role's files/{hint}")
+            index = landed[path]
+            item = items[index]
+            items[index] = (
+                replace(item, secret=True) if key == "secret" else replace(item, override=True)
+            )
+    return replace(files, items=tuple(items))
+
+
+def _landed(item: PathEntry) -> str:
+    """Where a files/ entry lands, relative to the work dir."""
+    dest = item.dest or ""
+    return dest.removesuffix(".j2")
 
 
 def _with_timeouts(steps: list[StepEntry], keys: dict[str, Node]) -> list[StepEntry]:

@@ -13,7 +13,8 @@ from rorunner.safe_yaml import shown
 
 COMMAND_PHASES: tuple[Phase, ...] = ("local_pre", "remote", "local_post")
 _COMMAND_KEYS = ("name", "run", "creates", "always", "timeout", "tags", *BECOME_KEYS)
-_SHIP_KEYS = ("src", "dest", "mode")
+_SHIP_KEYS = ("src", "dest", "mode", "override")
+CREATING_PHASES: tuple[Phase, ...] = ("local_pre", "local_before")  # may say `creates`
 _FETCH_KEYS = ("src", "dest")
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+@-]*")
 TAG_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+@:-]*")
@@ -98,8 +99,9 @@ def _command_mapping(item: Node, phase: Phase, index: int, base: str) -> StepEnt
     name = check_name(keys["name"], keys["name"].string()) if "name" in keys else None
     creates: tuple[str, ...] = ()
     if "creates" in keys:
-        if phase != "local_pre":
-            keys["creates"].fail(f"{keys['creates'].what} is only allowed in local_pre")
+        if phase not in CREATING_PHASES:
+            where = " and ".join(CREATING_PHASES)
+            keys["creates"].fail(f"{keys['creates'].what} is only allowed in {where}")
         creates = keys["creates"].strings()
     timeout = keys["timeout"].number(minimum=0.001) if "timeout" in keys else None
     local_become(keys, phase)
@@ -129,7 +131,8 @@ def parse_mode(node: Node) -> int:
 
 
 def ship_step(node: Node, base: str) -> StepEntry:
-    """Parse `ship`: paths or {src, dest, mode}, relative to `base`; one step for all of them."""
+    """Parse `ship`: paths or {src, dest, mode, override}, relative to `base`; one step for
+    all of them."""
     items = []
     for item in node.sequence("ship entry"):
         if isinstance(item.value, str):
@@ -142,6 +145,7 @@ def ship_step(node: Node, base: str) -> StepEntry:
                 item.at,
                 dest=keys["dest"].string() if "dest" in keys else None,
                 mode=parse_mode(keys["mode"]) if "mode" in keys else None,
+                override=keys["override"].boolean() if "override" in keys else False,
             )
         )
     return StepEntry("ship", FILES_STEP, node.at, items=tuple(items), base=base)
