@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rorunner.model import CONTROLLER
 from rorunner.outcome import STATUSES
 from rorunner.records import (
     RunRecord,
@@ -315,7 +316,8 @@ def status_counts(record: RunRecord) -> dict[str, int]:
 
 
 def host_rows(project: Project, summaries: Sequence[RunRecord]) -> list[dict[str, Any]]:
-    """Per host seen in `summaries` (newest first): last run, last success, failure streak."""
+    """Per host seen in `summaries` (newest first): last run, last success, failure streak;
+    by name, the controller last."""
     rows: dict[str, dict[str, Any]] = {}
     streak_open: dict[str, bool] = {}
     for record in summaries:
@@ -326,7 +328,8 @@ def host_rows(project: Project, summaries: Sequence[RunRecord]) -> list[dict[str
                 streak_open[host.host] = True
             row["runs"] += 1
             _fold_host_state(row, streak_open, record, host.host, host.state)
-    return sorted(rows.values(), key=lambda r: r["host"])
+    # the controller (a play's local_before/local_after) after the inventory's hosts
+    return sorted(rows.values(), key=lambda r: (r["host"] == CONTROLLER, r["host"]))
 
 
 def _new_host_row(project: Project, record: RunRecord, host: str, state: str) -> dict[str, Any]:
