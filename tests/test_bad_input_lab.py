@@ -157,7 +157,7 @@ def _cases(lab: Lab) -> dict[str, Case]:
             },
             (),
             ("roles/motd/files/motd.j2", "roles/app/files/motd"),
-            f"two steps ship to the same remote path '.rorunner/work/01-site/motd' on host {host}",
+            "two steps ship to the same remote path '.rorunner/work/01-site/motd' of a host",
         ),
         "-e: inline mapping with bad names": Case(
             {},

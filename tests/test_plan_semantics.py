@@ -118,7 +118,7 @@ def test_two_roles_shipping_one_path_name_both_sources(tmp_path: Path) -> None:
     err = plan_error(tmp_path, CLASH)
     assert err.location is not None and err.location.path.endswith("roles/motd/files/motd.j2")
     assert [str(p) for p in err.also] == [str(tmp_path / "roles/app/files/motd")]
-    assert "'.rorunner/work/01-web/motd' on host web1" in err.message
+    assert "'.rorunner/work/01-web/motd' of a host: role app" in err.message
     assert "role app (play 01-web) and then role motd (play 01-web)" in err.message
     assert "override: [motd] in its role.yml" in err.message
 
@@ -154,7 +154,7 @@ def test_inline_entries_clash_across_plays_with_their_lines(tmp_path: Path) -> N
     err = plan_error(tmp_path, files)
     assert where(err) == ("site.yml", 12)
     assert [p.line for p in err.also] == [6]
-    assert "'w/app.conf' on host web1: rtas a (play 01-all) and then rtas b (play 02-web)" in (
+    assert "'w/app.conf' of a host: rtas a (play 01-all) and then rtas b (play 02-web)" in (
         err.message
     )
     assert "override: true on its ship entry" in err.message

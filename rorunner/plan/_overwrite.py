@@ -80,18 +80,16 @@ class ShipLedger:
             path = posixpath.normpath(posixpath.join(remote_dir, dest))
             earlier = ledger.get(path)
             if earlier is not None and earlier.item != source.item and not source.override:
-                raise _clash(host, path, dest, earlier, source, unit.is_role)
+                raise _clash(path, dest, earlier, source, unit.is_role)
             ledger[path] = source
         self._states.append(ledger)
         return len(self._states) - 1
 
 
-def _clash(
-    host: str, path: str, dest: str, earlier: _Source, later: _Source, role: bool
-) -> InputError:
+def _clash(path: str, dest: str, earlier: _Source, later: _Source, role: bool) -> InputError:
     mark = f"override: [{dest}] in its role.yml" if role else "override: true on its ship entry"
     message = (
-        f"two steps ship to the same remote path {path!r} on host {host}: "
+        f"two steps ship to the same remote path {path!r} of a host: "
         f"{earlier.what} (play {earlier.play}) and then {later.what} (play {later.play}); "
         f"if the later one is meant to replace the file, mark it ({mark}), else give a role "
         "a work dir of its own (work_subdir: true) or change a dest"
