@@ -77,6 +77,11 @@ def _env(project: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in (project / "after.env").read_text().splitlines())
 
 
+def _record_path(result: subprocess.CompletedProcess[str]) -> Path:
+    """The run record the output names."""
+    return Path(result.stdout.split("run record: ")[1].splitlines()[0].strip())
+
+
 def _ran(result: subprocess.CompletedProcess[str]) -> list[str]:
     """`host > play > role > phase > step` of every step that ran (ok or changed)."""
     return [
@@ -114,7 +119,7 @@ def test_local_before_runs_once_and_local_after_sees_every_host(tmp_path: Path, 
     assert seen == [str(project / "fetched" / h / "build" / "artefact.txt") for h in hosts]
     recap = first.stdout.split("PLAY RECAP", 1)[1]
     assert "@controller : ok=2  changed=0  skipped=0  failed=0" in recap
-    record = json.loads(Path(first.stdout.split("run record: ")[1].strip()).read_text())
+    record = json.loads(_record_path(first).read_text())
     assert {s["step"] for s in record["steps"] if s["host"] == "@controller"} == {
         "build",
         "report",
@@ -173,7 +178,7 @@ def test_a_failed_local_before_stops_the_play_on_every_host(tmp_path: Path, lab:
     assert result.returncode == 2, result.stdout + result.stderr
     assert "failed      [@controller] 01-deploy > play > local_before > build" in result.stdout
     assert _ran(result) == []
-    record = json.loads(Path(result.stdout.split("run record: ")[1].strip()).read_text())
+    record = json.loads(_record_path(result).read_text())
     host_steps = [s for s in record["steps"] if s["host"] != "@controller"]
     assert host_steps and {s["status"] for s in host_steps} == {"not_run"}
     assert {s["reason"] for s in host_steps} == {"local_before build of play 01-deploy failed"}
