@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rorunner.model import CONTROLLER, Barrier
+from rorunner.plan import Selection
 from tests.test_plan import by_name, plan_error, plan_for, where
 
 TWO_PLAYS = """\
@@ -167,3 +168,11 @@ def test_the_same_role_in_two_plays_sharing_a_work_dir_is_no_clash(tmp_path: Pat
     book += "- hosts: web\n  remote_dir: w\n  roles: [app]\n"
     files = {"site.yml": book, "roles/app/files/app.conf": "x\n"}
     assert len(plan_for(tmp_path, files).steps) == 5
+
+
+def test_a_plays_controller_steps_stay_while_tags_keep_a_step_of_the_play(tmp_path: Path) -> None:
+    book = TWO_PLAYS.replace("rtas: [{name: v,", "rtas: [{name: v, tags: [web],")
+    plan = plan_for(tmp_path, {"site.yml": book}, selection=Selection(tags=frozenset({"web"})))
+    controller = [(s.play, s.phase) for s in plan.steps if s.host == CONTROLLER]
+    assert controller == [("02-two", "local_after")]  # play one kept no step: nor its own
+    assert {s.role for s in plan.steps if s.host != CONTROLLER} == {"v"}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 from rorunner.model import Barrier, ConnectionDefaults, Inventory, Node, PlanNode, PlanStep
@@ -146,8 +146,22 @@ def build_plan(
     graph = built.builder.finish()
     chosen = selected_tails(playbook, selection or Selection())
     if not built.tails <= chosen:
-        graph = prune(graph, lambda step: entry_tail(step) in chosen)
+        graph = prune(graph, _keeper(chosen))
     plan = Plan(graph, tuple(built.plays), tuple(built.notices), built.files)
     hosts = dict.fromkeys(host for play in built.plays for host in play.hosts)
     check_task_names(hosts, built.tails, plan.steps)
     return plan
+
+
+def _keeper(chosen: set[tuple[str, str, str, str]]) -> Callable[[PlanStep], bool]:
+    """Whether a step stays in a plan cut down by tags: a step of the playbook when the
+    selection chose it; a play's own steps (local_before, local_after, the removal of
+    secret files) when the selection chose a step of that play (issue 10)."""
+    plays = {tail[0] for tail in chosen}
+
+    def keep(step: PlanStep) -> bool:
+        if step.phase in ("local_before", "local_after", "cleanup"):
+            return step.play in plays
+        return entry_tail(step) in chosen
+
+    return keep
