@@ -145,12 +145,18 @@ def build_plan(
     )
     graph = built.builder.finish()
     chosen = selected_tails(playbook, selection or Selection())
+    plays = {tail[0] for tail in chosen}  # a play's own steps go with its last chosen step
+    chosen |= {tail for tail in built.tails if tail[2] in PLAY_PHASES and tail[0] in plays}
     if not built.tails <= chosen:
         graph = prune(graph, _keeper(chosen))
     plan = Plan(graph, tuple(built.plays), tuple(built.notices), built.files)
     hosts = dict.fromkeys(host for play in built.plays for host in play.hosts)
     check_task_names(hosts, built.tails, plan.steps)
     return plan
+
+
+# A play's own steps (issue 10): not named by tags, kept while a step of the play is.
+PLAY_PHASES = ("local_before", "local_after", "cleanup")
 
 
 def _keeper(chosen: set[tuple[str, str, str, str]]) -> Callable[[PlanStep], bool]:
@@ -160,7 +166,7 @@ def _keeper(chosen: set[tuple[str, str, str, str]]) -> Callable[[PlanStep], bool
     plays = {tail[0] for tail in chosen}
 
     def keep(step: PlanStep) -> bool:
-        if step.phase in ("local_before", "local_after", "cleanup"):
+        if step.phase in PLAY_PHASES:
             return step.play in plays
         return entry_tail(step) in chosen
 

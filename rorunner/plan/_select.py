@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from rorunner.errors import UsageError
-from rorunner.model import Barrier, PlanNode, PlanStep
+from rorunner.model import CONTROLLER, Barrier, PlanNode, PlanStep
 from rorunner.plan._graph import Graph, GraphBuilder
 from rorunner.playbook import FILES_STEP, Play, Playbook, Unit
 
@@ -181,4 +181,6 @@ def _barrier(
     hosts = {node.host for node in (added[i] for i in preds) if isinstance(node, PlanStep)}
     if not hosts or not steps_after:
         return None
-    return replace(barrier, waits_for=len(hosts))
+    if hosts == {CONTROLLER}:  # after a play's local_after, which waited for its hosts
+        return barrier
+    return replace(barrier, waits_for=len(hosts - {CONTROLLER}))
