@@ -214,7 +214,7 @@ def write_dry_run_state(state_dir: Path, spec: Spec, reason: Callable[[StepRecor
     invocation = Invocation(
         playbook=str(state_dir.parent / spec.playbook), argv=(*spec.argv, "--dry-run")
     )
-    write_dry_run(state_dir, invocation, verdicts, json.dumps(plan_doc(spec, status)))
+    write_dry_run(state_dir, invocation, verdicts, plan_doc(spec, status))
 
 
 def plan_doc(spec: Spec, status: Mapping[str, str] | None = None) -> dict[str, object]:

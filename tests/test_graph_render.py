@@ -152,3 +152,32 @@ def test_mermaid_is_left_to_right_with_host_bands_and_unit_edges(example: Path) 
     assert re.search(r'^  b1\{\{"barrier: 02-web-tier-check starts<br/>', text, re.MULTILINE)
     assert "\\n" not in text and "#quot;" not in text
     assert "  class n1 uptodate" in lines
+
+
+def test_the_graph_document_is_what_the_json_rendering_writes(example: Path) -> None:
+    """Plan.graph_document (what the dry-run state embeds, no text made and read back) is
+    the `--graph json` text as data, statuses included."""
+    import json
+
+    book = load_playbook(str(example / "playbooks" / "site.yml"))
+    plan = build_plan(make_inventory({"web": ["web1", "web2"]}), book)
+    status = {plan.steps[0].node: "up to date", plan.steps[1].node: "would run (new)"}
+    document = plan.graph_document(status)
+    assert document == json.loads(plan.render("json", status))
+    assert document["nodes"][0]["status"] is not None and len(document["edges"]) > 1
+    assert plan.graph_document() == json.loads(plan.render("json"))
+
+
+def test_edges_carry_the_feeds_flag_of_each_predecessor(example: Path) -> None:
+    """Plan.edges (every rendering's, each edge found from its predecessor's side) agrees
+    with each node's predecessors and feeders, barriers with many predecessors included."""
+    book = load_playbook(str(example / "playbooks" / "site.yml"))
+    plan = build_plan(make_inventory({"web": [f"w{i}" for i in range(40)]}), book)
+    graph = plan._graph
+    expected = {
+        (before, after, before in graph.feeders(after))
+        for after in range(len(plan.nodes))
+        for before in graph.predecessors(after)
+    }
+    assert set(graph.edges()) == expected and len(expected) > 40 * 2
+    assert any(not feeds for _, _, feeds in expected) and any(f for _, _, f in expected)

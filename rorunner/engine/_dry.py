@@ -133,5 +133,5 @@ def save_dry_run(plan: Plan, options: EngineOptions, entries: Sequence[DryRunEnt
     with them as node statuses) for readers such as the dashboard; returns its path."""
     names = {node.node: plan.task_name(node) for node in plan.nodes}
     steps = [DryRunStep(names[e.node], e.would_run, e.reason) for e in entries if not e.barrier]
-    graph = plan.render("json", status=statuses(tuple(entries)))
+    graph = plan.graph_document(status=statuses(tuple(entries)))
     return write_dry_run(options.state_dir, options.invocation, steps, graph)

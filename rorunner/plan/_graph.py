@@ -25,7 +25,9 @@ class Graph:
         self._starts = starts
         self._sources = sources
         self._feeds = feeds
-        self._succ: tuple[array[int], array[int]] | None = None
+        # successors by a counting sort: offsets per node, the successors, and the slot of
+        # each edge in the predecessor arrays (its "feeds" flag without searching for it)
+        self._succ: tuple[array[int], array[int], array[int]] | None = None
 
     def predecessors(self, index: int) -> list[int]:
         """Indices of the nodes `index` waits for, in plan order."""
@@ -38,24 +40,18 @@ class Graph:
 
     def successors(self, index: int) -> list[int]:
         """Indices of the nodes waiting for `index`, in plan order."""
-        starts, targets = self._successor_lists()
+        starts, targets, _ = self._successor_lists()
         return targets[starts[index] : starts[index + 1]].tolist()
 
     def edges(self) -> Iterator[tuple[int, int, bool]]:
         """(before, after, feeds) for every edge, ordered by before, then after."""
-        starts, targets = self._successor_lists()
+        starts, targets, slots = self._successor_lists()
+        feeds = self._feeds
         for before in range(len(self.nodes)):
-            for slot in range(starts[before], starts[before + 1]):
-                after = targets[slot]
-                yield before, after, self._feeds_edge(before, after)
+            for at in range(starts[before], starts[before + 1]):
+                yield before, targets[at], bool(feeds[slots[at]])
 
-    def _feeds_edge(self, before: int, after: int) -> bool:
-        for slot in range(self._starts[after], self._starts[after + 1]):
-            if self._sources[slot] == before:
-                return bool(self._feeds[slot])
-        raise KeyError((before, after))  # pragma: no cover - only called for real edges
-
-    def _successor_lists(self) -> tuple[array[int], array[int]]:
+    def _successor_lists(self) -> tuple[array[int], array[int], array[int]]:
         """Successors by a counting sort of the predecessor lists: O(nodes + edges)."""
         if self._succ is None:
             counts = array("q", bytes(8 * (len(self.nodes) + 1)))
@@ -65,12 +61,14 @@ class Graph:
                 counts[index + 1] += counts[index]
             fill = array("q", counts)
             targets = array("q", bytes(8 * len(self._sources)))
+            slots = array("q", bytes(8 * len(self._sources)))
             for after in range(len(self.nodes)):
                 for slot in range(self._starts[after], self._starts[after + 1]):
                     before = self._sources[slot]
                     targets[fill[before]] = after
+                    slots[fill[before]] = slot
                     fill[before] += 1
-            self._succ = (counts, targets)
+            self._succ = (counts, targets, slots)
         return self._succ
 
 

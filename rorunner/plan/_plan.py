@@ -13,7 +13,7 @@ from rorunner.plan._files import FileCache
 from rorunner.plan._graph import Graph
 from rorunner.plan._inputs import Inputs, step_inputs
 from rorunner.plan._names import check_task_names, task_name
-from rorunner.plan._render import Edge, render
+from rorunner.plan._render import Edge, graph_document, render
 from rorunner.plan._select import Selection, entry_tail, prune, selected_tails
 from rorunner.playbook import Playbook
 
@@ -106,6 +106,11 @@ class Plan:
     def render(self, fmt: str, status: Mapping[Node, str] | None = None) -> str:
         """The plan as text, dot, mermaid or json; `status` maps nodes to words like 'would run'."""
         return render(fmt, self.nodes, self.edges, self.plays, self.notices, status)
+
+    def graph_document(self, status: Mapping[Node, str] | None = None) -> dict[str, Any]:
+        """What render("json", status) writes, as data (for a document that holds the graph:
+        no JSON text made and parsed again)."""
+        return graph_document(self.nodes, self.edges, self.plays, self.notices, status)
 
     def to_networkx(self) -> Any:
         """The plan as a networkx DiGraph (nodes as in `node.node`, a `feeds` flag on edges),

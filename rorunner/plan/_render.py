@@ -82,10 +82,10 @@ def _text(nodes: Sequence[PlanNode], edges: Sequence[Edge], status: Mapping[Node
     return "\n".join(lines) + "\n" if lines else "(no steps)\n"
 
 
-def _json_node(node: PlanNode, status: Mapping[Node, str]) -> dict[str, Any]:
+def _json_node(node: PlanNode, name: str, status: Mapping[Node, str]) -> dict[str, Any]:
     if isinstance(node, Barrier):
         return {
-            "id": task_name(node),
+            "id": name,
             "host": None,
             "play": node.play,
             "role": None,
@@ -96,7 +96,7 @@ def _json_node(node: PlanNode, status: Mapping[Node, str]) -> dict[str, Any]:
             "status": status.get(node.node),
         }
     return {
-        "id": task_name(node),
+        "id": name,
         "host": node.host,
         "play": node.play,
         "role": node.role,
@@ -114,8 +114,22 @@ def _json(
     notices: Sequence[str],
     status: Mapping[Node, str],
 ) -> str:
+    document = graph_document(nodes, edges, plays, notices, status)
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def graph_document(
+    nodes: Sequence[PlanNode],
+    edges: Sequence[Edge],
+    plays: Sequence[Any],
+    notices: Sequence[str],
+    status: Mapping[Node, str] | None,
+) -> dict[str, Any]:
+    """The `--graph json` document as data."""
+    status = status or {}
+    names = {id(node): task_name(node) for node in nodes}  # each node's name made once
     links = [
-        {"from": task_name(before), "to": task_name(after), "feeds": feeds}
+        {"from": names[id(before)], "to": names[id(after)], "feeds": feeds}
         for before, after, feeds in edges
     ]
     play_list = [
@@ -129,10 +143,9 @@ def _json(
         }
         for play in plays
     ]
-    document = {
+    return {
         "plays": play_list,
-        "nodes": [_json_node(node, status) for node in nodes],
+        "nodes": [_json_node(node, names[id(node)], status) for node in nodes],
         "edges": links,
         "notices": list(notices),
     }
-    return json.dumps(document, indent=2, sort_keys=True) + "\n"

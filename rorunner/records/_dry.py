@@ -101,10 +101,10 @@ class DryRunRecord:
 
 
 def write_dry_run(
-    state_dir: Path, invocation: Invocation, steps: Sequence[DryRunStep], plan_json: str
+    state_dir: Path, invocation: Invocation, steps: Sequence[DryRunStep], plan: Mapping[str, Any]
 ) -> Path:
-    """Replace the project's dry-run state: `steps` in plan order and the plan graph
-    (`plan_json`, the `--graph json` text with the verdicts as node statuses)."""
+    """Replace the project's dry-run state: `steps` in plan order and the plan graph (`plan`,
+    the `--graph json` document with the verdicts as node statuses, as data)."""
     doc = {
         "schema_version": SCHEMA_VERSION,
         "rorunner_version": __version__,
@@ -121,7 +121,7 @@ def write_dry_run(
             "up_to_date": sum(1 for s in steps if not s.would_run),
         },
         "steps": [s.as_json() for s in steps],
-        "plan": json.loads(plan_json),
+        "plan": plan,
     }
     path = dry_run_path(state_dir)
     write_atomic(path, json.dumps(doc, sort_keys=True) + "\n")
