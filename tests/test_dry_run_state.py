@@ -84,6 +84,24 @@ def test_a_project_that_cannot_take_the_state_still_gets_its_listing(project: Pa
     assert "rorunner: the dry run's verdicts were not saved:" in err
 
 
+def test_a_dry_run_above_the_cap_leaves_no_state_not_even_an_older_one(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _dry_run(project)[0] == 0
+    state_dir = project / "playbooks" / ".rorunner"
+    assert dry_run_path(state_dir).exists()
+    planned = json.loads(dry_run_path(state_dir).read_text())["totals"]["would_run"]
+    monkeypatch.setattr("rorunner.cli._play.DRY_RUN_MAX_STEPS", planned - 1)
+    code, out, err = _dry_run(project)
+    assert code == 0
+    assert out.count("  would run  ") == planned  # the listing is whole
+    assert not dry_run_path(state_dir).exists()  # the older state would be stale
+    assert f"{planned:,} steps, more than {planned - 1:,}" in err
+    monkeypatch.setattr("rorunner.cli._play.DRY_RUN_MAX_STEPS", planned)
+    assert _dry_run(project)[0] == 0
+    assert dry_run_path(state_dir).exists()  # at the cap: saved
+
+
 def test_a_dry_run_state_of_another_schema_is_refused(tmp_path: Path) -> None:
     path = dry_run_path(tmp_path)
     path.write_text(json.dumps({"schema_version": 2, "steps": [], "plan": {}}))

@@ -21,7 +21,7 @@ from rorunner.cli import (
     vault_options,
 )
 from rorunner.cli._habits import Habits, habit_options
-from rorunner.records import Invocation
+from rorunner.records import DRY_RUN_MAX_STEPS, Invocation
 
 if TYPE_CHECKING:
     from rorunner.engine import EngineOptions, RunResult
@@ -189,9 +189,16 @@ def _dry_run(plan: Plan, engine: EngineOptions) -> None:
     if not plan.steps:  # nothing planned (no hosts matched): nothing to show, nothing made
         return
     try:
-        save_dry_run(plan, engine, entries)
+        saved = save_dry_run(plan, engine, entries, max_steps=DRY_RUN_MAX_STEPS)
     except OSError as err:  # a read-only project still gets its listing
         click.echo(f"rorunner: the dry run's verdicts were not saved: {err}", err=True)
+        return
+    if saved is None:
+        click.echo(
+            f"rorunner: the dry run's verdicts were not saved for the dashboard: "
+            f"{len(plan.steps):,} steps, more than {DRY_RUN_MAX_STEPS:,}",
+            err=True,
+        )
 
 
 def _reporter(plan: Plan, *, as_json: bool, verbosity: int) -> Reporter:

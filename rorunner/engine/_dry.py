@@ -12,7 +12,7 @@ from rorunner.engine._doit import doit_task, out_of_date, saved_values
 from rorunner.engine._lower import LoweredBarrier, LoweredTask, lower_plan
 from rorunner.model import Barrier, Node, PlanStep
 from rorunner.plan import barrier_label
-from rorunner.records import DryRunStep, write_dry_run
+from rorunner.records import DRY_RUN_MAX_STEPS, DryRunStep, forget_dry_run, write_dry_run
 
 if TYPE_CHECKING:
     from rorunner.engine._run import EngineOptions
@@ -128,9 +128,18 @@ def statuses(entries: tuple[DryRunEntry, ...]) -> dict[Node, str]:
     }
 
 
-def save_dry_run(plan: Plan, options: EngineOptions, entries: Sequence[DryRunEntry]) -> Path:
+def save_dry_run(
+    plan: Plan,
+    options: EngineOptions,
+    entries: Sequence[DryRunEntry],
+    max_steps: int = DRY_RUN_MAX_STEPS,
+) -> Path | None:
     """Leave the verdicts in `.rorunner/dry-run.json` (steps in plan order, the plan graph
-    with them as node statuses) for readers such as the dashboard; returns its path."""
+    with them as node statuses) for readers such as the dashboard; returns its path, or
+    None (and no state, not even an older one) when the plan has more than `max_steps`."""
+    if len(plan.steps) > max_steps:
+        forget_dry_run(options.state_dir)
+        return None
     names = {node.node: plan.task_name(node) for node in plan.nodes}
     steps = [DryRunStep(names[e.node], e.would_run, e.reason) for e in entries if not e.barrier]
     graph = plan.graph_document(status=statuses(tuple(entries)))

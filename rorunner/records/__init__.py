@@ -11,10 +11,12 @@ and the dashboard read them through `RunStore`.
 from __future__ import annotations
 
 from rorunner.records._dry import (
+    DRY_RUN_MAX_STEPS,
     DryRunRecord,
     DryRunStep,
     dry_run_path,
     dry_run_schema_path,
+    forget_dry_run,
     write_dry_run,
 )
 from rorunner.records._mask import MASK, mask_argv, mask_extra_vars
@@ -56,6 +58,7 @@ from rorunner.records._writer import (
 )
 
 __all__ = [
+    "DRY_RUN_MAX_STEPS",
     "EXECUTED",
     "HOST_STATES",
     "MASK",
@@ -81,6 +84,7 @@ __all__ = [
     "dry_run_path",
     "dry_run_schema_path",
     "find_state_dirs",
+    "forget_dry_run",
     "host_record",
     "mask_argv",
     "mask_extra_vars",

@@ -22,6 +22,9 @@ from rorunner.records._model import SCHEMA_VERSION, RecordError, utc_iso
 from rorunner.records._writer import Invocation, login_name, write_atomic
 
 DRY_RUN_FILE = "dry-run.json"
+# Above this many steps a dry run leaves no state: its graph is more than the dashboard
+# draws, and writing it (300 MB at 700,000 steps) would cost more than the planning.
+DRY_RUN_MAX_STEPS = 20_000
 
 
 def dry_run_path(state_dir: Path) -> Path:
@@ -126,6 +129,11 @@ def write_dry_run(
     path = dry_run_path(state_dir)
     write_atomic(path, json.dumps(doc, sort_keys=True) + "\n")
     return path
+
+
+def forget_dry_run(state_dir: Path) -> None:
+    """Remove the project's dry-run state (a newer dry run left none: the old one is stale)."""
+    dry_run_path(state_dir).unlink(missing_ok=True)
 
 
 def read_dry_run(state_dir: Path) -> DryRunRecord | None:
