@@ -85,7 +85,17 @@ def test_a_stopped_play_and_a_failed_host_are_in_the_record(tmp_path: Path) -> N
     maker = PlanMaker(
         tmp_path, hosts=("a", "b", "c", "d"), serial=(2,), barrier=True, max_fail_percentage=0
     )
-    maker.add("remote", "go", command='echo "bad host" >&2; test "$RORUNNER_HOST" != a')
+    # a fails only once b's step has started (bounded wait): a step that started before the
+    # play stopped finishes; without the wait, a loaded machine may stop the play before b starts
+    script = tmp_path / "go.sh"
+    script.write_text(
+        f'[ "$RORUNNER_HOST" = b ] && touch {tmp_path}/b-started\n'
+        f'[ "$RORUNNER_HOST" != a ] && exit 0\n'
+        f"for _ in $(seq 300); do [ -e {tmp_path}/b-started ] && break; sleep 0.1; done\n"
+        'echo "bad host" >&2; exit 1\n'
+    )
+    command = f"sh {script}"
+    maker.add("remote", "go", command=command)
     result = run_plan(maker.build(), EngineOptions(tmp_path))  # type: ignore[arg-type]
     record = RunStore(tmp_path / ".rorunner").load(result.run_id)
     assert record.exit_code == 2 == result.exit_code
@@ -95,7 +105,7 @@ def test_a_stopped_play_and_a_failed_host_are_in_the_record(tmp_path: Path) -> N
     steps = {s.host: s for s in record.steps}
     assert (steps["a"].status, steps["a"].rc) == ("failed", 1)
     assert steps["a"].stderr is not None and Path(steps["a"].stderr).read_text() == "bad host\n"
-    assert steps["a"].command == 'echo "bad host" >&2; test "$RORUNNER_HOST" != a'
+    assert steps["a"].command == command
     assert steps["a"].reason == (  # what the screen shows under the step's line
         f"command `{steps['a'].command}` exited with status 1\nstderr:\n| bad host"
     )
