@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.lab import Lab, LabHost
+
+REPO = Path(__file__).resolve().parents[1]
 
 WAIT_FOR_MARKER = """\
 echo x >> count.slow
@@ -114,3 +119,15 @@ def remote_count(base: Path, tag: str, name: str) -> int:
     """How many times a counter line was appended on a host (0 when missing)."""
     path = remote_file(base, tag, f"count.{name}")
     return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def play_cli(
+    project: Path, lab: Lab, *extra: str, inventory: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`rorunner play <project>/site.yml` on the lab (its inventory unless given), run in
+    `project`, as a user would."""
+    argv = [sys.executable, "-m", "rorunner", "play", str(project / "site.yml")]
+    argv += ["-i", str(inventory or lab.inventory_ini), "--known-hosts", str(lab.known_hosts)]
+    argv += ["--private-key", str(lab.client_key), *extra]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(argv, capture_output=True, text=True, env=env, cwd=project, timeout=240)

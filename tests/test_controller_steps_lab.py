@@ -5,17 +5,13 @@ the hosts' outcomes in the environment; incremental like every step."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.lab import Lab
-from tests.play_project import remote_base, remote_dir_for
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.play_project import play_cli, remote_base, remote_dir_for
 
 pytestmark = pytest.mark.lab
 
@@ -61,11 +57,7 @@ def _project(tmp_path: Path, lab: Lab) -> Path:
 
 
 def _play(project: Path, lab: Lab, *extra: str) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "rorunner", "play", str(project / "site.yml")]
-    argv += ["-i", str(lab.inventory_ini), "--known-hosts", str(lab.known_hosts)]
-    argv += ["--private-key", str(lab.client_key), *extra]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run(argv, capture_output=True, text=True, env=env, cwd=project, timeout=240)
+    return play_cli(project, lab, *extra)
 
 
 def _count(project: Path, name: str) -> int:

@@ -267,7 +267,8 @@ def test_full_disk_fails_that_host_keeps_the_old_file_and_leaves_no_temp(
         failed = _with_reason(second.stdout.splitlines(), "[h2]")
         assert "No space left on device" in failed and f"{workdir}/big.bin" in failed, failed
         assert _remote_sha(full, f"{workdir}/big.bin") == _sha(old)  # the old file, intact
-        assert _remote_listing(full, workdir) == ["big.bin"]  # no temp file left
+        # no temp file left (beside the shipped file, the host's state of the first run)
+        assert _remote_listing(full, workdir) == [".rorunner-state.json", "big.bin"]
         for name in ("h1", "h3"):
             assert _status(second.stdout, name) == {"changed"}
             assert _file_sha(play.workdir(flab.host(name)) / "big.bin") == new
@@ -277,7 +278,7 @@ def test_full_disk_fails_that_host_keeps_the_old_file_and_leaves_no_temp(
         assert third.returncode == 0, third.stdout + third.stderr
         assert _status(third.stdout, "h2") == {"changed"}
         assert _remote_sha(full, f"{workdir}/big.bin") == new
-        assert _remote_listing(full, workdir) == ["big.bin"]
+        assert _remote_listing(full, workdir) == [".rorunner-state.json", "big.bin"]
     finally:
         full.unmount(workdir)
 

@@ -176,3 +176,33 @@ def test_a_plays_controller_steps_stay_while_tags_keep_a_step_of_the_play(tmp_pa
     controller = [(s.play, s.phase) for s in plan.steps if s.host == CONTROLLER]
     assert controller == [("02-two", "local_after")]  # play one kept no step: nor its own
     assert {s.role for s in plan.steps if s.host != CONTROLLER} == {"v"}
+
+
+SECRETS = {
+    "site.yml": (
+        "- hosts: web\n  roles: [app]\n  rtas:\n    - name: u\n"
+        "      ship: [{src: token, secret: true}, plain.conf]\n      remote: [use]\n"
+    ),
+    "token": "t0k\n",
+    "plain.conf": "x\n",
+    "roles/app/role.yml": "secret: [key.pem]\n",
+    "roles/app/files/key.pem": "k\n",
+    "roles/app/files/app.conf": "a\n",
+}
+
+
+def test_secret_files_are_marked_and_removed_by_a_last_step_per_host(tmp_path: Path) -> None:
+    plan = plan_for(tmp_path / "ok", SECRETS)
+    steps = by_name(plan)
+    role = {m.dest: m for m in steps["web1/01-web/app/ship/files"].spec.files}
+    assert (role["key.pem"].secret, role["app.conf"].secret) == (True, False)
+    assert role["key.pem"].digest == "" and role["app.conf"].digest != ""
+    inline = {m.dest: m.secret for m in steps["web1/01-web/u/ship/files"].spec.files}
+    assert inline == {"token": True, "plain.conf": False}
+    cleanup = steps["web1/01-web/play/cleanup/secrets"]
+    assert cleanup.spec.kind == "remote" and cleanup.spec.command == "rm -f -- key.pem token"
+    assert plan.feeders(cleanup) == (steps["web1/01-web/u/remote/01-use"],)
+    assert [s.phase for s in plan.steps if s.host == "web1"][-1] == "cleanup"
+    typo = {**SECRETS, "roles/app/role.yml": "secret: [key.pen]\n"}
+    err = plan_error(tmp_path / "typo", typo)
+    assert "'key.pen' is not a file of this role's files/ (did you mean 'key.pem'?)" in err.message

@@ -60,6 +60,11 @@ GRAPH_FORMATS = ("text", "dot", "mermaid", "json")
     help="Print the plan graph with step statuses and exit.",
 )
 @click.option("--force", is_flag=True, help="Run every step, up to date or not.")
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Read every host's state (one connection each) and run again what drifted there.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON.")
 @click.option("--fetch-dir", default=None, help="Where fetched files land (per host).")
 @click.option("--roles-path", "roles_path", multiple=True, help="Extra role directories.")
@@ -85,6 +90,7 @@ def play(**options: Any) -> None:
         forks=options["forks"],
         force=options["force"],
         invocation=invocation(playbook, options),
+        verify=options["verify"],
     )
     key = ProjectKey(engine.state_dir)
     book, plan = _plan(playbook, options, key, habits)
@@ -114,6 +120,7 @@ def invocation(playbook: Path, options: Mapping[str, Any]) -> Invocation:
         options={
             "forks": options["forks"],
             "force": options["force"],
+            "verify": options["verify"],
             "limit": options["limit"],
             "fetch_dir": options["fetch_dir"],
         },
@@ -164,7 +171,7 @@ def _check_routes(plan: Plan, engine: EngineOptions) -> None:
     specs = [step.conn for step in plan.steps if step.spec.kind != "local"]
     if not routes_to_read(specs):
         return
-    if not engine.force:
+    if not engine.force and not engine.verify:  # --verify connects to every host
         from rorunner.engine import dry_run  # noqa: PLC0415 - lazy: keeps other commands light
 
         remote = ("ship", "remote", "fetch")

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, NamedTuple
 from rorunner.engine._check import StepCheck
 from rorunner.engine._db import StateDB
 from rorunner.engine._doit import doit_task, out_of_date, saved_values
+from rorunner.engine._hoststate import verify_reasons
 from rorunner.engine._lower import LoweredBarrier, LoweredTask, lower_plan
+from rorunner.engine._semantics import RESHIP, secret_reships
 from rorunner.model import Barrier, Node, PlanStep
 from rorunner.plan import barrier_label
 from rorunner.records import DRY_RUN_MAX_STEPS, DryRunStep, forget_dry_run, write_dry_run
@@ -40,7 +42,8 @@ class DryRunEntry(NamedTuple):
 
 
 def dry_run(plan: Plan, options: EngineOptions) -> tuple[DryRunEntry, ...]:
-    """Every step in plan order with its verdict; no lock, no connection, nothing written."""
+    """Every step in plan order with its verdict; no lock, nothing written, and no connection
+    but with `options.verify` (one per host, to read its state)."""
     if not options.dep_file.exists():  # nothing ran yet: every step is new, no task needed
         return tuple(
             _barrier_entry(node)
@@ -55,6 +58,9 @@ def dry_run(plan: Plan, options: EngineOptions) -> tuple[DryRunEntry, ...]:
         why = dict(zip((lt.name for lt in steps), reasons(steps, db), strict=True))
     finally:
         db.dump()
+    if options.verify:  # issue 10: what the hosts' state says (this connects to every host)
+        for name, reason in verify_reasons(plan, steps, options.forks).items():
+            why[name] = why[name] or reason
     _staled(steps, why)
     return tuple(
         _barrier_entry(node.barrier)
@@ -65,7 +71,10 @@ def dry_run(plan: Plan, options: EngineOptions) -> tuple[DryRunEntry, ...]:
 
 
 def _staled(steps: Sequence[LoweredTask], why: dict[str, str]) -> None:
-    """Steps that a running step makes stale (a play's local_after) would run too."""
+    """Steps that a running step makes stale (a play's local_after, the removal of secret
+    files) would run too, as would the ship steps of secret files a running step may need."""
+    for reship in secret_reships(steps, (name for name, reason in why.items() if reason)):
+        why[reship.name] = RESHIP
     for lowered in steps:
         if why[lowered.name]:
             for name in lowered.invalidates:

@@ -77,7 +77,8 @@ class LoweredTask:
         self.dir_ready = dir_ready
         self.lowering = lowering
         self.shared_files = shared_files  # local files other hosts' steps also write: lock them
-        # Steps that must run again once this one runs (issue 10): its play's local_after.
+        # Steps that must run again once this one runs (issue 10): its play's local_after,
+        # and for a ship step of secret files the step that removes them after the play.
         self.invalidates = invalidates
         self._task: dict[str, Any] | None = None
         self._watched: tuple[str, ...] = ()
@@ -167,6 +168,7 @@ def lower_plan(plan: Plan, *, project_dir: str, log_dir: str | None = None) -> L
     made = frozenset(path for step in plan.steps for path in step.spec.creates)
     lowering = _Lowering(plan, project_dir, log_dir, _shared_targets(plan.steps), made)
     afters = _local_afters(plan.nodes, names)
+    cleanups = _cleanups(plan.nodes, names)
     last_of: dict[str, PlanStep] = {}  # each host's latest step so far
     out: list[LoweredTask | LoweredBarrier] = []
     for index, (node, preds) in enumerate(plan.ordered()):
@@ -183,6 +185,8 @@ def lower_plan(plan: Plan, *, project_dir: str, log_dir: str | None = None) -> L
             files = (*node.spec.creates, *(m.src for m in node.spec.files))
             touched = tuple(sorted(lowering.shared.intersection(files)))
         invalidates = afters.get(node.play, ()) if node.host != CONTROLLER else ()
+        if node.spec.kind == "ship" and any(move.secret for move in node.spec.files):
+            invalidates = (*invalidates, *cleanups.get((node.host, node.play), ()))
         out.append(LoweredTask(names[index], node, deps, ready, lowering, touched, invalidates))
         last_of[node.host] = node
     return Lowered(tuple(out))
@@ -195,6 +199,18 @@ def _local_afters(nodes: Sequence[PlanNode], names: Sequence[str]) -> dict[str, 
         if isinstance(node, PlanStep) and node.phase == "local_after":
             afters[node.play] = (*afters.get(node.play, ()), name)
     return afters
+
+
+def _cleanups(
+    nodes: Sequence[PlanNode], names: Sequence[str]
+) -> dict[tuple[str, str], tuple[str, ...]]:
+    """The task names of each host's secret-removing steps, by (host, play id)."""
+    found: dict[tuple[str, str], tuple[str, ...]] = {}
+    for node, name in zip(nodes, names, strict=True):
+        if isinstance(node, PlanStep) and node.phase == "cleanup":
+            key = (node.host, node.play)
+            found[key] = (*found.get(key, ()), name)
+    return found
 
 
 def _shared_targets(steps: Sequence[PlanStep]) -> frozenset[str]:

@@ -19,15 +19,23 @@ class Prewarm:
     steps wait for their host's connect and share its verdict."""
 
     def __init__(
-        self, specs: Mapping[str, ConnectionSpec], workers: int, pool: TransportPool
+        self,
+        specs: Mapping[str, ConnectionSpec],
+        workers: int,
+        pool: TransportPool,
+        known: Mapping[str, RorunnerError] | None = None,
     ) -> None:
         self._pool = pool
         self._done = {host: threading.Event() for host in specs}
-        self._errors: dict[str, RorunnerError] = {}
+        # Hosts already found unreachable (reading their state): not tried again.
+        self._errors: dict[str, RorunnerError] = dict(known or {})
         self._queue: queue.SimpleQueue[tuple[str, ConnectionSpec]] = queue.SimpleQueue()
-        for item in specs.items():
+        todo = {host: spec for host, spec in specs.items() if host not in self._errors}
+        for host in self._errors:
+            self._done.setdefault(host, threading.Event()).set()
+        for item in todo.items():
             self._queue.put(item)
-        self._workers = min(max(1, workers), len(specs))
+        self._workers = min(max(1, workers), len(todo))
         if self._workers:
             # One thread imports paramiko and starts the others: the caller goes on at once
             # (starting them here would wait on every new thread, each busy importing).

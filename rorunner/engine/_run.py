@@ -13,15 +13,17 @@ from typing import TYPE_CHECKING, Any
 from rorunner.engine._db import StateDB
 from rorunner.engine._doit import doit_task, run_tasks
 from rorunner.engine._dry import likely_to_run
+from rorunner.engine._hoststate import HostStates, drift_reasons
 from rorunner.engine._limits import play_limits
 from rorunner.engine._lock import ProjectLock
 from rorunner.engine._lower import Lowered, LoweredBarrier, LoweredTask, lower_plan
 from rorunner.engine._prewarm import Prewarm, hosts_to_prewarm
 from rorunner.engine._record import Recorder, Tee, open_record
 from rorunner.engine._result import RunResult, summarise
-from rorunner.engine._semantics import PlaySemantics
+from rorunner.engine._semantics import RESHIP, PlaySemantics, secret_reships
 from rorunner.engine._state import RunState
 from rorunner.engine._step import StepAction, StepCallable, outcome_for
+from rorunner.errors import RorunnerError
 from rorunner.outcome import CUT_SHORT, RunEvents, Status, StepOutcome
 from rorunner.records import Invocation, new_run_id, prune_runs
 from rorunner.transport import Pool, TransportPool
@@ -47,6 +49,9 @@ class EngineOptions:
     # Where steps get their connections. None: a Pool of the run's own, closed when it ends;
     # a given pool stays open for its owner (only an interrupt closes it, to stop commands).
     pool: TransportPool | None = field(default=None, compare=False)
+    # Read every host's state and run again what drifted there (issue 10); without it, only
+    # the hosts a run contacts anyway are checked.
+    verify: bool = False
 
     @property
     def state_dir(self) -> Path:
@@ -70,27 +75,63 @@ def run_plan(plan: Plan, options: EngineOptions, events: RunEvents | None = None
         lowered = lower_plan(plan, project_dir=str(options.project_dir), log_dir=str(log_dir))
         steps = lowered.steps
         db = StateDB(options.dep_file)
-        expected = likely_to_run(steps, db, options.force)
-        writer = open_record(plan, steps, options.state_dir, run_id, options.invocation, expected)
-        recorder = Recorder(writer)
-        state = RunState(play_limits(plan), Tee(recorder, events))
-        recorder.stop_reason = state.stop_reason
         pool = options.pool if options.pool is not None else Pool()
+        states = HostStates(steps)
+        interrupted = False
         try:
-            prewarm = Prewarm(hosts_to_prewarm(lt.step for lt in expected), options.forks, pool)
-            run = _Run(db, log_dir, prewarm, pool, PlaySemantics(state, db))
-            interrupted = _drive(lowered, state, options, run)
+            expected, unread = _expected(plan, steps, db, options, pool, states)
+            writer = open_record(
+                plan, steps, options.state_dir, run_id, options.invocation, expected
+            )
+            recorder = Recorder(writer)
+            state = RunState(play_limits(plan), Tee(recorder, events))
+            recorder.stop_reason = state.stop_reason
+            try:
+                specs = hosts_to_prewarm(lt.step for lt in expected)
+                prewarm = Prewarm(specs, options.forks, pool, known=unread)
+                run = _Run(db, log_dir, prewarm, pool, PlaySemantics(state, db), states)
+                interrupted = _drive(lowered, state, options, run)
+            finally:
+                writer.close()
         finally:
             db.dump()
-            if options.pool is None or state.interrupted.is_set():
+            if options.pool is None or interrupted:
                 pool.close_all()
-            writer.close()
         outcomes = _complete(steps, state, interrupted)
         hosts = tuple(dict.fromkeys(step.host for step in plan.steps))
         result = RunResult(run_id, outcomes, summarise(hosts, outcomes), interrupted)
         final = writer.finish(exit_code=result.exit_code, interrupted=interrupted)
         prune_runs(options.state_dir, max(options.keep_runs, 1))
         return replace(result, record=str(writer.path), run_record=final)
+
+
+def _expected(
+    plan: Plan,
+    steps: Sequence[LoweredTask],
+    db: StateDB,
+    options: EngineOptions,
+    pool: TransportPool,
+    states: HostStates,
+) -> tuple[list[LoweredTask], dict[str, RorunnerError]]:
+    """The steps that will run, and the hosts whose state could not be read (with why).
+
+    The state of each host that will be contacted anyway (with --verify: of every host)
+    is read first, in one round trip per host; steps that drifted there, and the steps they
+    feed, are marked stale. Secret files come back for a play that runs a step."""
+    expected = likely_to_run(steps, db, options.force)
+    check = states.hosts() if options.verify else hosts_to_prewarm(lt.step for lt in expected)
+    unread = states.read_all(check, pool, options.forks)
+    if not options.force:
+        going = {lt.name for lt in expected}
+        drift = drift_reasons(plan, states)
+        for lowered in steps:
+            if lowered.name in drift and lowered.name not in going:
+                db.mark_stale(lowered.name, drift[lowered.name])
+                expected.append(lowered)
+    for reship in secret_reships(steps, (lt.name for lt in expected)):
+        db.mark_stale(reship.name, RESHIP)
+        expected.append(reship)
+    return expected, unread
 
 
 @dataclass(frozen=True)
@@ -102,6 +143,7 @@ class _Run:
     prewarm: Prewarm
     pool: TransportPool
     semantics: PlaySemantics
+    host_states: HostStates
 
 
 def _drive(lowered: Lowered, state: RunState, options: EngineOptions, run: _Run) -> bool:
@@ -138,6 +180,7 @@ def _doit_task(lowered: LoweredTask, state: RunState, run: _Run) -> dict[str, An
         run.db.mark_started,
         run.prewarm,
         run.semantics,
+        run.host_states,
     )
     return doit_task(
         lowered.name, lowered.task, check, always=lowered.step.spec.always, action=action

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TypeVar, cast
 
 from rorunner.engine._db import StateDB
@@ -68,3 +68,28 @@ class PlaySemantics:
             else action
             for action in actions
         )
+
+
+RESHIP = "its secret files were removed after the play, and a step of the play runs"
+
+
+def secret_reships(lowered: Sequence[LoweredTask], going: Iterable[str]) -> list[LoweredTask]:
+    """Ship steps of secret files that must run again although up to date: their files were
+    removed from the host after the play, and another step of the host's play (named in
+    `going`) runs and may need them."""
+    names = set(going)
+    busy = {
+        (lt.step.host, lt.step.play)
+        for lt in lowered
+        if lt.name in names and lt.step.phase != "cleanup" and not _ships_secrets(lt)
+    }
+    return [
+        lt
+        for lt in lowered
+        if lt.name not in names and _ships_secrets(lt) and (lt.step.host, lt.step.play) in busy
+    ]
+
+
+def _ships_secrets(lowered: LoweredTask) -> bool:
+    spec = lowered.step.spec
+    return spec.kind == "ship" and any(move.secret for move in spec.files)

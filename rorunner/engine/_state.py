@@ -44,11 +44,14 @@ class RunState:
         self._files: dict[str, threading.Lock] = {}
         self.interrupted = threading.Event()
 
-    def blocked(self, host: str, play: str) -> str:
-        """Why a step of `host` in `play` must not start now ('' when it may)."""
+    def blocked(self, host: str, play: str, *, cleanup: bool = False) -> str:
+        """Why a step of `host` in `play` must not start now ('' when it may). A `cleanup`
+        step (removing secret files) runs also after its host or play failed."""
         with self._lock:
             if self.interrupted.is_set():
                 return "interrupted"
+            if cleanup:
+                return ""
             if host in self._host_down:
                 return self._host_down[host]
             return self._aborted.get(play, "")

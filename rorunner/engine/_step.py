@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypedDict
 
 from rorunner.engine._check import StepCheck
+from rorunner.engine._hoststate import HostStates
 from rorunner.engine._lower import LoweredTask
 from rorunner.engine._prewarm import REMOTE_KINDS, Prewarm
 from rorunner.engine._semantics import PlaySemantics
@@ -77,6 +78,7 @@ class StepAction:
     mark_started: Callable[[str], None]
     prewarm: Prewarm | None = None
     semantics: PlaySemantics | None = None  # issue 10: controller env, stale local_after
+    host_states: HostStates | None = None  # issue 10: a success is recorded on the host
     # doit inspects every action's signature on each run (to offer it keyword arguments);
     # this one takes none, and inspecting a callable instance is slow.
     __signature__: ClassVar[inspect.Signature] = inspect.Signature()
@@ -84,7 +86,8 @@ class StepAction:
     def __call__(self) -> dict[str, Any]:
         step = self.lowered.step
         semantics = self.semantics
-        blocked = self.state.blocked(step.host, step.play) or (
+        cleanup = step.phase == "cleanup"
+        blocked = self.state.blocked(step.host, step.play, cleanup=cleanup) or (
             semantics.blocked(self.lowered) if semantics else ""
         )
         if blocked:
@@ -106,6 +109,8 @@ class StepAction:
             Path(created).parent.mkdir(parents=True, exist_ok=True)
         with self.state.file_locks(self.lowered.shared_files):
             status, rc, reason = _run_actions(actions, self.pool, step.spec)
+            if status in SUCCEEDED and self.host_states is not None:
+                status, rc, reason = self._record_on_host(status, rc, reason)
             succeeded = status in SUCCEEDED
             values = self.check.values_now() if succeeded else {}
         if not succeeded and self.state.interrupted.is_set():
@@ -122,6 +127,19 @@ class StepAction:
             )
         )
         return values
+
+    def _record_on_host(
+        self, status: Status, rc: int | None, reason: str
+    ) -> tuple[Status, int | None, str]:
+        """Record the success in the host's state; a failure to do so fails the step (the
+        next run repeats it)."""
+        assert self.host_states is not None
+        try:
+            self.host_states.applied(self.lowered, self.pool)
+        except TransportError as exc:
+            status = "unreachable" if isinstance(exc, UnreachableError) else "failed"
+            return status, None, f"the step ran, but recording it on the host failed: {exc}"
+        return status, rc, reason
 
     def _connect_failed(self, start: float) -> bool:
         """Wait for the host's early connect; record its failure as this step's outcome."""

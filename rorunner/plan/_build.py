@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +15,7 @@ from rorunner.model import (
     CONTROLLER,
     Barrier,
     ConnectionDefaults,
+    ConnectionSpec,
     Host,
     Inventory,
     Phase,
@@ -30,6 +33,7 @@ from rorunner.playbook import Play, Playbook, Unit
 
 DEFAULT_FETCH_DIR = "fetched"
 CONTROLLER_ROLE = "play"  # the role part of a local_before/local_after step's node
+CLEANUP_STEP = "secrets"  # a host's last step of a play that shipped it secret files
 
 
 @dataclass(frozen=True)
@@ -329,6 +333,7 @@ class _PlayContext:
         exits: dict[str, list[int]] = {}  # per unit: what a dependent unit waits for
         previous: int | None = None
         errors = ErrorCollector()  # each unit's first mistake (the plan is not run then)
+        secrets: list[_Secret] = []  # the secret files the host gets in this play
         for unit, use in self.units:
             try:
                 planned = self.expander.unit(where, unit, use, self._made_names)
@@ -344,8 +349,39 @@ class _PlayContext:
             first = self._add_unit(where, unit, planned, preds)
             previous = first + len(planned.steps) - 1
             exits[unit.name] = [previous]
+            secrets.extend(_secrets(planned))
         errors.raise_any()
+        if secrets and previous is not None:
+            previous = self._cleanup(where, secrets, previous)
         return previous
+
+    def _cleanup(self, where: HostPlay, secrets: list[_Secret], last: int) -> int:
+        """The host's last steps of the play: remove the secret files it shipped, one step
+        per user and work dir they were shipped as and to (each fed by the step before it,
+        so it runs again whenever anything before it changes); the index of the last."""
+        groups: dict[tuple[ConnectionSpec, str], list[str]] = {}
+        for conn, remote_dir, path in secrets:
+            groups.setdefault((conn, remote_dir), []).append(path)
+        for number, ((conn, remote_dir), paths) in enumerate(groups.items(), start=1):
+            quoted = " ".join(shlex.quote(path) for path in dict.fromkeys(paths))
+            spec = StepSpec("remote", command=f"rm -f -- {quoted}")
+            own = hashlib.sha256(b"cleanup\0" + repr((conn, remote_dir, quoted)).encode())
+            preds = {last: True}
+            step = PlanStep(
+                where.host.name,
+                self.play.id,
+                CONTROLLER_ROLE,
+                "cleanup",
+                cleanup_name(number),
+                spec,
+                conn,
+                (),
+                remote_dir,
+                where.fetch_dir,
+                self.builder.signature(own.digest(), preds),
+            )
+            last = self.builder.add(step, preds)
+        return last
 
     def _add_unit(
         self, where: HostPlay, unit: Unit, planned: PlannedUnit, preds: dict[int, bool]
@@ -435,3 +471,23 @@ class _PlayContext:
             )
             base = os.path.normpath(os.path.join(self.playbook.directory, text))
         return os.path.join(base, host.name)
+
+
+_Secret = tuple[ConnectionSpec, str, str]  # who shipped it, into which work dir, to which path
+
+
+def _secrets(planned: PlannedUnit) -> list[_Secret]:
+    """The unit's secret files: who shipped each, into which work dir, and where it landed
+    (relative to that dir, or absolute)."""
+    return [
+        (conn, planned.remote_dir, move.dest)
+        for _, _, conn, spec, _ in planned.steps
+        if spec.kind == "ship"
+        for move in spec.files
+        if move.secret
+    ]
+
+
+def cleanup_name(number: int) -> str:
+    """The name of a host's n-th secret-removing step of a play: secrets, secrets-2, ..."""
+    return CLEANUP_STEP if number == 1 else f"{CLEANUP_STEP}-{number}"

@@ -41,9 +41,10 @@ _ROLE_KEYS = (
     # issue 10: a work dir of its own, and files/ entries that may override
     "work_subdir",
     "override",
+    "secret",
 )
 _SCRIPT_DIRS: tuple[Phase, ...] = ("local_pre", "remote", "local_post")
-_MARKS: tuple[str, ...] = ("override",)  # role.yml lists of files/ entries to mark
+_MARKS: tuple[str, ...] = ("override", "secret")  # role.yml lists of files/ entries to mark
 
 
 def role_search_path(playbook_dir: str, extra: Sequence[str]) -> tuple[str, ...]:
@@ -125,8 +126,8 @@ def load_role(name: str, directory: str, vault: VaultSecrets | None = None) -> U
 
 
 def _marked(files: StepEntry, keys: dict[str, Node]) -> StepEntry:
-    """The files/ step with role.yml's `override` entries (paths as the files land in the
-    work dir, `.j2` dropped) marked on its items; an unknown path is an error."""
+    """The files/ step with role.yml's `override` and `secret` entries (paths as the files
+    land in the work dir, `.j2` dropped) marked on its items; an unknown path is an error."""
     landed = {_landed(item): index for index, item in enumerate(files.items)}
     items = list(files.items)
     for key in _MARKS:

@@ -13,7 +13,7 @@ from rorunner.safe_yaml import shown
 
 COMMAND_PHASES: tuple[Phase, ...] = ("local_pre", "remote", "local_post")
 _COMMAND_KEYS = ("name", "run", "creates", "always", "timeout", "tags", *BECOME_KEYS)
-_SHIP_KEYS = ("src", "dest", "mode", "override")
+_SHIP_KEYS = ("src", "dest", "mode", "override", "secret")
 CREATING_PHASES: tuple[Phase, ...] = ("local_pre", "local_before")  # may say `creates`
 _FETCH_KEYS = ("src", "dest")
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+@-]*")
@@ -131,7 +131,7 @@ def parse_mode(node: Node) -> int:
 
 
 def ship_step(node: Node, base: str) -> StepEntry:
-    """Parse `ship`: paths or {src, dest, mode, override}, relative to `base`; one step for
+    """Parse `ship`: paths or {src, dest, mode, override, secret}, relative to `base`; one step for
     all of them."""
     items = []
     for item in node.sequence("ship entry"):
@@ -146,6 +146,7 @@ def ship_step(node: Node, base: str) -> StepEntry:
                 dest=keys["dest"].string() if "dest" in keys else None,
                 mode=parse_mode(keys["mode"]) if "mode" in keys else None,
                 override=keys["override"].boolean() if "override" in keys else False,
+                secret=keys["secret"].boolean() if "secret" in keys else False,
             )
         )
     return StepEntry("ship", FILES_STEP, node.at, items=tuple(items), base=base)

@@ -1,0 +1,264 @@
+"""State on the host (issue 10): what this project applied there, so that "up to date" holds
+against a second controller (another checkout, other inputs) and a changed or rebuilt host.
+
+Each work dir holds `.rorunner-state.json` (one line of JSON, 0600, owned by the login user,
+written whole to a temp file and renamed): for every ship and remote step applied there, its
+signature, and for a ship step the sha256 of each file it shipped (secret files excepted).
+One command per host reads every state file of the host's work dirs and the checksums of
+every file the plan ships there, in one round trip; the run then compares.
+Steps acting as another user (become) are not recorded: their work dirs are that user's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import posixpath
+import shlex
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rorunner.engine._lower import LoweredTask
+from rorunner.errors import RemoteFailure, RorunnerError
+from rorunner.model import CONTROLLER, FileMove, PlanStep
+from rorunner.transport import Pool, TransportPool
+
+if TYPE_CHECKING:
+    from rorunner.plan import Plan
+
+STATE_FILE = ".rorunner-state.json"
+FORMAT = 1
+READ_TIMEOUT = 120.0  # seconds for the one command that reads a host's state
+_MISSING = "-"
+
+
+def tracked(step: PlanStep) -> bool:
+    """Whether the host records this step: a ship or remote step acting as the login user."""
+    return step.host != CONTROLLER and step.phase in ("ship", "remote") and step.conn.become is None
+
+
+def _remote(path: str) -> str:
+    """A remote path for the shell: quoted, a relative one under the login home."""
+    return shlex.quote(path) if posixpath.isabs(path) else f'"$HOME"/{shlex.quote(path)}'
+
+
+def shipped(step: PlanStep) -> list[tuple[str, FileMove]]:
+    """(remote path, move) of each file a ship step ships that the host's state checks."""
+    if step.spec.kind != "ship":
+        return []
+    return [
+        (_landed(step.remote_dir, move.dest), move) for move in step.spec.files if not move.secret
+    ]
+
+
+def _landed(remote_dir: str, dest: str) -> str:
+    return dest if posixpath.isabs(dest) else posixpath.normpath(posixpath.join(remote_dir, dest))
+
+
+@dataclass
+class _Host:
+    """What one host's state says, as read, and as this run updates it."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    read: bool = False
+    error: RorunnerError | None = None
+    dirs: dict[str, dict[str, Any]] = field(default_factory=dict)  # work dir -> steps
+    sums: dict[str, str] = field(default_factory=dict)  # remote path -> sha256 or '-'
+    found: bool = False  # some state file existed
+
+
+class HostStates:
+    """The host state of every host of one run; thread-safe."""
+
+    def __init__(self, steps: Iterable[LoweredTask]) -> None:
+        self._steps: dict[str, list[LoweredTask]] = {}
+        for lowered in steps:
+            if tracked(lowered.step):
+                self._steps.setdefault(lowered.step.host, []).append(lowered)
+        self._hosts = {host: _Host() for host in self._steps}
+
+    def hosts(self) -> tuple[str, ...]:
+        """Hosts having steps the state records, in plan order."""
+        return tuple(self._steps)
+
+    def read_all(
+        self, hosts: Iterable[str], pool: TransportPool, workers: int
+    ) -> dict[str, RorunnerError]:
+        """Read the state of `hosts` (one connection and one command each, `workers` at a
+        time); the hosts that could not be read, with why."""
+        todo = [host for host in hosts if host in self._hosts]
+        if todo:
+            with ThreadPoolExecutor(max(1, min(workers, len(todo)))) as executor:
+                list(executor.map(lambda host: self._read(host, pool), todo))
+        return {h: e for h in todo if (e := self._hosts[h].error) is not None}
+
+    def _read(self, host: str, pool: TransportPool) -> None:
+        state = self._hosts[host]
+        with state.lock:
+            if not state.read:
+                self._read_locked(host, state, pool)
+
+    def _read_locked(self, host: str, state: _Host, pool: TransportPool) -> None:
+        steps = self._steps[host]
+        dirs = list(dict.fromkeys(lt.step.remote_dir for lt in steps))
+        paths = list(dict.fromkeys(p for lt in steps for p, _ in shipped(lt.step)))
+        out, err = io.BytesIO(), io.BytesIO()
+        try:
+            transport = pool.get(steps[0].step.conn)
+            status = transport.exec(
+                _read_command(dirs, paths), timeout=READ_TIMEOUT, stdout=out, stderr=err
+            )
+        except RorunnerError as exc:
+            state.error = exc
+            return
+        lines = out.getvalue().decode(errors="replace").splitlines()
+        if status != 0 or len(lines) != len(dirs) + len(paths):
+            why = err.getvalue().decode(errors="replace").strip()[:500]
+            state.error = RemoteFailure(host, f"cannot read the host's state: {why or status}")
+            return
+        for directory, line in zip(dirs, lines, strict=False):
+            records = _parse(line[2:])
+            state.found = state.found or records is not None
+            state.dirs[directory] = records or {}
+        state.sums = {p: line[2:] for p, line in zip(paths, lines[len(dirs) :], strict=True)}
+        state.read = True
+
+    def drifted(self) -> dict[str, str]:
+        """Steps of the hosts read whose state on the host differs from what this project
+        would apply, with why."""
+        found: dict[str, str] = {}
+        for host, steps in self._steps.items():
+            state = self._hosts[host]
+            if not state.read:
+                continue
+            for lowered in steps:
+                why = _drift(lowered.step, lowered.name, state)
+                if why:
+                    found[lowered.name] = why
+        return found
+
+    def applied(self, lowered: LoweredTask, pool: TransportPool) -> None:
+        """Record on the host that `lowered` just succeeded (its state read first if this run
+        has not read it yet). RorunnerError when it cannot be written."""
+        step = lowered.step
+        state = self._hosts.get(step.host)
+        if state is None or not tracked(step):
+            return
+        with state.lock:
+            if not state.read:
+                self._read_locked(step.host, state, pool)
+                if state.error is not None:
+                    raise state.error
+            records = state.dirs.setdefault(step.remote_dir, {})
+            record: dict[str, Any] = {"signature": step.signature}
+            files = {path: _digest(move) for path, move in shipped(step)}
+            if files:
+                record["files"] = files
+                state.sums.update(files)
+            records[lowered.name] = record
+            state.found = True
+            data = json.dumps({"format": FORMAT, "steps": records}, sort_keys=True)
+            target = posixpath.join(step.remote_dir, STATE_FILE)
+            pool.get(step.conn).put_bytes(data.encode() + b"\n", target, 0o600)
+
+
+def _read_command(dirs: Sequence[str], paths: Sequence[str]) -> str:
+    """One shell command printing `D <state>` per work dir (`D -` when it has none) and
+    `F <sha256>` per file (`F -` when it is missing or unreadable), in order."""
+    lines = [
+        "d() { if [ -r \"$1\" ]; then printf 'D '; tr -d '\\n' < \"$1\"; echo; "
+        "else echo 'D -'; fi; }",
+        'f() { if s=$(sha256sum < "$1" 2>/dev/null); then echo "F ${s%% *}"; '
+        "else echo 'F -'; fi; }",
+    ]
+    lines += [f"d {_remote(posixpath.join(d, STATE_FILE))}" for d in dirs]
+    lines += [f"f {_remote(p)}" for p in paths]
+    return "\n".join(lines) + "\n"
+
+
+def _parse(text: str) -> dict[str, Any] | None:
+    """The steps of a state file's text (None: no state file; {} if unreadable)."""
+    if text == _MISSING:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {}
+    steps = data.get("steps") if isinstance(data, dict) else None
+    return steps if isinstance(steps, dict) and data.get("format") == FORMAT else {}
+
+
+def _drift(step: PlanStep, name: str, state: _Host) -> str:
+    if not state.found:
+        return "drifted: no state on the host (a new or rebuilt host)"
+    record = state.dirs.get(step.remote_dir, {}).get(name)
+    if not isinstance(record, Mapping):
+        return "drifted: not recorded on the host"
+    if record.get("signature") != step.signature:
+        return "drifted: the host has other inputs applied (another controller or checkout)"
+    recorded = record.get("files") or {}
+    for path, _ in shipped(step):
+        now = state.sums.get(path, _MISSING)
+        if now == _MISSING:
+            return f"drifted: deleted on the host: {path}"
+        if path in recorded and now != recorded[path]:
+            return f"drifted: changed on the host: {path}"
+    return ""
+
+
+def _digest(move: FileMove) -> str:
+    if move.digest:
+        return move.digest
+    if move.content is not None:
+        return hashlib.sha256(move.content).hexdigest()
+    sha = hashlib.sha256()
+    with open(move.src, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def fed_by(feeds: Mapping[str, Sequence[str]], names: Iterable[str]) -> dict[str, str]:
+    """Every step fed (transitively, along feeding edges) by one of `names`, with why."""
+    out: dict[str, str] = {}
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        for after in feeds.get(name, ()):
+            if after not in out:
+                out[after] = f"fed by a drifted step: {name}"
+                todo.append(after)
+    return out
+
+
+def drift_reasons(plan: Plan, states: HostStates) -> dict[str, str]:
+    """Steps that drifted on the hosts read, and every step they feed, with why."""
+    drifted = states.drifted()
+    if not drifted:
+        return {}
+    feeds: dict[str, list[str]] = {}
+    for before, after, feeding in plan.edges:
+        if feeding:
+            feeds.setdefault(plan.task_name(before), []).append(plan.task_name(after))
+    return {**fed_by(feeds, drifted), **drifted}
+
+
+def verify_reasons(plan: Plan, steps: Sequence[LoweredTask], workers: int) -> dict[str, str]:
+    """For a dry run with --verify: read every host's state (one connection each) and say
+    which steps drifted, which they feed, and which could not be checked."""
+    pool = Pool()
+    states = HostStates(steps)
+    try:
+        unread = states.read_all(states.hosts(), pool, workers)
+    finally:
+        pool.close_all()
+    found = {
+        lowered.name: f"cannot verify: {unread[lowered.step.host]}"
+        for lowered in steps
+        if lowered.step.host in unread and tracked(lowered.step)
+    }
+    return {**found, **drift_reasons(plan, states)}

@@ -1,0 +1,246 @@
+"""Secret shipped files and the state on the host (issue 10), through the CLI on the lab: a
+secret file is gone from the host after its play and its content is in no log, record or
+output; `--verify` finds what another checkout or a change on the host did, re-runs exactly
+the steps concerned, and an unchanged `--verify` run opens one connection per host."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.lab import Lab
+from tests.play_project import play_cli, remote_base, remote_dir_for
+
+TOKEN = "tok-5e3c9a71-never-shown"
+STATE_FILE = ".rorunner-state.json"
+
+pytestmark = pytest.mark.lab
+
+SECRET_BOOK = """\
+- name: deploy
+  hosts: all
+  remote_dir: "{remote_dir}"
+  rtas:
+    - name: app
+      ship:
+        - src: token.txt
+          secret: true
+        - app.conf
+      remote:
+        - sha256sum token.txt > token.sum && cp app.conf deployed.conf
+    - name: more
+      ship:
+        - more.conf
+      remote:
+        - name: use
+          run: test -s token.txt && cp more.conf more.out
+"""
+
+DEPLOY_BOOK = """\
+- name: deploy
+  hosts: all
+  remote_dir: "{remote_dir}"
+  vars:
+    app_version: "{version}"
+  rtas:
+    - name: app
+      ship:
+        - version.txt.j2
+        - app.conf
+      remote:
+        - name: install
+          run: cp version.txt running.txt
+      fetch:
+        - running.txt
+"""
+
+
+def _play(project: Path, lab: Lab, *extra: str) -> subprocess.CompletedProcess[str]:
+    return play_cli(project, lab, *extra)
+
+
+def _ran(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """`host > play > role > phase > step` of every step that ran (ok or changed)."""
+    assert "PLAY RECAP" in result.stdout, result.stdout + result.stderr
+    return sorted(
+        line.split("[", 1)[1].split(" (")[0].replace("] ", " > ")
+        for line in result.stdout.splitlines()
+        if line.startswith(("ok ", "changed "))
+    )
+
+
+def _work(lab: Lab, host: str, tag: str) -> Path:
+    return remote_base(lab, lab.host(host)) / ".rr-tests" / tag
+
+
+def _secret_project(tmp_path: Path, lab: Lab) -> Path:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "site.yml").write_text(SECRET_BOOK.format(remote_dir=remote_dir_for(tmp_path.name)))
+    (project / "token.txt").write_text(TOKEN + "\n")
+    (project / "app.conf").write_text("app\n")
+    (project / "more.conf").write_text("more v1\n")
+    return project
+
+
+def _nowhere(project: Path, lab: Lab, tag: str, *outputs: str) -> None:
+    """The token is in no output, nothing under .rorunner/ and no file left on any host."""
+    for text in outputs:
+        assert TOKEN not in text
+    for path in (project / ".rorunner").rglob("*"):
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
+    for host in lab.hosts:
+        work = _work(lab, host.name, tag)
+        assert not (work / "token.txt").exists(), host.name
+        for path in work.rglob("*"):
+            if path.is_file():
+                assert TOKEN.encode() not in path.read_bytes(), path
+
+
+def test_a_secret_file_is_gone_after_the_play_and_shown_nowhere(tmp_path: Path, lab: Lab) -> None:
+    project = _secret_project(tmp_path, lab)
+    tag = tmp_path.name
+    first = _play(project, lab, "-v")
+    assert first.returncode == 0, first.stdout + first.stderr
+    digest = hashlib.sha256((TOKEN + "\n").encode()).hexdigest()
+    for host in lab.hosts:
+        work = _work(lab, host.name, tag)
+        assert (work / "token.sum").read_text().split()[0] == digest  # it was there in the play
+        assert (work / "more.out").read_text() == "more v1\n"
+    cleanup = [f"{h.name} > 01-deploy > play > cleanup > secrets" for h in lab.hosts]
+    assert set(cleanup) <= set(_ran(first))
+    _nowhere(project, lab, tag, first.stdout, first.stderr)
+
+    graph = _play(project, lab, "--graph", "json")
+    assert graph.returncode == 0 and TOKEN not in graph.stdout
+
+    before = _logins(lab)
+    again = _play(project, lab)  # nothing changed: the secret is not shipped again
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert _ran(again) == []
+    assert _logins(lab) == before
+
+    # A step of the play runs on every host: the secret comes back for it, and goes again.
+    (project / "more.conf").write_text("more v2\n")
+    changed = _play(project, lab)
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    expected = [
+        f"{h.name} > 01-deploy > {step}"
+        for h in lab.hosts
+        for step in (
+            "app > ship > files",
+            "more > ship > files",
+            "more > remote > use",
+            "play > cleanup > secrets",
+        )
+    ]
+    assert _ran(changed) == sorted(expected)
+    for host in lab.hosts:
+        assert (_work(lab, host.name, tag) / "more.out").read_text() == "more v2\n"
+    _nowhere(project, lab, tag, changed.stdout, changed.stderr)
+
+
+def _checkout(root: Path, tag: str, version: str) -> Path:
+    root.mkdir()
+    book = DEPLOY_BOOK.format(remote_dir=remote_dir_for(tag), version=version)
+    (root / "site.yml").write_text(book)
+    (root / "version.txt.j2").write_text("{{ app_version }}\n")
+    (root / "app.conf").write_text("listen=8080\n")
+    return root
+
+
+def _running(lab: Lab, tag: str) -> dict[str, str]:
+    return {h.name: (_work(lab, h.name, tag) / "running.txt").read_text() for h in lab.hosts}
+
+
+def _logins(lab: Lab) -> dict[str, int]:
+    return {h.name: h.accepted() for h in lab.hosts}
+
+
+def test_verify_restores_what_another_checkout_changed(tmp_path: Path, lab: Lab) -> None:
+    tag = tmp_path.name
+    a = _checkout(tmp_path / "a", tag, "1.0.0")
+    b = _checkout(tmp_path / "b", tag, "2.0.0")
+    hosts = [h.name for h in lab.hosts]
+    assert _play(a, lab).returncode == 0
+    assert set(_running(lab, tag).values()) == {"1.0.0\n"}
+    for host in hosts:
+        state = _work(lab, host, tag) / STATE_FILE
+        assert state.stat().st_mode & 0o777 == 0o600
+        assert state.stat().st_uid == os.stat(_work(lab, host, tag)).st_uid
+        recorded = json.loads(state.read_text())["steps"]
+        assert sorted(recorded) == [
+            f"{host}/01-deploy/app/remote/install",
+            f"{host}/01-deploy/app/ship/files",
+        ]
+    assert _play(b, lab).returncode == 0
+    assert set(_running(lab, tag).values()) == {"2.0.0\n"}
+
+    trusting = _play(a, lab)  # without --verify, A trusts its own DB: the documented trade-off
+    assert trusting.returncode == 0 and _ran(trusting) == []
+    assert set(_running(lab, tag).values()) == {"2.0.0\n"}
+
+    dry = _play(a, lab, "--verify", "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert (
+        "  would run  01-deploy > app > ship > files (drifted: the host has other inputs applied"
+        in dry.stdout
+    )
+    assert set(_running(lab, tag).values()) == {"2.0.0\n"}
+
+    verified = _play(a, lab, "--verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    steps = ("ship > files", "remote > install", "fetch > files")
+    assert _ran(verified) == sorted(f"{h} > 01-deploy > app > {s}" for h in hosts for s in steps)
+    assert set(_running(lab, tag).values()) == {"1.0.0\n"}
+
+    before = _logins(lab)
+    unchanged = _play(a, lab, "--verify")
+    assert unchanged.returncode == 0, unchanged.stdout + unchanged.stderr
+    assert _ran(unchanged) == []
+    after = _logins(lab)
+    assert {h: after[h] - before[h] for h in hosts} == dict.fromkeys(hosts, 1)
+
+
+def test_verify_reruns_only_the_steps_fed_by_a_file_deleted_on_one_host(
+    tmp_path: Path, lab: Lab
+) -> None:
+    tag = tmp_path.name
+    a = _checkout(tmp_path / "a", tag, "1.0.0")
+    assert _play(a, lab).returncode == 0
+    (_work(lab, "h2", tag) / "app.conf").unlink()
+    before = _logins(lab)
+    assert _ran(_play(a, lab)) == []  # without --verify: no connection, nothing seen
+    assert _logins(lab) == before
+
+    verified = _play(a, lab, "--verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert _ran(verified) == [
+        "h2 > 01-deploy > app > fetch > files",
+        "h2 > 01-deploy > app > remote > install",
+        "h2 > 01-deploy > app > ship > files",
+    ]
+    assert (_work(lab, "h2", tag) / "app.conf").read_text() == "listen=8080\n"
+    assert _ran(_play(a, lab, "--verify")) == []
+
+
+def test_a_secret_file_is_removed_from_a_host_whose_step_failed(tmp_path: Path, lab: Lab) -> None:
+    project = _secret_project(tmp_path, lab)
+    tag = tmp_path.name
+    book = project / "site.yml"
+    book.write_text(
+        book.read_text().replace(
+            "run: test -s token.txt", 'run: test "$RORUNNER_HOST" != h3 && test -s token.txt'
+        )
+    )
+    result = _play(project, lab)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "h3 > 01-deploy > play > cleanup > secrets" in _ran(result)
+    assert (_work(lab, "h3", tag) / "token.sum").exists()  # the secret was shipped to h3
+    _nowhere(project, lab, tag, result.stdout, result.stderr)
