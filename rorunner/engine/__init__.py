@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rorunner.engine._dry import DryRunEntry, dry_run, save_dry_run, statuses
+from rorunner.engine._hoststate import STATE_FILE
 from rorunner.engine._lock import ProjectLock
 from rorunner.engine._lower import LoweredTask, lower
 from rorunner.engine._result import HostSummary, RunResult, summarise
@@ -11,6 +12,7 @@ from rorunner.engine._run import DEFAULT_FORKS, STATE_DIR, EngineOptions, run_pl
 __all__ = [
     "DEFAULT_FORKS",
     "STATE_DIR",
+    "STATE_FILE",
     "DryRunEntry",
     "EngineOptions",
     "HostSummary",

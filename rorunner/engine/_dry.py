@@ -59,7 +59,8 @@ def dry_run(plan: Plan, options: EngineOptions) -> tuple[DryRunEntry, ...]:
     finally:
         db.dump()
     if options.verify:  # issue 10: what the hosts' state says (this connects to every host)
-        for name, reason in verify_reasons(plan, steps, options.forks).items():
+        going = {name for name, reason in why.items() if reason}
+        for name, reason in verify_reasons(plan, steps, options.forks, going).items():
             why[name] = why[name] or reason
     _staled(steps, why)
     return tuple(

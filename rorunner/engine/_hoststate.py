@@ -17,13 +17,13 @@ import json
 import posixpath
 import shlex
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rorunner.engine._lower import LoweredTask
-from rorunner.errors import RemoteFailure, RorunnerError
+from rorunner.errors import RemoteFailure, RorunnerError, UnreachableError
 from rorunner.model import CONTROLLER, FileMove, PlanStep
 from rorunner.transport import Pool, TransportPool
 
@@ -94,7 +94,8 @@ class HostStates:
         if todo:
             with ThreadPoolExecutor(max(1, min(workers, len(todo)))) as executor:
                 list(executor.map(lambda host: self._read(host, pool), todo))
-        return {h: e for h in todo if (e := self._hosts[h].error) is not None}
+        # A host that answered but whose state could not be read is only left unchecked.
+        return {h: e for h in todo if isinstance(e := self._hosts[h].error, UnreachableError)}
 
     def _read(self, host: str, pool: TransportPool) -> None:
         state = self._hosts[host]
@@ -151,8 +152,10 @@ class HostStates:
         with state.lock:
             if not state.read:
                 self._read_locked(step.host, state, pool)
-                if state.error is not None:
+                if isinstance(state.error, UnreachableError):
                     raise state.error
+                if not state.read:  # unreadable: not written (--verify then runs it again)
+                    return
             records = state.dirs.setdefault(step.remote_dir, {})
             record: dict[str, Any] = {"signature": step.signature}
             files = {path: _digest(move) for path, move in shipped(step)}
@@ -235,9 +238,10 @@ def fed_by(feeds: Mapping[str, Sequence[str]], names: Iterable[str]) -> dict[str
     return out
 
 
-def drift_reasons(plan: Plan, states: HostStates) -> dict[str, str]:
-    """Steps that drifted on the hosts read, and every step they feed, with why."""
-    drifted = states.drifted()
+def drift_reasons(plan: Plan, states: HostStates, going: Collection[str] = ()) -> dict[str, str]:
+    """Steps that drifted on the hosts read, and every step they feed, with why; a step in
+    `going` runs anyway and is no cause (a new step does not re-run the steps after it)."""
+    drifted = {name: why for name, why in states.drifted().items() if name not in going}
     if not drifted:
         return {}
     feeds: dict[str, list[str]] = {}
@@ -247,7 +251,9 @@ def drift_reasons(plan: Plan, states: HostStates) -> dict[str, str]:
     return {**fed_by(feeds, drifted), **drifted}
 
 
-def verify_reasons(plan: Plan, steps: Sequence[LoweredTask], workers: int) -> dict[str, str]:
+def verify_reasons(
+    plan: Plan, steps: Sequence[LoweredTask], workers: int, going: Collection[str] = ()
+) -> dict[str, str]:
     """For a dry run with --verify: read every host's state (one connection each) and say
     which steps drifted, which they feed, and which could not be checked."""
     pool = Pool()
@@ -261,4 +267,4 @@ def verify_reasons(plan: Plan, steps: Sequence[LoweredTask], workers: int) -> di
         for lowered in steps
         if lowered.step.host in unread and tracked(lowered.step)
     }
-    return {**found, **drift_reasons(plan, states)}
+    return {**found, **drift_reasons(plan, states, going)}

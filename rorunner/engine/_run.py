@@ -123,7 +123,7 @@ def _expected(
     unread = states.read_all(check, pool, options.forks)
     if not options.force:
         going = {lt.name for lt in expected}
-        drift = drift_reasons(plan, states)
+        drift = drift_reasons(plan, states, going)
         for lowered in steps:
             if lowered.name in drift and lowered.name not in going:
                 db.mark_stale(lowered.name, drift[lowered.name])
