@@ -69,8 +69,9 @@ class FakeHost:
     """One pretend host: its files, directories, and every transport call made to it.
 
     `calls` records each call as a tuple: ("exec", command, cwd, env), ("put", local,
-    remote, mode), ("put_bytes", remote, mode), ("get", remote, local), ("ensure_dir",
-    path, private), ("prepare_dir", path), with the arguments as given.
+    remote, mode), ("put_bytes", remote, mode), ("get", remote, local), ("read", remote,
+    limit), ("ensure_dir", path, private), ("prepare_dir", path), with the arguments as
+    given.
     """
 
     def __init__(self, name: str, home: str = FAKE_HOME) -> None:
@@ -196,6 +197,14 @@ class FakeTransport:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
         os.replace(tmp, local)
+
+    def read(self, remote: str, limit: int) -> bytes | None:
+        """A stored file's bytes (None when there is none); more than `limit` is refused."""
+        self.host.record("read", remote, limit)
+        data = self.host.files.get(self.host.path(remote))
+        if data is not None and len(data) > limit:
+            raise RemoteFailure(self.host.name, f"read {remote}: larger than {limit} bytes")
+        return data
 
     def ensure_dir(self, path: str, private: bool = True) -> str:
         """Create the directory (and parents); return it absolute."""

@@ -407,18 +407,22 @@ def test_bad_tags_are_bad_input(tmp_path: Path, text: str, message: str) -> None
         load_playbook(str(tmp_path / "site.yml"))
 
 
-def test_listing_and_graph_cannot_be_combined(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--list-tasks", "--graph", "text"), "cannot be combined with --graph"),
+        (("--check", "--graph", "text"), "--check cannot be combined"),
+        (("--diff", "--list-hosts"), "--diff cannot be combined"),
+        (("--diff", "--json"), "--diff prints diffs"),
+    ],
+)
+def test_options_that_cannot_be_combined(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
     _write(tmp_path, {**ROLES, "site.yml": SIMPLE, "hosts.ini": INVENTORY})
-    done = run_cli(
-        "play",
-        str(tmp_path / "site.yml"),
-        "-i",
-        str(tmp_path / "hosts.ini"),
-        "--list-tasks",
-        "--graph",
-        "text",
-    )
-    assert done.code == 5 and "cannot be combined" in done.err
+    done = run_cli("play", str(tmp_path / "site.yml"), "-i", str(tmp_path / "hosts.ini"), *args)
+    assert done.code == 5 and message in done.err
+    assert not (tmp_path / ".rorunner").exists()
 
 
 def test_listing_function_marks_plays_without_hosts(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -102,11 +103,12 @@ def play(**options: Any) -> None:
     _check_routes(plan, engine)
     if options["graph"]:
         _graph(plan, engine, options["graph"])
-    elif options["dry_run"]:
-        _dry_run(plan, engine)
+    elif options["dry_run"] or habits.check:
+        raise click.exceptions.Exit(_dry_run(plan, engine, habits))
     else:
         key.save()
         reporter = _reporter(plan, as_json=options["as_json"], verbosity=options["verbosity"])
+        engine = replace(engine, preview=habits.run_preview(reporter.lines, engine))
         raise click.exceptions.Exit(_run(plan, engine, reporter, as_json=options["as_json"]))
 
 
@@ -123,6 +125,7 @@ def invocation(playbook: Path, options: Mapping[str, Any]) -> Invocation:
             "verify": options["verify"],
             "limit": options["limit"],
             "fetch_dir": options["fetch_dir"],
+            **Habits.of(options).recorded(),
         },
     )
 
@@ -186,26 +189,28 @@ def _graph(plan: Plan, engine: EngineOptions, fmt: str) -> None:
     click.echo(plan.render(fmt, status=statuses(dry_run(plan, engine))))
 
 
-def _dry_run(plan: Plan, engine: EngineOptions) -> None:
-    """List the verdicts, and leave them in .rorunner/dry-run.json for the dashboard."""
+def _dry_run(plan: Plan, engine: EngineOptions, habits: Habits) -> int:
+    """List the verdicts, and leave them in .rorunner/dry-run.json for the dashboard; then
+    what --diff and --check add. The exit code: 4 when --diff could not reach a host."""
     from rorunner.engine import dry_run, save_dry_run  # noqa: PLC0415 - lazy
     from rorunner.report import Reporter  # noqa: PLC0415 - lazy: keeps other commands light
 
     entries = dry_run(plan, engine)
     Reporter().dry_run(entries)
     if not plan.steps:  # nothing planned (no hosts matched): nothing to show, nothing made
-        return
+        return 0
     try:
         saved = save_dry_run(plan, engine, entries, max_steps=DRY_RUN_MAX_STEPS)
     except OSError as err:  # a read-only project still gets its listing
         click.echo(f"rorunner: the dry run's verdicts were not saved: {err}", err=True)
-        return
-    if saved is None:
-        click.echo(
-            f"rorunner: the dry run's verdicts were not saved for the dashboard: "
-            f"{len(plan.steps):,} steps, more than {DRY_RUN_MAX_STEPS:,}",
-            err=True,
-        )
+    else:
+        if saved is None:
+            click.echo(
+                f"rorunner: the dry run's verdicts were not saved for the dashboard: "
+                f"{len(plan.steps):,} steps, more than {DRY_RUN_MAX_STEPS:,}",
+                err=True,
+            )
+    return habits.dry_run_extras(plan, entries, engine)
 
 
 def _reporter(plan: Plan, *, as_json: bool, verbosity: int) -> Reporter:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,6 +24,7 @@ from rorunner.engine._semantics import RESHIP, PlaySemantics, secret_reships
 from rorunner.engine._state import RunState
 from rorunner.engine._step import StepAction, StepCallable, outcome_for
 from rorunner.errors import RorunnerError
+from rorunner.model import PlanStep
 from rorunner.outcome import CUT_SHORT, RunEvents, Status, StepOutcome
 from rorunner.records import Invocation, new_run_id, prune_runs
 from rorunner.transport import Pool, TransportPool
@@ -52,6 +53,8 @@ class EngineOptions:
     # Read every host's state and run again what drifted there (issue 10); without it, only
     # the hosts a run contacts anyway are checked.
     verify: bool = False
+    # Called with each ship step and the run's pool just before the step writes (--diff).
+    preview: Callable[[PlanStep, TransportPool], None] | None = field(default=None, compare=False)
 
     @property
     def state_dir(self) -> Path:
@@ -89,7 +92,9 @@ def run_plan(plan: Plan, options: EngineOptions, events: RunEvents | None = None
             try:
                 specs = hosts_to_prewarm(lt.step for lt in expected)
                 prewarm = Prewarm(specs, options.forks, pool, known=unread)
-                run = _Run(db, log_dir, prewarm, pool, PlaySemantics(state, db), states)
+                run = _Run(
+                    db, log_dir, prewarm, pool, PlaySemantics(state, db), states, options.preview
+                )
                 interrupted = _drive(lowered, state, options, run)
             finally:
                 writer.close()
@@ -144,6 +149,7 @@ class _Run:
     pool: TransportPool
     semantics: PlaySemantics
     host_states: HostStates
+    preview: Callable[[PlanStep, TransportPool], None] | None = None
 
 
 def _drive(lowered: Lowered, state: RunState, options: EngineOptions, run: _Run) -> bool:
@@ -181,6 +187,7 @@ def _doit_task(lowered: LoweredTask, state: RunState, run: _Run) -> dict[str, An
         run.prewarm,
         run.semantics,
         run.host_states,
+        run.preview,
     )
     return doit_task(
         lowered.name, lowered.task, check, always=lowered.step.spec.always, action=action

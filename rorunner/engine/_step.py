@@ -16,7 +16,7 @@ from rorunner.engine._prewarm import REMOTE_KINDS, Prewarm
 from rorunner.engine._semantics import PlaySemantics
 from rorunner.engine._state import RunState
 from rorunner.errors import TransportError, UnreachableError
-from rorunner.model import StepSpec
+from rorunner.model import PlanStep, StepSpec
 from rorunner.outcome import CUT_SHORT, SUCCEEDED, Status, StepOutcome, StepRef
 from rorunner.tasks import StepFailure
 from rorunner.transport import TransportPool
@@ -79,6 +79,7 @@ class StepAction:
     prewarm: Prewarm | None = None
     semantics: PlaySemantics | None = None  # issue 10: controller env, stale local_after
     host_states: HostStates | None = None  # issue 10: a success is recorded on the host
+    preview: Callable[[PlanStep, TransportPool], None] | None = None  # ship steps (--diff)
     # doit inspects every action's signature on each run (to offer it keyword arguments);
     # this one takes none, and inspecting a callable instance is slow.
     __signature__: ClassVar[inspect.Signature] = inspect.Signature()
@@ -104,6 +105,8 @@ class StepAction:
         logs = self._logs(planned=True)
         ref = ref_for(self.lowered)
         self.state.started(replace(ref, stdout=logs.get("stdout"), stderr=logs.get("stderr")))
+        if self.preview is not None and step.spec.kind == "ship":
+            self.preview(step, self.pool)
         for created in step.spec.creates:
             # A local_pre may promise build/x.tgz; give it the directory to write into.
             Path(created).parent.mkdir(parents=True, exist_ok=True)

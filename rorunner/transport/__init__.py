@@ -24,6 +24,9 @@ Contract (implemented in the private modules of this package):
   file. Parent directories must exist (see `ensure_dir`).
 - `get(remote, local)`: a file, atomically (temp + rename) on the controller, kept only
   when exactly the size the open file had arrived.
+- `read(remote, limit)`: the bytes of a regular file, None when there is none; a
+  directory, a special file or more than `limit` bytes is a RemoteFailure. Nothing is
+  written (what `--diff` compares a shipped file against).
 - `ensure_dir(path, private=True)`: creates the directory (0700 when private),
   checks it, and returns its absolute path (relative paths are under the
   login home). Relative (and `~/`) remote paths are under the login home everywhere.
@@ -104,6 +107,10 @@ class Transport(Protocol):
 
     def get(self, remote: str, local: str) -> None:
         """Copy the remote file `remote` to the local path `local`, atomically."""
+        ...
+
+    def read(self, remote: str, limit: int) -> bytes | None:
+        """The bytes of the remote file `remote` (None when missing); writes nothing."""
         ...
 
     def ensure_dir(self, path: str, private: bool = True) -> str:

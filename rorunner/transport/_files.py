@@ -48,6 +48,13 @@ def copy_local_file(src: str, dest: str, mode: int | None = None) -> None:
                 raise incomplete_copy(target.tell(), info.st_size, src)
 
 
+def checked_size(data: bytes, limit: int, path: str) -> bytes:
+    """`data` read from `path`, unless it is longer than `limit` (then an OSError saying so)."""
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"larger than {limit} bytes", path)
+    return data
+
+
 def incomplete_copy(got: int, size: int, path: str) -> OSError:
     """The error for a copy that did not get the size the opened file had."""
     why = "it changed while being read, a read failed, or it misstates its size as /sys does"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import selectors
 import signal
+import stat
 import subprocess
 import time
 from collections.abc import Mapping
@@ -16,6 +18,7 @@ from rorunner.model import ConnectionSpec
 from rorunner.transport._files import (
     atomic_local_file,
     check_private_dir,
+    checked_size,
     copy_local_file,
     copy_local_tree,
 )
@@ -143,6 +146,19 @@ class LocalTransport:
             copy_local_file(self._path(remote), local)
         except OSError as exc:
             raise RemoteFailure(self.spec.name, f"get {remote}: {exc}") from exc
+
+    def read(self, remote: str, limit: int) -> bytes | None:
+        """The bytes of the file `remote` (None when missing); nothing is written."""
+        path = self._path(remote)
+        try:
+            with open(path, "rb") as handle:
+                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                    raise OSError(errno.EINVAL, "not a regular file", path)
+                return checked_size(handle.read(limit + 1), limit, path)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise RemoteFailure(self.spec.name, f"read {remote}: {exc}") from exc
 
     def ensure_dir(self, path: str, private: bool = True) -> str:
         """Create `path` (0700 when private), check it, and return it absolute."""

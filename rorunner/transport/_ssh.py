@@ -19,6 +19,7 @@ from rorunner.transport._ssh_alive import Watchdog
 from rorunner.transport._ssh_become import command_line, escalate, sftp_command
 from rorunner.transport._ssh_connect import EVENTS, connect
 from rorunner.transport._ssh_exec import CommandTimeout, pump, run_small, wait_exit_status
+from rorunner.transport._ssh_read import read_file
 from rorunner.transport._ssh_route import Tunnel, Tunneled, tunnel_through
 from rorunner.transport._temps import clean_local_dir_once
 
@@ -355,6 +356,15 @@ class SshTransport:
             self.spec.name,
             f"get {remote}",
             lambda sftp, home: sftp_ops.get_file(sftp, sftp_ops.remote_path(home, remote), local),
+            self.spec.become,
+        )
+
+    def read(self, remote: str, limit: int) -> bytes | None:
+        """The bytes of the remote file (None when missing), over SFTP; nothing is written."""
+        return self.connection.with_sftp(
+            self.spec.name,
+            f"read {remote}",
+            lambda sftp, home: read_file(sftp, sftp_ops.remote_path(home, remote), limit),
             self.spec.become,
         )
 
