@@ -22,35 +22,17 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from workload import rtas_playbook
 
-PLAYBOOK = """\
-- name: noop
-  hosts: all
-  remote_dir: "{scratch}/remote/{{{{ inventory_hostname }}}}"
-  rtas:
-    - name: work
-      local_pre:
-        - run: mkdir -p build && printf 'stamp %s\\n' "$RORUNNER_HOST" > build/stamp-$RORUNNER_HOST
-      ship:
-        - run.sh
-        - app.conf
-        - data.bin
-      remote:
-        - sh run.sh
-        - md5sum data.bin > sums.txt
-        - wc -c app.conf >> sums.txt
-      fetch:
-        - sums.txt
-      local_post:
-        - run: grep -q data.bin "$RORUNNER_FETCH_DIR/sums.txt"
-"""
+REPO = Path(__file__).resolve().parents[1]
 
 
 def write_project(root: Path, hosts: int) -> Path:
     """The project: N local hosts, the 7-step play and its three small files."""
     root.mkdir(parents=True)
-    (root / "site.yml").write_text(PLAYBOOK.format(scratch=root))
+    (root / "site.yml").write_text(
+        rtas_playbook("noop", f'remote_dir: "{root}/remote/{{{{ inventory_hostname }}}}"')
+    )
     (root / "run.sh").write_text("#!/bin/sh\necho ran > ran.txt\n")
     (root / "app.conf").write_text("key = value\n" * 20)
     (root / "data.bin").write_bytes(os.urandom(4096))

@@ -25,29 +25,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from workload import rtas_playbook
+
 REPO = Path(__file__).resolve().parents[1]
 WORKLOADS = ("inline", "site")
-
-INLINE = """\
-- name: rtas
-  hosts: all
-{serial}  rtas:
-    - name: work
-      local_pre:
-        - run: mkdir -p build && printf 'stamp %s\\n' "$RORUNNER_HOST" > build/stamp-$RORUNNER_HOST
-      ship:
-        - run.sh
-        - app.conf
-        - data.bin
-      remote:
-        - sh run.sh
-        - md5sum data.bin > sums.txt
-        - wc -c app.conf >> sums.txt
-      fetch:
-        - sums.txt
-      local_post:
-        - run: grep -q data.bin "$RORUNNER_FETCH_DIR/sums.txt"
-"""
 
 
 @dataclass(frozen=True)
@@ -94,7 +75,7 @@ def write_project(root: Path, workload: str, serial: bool, n_hosts: int) -> list
     root.mkdir(parents=True)
     (root / "inventory.ini").write_text(inventory(n_hosts))
     if workload == "inline":
-        text = INLINE.format(serial='  serial: "50%"\n' if serial else "")
+        text = rtas_playbook("rtas", *(['serial: "50%"'] if serial else []))
         for name, data in (("run.sh", b"hostname\n"), ("app.conf", b"k = v\n" * 600)):
             (root / name).write_bytes(data)
         (root / "data.bin").write_bytes(os.urandom(1 << 20))

@@ -42,6 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import paramiko  # noqa: E402
+from workload import rtas_playbook  # noqa: E402
 
 from rorunner.transport import PREFERRED_CIPHERS  # noqa: E402
 from tests.lab import Lab, LabHost, start_lab  # noqa: E402
@@ -50,29 +51,6 @@ DEFAULT_SIZES = "1,10,25,50,100,200"
 # The paramiko script twice: paramiko's default algorithms, and only the cipher rorunner
 # prefers, so that the ratio can also be read with both sides on the same algorithms.
 BASELINE_CIPHERS = {"paramiko": "default", "paramiko_gcm": PREFERRED_CIPHERS[0]}
-
-PLAYBOOK = """\
-- name: rtas
-  hosts: all
-  remote_dir: {remote_dir}
-  rtas:
-    - name: work
-      local_pre:
-        - run: mkdir -p build && printf 'stamp %s\\n' "$RORUNNER_HOST" > build/stamp-$RORUNNER_HOST
-      ship:
-        - run.sh
-        - app.conf
-        - data.bin
-      remote:
-        - sh run.sh
-        - md5sum data.bin > sums.txt
-        - wc -c app.conf >> sums.txt
-      fetch:
-        - sums.txt
-      local_post:
-        - run: grep -q data.bin "$RORUNNER_FETCH_DIR/sums.txt"
-            && grep -q app.conf "$RORUNNER_FETCH_DIR/sums.txt"
-"""
 
 RUN_SH = "#!/bin/sh\nhostname > hostname.txt\n"
 
@@ -146,7 +124,7 @@ if errors:
 def write_project(root: Path, remote_dir: str) -> Path:
     """The benchmark project: playbook plus the three files to ship."""
     root.mkdir(parents=True)
-    (root / "site.yml").write_text(PLAYBOOK.format(remote_dir=remote_dir))
+    (root / "site.yml").write_text(rtas_playbook("rtas", f"remote_dir: {remote_dir}"))
     (root / "run.sh").write_text(RUN_SH)
     (root / "app.conf").write_text(("key = value # padding\n" * 200)[:4096])
     (root / "data.bin").write_bytes(os.urandom(1 << 20))
