@@ -363,6 +363,12 @@ def test_find_state_dirs(tmp_path: Path) -> None:
         tmp_path / "playbooks" / ".rorunner",
     ]
     assert find_state_dirs(tmp_path / "playbooks") == [tmp_path / "playbooks" / ".rorunner"]
+    (tmp_path / ".rorunner").mkdir()  # ad hoc `run` records at the top hide no project below
+    assert find_state_dirs(tmp_path) == [
+        tmp_path / ".rorunner",
+        tmp_path / "other" / ".rorunner",
+        tmp_path / "playbooks" / ".rorunner",
+    ]
     assert find_state_dirs(tmp_path / "playbooks" / ".rorunner") == [
         tmp_path / "playbooks" / ".rorunner"
     ]

@@ -37,18 +37,19 @@ def schema_path() -> Path:
 
 
 def find_state_dirs(path: Path) -> list[Path]:
-    """The `.rorunner/` dirs of a project: `path` itself, `path/.rorunner`, else one level down.
+    """The `.rorunner/` dirs of a project: `path` itself, or `path/.rorunner` and those one
+    level down.
 
     `rorunner dashboard` run at the top of a repository whose playbooks live in
-    `playbooks/` finds `playbooks/.rorunner`. An empty list: no run was recorded yet.
+    `playbooks/` finds `playbooks/.rorunner`, and the top's own `.rorunner` (ad hoc `run`
+    records) too. An empty list: no run was recorded yet.
     """
     if path.name == STATE_DIR and path.is_dir():
         return [path]
-    if (path / STATE_DIR).is_dir():
-        return [path / STATE_DIR]
     if not path.is_dir():
         return []
-    found = (child / STATE_DIR for child in sorted(path.iterdir()) if child.is_dir())
+    found = [path / STATE_DIR]
+    found += (child / STATE_DIR for child in sorted(path.iterdir()) if child.is_dir())
     return [state for state in found if state.is_dir()]
 
 
