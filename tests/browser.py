@@ -21,6 +21,7 @@ from typing import Any
 from selenium import webdriver
 from selenium.common.exceptions import JavascriptException, WebDriverException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 
@@ -270,3 +271,36 @@ class DashboardProcess:
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+# ---- the plan page's cytoscape graph ------------------------------------------------------
+
+_CY_JS = """
+const root = document.getElementById('plan-graph');
+for (const e of [root, ...root.querySelectorAll('*')]) {
+  if (e._cyreg && e._cyreg.cy) { window.__cy = e._cyreg.cy; return true; }
+}
+return false;
+"""
+
+_NODE_POINT_JS = """
+const node = window.__cy.getElementById(arguments[0]);
+const box = window.__cy.container().getBoundingClientRect();
+const p = node.renderedPosition();
+window.scrollBy(0, box.top + p.y - window.innerHeight / 2);
+const now = window.__cy.container().getBoundingClientRect();
+return [Math.round(now.left + p.x), Math.round(now.top + p.y)];"""
+
+
+def cy_count(browser: Browser, selector: str) -> int:
+    """How many nodes of the plan graph match the cytoscape `selector` (once it is drawn)."""
+    browser.wait_for(lambda: browser.js(_CY_JS), "the cytoscape instance")
+    return int(browser.js("return window.__cy.nodes(arguments[0]).length", selector))
+
+
+def tap_node(browser: Browser, node_id: str) -> None:
+    """A real mouse click where the plan graph draws node `node_id` (scrolled into view)."""
+    x, y = browser.js(_NODE_POINT_JS, node_id)
+    actions = ActionBuilder(browser.driver)
+    actions.pointer_action.move_to_location(x, y).click()
+    actions.perform()

@@ -22,13 +22,12 @@ from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
-from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from rorunner.dashboard._views import TIMELINE_HOSTS
 from rorunner.records import RunRecord, RunStore, StepRecord
-from tests.browser import Browser, DashboardProcess
+from tests.browser import Browser, DashboardProcess, cy_count, tap_node
 from tests.record_factory import Spec, make_run, many_runs, write_dry_run_state, writer_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -380,53 +379,25 @@ def test_run_page_of_500_hosts_loads_fast(
 
 # ---- plan --------------------------------------------------------------------------------
 
-CY_JS = """
-const root = document.getElementById('plan-graph');
-for (const e of [root, ...root.querySelectorAll('*')]) {
-  if (e._cyreg && e._cyreg.cy) { window.__cy = e._cyreg.cy; return true; }
-}
-return false;
-"""
-
-
-def _cy(browser: Browser, selector: str) -> int:
-    browser.wait_for(lambda: browser.js(CY_JS), "the cytoscape instance")
-    return int(browser.js(f"return window.__cy.nodes({json.dumps(selector)}).length"))
-
-
-def _tap(browser: Browser, node_id: str) -> None:
-    """A real mouse click where the node is drawn on the canvas (scrolled into view)."""
-    point = """
-const node = window.__cy.getElementById(arguments[0]);
-const box = window.__cy.container().getBoundingClientRect();
-const p = node.renderedPosition();
-window.scrollBy(0, box.top + p.y - window.innerHeight / 2);
-const now = window.__cy.container().getBoundingClientRect();
-return [Math.round(now.left + p.x), Math.round(now.top + p.y)];"""
-    x, y = browser.js(point, node_id)
-    actions = ActionBuilder(browser.driver)
-    actions.pointer_action.move_to_location(x, y).click()
-    actions.perform()
-
 
 def test_plan_page_shows_every_step_coloured_and_searchable(browser: Browser, board: Board) -> None:
     record = _latest(board.state("demo"))
     plan = RunStore(board.state("demo")).plan(record.run_id)
     assert plan is not None
     browser.open(f"{board.url}/plan/demo", "#plan-graph canvas")
-    assert browser.wait_for(lambda: _cy(browser, ".step") == len(plan["nodes"]), "every step")
-    assert _cy(browser, ".step.failed") == 1
-    assert _cy(browser, ".group") == len({n["host"] for n in plan["nodes"]})  # one per host
+    assert browser.wait_for(lambda: cy_count(browser, ".step") == len(plan["nodes"]), "every step")
+    assert cy_count(browser, ".step.failed") == 1
+    assert cy_count(browser, ".group") == len({n["host"] for n in plan["nodes"]})  # one per host
     browser.screenshot("plan")
     search = browser.wait("#plan-search")
     search.send_keys("h2/", Keys.ENTER)
-    browser.wait_for(lambda: _cy(browser, ".match") == 10, "h2's 10 steps matched")
-    assert _cy(browser, ".dim") == len(plan["nodes"]) - 10
+    browser.wait_for(lambda: cy_count(browser, ".match") == 10, "h2's 10 steps matched")
+    assert cy_count(browser, ".dim") == len(plan["nodes"]) - 10
     failed = next(s for s in record.steps if s.status == "failed")
-    _tap(browser, failed.task)
+    tap_node(browser, failed.task)
     browser.wait_for(lambda: "ERROR: port 9999" in browser.text("#plan-detail"), "the step detail")
     browser.wait("#plan-group label:nth-of-type(2) input").click()  # group by play
-    browser.wait_for(lambda: _cy(browser, ".group") == 1, "one group per play")
+    browser.wait_for(lambda: cy_count(browser, ".group") == 1, "one group per play")
     assert browser.console_errors() == []
 
 
@@ -434,14 +405,14 @@ def test_plan_of_500_hosts_is_collapsed_per_host(
     browser: Browser, board: Board, timings: dict[str, float]
 ) -> None:
     took = browser.open(f"{board.url}/plan/big/big-1", "#plan-graph canvas")
-    browser.wait_for(lambda: _cy(browser, ".hostnode") == BIG_HOSTS, "one node per host")
+    browser.wait_for(lambda: cy_count(browser, ".hostnode") == BIG_HOSTS, "one node per host")
     timings["plan_500x10"] = took
-    assert _cy(browser, ".step") == 0
-    assert _cy(browser, ".hostnode.failed") == 1
+    assert cy_count(browser, ".step") == 0
+    assert cy_count(browser, ".hostnode.failed") == 1
     browser.js("window.__cy.fit(window.__cy.getElementById('host:web007'), 200)")
-    _tap(browser, "host:web007")
-    browser.wait_for(lambda: _cy(browser, ".step") == BIG_STEPS, "web007 expanded")
-    assert _cy(browser, ".step.failed") == 1
+    tap_node(browser, "host:web007")
+    browser.wait_for(lambda: cy_count(browser, ".step") == BIG_STEPS, "web007 expanded")
+    assert cy_count(browser, ".step.failed") == 1
     browser.screenshot("plan-500-hosts")
     assert browser.console_errors() == []
 
@@ -451,22 +422,22 @@ def test_dry_run_of_500_hosts_colours_each_host_and_says_why(
 ) -> None:
     began = time.monotonic()
     browser.open(f"{board.url}/plan/big", "#plan-graph canvas")  # newer than big-1: the dry run
-    browser.wait_for(lambda: _cy(browser, ".hostnode") == BIG_HOSTS, "one node per host")
+    browser.wait_for(lambda: cy_count(browser, ".hostnode") == BIG_HOSTS, "one node per host")
     _report(timings, plan_dry_run_500x10=Load(time.monotonic() - began, browser.callback_seconds()))
     assert browser.text("h1") == "What would run next (dry run)"
     would = (DRY_RUN_HOSTS + 1) * BIG_STEPS  # and web007, which failed
     assert browser.text("#dry-run-summary").startswith(
         f"{would} of {BIG_HOSTS * BIG_STEPS} steps would run"
     )
-    assert _cy(browser, ".hostnode.would-run") == DRY_RUN_HOSTS + 1
-    assert _cy(browser, ".hostnode.up-to-date") == BIG_HOSTS - DRY_RUN_HOSTS - 1
+    assert cy_count(browser, ".hostnode.would-run") == DRY_RUN_HOSTS + 1
+    assert cy_count(browser, ".hostnode.up-to-date") == BIG_HOSTS - DRY_RUN_HOSTS - 1
     host = f"web{BIG_HOSTS - 1:03d}"
     browser.js(f"window.__cy.fit(window.__cy.getElementById('host:{host}'), 200)")
-    _tap(browser, f"host:{host}")
-    browser.wait_for(lambda: _cy(browser, ".step.would-run") == BIG_STEPS, f"{host} expanded")
+    tap_node(browser, f"host:{host}")
+    browser.wait_for(lambda: cy_count(browser, ".step.would-run") == BIG_STEPS, f"{host} expanded")
     step = next(s for s in _latest(board.state("big")).steps if s.host == host)
     browser.js(f"window.__cy.fit(window.__cy.getElementById({json.dumps(step.task)}), 300)")
-    _tap(browser, step.task)
+    tap_node(browser, step.task)
     browser.wait_for(lambda: browser.text("#detail-reason"), "the step's reason")
     assert browser.text("#detail-reason") == "inputs changed: vars.release 1.0 -> 2.0"
     browser.screenshot("plan-dry-run-500-hosts")

@@ -21,13 +21,12 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.by import By
 
 from rorunner.dashboard import _views
 from rorunner.model import CONTROLLER
 from rorunner.records import RunRecord, RunStore, dry_run_path, dry_run_schema_path
-from tests.browser import Browser, DashboardProcess
+from tests.browser import Browser, DashboardProcess, cy_count, tap_node
 from tests.lab import Lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -165,30 +164,6 @@ def site_run(board: LabBoard) -> RunRecord:
     return store.load(store.resolve("latest"))
 
 
-CY_JS = """
-const root = document.getElementById('plan-graph');
-for (const e of [root, ...root.querySelectorAll('*')]) {
-  if (e._cyreg && e._cyreg.cy) { window.__cy = e._cyreg.cy; return true; }
-}
-return false;
-"""
-
-
-def _tap(browser: Browser, node_id: str) -> None:
-    """A real mouse click where the plan graph draws node `node_id` (scrolled into view)."""
-    point = """
-const node = window.__cy.getElementById(arguments[0]);
-const box = window.__cy.container().getBoundingClientRect();
-const p = node.renderedPosition();
-window.scrollBy(0, box.top + p.y - window.innerHeight / 2);
-const now = window.__cy.container().getBoundingClientRect();
-return [Math.round(now.left + p.x), Math.round(now.top + p.y)];"""
-    x, y = browser.js(point, node_id)
-    actions = ActionBuilder(browser.driver)
-    actions.pointer_action.move_to_location(x, y).click()
-    actions.perform()
-
-
 def _cell(browser: Browser, grid: str, row: str, column: str) -> str:
     return browser.text(f'#{grid} .ag-row[row-id="{row}"] [col-id="{column}"]')
 
@@ -319,12 +294,10 @@ def test_plan_page_shows_what_a_dry_run_would_run_and_why(
     assert browser.text("#dry-run-summary").startswith(
         f"{len(said)} of {len(state.steps)} steps would run"
     )
-    count = "return window.__cy.nodes(arguments[0]).length"
-    browser.wait_for(lambda: browser.js(CY_JS), "the cytoscape instance")
-    assert browser.js(count, ".step.would-run") == len(said)
-    assert browser.js(count, ".step.up-to-date") == up_to_date
+    assert cy_count(browser, ".step.would-run") == len(said)
+    assert cy_count(browser, ".step.up-to-date") == up_to_date
     verdict = next(v for v in state.steps if v.would_run and "predecessor" in v.reason)
-    _tap(browser, verdict.task)
+    tap_node(browser, verdict.task)
     browser.wait_for(lambda: "would run" in browser.text("#plan-detail"), "the step's verdict")
     assert browser.text("#detail-reason") == verdict.reason
     browser.full_height_screenshot("dashboard-dry-run", doc=True)
