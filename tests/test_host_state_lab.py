@@ -244,3 +244,34 @@ def test_a_secret_file_is_removed_from_a_host_whose_step_failed(tmp_path: Path, 
     assert "h3 > 01-deploy > play > cleanup > secrets" in _ran(result)
     assert (_work(lab, "h3", tag) / "token.sum").exists()  # the secret was shipped to h3
     _nowhere(project, lab, tag, result.stdout, result.stderr)
+
+
+def test_verify_with_an_unreachable_host_reports_it_and_repairs_the_others(
+    tmp_path: Path, lab: Lab
+) -> None:
+    tag = tmp_path.name
+    a = _checkout(tmp_path / "a", tag, "1.0.0")
+    assert _play(a, lab).returncode == 0
+    (_work(lab, "h2", tag) / "app.conf").unlink()
+    down = lab.host("h3")
+    down.stop_sshd()
+    try:
+        verified = _play(a, lab, "--verify")
+    finally:
+        down.start_sshd()
+    out = verified.stdout + verified.stderr
+    assert verified.returncode == 4, out
+    for step in ("ship > files", "remote > install"):  # what verifying h3 would have checked
+        assert f"unreachable [h3] 01-deploy > app > {step} (" in verified.stdout, out
+    assert "could not verify the host's state: cannot connect to" in verified.stdout, out
+    assert "h3 : ok=0  changed=0  skipped=1  failed=0  unreachable=2" in verified.stdout, out
+    assert _ran(verified) == [  # h2's drift is repaired although h3 could not be read
+        "h2 > 01-deploy > app > fetch > files",
+        "h2 > 01-deploy > app > remote > install",
+        "h2 > 01-deploy > app > ship > files",
+    ]
+    assert (_work(lab, "h2", tag) / "app.conf").read_text() == "listen=8080\n"
+    # h3 was never changed: once it answers again, verifying it finds nothing to do.
+    again = _play(a, lab, "--verify")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert _ran(again) == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from rorunner.engine._db import StateDB
 from rorunner.engine._doit import doit_task, run_tasks
 from rorunner.engine._dry import likely_to_run
-from rorunner.engine._hoststate import HostStates, drift_reasons
+from rorunner.engine._hoststate import HostStates, drift_reasons, tracked
 from rorunner.engine._limits import play_limits
 from rorunner.engine._lock import ProjectLock
 from rorunner.engine._lower import Lowered, LoweredBarrier, LoweredTask, lower_plan
@@ -23,7 +23,7 @@ from rorunner.engine._result import RunResult, summarise
 from rorunner.engine._semantics import RESHIP, PlaySemantics, secret_reships
 from rorunner.engine._state import RunState
 from rorunner.engine._step import StepAction, StepCallable, outcome_for
-from rorunner.errors import RorunnerError
+from rorunner.errors import RorunnerError, TransportError, UnreachableError
 from rorunner.model import PlanStep
 from rorunner.outcome import CUT_SHORT, RunEvents, Status, StepOutcome
 from rorunner.records import Invocation, new_run_id, prune_runs
@@ -95,6 +95,8 @@ def run_plan(plan: Plan, options: EngineOptions, events: RunEvents | None = None
                 run = _Run(
                     db, log_dir, prewarm, pool, PlaySemantics(state, db), states, options.preview
                 )
+                if options.verify:
+                    run = replace(run, unverified=unread)
                 interrupted = _drive(lowered, state, options, run)
             finally:
                 writer.close()
@@ -150,6 +152,8 @@ class _Run:
     semantics: PlaySemantics
     host_states: HostStates
     preview: Callable[[PlanStep, TransportPool], None] | None = None
+    # --verify: the hosts whose state could not be read, and why.
+    unverified: Mapping[str, RorunnerError] = field(default_factory=dict)
 
 
 def _drive(lowered: Lowered, state: RunState, options: EngineOptions, run: _Run) -> bool:
@@ -164,7 +168,7 @@ def _drive(lowered: Lowered, state: RunState, options: EngineOptions, run: _Run)
                 run.db,
                 forks=options.forks,
                 force=options.force,
-                events=_Events({lt.name: lt for lt in lowered.steps}, state),
+                events=_Events({lt.name: lt for lt in lowered.steps}, state, run.unverified),
             )
     except KeyboardInterrupt:
         state.interrupted.set()
@@ -197,15 +201,28 @@ def _doit_task(lowered: LoweredTask, state: RunState, run: _Run) -> dict[str, An
 class _Events:
     """What doit tells the engine beyond the steps' own outcomes (a TaskEvents)."""
 
-    def __init__(self, by_name: dict[str, LoweredTask], state: RunState) -> None:
+    def __init__(
+        self,
+        by_name: dict[str, LoweredTask],
+        state: RunState,
+        unverified: Mapping[str, RorunnerError],
+    ) -> None:
         self._by_name = by_name
         self._state = state
+        self._unverified = unverified
 
     def task_skipped(self, name: str) -> None:
-        """Up to date."""
+        """Up to date; under --verify, a step its host's state could not confirm is not."""
         lowered = self._by_name.get(name)
-        if lowered is not None:
-            self._state.record(outcome_for(lowered, "skipped", reason="up to date"))
+        if lowered is None:
+            return
+        error = self._unverified.get(lowered.step.host)
+        if error is not None and tracked(lowered.step):
+            status: Status = "unreachable" if isinstance(error, UnreachableError) else "failed"
+            reason = f"could not verify the host's state: {_cause(error)}"
+            self._state.record(outcome_for(lowered, status, reason=reason))
+            return
+        self._state.record(outcome_for(lowered, "skipped", reason="up to date"))
 
     def task_refused(self, name: str, message: str, *, unmet: bool) -> None:
         """A step doit did not run (a failed dependency) or whose action raised."""
@@ -227,6 +244,11 @@ def _complete(
         or outcome_for(lt, "not_run", reason=CUT_SHORT if state.was_started(lt.name) else why)
         for lt in lowered
     )
+
+
+def _cause(error: RorunnerError) -> str:
+    """An error's text without the host prefix (the step names its host)."""
+    return error.cause if isinstance(error, TransportError) else str(error)
 
 
 @contextmanager
