@@ -58,7 +58,9 @@ class UnitBecomes:
             return origin(layers, name)
 
         levels = [play.become, unit.become]
-        if not (defaults.become or _any_keys(play, unit) or any(v in variables for v in VARS)):
+        if not (
+            defaults.become or any_become_keys(play, unit) or any(v in variables for v in VARS)
+        ):
             self.unit, self.steps, self.nobody = None, {}, True  # the usual case: no sudo
             return
         self.unit = resolve_become(defaults, levels, variables, where)
@@ -107,7 +109,7 @@ class UnitBecomes:
         return name, conn, become_digest(become.user, become.method)
 
 
-def _any_keys(play: Play, unit: Unit) -> bool:
+def any_become_keys(play: Play, unit: Unit) -> bool:
     """Whether the play, the unit or one of its steps says anything about become."""
     return bool(play.become or unit.become or any(entry.become for entry in unit.steps))
 

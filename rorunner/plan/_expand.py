@@ -18,6 +18,7 @@ import posixpath
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from rorunner.become import VARS as BECOME_VARS
 from rorunner.errors import InputError, Location
 from rorunner.model import (
     CONTROLLER,
@@ -29,7 +30,7 @@ from rorunner.model import (
     StepKind,
     StepSpec,
 )
-from rorunner.plan._become import SigningKey, UnitBecomes, process_key
+from rorunner.plan._become import SigningKey, UnitBecomes, any_become_keys, process_key
 from rorunner.plan._files import FileCache, bytes_digest
 from rorunner.plan._jinja import RenderMemo, SecretVars, TemplateFiles, is_template
 from rorunner.plan._vars import (
@@ -60,6 +61,8 @@ _KINDS: dict[str, StepKind] = {
 }
 # The connection of a play's local_before/local_after steps: the controller itself.
 CONTROLLER_CONN = ConnectionSpec(address=CONTROLLER, connection="local", label=CONTROLLER)
+EXTRA_VARS_AT = Location("--extra-vars")
+_NOTHING_MADE: Mapping[str, str] = {}  # no local_before files (one object: see _unit_creates)
 _JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
 
 
@@ -74,7 +77,8 @@ class HostPlay(NamedTuple):
     builtin: Layer  # ansible_host, ansible_port
     own: Layer  # the host's inventory vars
     magic: Mapping[str, Any]  # inventory_hostname, group_names, play_name...
-    magic_templated: tuple[str, ...]  # magic names whose values hold Jinja2 (a host's name may)
+    templated: frozenset[str]  # names of its own layers and magic whose values hold Jinja2
+    secret: bool  # whether its inventory vars hold a vault secret
 
 
 class PlannedUnit(NamedTuple):
@@ -99,7 +103,7 @@ class _UnitPlan:
         after = [Layer(play.vars, play.vars_at, play.at)]
         if use is not None:
             after.append(Layer(use.params, use.params_at, unit.at))
-        after.append(Layer(expander.extra_vars, {}, Location("--extra-vars")))
+        after.append(Layer(expander.extra_vars, {}, EXTRA_VARS_AT))
         self.after_host = after
         self.creates_templated = any(is_template(p) for e in unit.steps for p in e.creates)
         self.creating = {e.name for e in unit.steps if e.creates}  # own creates match by name
@@ -110,11 +114,77 @@ class _UnitPlan:
         self.templated.update(["role_name"] if is_template(unit.name) else [])
         self.shared: dict[int, tuple[StepSpec, bytes] | None] = {}  # by entry index
         self.digests: dict[int, bytes | None] = {}  # fetch digests, shared when not rendered
+        self.recipes: dict[int, _Recipe | None] = {}  # per-host specs made the quick way
+        self.secret = expander.secrets.any([*self.before_host, *after])
+        self.may_become = bool(expander.defaults.become or any_become_keys(play, unit))
+        subdir = use.work_subdir if use is not None else None
+        self.subdir = bool(unit.work_subdir if subdir is None else subdir)
+        self.remote_dir = _fixed_remote_dir(expander.extra_vars, play, unit)
+        # the unit's promised files with the play's local_before ones, when no path of
+        # them is rendered per host: (the play's dict, its size) -> merged
+        self.creates: tuple[int, int, dict[str, str]] | None = None
         _check_unique_names(unit)
 
     def layers(self, where: HostPlay) -> list[Layer]:
         """Every layer in precedence order for one host."""
         return [where.builtin, *self.before_host, where.own, *self.after_host]
+
+
+# The JSON of a ship spec's digest (Expander._spec_digest) around its list of files; a
+# marker string stands where a rendered file's digest goes.
+_MARK = "\0"
+_MARK_JSON = _JSON(_MARK)
+_SHIP_JSON = tuple(_JSON(["ship", None, None, [_MARK], [], False, None]).split(_MARK_JSON))
+
+
+class _FetchRecipe(NamedTuple):
+    """A fetch step whose paths name no variable: each host's files under its fetch dir."""
+
+    pairs: tuple[tuple[str, str], ...]  # remote src, path relative to the host's fetch dir
+    digest: bytes  # the same for every host (Expander._spec_digest)
+
+    def spec(
+        self, templates: TemplateFiles, variables: Mapping[str, Any], fetch_dir: str
+    ) -> tuple[StepSpec, bytes]:
+        """The host's spec and its digest."""
+        join = os.path.join
+        files = tuple([FileMove(src, join(fetch_dir, rel)) for src, rel in self.pairs])
+        return StepSpec("fetch", files=files), self.digest
+
+
+class _ShipRecipe(NamedTuple):
+    """A ship step whose paths name no variable but that ships templates: those rendered for
+    each host, the other files (and their part of the digest) the same for all."""
+
+    files: tuple[FileMove, ...]  # as one host got them
+    static: tuple[FileMove | None, ...]  # None: a template, rendered per host
+    fragments: tuple[str | tuple[str, str], ...]  # JSON of each file in the digest
+
+    def spec(
+        self, templates: TemplateFiles, variables: Mapping[str, Any], fetch_dir: str
+    ) -> tuple[StepSpec, bytes]:
+        """The host's spec and its digest (the very bytes Expander._spec_digest hashes)."""
+        files: list[FileMove] = []
+        parts: list[str] = []
+        for first, static, fragment in zip(self.files, self.static, self.fragments, strict=True):
+            if static is not None:
+                files.append(static)
+                parts.append(fragment if isinstance(fragment, str) else "")
+                continue
+            content = templates.render(first.src, variables)
+            digest = bytes_digest(content)
+            secret = first.secret
+            files.append(
+                FileMove(
+                    first.src, first.dest, first.mode, content, secret, "" if secret else digest
+                )
+            )
+            parts.append(fragment if isinstance(fragment, str) else digest.join(fragment))
+        text = ",".join(parts).join(_SHIP_JSON)
+        return StepSpec("ship", files=tuple(files)), hashlib.sha256(text.encode()).digest()
+
+
+_Recipe = _FetchRecipe | _ShipRecipe
 
 
 def _check_unique_names(unit: Unit) -> None:
@@ -173,8 +243,11 @@ class Expander:
         magic = _magic(host, play)
         odd = is_template(host.name) or any(is_template(g) for g in host.groups)
         odd = odd or is_template(play.name) or is_template(play.id)
-        templated = tuple(n for n, v in magic.items() if has_template(v)) if odd else ()
-        return HostPlay(host, play, conn, fetch_dir, builtin, own, magic, templated)
+        names = self.templated.of(builtin.values) + self.templated.of(own.values)
+        if odd:
+            names += tuple(n for n, v in magic.items() if has_template(v))
+        secret = self.secrets.any([own])
+        return HostPlay(host, play, conn, fetch_dir, builtin, own, magic, frozenset(names), secret)
 
     def _jumps(
         self, host: Host, play: Play, spec: ConnectionSpec, own: list[Layer], with_play: bool
@@ -183,7 +256,7 @@ class Expander:
         override ssh_config; from the inventory and -e, and the play's vars when it sets
         them); other options there that change the route are bad input at their line."""
         layers = [*own, *([Layer(play.vars, play.vars_at, play.at)] if with_play else [])]
-        layers.append(Layer(self.extra_vars, {}, Location("--extra-vars")))
+        layers.append(Layer(self.extra_vars, {}, EXTRA_VARS_AT))
         if not any(name in layer.values for layer in layers for name in ARG_VARS):
             return spec  # the usual case: nothing to resolve
         variables = resolve(layers, _magic(host, play), self.templated, self.renders)
@@ -209,22 +282,18 @@ class Expander:
         files the play's local_before steps make (path -> what the signature says of them)."""
         shared = self._unit_plan(where.play, unit, use)
         magic = {**where.magic, "role_name": unit.name}
-        candidates = {
-            *shared.templated,
-            *self.templated.of(where.builtin.values),
-            *self.templated.of(where.own.values),
-            *where.magic_templated,
-        }
+        candidates = shared.templated | where.templated if shared.templated else where.templated
         layers = shared.layers(where)
         variables = resolve(layers, magic, renders=self.renders, candidates=candidates)
         # (the first layer, ansible_host/ansible_port from the Host's own fields, holds none)
-        keyed = self.secrets.any(layers[1:])
+        keyed = shared.secret or where.secret
         if keyed:
             variables = SecretVars(variables)
-        becomes = UnitBecomes(self.defaults, where.play, unit, variables, where.conn, layers)
-        remote_dir = self._remote_dir(where, unit, variables)
-        subdir = use.work_subdir if use is not None and use.work_subdir is not None else None
-        if unit.work_subdir if subdir is None else subdir:
+        becomes = None  # the usual case: nobody to become
+        if shared.may_become or any(name in variables for name in BECOME_VARS):
+            becomes = UnitBecomes(self.defaults, where.play, unit, variables, where.conn, layers)
+        remote_dir = shared.remote_dir or self._remote_dir(where, unit, variables)
+        if shared.subdir:
             remote_dir = posixpath.join(remote_dir, unit.name)
         context = {
             "RORUNNER_HOST": where.host.name,
@@ -247,8 +316,8 @@ class Expander:
             digest = hmac.new(self.signing_key(), text, hashlib.sha256).digest()
         else:
             digest = hashlib.sha256(text).digest()
-        creates = {**(made or {}), **self._creates(unit, variables)}
-        if becomes.nobody:  # the usual case: one step per entry, as the login user
+        creates = self._unit_creates(shared, _NOTHING_MADE if made is None else made, variables)
+        if becomes is None or becomes.nobody:  # the usual case: one step per entry, as login
             steps = tuple(
                 (
                     entry,
@@ -273,7 +342,7 @@ class Expander:
         variables (no host's), RORUNNER_PLAY, RORUNNER_PLAYBOOK_DIR and RORUNNER_FETCH_ROOT
         (the hosts and their outcomes come at run time, outside the signature)."""
         layers = [Layer(play.vars, play.vars_at, play.at)]
-        layers.append(Layer(self.extra_vars, {}, Location("--extra-vars")))
+        layers.append(Layer(self.extra_vars, {}, EXTRA_VARS_AT))
         magic = {"play_name": play.name, "rorunner_play": play.id}
         variables = resolve(layers, magic, self.templated, self.renders)
         context = {
@@ -310,7 +379,7 @@ class Expander:
         """The host's variables in `play` (no role's), for play-level settings."""
         builtin, own, magic = _host_layers(host, play)
         play_layer = Layer(play.vars, play.vars_at, play.at)
-        layers = [builtin, own, play_layer, Layer(self.extra_vars, {}, Location("--extra-vars"))]
+        layers = [builtin, own, play_layer, Layer(self.extra_vars, {}, EXTRA_VARS_AT)]
         variables = resolve(layers, magic, self.templated, self.renders)
         return SecretVars(variables) if self.secrets.any(layers[1:]) else variables
 
@@ -318,7 +387,7 @@ class Expander:
         """-e remote_dir > role.yml > play > a `remote_dir` variable > the default."""
         play = where.play
         choices: list[tuple[Any, Location]] = [
-            (self.extra_vars.get("remote_dir"), Location("--extra-vars")),
+            (self.extra_vars.get("remote_dir"), EXTRA_VARS_AT),
             (unit.remote_dir, unit.remote_dir_at or unit.at),
             (play.remote_dir, play.remote_dir_at or play.at),
             (variables.get("remote_dir"), play.at),
@@ -340,6 +409,19 @@ class Expander:
                 promised[os.path.normpath(os.path.join(entry.base, text))] = entry.name
         return promised
 
+    def _unit_creates(
+        self, shared: _UnitPlan, made: Mapping[str, str], variables: Mapping[str, Any]
+    ) -> dict[str, str]:
+        """The play's local_before files and the unit's own promised files (path -> step);
+        worked out once per unit when no path of them is rendered per host."""
+        if shared.creates_templated:
+            return {**made, **self._creates(shared.unit, variables)}
+        known = shared.creates
+        if known is None or known[0] != id(made) or known[1] != len(made):
+            merged = {**made, **self._creates(shared.unit, variables)}
+            known = shared.creates = (id(made), len(made), merged)
+        return known[2]
+
     def _step(
         self,
         shared: _UnitPlan,
@@ -354,6 +436,9 @@ class Expander:
         known = shared.shared.get(index)
         if known is not None:
             return known
+        recipe = shared.recipes.get(index)
+        if recipe is not None:
+            return recipe.spec(self.templates, variables, where.fetch_dir)
         spec = self._spec(entry, variables, where, creates)
         digest = shared.digests.get(index)
         if digest is None:
@@ -363,7 +448,30 @@ class Expander:
             shared.shared[index] = (spec, digest) if same else None
             rendered = any(is_template(f"{i.src}{i.dest or ''}") for i in entry.items)
             shared.digests[index] = digest if spec.kind == "fetch" and not rendered else None
+            if not same and not rendered and (spec.kind == "fetch" or not shared.creates_templated):
+                shared.recipes[index] = self._recipe(spec, digest, creates, where.fetch_dir)
         return spec, digest
+
+    def _recipe(
+        self, spec: StepSpec, digest: bytes, creates: Mapping[str, str], fetch_dir: str
+    ) -> _Recipe | None:
+        """How every other host gets this step, from what one host got: its paths do not
+        depend on the host (only its fetch dir, and the templates shipped, do)."""
+        if spec.kind == "fetch":
+            cut = len(fetch_dir) + 1
+            return _FetchRecipe(tuple((move.src, move.dest[cut:]) for move in spec.files), digest)
+        if spec.kind != "ship":
+            return None
+        slots: list[FileMove | None] = []
+        fragments: list[str | tuple[str, str]] = []
+        for move in spec.files:
+            if move.content is None or move.src in creates:
+                fragments.append(_JSON([move.dest, move.mode, self._content(move, creates)]))
+            else:  # the digest of the rendered bytes goes between the two parts
+                before, after = _JSON([move.dest, move.mode, _MARK]).split(_MARK_JSON[1:-1])
+                fragments.append((before, after))
+            slots.append(None if move.content is not None else move)
+        return _ShipRecipe(spec.files, tuple(slots), tuple(fragments))
 
     def _spec(
         self,
@@ -525,6 +633,25 @@ def _host_independent(entry: StepEntry, spec: StepSpec, unit: _UnitPlan) -> bool
         plain = not rendered and all(move.content is None for move in spec.files)
         return plain and not unit.creates_templated  # which sources are promised files
     return not unit.creates_templated or entry.name not in unit.creating
+
+
+def _fixed_remote_dir(extra_vars: Mapping[str, Any], play: Play, unit: Unit) -> str | None:
+    """The unit's work dir when -e, role.yml or the play sets it without a template (every
+    host gets the same); None when it may differ per host (or is bad input, said per host)."""
+    for value, at in (
+        (extra_vars.get("remote_dir"), EXTRA_VARS_AT),
+        (unit.remote_dir, unit.remote_dir_at or unit.at),
+        (play.remote_dir, play.remote_dir_at or play.at),
+    ):
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.strip() or is_template(value):
+            return None
+        try:
+            return _checked_remote_dir(value, at)
+        except InputError:
+            return None
+    return None
 
 
 def _non_empty(path: str, at: Location) -> str:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
@@ -80,7 +81,7 @@ def resolve(
     magic: Mapping[str, Any],
     templated: TemplatedNames | None = None,
     renders: RenderMemo | None = None,
-    candidates: set[str] | None = None,
+    candidates: AbstractSet[str] | None = None,
 ) -> dict[str, Any]:
     """Merge layers (later wins; `magic` wins over all) and render templated values.
 
@@ -96,8 +97,9 @@ def resolve(
     raw.update(magic)
     if candidates is None:
         known = templated or TemplatedNames()
-        candidates = {name for layer in layers for name in known.of(layer.values)}
-        candidates.update(name for name, value in magic.items() if has_template(value))
+        found = {name for layer in layers for name in known.of(layer.values)}
+        found.update(name for name, value in magic.items() if has_template(value))
+        candidates = found
     if not candidates:
         return raw
     pending = [name for name in raw if name in candidates and has_template(raw[name])]
