@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import sys
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,8 @@ from rorunner.cli import (
     vault_options,
 )
 from rorunner.cli._habits import Habits, habit_options
-from rorunner.records import DRY_RUN_MAX_STEPS, Invocation
+from rorunner.cli._noop import answer, cache_key, remember
+from rorunner.records import DRY_RUN_MAX_STEPS, Invocation, recording
 
 if TYPE_CHECKING:
     from rorunner.engine import EngineOptions, RunResult
@@ -83,6 +85,11 @@ def play(**options: Any) -> None:
     """Run PLAYBOOK against the hosts of the inventories."""
     playbook = Path(options["playbook"]).resolve()
     habits = Habits.of(options)
+    argv = _argv()
+    cache = cache_key(options, argv)
+    if cache is not None and answer(playbook, cache, options["inventories"], argv):
+        return
+    asked = invocation(playbook, options)
     from rorunner.engine import EngineOptions  # noqa: PLC0415 - lazy: keeps other commands light
     from rorunner.signing import ProjectKey  # noqa: PLC0415 - lazy: keeps other commands light
 
@@ -90,11 +97,12 @@ def play(**options: Any) -> None:
         playbook.parent,
         forks=options["forks"],
         force=options["force"],
-        invocation=invocation(playbook, options),
+        invocation=asked,
         verify=options["verify"],
     )
     key = ProjectKey(engine.state_dir)
-    book, plan = _plan(playbook, options, key, habits)
+    with recording() if cache is not None else nullcontext() as recorder:
+        book, plan, warnings = _plan(playbook, options, key, habits)
     for notice in plan.notices:
         click.echo(f"rorunner: {notice}", err=True)
     if habits.listing:
@@ -107,18 +115,28 @@ def play(**options: Any) -> None:
         raise click.exceptions.Exit(_dry_run(plan, engine, habits))
     else:
         key.save()
+        if recorder is not None:
+            recorder.made(key.path)
         reporter = _reporter(plan, as_json=options["as_json"], verbosity=options["verbosity"])
         engine = replace(engine, preview=habits.run_preview(reporter.lines, engine))
-        raise click.exceptions.Exit(_run(plan, engine, reporter, as_json=options["as_json"]))
+        result = _run(plan, engine, reporter, as_json=options["as_json"])
+        if cache is not None and recorder is not None:
+            remember(cache, recorder, plan, engine, result, warnings)
+        raise click.exceptions.Exit(exit_code_for_result(result))
+
+
+def _argv() -> tuple[str, ...]:
+    """The command line as given (main() passes it down)."""
+    root = click.get_current_context().find_root().obj or {}
+    return tuple(root.get("argv", ()))
 
 
 def invocation(playbook: Path, options: Mapping[str, Any]) -> Invocation:
     """What this command line asked for, for the run record (which masks the -e values)."""
-    root = click.get_current_context().find_root().obj or {}
     return Invocation(
         playbook=str(playbook),
         inventory=tuple(options["inventories"]),
-        argv=tuple(root.get("argv", ())),
+        argv=_argv(),
         options={
             "forks": options["forks"],
             "force": options["force"],
@@ -132,7 +150,7 @@ def invocation(playbook: Path, options: Mapping[str, Any]) -> Invocation:
 
 def _plan(
     playbook: Path, options: Mapping[str, Any], key: ProjectKey, habits: Habits
-) -> tuple[Playbook, Plan]:
+) -> tuple[Playbook, Plan, tuple[str, ...]]:
     """Load everything and plan; input mistakes are raised here, before any connection."""
     from rorunner.plan import build_plan  # noqa: PLC0415 - lazy: keeps other commands light
     from rorunner.playbook import (  # noqa: PLC0415 - lazy: keeps other commands light
@@ -150,15 +168,19 @@ def _plan(
     # after (never scanned, by a collection during planning or during the run).
     gc.disable()
     try:
-        return book, build_plan(
-            inventory,
+        return (
             book,
-            limit=options["limit"],
-            extra_vars=extra_vars,
-            fetch_dir=options["fetch_dir"],
-            defaults=defaults,
-            signing_key=key,
-            selection=habits.selection(),
+            build_plan(
+                inventory,
+                book,
+                limit=options["limit"],
+                extra_vars=extra_vars,
+                fetch_dir=options["fetch_dir"],
+                defaults=defaults,
+                signing_key=key,
+                selection=habits.selection(),
+            ),
+            tuple(inventory.notices),
         )
     finally:
         gc.freeze()
@@ -223,7 +245,7 @@ def _reporter(plan: Plan, *, as_json: bool, verbosity: int) -> Reporter:
     return Reporter(live=not as_json, verbosity=verbosity, plays=plays)
 
 
-def _run(plan: Plan, engine: EngineOptions, reporter: Reporter, *, as_json: bool) -> int:
+def _run(plan: Plan, engine: EngineOptions, reporter: Reporter, *, as_json: bool) -> RunResult:
     from rorunner.engine import run_plan  # noqa: PLC0415 - lazy: keeps other commands light
 
     with reporter:
@@ -232,7 +254,7 @@ def _run(plan: Plan, engine: EngineOptions, reporter: Reporter, *, as_json: bool
         reporter.record_json(result)
     else:
         reporter.recap(result)
-    return exit_code_for_result(result)
+    return result
 
 
 def exit_code_for_result(result: RunResult) -> int:

@@ -146,6 +146,12 @@ class RecordWriter:
             self._set_finished(task, status, rc, self._mask(reason), (stdout, stderr), at)
         self._changed()
 
+    def all_skipped(self, reason: str) -> None:
+        """Every step up to date as of now, in one update (a run with nothing to do)."""
+        with self._lock:
+            for task in self._steps:
+                self._set_finished(task, "skipped", None, reason, (None, None), None)
+
     def play_stopped(self, play: str, reason: str) -> None:
         """`play` stopped starting steps (serial batch failed, max_fail_percentage...)."""
         with self._lock:

@@ -123,8 +123,27 @@ def recap_lines(result: RunResult) -> list[str]:
         counts = "  ".join(f"{status}={count}" for status, count in host.counts)
         lines.append(f"{host.host:<{width}} : {counts}")
     if result.record:
-        lines.append(f"run record: {result.record}")
+        lines.append(record_line(result.record))
     return lines
+
+
+def record_line(path: str) -> str:
+    """Where the run record is."""
+    return f"run record: {path}"
+
+
+def play_end_line(total: PlayTotal, took: float, counts: Counter[Status]) -> str:
+    """A play's last line: how long it took and how its steps ended."""
+    return f"play {total.id} [{total.name}] done in {took:.1f}s: {counts_text(counts)}"
+
+
+def final_text(took: float, steps: int, hosts: int, counts: Counter[Status], *, cut: bool) -> str:
+    """A run's last line: how long it took (`cut`: interrupted) and how its steps ended."""
+    return (
+        f"{'interrupted after' if cut else 'finished in'} {took:.1f}s: "
+        f"{steps} steps on {hosts} host{'s' if hosts != 1 else ''}: "
+        f"{counts_text(counts)}"
+    )
 
 
 def interrupt_lines(cut: Sequence[StepRef]) -> list[str]:
@@ -345,8 +364,7 @@ class Reporter:
     @staticmethod
     def _play_end(progress: PlayProgress) -> str:
         took = time.monotonic() - (progress.first or time.monotonic())
-        total = progress.total
-        return f"play {total.id} [{total.name}] done in {took:.1f}s: {counts_text(progress.counts)}"
+        return play_end_line(progress.total, took, progress.counts)
 
     # -- after the run ----------------------------------------------------------------------
 
@@ -374,11 +392,8 @@ class Reporter:
         for outcome in result.outcomes:
             counts[outcome.status] += 1
         took = time.monotonic() - self._started_at
-        hosts = len(result.hosts)
-        return (
-            f"{'interrupted after' if result.interrupted else 'finished in'} {took:.1f}s: "
-            f"{len(result.outcomes)} steps on {hosts} host{'s' if hosts != 1 else ''}: "
-            f"{counts_text(counts)}"
+        return final_text(
+            took, len(result.outcomes), len(result.hosts), counts, cut=result.interrupted
         )
 
     def record_json(self, result: RunResult) -> None:

@@ -1,0 +1,191 @@
+"""`rorunner play` with nothing to do: answered from the plan cache (rorunner.records
+PlanCache) without planning, doit or any connection, and the cache kept after each run.
+
+Only a plain run is answered this way: any option the cache does not key on as input (a dry
+run, --force, --verify, --check, -v, --json, a password prompt...) plans as usual. The fast
+path imports only the CLI, the run records and the reporter's line formats.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from rorunner.errors import LockedError
+from rorunner.outcome import SUCCEEDED, Status
+from rorunner.records import (
+    STATE_DIR,
+    InputRecorder,
+    PlanCache,
+    ProjectLock,
+    RunMeta,
+    forget_cache,
+    load_cache,
+    new_run_id,
+    plan_path,
+    replay_record,
+    run_key,
+    save_cache,
+)
+
+if TYPE_CHECKING:
+    from rorunner.engine import EngineOptions, RunResult
+    from rorunner.plan import Plan
+
+# Options whose non-default value the cache cannot stand for (they are not plain inputs).
+_FLAGS = (
+    "dry_run",
+    "force",
+    "verify",
+    "as_json",
+    "check",
+    "diff",
+    "list_hosts",
+    "list_tasks",
+    "ask_become_pass",
+    "ask_vault_pass",
+)
+
+
+def cache_key(options: Mapping[str, Any], argv: Sequence[str]) -> str | None:
+    """The plan cache's key for this command line, or None when it is not cacheable."""
+    if any(options[name] for name in _FLAGS) or options["graph"] or options["verbosity"]:
+        return None
+    if any(source.rpartition("@")[2] == "prompt" for source in options["vault_ids"]):
+        return None
+    return run_key([list(argv), sorted(options.items())])
+
+
+def answer(playbook: Path, key: str, inventories: Sequence[str], argv: Sequence[str]) -> bool:
+    """Answer an unchanged run from the cache: its warnings, the run record, the lines a run
+    with every step up to date prints. False (nothing done) when the cache cannot answer."""
+    started = time.monotonic()
+    state_dir = playbook.parent / STATE_DIR
+    cache = load_cache(state_dir, key)
+    if cache is None:
+        return False
+    lock = ProjectLock(state_dir / "lock")
+    try:
+        lock.acquire()
+    except LockedError:
+        return False  # the usual way says so, after planning
+    try:
+        if cache.stale():
+            return False
+        _warn(cache.screen)
+        run_id = new_run_id()
+        meta = RunMeta(
+            run_id=run_id,
+            project_dir=str(state_dir.parent),
+            playbook=str(playbook),
+            inventory=tuple(inventories),
+            argv=tuple(argv),
+            options=cache.record["options"],  # the command line's, which the key covers
+            plan=plan_path(state_dir, run_id).name,
+        )
+        replay_record(state_dir, meta, cache)
+    finally:
+        lock.release()
+    record = state_dir / "runs" / f"{run_id}.json"
+    click.echo("\n".join(_lines(cache.screen, str(record), time.monotonic() - started)))
+    return True
+
+
+def _warn(screen: Mapping[str, Any]) -> None:
+    for warning in screen["warnings"]:
+        click.echo(f"rorunner: warning: {warning}", err=True)
+    for notice in screen["notices"]:
+        click.echo(f"rorunner: {notice}", err=True)
+
+
+def _lines(screen: Mapping[str, Any], record: str, took: float) -> list[str]:
+    from rorunner.report import (  # noqa: PLC0415 - lazy: the line formats only
+        PlayTotal,
+        final_text,
+        play_end_line,
+        record_line,
+    )
+
+    lines = [
+        play_end_line(PlayTotal(pid, name, steps), took, Counter({"skipped": steps}))
+        for pid, name, steps in screen["plays"]
+    ]
+    lines += [*screen["recap"], record_line(record)]
+    steps, hosts = screen["steps"], screen["hosts"]
+    lines.append(final_text(took, steps, hosts, Counter({"skipped": steps}), cut=False))
+    return lines
+
+
+def remember(
+    key: str,
+    recorder: InputRecorder,
+    plan: Plan,
+    engine: EngineOptions,
+    result: RunResult,
+    warnings: Sequence[str],
+) -> None:
+    """After a run: cache its plan when every step is up to date now, else drop the cache
+    of this key. Never fails the run: on any error there is simply no cache."""
+    try:
+        cache = _verified(key, recorder, plan, engine, result, warnings)
+        if cache is None:
+            forget_cache(engine.state_dir, key)
+        else:
+            save_cache(engine.state_dir, cache)
+    except Exception:
+        with contextlib.suppress(OSError):
+            forget_cache(engine.state_dir, key)
+
+
+def _verified(
+    key: str,
+    recorder: InputRecorder,
+    plan: Plan,
+    engine: EngineOptions,
+    result: RunResult,
+    warnings: Sequence[str],
+) -> PlanCache | None:
+    statuses: set[Status] = {*SUCCEEDED, "skipped"}
+    if recorder.doubt or result.interrupted or result.exit_code != 0:
+        return None
+    if any(outcome.status not in statuses for outcome in result.outcomes):
+        return None
+    from rorunner.engine import verified_noop  # noqa: PLC0415 - lazy
+    from rorunner.report import play_totals, recap_lines  # noqa: PLC0415 - lazy
+
+    proof = verified_noop(plan, engine)
+    if proof is None or recorder.current() != recorder.inputs:
+        return None
+    screen = {
+        "warnings": list(warnings),
+        "notices": list(plan.notices),
+        "plays": [[p.id, p.name, p.steps] for p in play_totals(plan)],
+        "recap": recap_lines(proof.result),
+        "steps": len(proof.steps),
+        "hosts": len(proof.result.hosts),
+    }
+    record = {
+        "plays": [p.as_json() for p in proof.plays],
+        "steps": [s.as_json() for s in proof.steps],
+        "plan": plan.render("json", status={}),
+        "reason": proof.result.outcomes[0].reason,
+        "keep_runs": engine.keep_runs,
+        "options": dict(engine.invocation.options),
+    }
+    # saved_ns: when the watched files' states were taken (the DB's were read after them)
+    return PlanCache(
+        key,
+        recorder.inputs,
+        proof.db,
+        proof.watched,
+        proof.targets,
+        record,
+        screen,
+        saved_ns=proof.db.at_ns,
+    )

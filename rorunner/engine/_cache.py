@@ -1,0 +1,93 @@
+"""Whether a plan is a verified no-op, for the plan cache (rorunner.records PlanCache): every
+step up to date in the dependency DB as a dry run decides it, read under the project lock."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rorunner.engine._check import FILES
+from rorunner.engine._db import StateDB
+from rorunner.engine._doit import saved_values
+from rorunner.engine._dry import reasons
+from rorunner.engine._lock import ProjectLock
+from rorunner.engine._lower import LoweredTask, lower_plan
+from rorunner.engine._record import _step_record
+from rorunner.engine._result import RunResult, summarise
+from rorunner.engine._step import outcome_for
+from rorunner.records import DepState, PlayRecord, StepRecord, WatchedFile, path_state
+
+if TYPE_CHECKING:
+    from rorunner.engine._run import EngineOptions
+    from rorunner.plan import Plan
+
+UP_TO_DATE = "up to date"  # a skipped step's reason, as a run records it
+
+
+@dataclass(frozen=True)
+class NoopProof:
+    """A plan with nothing to do: the DB and the files doit's check reads as they were found,
+    what its run record lists, and the result an unchanged run of it reports."""
+
+    db: DepState
+    watched: tuple[WatchedFile, ...]
+    targets: tuple[str, ...]
+    plays: tuple[PlayRecord, ...]
+    steps: tuple[StepRecord, ...]
+    result: RunResult
+
+
+def verified_noop(plan: Plan, options: EngineOptions) -> NoopProof | None:
+    """The proof that no step of `plan` would run now, or None (one would, or `always` steps,
+    or nothing ran yet)."""
+    if not plan.steps or not options.dep_file.exists():
+        return None
+    steps = lower_plan(plan, project_dir=str(options.project_dir)).steps
+    if any(lt.step.spec.always for lt in steps):
+        return None
+    with ProjectLock(options.state_dir / "lock"):
+        db = StateDB(options.dep_file)
+        try:
+            if any(reasons(steps, db)):
+                return None
+            values = saved_values(db, (lt.name for lt in steps if lt.watched))
+        finally:
+            db.dump()
+        watched = _watched(steps, values)
+        if watched is None:
+            return None
+        dep = DepState.now(options.dep_file)
+    targets = sorted({str(t) for lt in steps for t in lt.task.get("targets", ())})
+    return NoopProof(
+        db=dep,
+        watched=watched,
+        targets=tuple(targets),
+        plays=tuple(
+            PlayRecord(p.id, p.name, p.hosts, p.batches, p.max_fail_percentage) for p in plan.plays
+        ),
+        steps=tuple(_step_record(lt.name, lt.step) for lt in steps),
+        result=_unchanged_result(plan, steps),
+    )
+
+
+def _watched(
+    steps: Sequence[LoweredTask], values: dict[str, dict[str, object]]
+) -> tuple[WatchedFile, ...] | None:
+    """Each run-made file a step reads, with the digest its step's success saved."""
+    found: dict[str, WatchedFile] = {}
+    for lt in steps:
+        saved = values.get(lt.name, {}).get(FILES)
+        for path in lt.watched:
+            entry = saved.get(path) if isinstance(saved, dict) else None
+            if not isinstance(entry, list) or len(entry) != 3:
+                return None
+            found[path] = WatchedFile(path, path_state(path, "o"), str(entry[2]))
+    return tuple(found.values())
+
+
+def _unchanged_result(plan: Plan, steps: Sequence[LoweredTask]) -> RunResult:
+    """What a run of the plan reports when every step is up to date."""
+    outcomes = tuple(outcome_for(lt, "skipped", reason=UP_TO_DATE) for lt in steps)
+    hosts = tuple(dict.fromkeys(step.host for step in plan.steps))
+    return RunResult("", outcomes, summarise(hosts, outcomes))

@@ -1,0 +1,387 @@
+"""The plan cache: what an unchanged re-run needs to answer "nothing to do" without planning.
+
+A run whose every step is up to date (checked against the dependency DB under the project
+lock, issue 12) leaves `.rorunner/plan-cache/<key>.json`: the state of every input the
+planner touched, the DB's state, the files doit's check reads (targets, run-made files), and
+what the run record and the screen need. `<key>` is a digest of everything outside the files
+that a plan depends on: the command line as given, the working directory, the user, the
+environment, the interpreter and the code of rorunner itself.
+
+Inputs are recorded while the plan is made, not listed by hand: an audit hook sees each file
+opened and each directory listed (by anything but the import system), and `os.stat`,
+`os.lstat` and `os.access` are wrapped meanwhile, so a probe for a file that is not there
+(a host_vars file, a role on an earlier search path) is an input too. A file's state is its
+device, inode, mode, size, mtime and ctime: content hashing would cost what planning costs
+(a 1 GiB shipped file), and any write changes the ctime, which no user call can set back.
+A file changed within a clock tick of being read could keep all of them; such an input makes
+no cache (as git's "racy clean" entries), and neither does anything that makes a plan not a
+function of its files: a program run, a connection, a random number drawn by a template.
+
+The DB is the one input written by runs: its state plus its content's sha256, read under the
+lock; while its ctime is too recent to trust, the content is hashed again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import stat
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rorunner import __version__
+from rorunner.records._model import PlayRecord, RunRecord, StepRecord
+from rorunner.records._reader import plan_path, prune_runs, record_path
+from rorunner.records._writer import RecordWriter, RunMeta, write_atomic
+
+CACHE_DIR = "plan-cache"
+FORMAT = 1
+# Within this much of a read, a file's ctime cannot prove it unchanged: Linux stamps files
+# from a clock that advances once per tick (1-10 ms) and lags the real time by up to a tick.
+RACY_NS = 20_000_000
+# A filesystem that stamps whole seconds (ext3, FAT, some NFS): two seconds.
+RACY_COARSE_NS = 2_000_000_000
+MAX_CACHES = 16  # cache files kept per project (one per command line and environment)
+# Shell bookkeeping, not what a run depends on.
+_VOLATILE_ENV = frozenset({"_", "OLDPWD", "SHLVL"})
+# Events that make a plan depend on more than files (an audit event name, or its prefix).
+_DOUBTFUL = ("subprocess.", "os.system", "os.exec", "os.posix_spawn", "os.fork", "socket.")
+_WATCHED = frozenset({"open", "os.listdir", "os.scandir"})
+_IMPORTERS = frozenset({"importlib._bootstrap", "importlib._bootstrap_external", "zipimport"})
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+_BLOCK = 1 << 20
+_STAT, _LSTAT = os.stat, os.lstat  # the real ones: recording() wraps os.stat and os.lstat
+
+
+def path_state(path: str, kind: str) -> str:
+    """What the planner could have learned from `path` with a `kind` of access:
+    o (opened), s (stat), l (lstat), d (listed); '-' when it is not there."""
+    try:
+        info = _LSTAT(path) if kind == "l" else _STAT(path)
+    except OSError:
+        return "-"
+    ident = f"{info.st_dev}:{info.st_ino}:{info.st_mode:o}"
+    is_dir = stat.S_ISDIR(info.st_mode)
+    if is_dir and kind != "d":  # only its existence and kind (runs add files beside inputs)
+        return f"d:{ident}"
+    return f"{ident}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}"
+
+
+def racy(ctime_ns: int, now_ns: int) -> bool:
+    """Whether a change at `ctime_ns` is too close to `now_ns` to show in the stamps."""
+    coarse = ctime_ns % 1_000_000_000 == 0
+    return ctime_ns > now_ns - (RACY_COARSE_NS if coarse else RACY_NS)
+
+
+def _ctime(state: str) -> int | None:
+    parts = state.split(":")
+    return int(parts[-1]) if len(parts) == 6 else None
+
+
+def file_sha256(path: str) -> str:
+    """The sha256 of a file's content ('' when it cannot be read)."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            while block := handle.read(_BLOCK):
+                digest.update(block)
+    except OSError:
+        return ""
+    return digest.hexdigest()
+
+
+class InputRecorder:
+    """Records what planning reads (see the module doc); `doubt` says why the plan it made
+    cannot be cached ('' when it can)."""
+
+    def __init__(self) -> None:
+        self.inputs: dict[str, str] = {}  # "<kind>:<absolute path>" -> path_state
+        self.doubt = ""
+
+    def note(self, path: object, kind: str) -> None:
+        """`path` was read (or probed) with this kind of access, now."""
+        if not isinstance(path, str | bytes | os.PathLike):
+            return  # a file descriptor
+        name = os.path.abspath(os.fsdecode(path))
+        key = f"{kind}:{name}"
+        if key in self.inputs:
+            return
+        state = self.inputs[key] = path_state(name, kind)
+        ctime = _ctime(state)
+        if ctime is not None and racy(ctime, time.time_ns()) and not self.doubt:
+            self.doubt = f"{name} changed as it was read"
+
+    def event(self, name: str, args: tuple[Any, ...]) -> None:
+        """An audit event (sys.addaudithook) raised while planning."""
+        if name == "open":
+            flags = args[2] if len(args) > 2 and isinstance(args[2], int) else 0
+            if flags & _WRITE_FLAGS or "w" in str(args[1] or "") or "a" in str(args[1] or ""):
+                self.doubt = self.doubt or f"planning wrote {args[0]}"
+            self.note(args[0], "o")
+        elif name in ("os.listdir", "os.scandir"):
+            self.note(args[0] if args and args[0] is not None else ".", "d")
+        elif name.startswith(_DOUBTFUL):
+            self.doubt = self.doubt or f"planning used {name}"
+
+    def made(self, path: Path) -> None:
+        """`path`, read while planning and missing then, was just written with what planning
+        used in its place (the project's new signing key): its state is now this one."""
+        key = f"o:{os.path.abspath(path)}"
+        if self.inputs.get(key) == "-":
+            self.inputs[key] = path_state(key[2:], "o")
+
+    def current(self) -> dict[str, str]:
+        """Every recorded input's state now."""
+        return {key: path_state(key[2:], key[0]) for key in self.inputs}
+
+
+_RECORDING: list[InputRecorder] = []
+_HOOKED: list[bool] = []
+
+
+def _audit(name: str, args: tuple[Any, ...]) -> None:
+    if not _RECORDING or not (name in _WATCHED or name.startswith(_DOUBTFUL)):
+        return
+    recorder = _RECORDING[-1]
+    try:
+        caller = sys._getframe(1).f_globals.get("__name__")  # itself an event, not watched
+        if caller in _IMPORTERS:
+            return
+        recorder.event(name, args)
+    except Exception as exc:  # an audit hook must not break what it watches
+        recorder.doubt = recorder.doubt or f"recording failed: {exc!r}"
+
+
+@contextmanager
+def recording() -> Iterator[InputRecorder]:
+    """Record the inputs of what runs inside (one thread: planning)."""
+    if not _HOOKED:
+        sys.addaudithook(_audit)
+        _HOOKED.append(True)
+    recorder = InputRecorder()
+    saved = os.stat, os.lstat, os.access
+    state = random.getstate()
+    os.stat = _probe(saved[0], recorder, "s")
+    os.lstat = _probe(saved[1], recorder, "l")
+    os.access = _probe(saved[2], recorder, "s")
+    _RECORDING.append(recorder)
+    try:
+        yield recorder
+    finally:
+        _RECORDING.remove(recorder)
+        os.stat, os.lstat, os.access = saved
+        if random.getstate() != state:
+            recorder.doubt = recorder.doubt or "a template drew random numbers"
+
+
+def _probe(real: Callable[..., Any], recorder: InputRecorder, kind: str) -> Callable[..., Any]:
+    def probe(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if _RECORDING and kwargs.get("dir_fd") is None:
+            follow = kwargs.get("follow_symlinks", True)
+            recorder.note(path, kind if follow else "l")
+        return real(path, *args, **kwargs)
+
+    return probe
+
+
+def run_key(command: object, env: Mapping[str, str] | None = None) -> str:
+    """The digest of what a plan depends on besides its files: the command line (`command`,
+    JSON data), working directory, user, environment, interpreter, installed packages and
+    rorunner's code."""
+    env = os.environ if env is None else env
+    material = {
+        "format": FORMAT,
+        "command": command,
+        "cwd": os.getcwd(),
+        "ids": [os.getuid(), os.getgid()],
+        "env": sorted((k, v) for k, v in env.items() if k not in _VOLATILE_ENV),
+        "python": [sys.version, sys.executable, sys.path],
+        # a package installed or removed (not the working directory `python -m` puts first)
+        "paths": [path_state(p, "d") for p in sys.path if p and p != os.getcwd()],
+        "rorunner": [__version__, _code_state()],
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _code_state() -> str:
+    """Every module of rorunner by size and mtime (an edited checkout is another version)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    digest = hashlib.sha256()
+    stack = [root]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                if entry.is_dir() and entry.name != "__pycache__":
+                    stack.append(entry.path)
+                elif entry.name.endswith((".py", ".json")):
+                    info = entry.stat()
+                    digest.update(f"{entry.path}:{info.st_size}:{info.st_mtime_ns};".encode())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class DepState:
+    """The dependency DB as a no-op run left it: its state, content digest, and when."""
+
+    path: str
+    state: str
+    sha256: str
+    at_ns: int
+
+    @classmethod
+    def now(cls, path: Path) -> DepState:
+        """Read now (the caller holds the project lock)."""
+        return cls(str(path), path_state(str(path), "o"), file_sha256(str(path)), time.time_ns())
+
+    def changed(self) -> str:
+        """Why the DB is not as recorded ('' when it is)."""
+        if _wal_frames(self.path):
+            return "the dependency DB has uncommitted frames"
+        if path_state(self.path, "o") != self.state:
+            return "the dependency DB changed"
+        ctime = _ctime(self.state)
+        if ctime is not None and racy(ctime, self.at_ns) and file_sha256(self.path) != self.sha256:
+            return "the dependency DB changed"
+        return ""
+
+
+def _wal_frames(path: str) -> bool:
+    try:
+        return _STAT(path + "-wal").st_size > 0
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class WatchedFile:
+    """A file a local step makes and a later step reads: its state and the digest the DB
+    holds for it (the step is up to date while the content is that)."""
+
+    path: str
+    state: str
+    sha256: str
+
+    def changed(self, seen_ns: int) -> bool:
+        """Whether it changed since its state was taken (at about `seen_ns`)."""
+        if path_state(self.path, "o") != self.state:
+            return True
+        ctime = _ctime(self.state)
+        return ctime is not None and racy(ctime, seen_ns) and file_sha256(self.path) != self.sha256
+
+
+@dataclass(frozen=True)
+class PlanCache:
+    """A verified no-op: what it depended on and what its run record and output hold."""
+
+    key: str
+    inputs: Mapping[str, str]
+    db: DepState
+    watched: tuple[WatchedFile, ...]
+    targets: tuple[str, ...]  # doit's targets: a missing one makes its step run
+    record: Mapping[str, Any]  # plays, steps, plan graph text, keep_runs (replay_record)
+    screen: Mapping[str, Any]  # what the CLI prints (its own layout)
+    saved_ns: int = field(default_factory=time.time_ns)
+
+    def stale(self) -> str:
+        """Why the cache cannot answer now ('' when it can); the caller holds the lock."""
+        for key, state in self.inputs.items():
+            if path_state(key[2:], key[0]) != state:
+                return f"input changed: {key[2:]}"
+        why = self.db.changed()
+        if why:
+            return why
+        for target in self.targets:
+            if not os.path.exists(target):
+                return f"target missing: {target}"
+        for watched in self.watched:
+            if watched.changed(self.saved_ns):
+                return f"file changed: {watched.path}"
+        return ""
+
+    def as_json(self) -> dict[str, Any]:
+        """The cache file's content."""
+        return {
+            "format": FORMAT,
+            "key": self.key,
+            "saved_ns": self.saved_ns,
+            "inputs": dict(self.inputs),
+            "db": [self.db.path, self.db.state, self.db.sha256, self.db.at_ns],
+            "watched": [[w.path, w.state, w.sha256] for w in self.watched],
+            "targets": list(self.targets),
+            "record": dict(self.record),
+            "screen": dict(self.screen),
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> PlanCache:
+        """Parsed back (KeyError/TypeError/ValueError on a malformed file)."""
+        if doc["format"] != FORMAT:
+            raise ValueError("another format")
+        path, state, sha, at = doc["db"]
+        return cls(
+            key=doc["key"],
+            inputs=doc["inputs"],
+            db=DepState(path, state, sha, int(at)),
+            watched=tuple(WatchedFile(*w) for w in doc["watched"]),
+            targets=tuple(doc["targets"]),
+            record=doc["record"],
+            screen=doc["screen"],
+            saved_ns=int(doc["saved_ns"]),
+        )
+
+
+def cache_path(state_dir: Path, key: str) -> Path:
+    """Where the cache of one key lives."""
+    return state_dir / CACHE_DIR / f"{key}.json"
+
+
+def load_cache(state_dir: Path, key: str) -> PlanCache | None:
+    """The cache of `key`, or None (none, unreadable, another format or key)."""
+    try:
+        doc = json.loads(cache_path(state_dir, key).read_bytes())
+        cache = PlanCache.from_json(doc)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return cache if cache.key == key else None
+
+
+def save_cache(state_dir: Path, cache: PlanCache) -> Path:
+    """Write the cache of its key (atomically; the oldest beyond MAX_CACHES go)."""
+    path = cache_path(state_dir, cache.key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(cache.as_json(), separators=(",", ":")), encoding="utf-8")
+    tmp.replace(path)
+    caches = sorted(path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
+    for old in caches[:-MAX_CACHES]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def forget_cache(state_dir: Path, key: str) -> None:
+    """Remove the cache of `key` (a run that was not a verified no-op)."""
+    cache_path(state_dir, key).unlink(missing_ok=True)
+
+
+def replay_record(state_dir: Path, meta: RunMeta, cache: PlanCache) -> RunRecord:
+    """Write the run record (and plan graph) of an unchanged run answered by `cache`: every
+    step up to date, as a run that checked each would record it; old records are pruned."""
+    record = cache.record
+    write_atomic(plan_path(state_dir, meta.run_id), record["plan"])
+    writer = RecordWriter(
+        record_path(state_dir, meta.run_id),
+        meta,
+        [PlayRecord.from_json(p) for p in record["plays"]],
+        [StepRecord.from_json(s) for s in record["steps"]],
+    )
+    writer.all_skipped(record["reason"])
+    done = writer.finish(exit_code=0)
+    prune_runs(state_dir, max(int(record["keep_runs"]), 1))
+    return done
