@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.lab import Lab
+
 REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("rorunner.plan", "networkx", "jinja2", "doit", "paramiko", "ruamel", "rorunner.transport")
 SITE = """\
@@ -79,8 +81,14 @@ def play(
     done = subprocess.run(
         argv, capture_output=True, text=True, env=environ, cwd=project, timeout=300
     )
-    imports = [line for line in done.stderr.splitlines() if line.startswith("import time:")]
-    err = "\n".join(line for line in done.stderr.splitlines() if not line.startswith("import"))
+    return _result(done)
+
+
+def _result(done: subprocess.CompletedProcess[str]) -> Run:
+    """A finished process: its output apart from what -X importtime says it imported."""
+    lines = done.stderr.splitlines()
+    imports = [line for line in lines if line.startswith("import time:")]
+    err = "\n".join(line for line in lines if not line.startswith("import time:"))
     imported = frozenset(line.rsplit("|", 1)[1].strip() for line in imports)
     return Run(done.returncode, done.stdout, err, imported)
 
@@ -359,3 +367,47 @@ def _normal(out: str) -> str:
 
 def _step(step: dict[str, object]) -> dict[str, object]:
     return {k: v for k, v in step.items() if k not in ("started_at", "ended_at")}
+
+
+LAB_SITE = """\
+- name: lab
+  hosts: all
+  rtas:
+    - name: u
+      ship:
+        - app.conf
+      remote:
+        - cat app.conf > seen.txt
+      fetch:
+        - seen.txt
+"""
+
+
+def _lab_play(project: Path, lab: Lab) -> Run:
+    argv = [sys.executable, "-X", "importtime", "-m", "rorunner", "play", "site.yml"]
+    argv += ["-i", str(lab.inventory_ini), "--known-hosts", str(lab.known_hosts)]
+    argv += ["--private-key", str(lab.client_key)]
+    done = subprocess.run(
+        argv, capture_output=True, text=True, env=_env(), cwd=project, timeout=300
+    )
+    return _result(done)
+
+
+def test_lab_hosts_unchanged_re_run_is_answered_without_a_login(tmp_path: Path, lab: Lab) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "site.yml").write_text(LAB_SITE)
+    (project / "app.conf").write_text("v1\n")
+    cold = _lab_play(project, lab)
+    assert cold.code == 0, cold.out + cold.err
+    before = [host.accepted() for host in lab.hosts]
+    again = _lab_play(project, lab)
+    assert again.code == 0 and not again.planned, again.out + again.err
+    assert not again.imported.intersection(HEAVY)
+    assert [host.accepted() for host in lab.hosts] == before
+    (project / "app.conf").write_text("v2\n")
+    after = _lab_play(project, lab)
+    assert after.code == 0 and after.planned, after.out + after.err
+    assert all(after.ran(host.name, "u > ship") for host in lab.hosts), after.out
+    for host in lab.hosts:
+        assert (project / "fetched" / host.name / "seen.txt").read_text() == "v2\n"
