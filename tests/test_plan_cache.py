@@ -411,3 +411,35 @@ def test_lab_hosts_unchanged_re_run_is_answered_without_a_login(tmp_path: Path, 
     assert all(after.ran(host.name, "u > ship") for host in lab.hosts), after.out
     for host in lab.hosts:
         assert (project / "fetched" / host.name / "seen.txt").read_text() == "v2\n"
+
+
+def test_a_plan_from_a_pipe_is_not_cached(tmp_path: Path) -> None:
+    """-e @/dev/stdin: a file with no state to compare; each run plans with what it reads."""
+    project = make_project(tmp_path)
+    argv = [sys.executable, "-X", "importtime", "-m", "rorunner", "play", "site.yml"]
+    argv += ["-i", "hosts.ini", "--vault-password-file", PASSWORD, "-e", "@/dev/stdin"]
+    runs = [
+        _result(
+            subprocess.run(
+                argv,
+                input=f"greeting: {word}\n",
+                capture_output=True,
+                text=True,
+                env=_env(),
+                cwd=project,
+                timeout=300,
+            )
+        )
+        for word in ("one", "one", "two")
+    ]
+    assert all(run.code == 0 and run.planned for run in runs), [r.out + r.err for r in runs]
+    assert runs[2].ran("a", "remote > 01-cat"), runs[2].out
+
+
+def test_a_plan_drawing_random_numbers_is_not_cached(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    (project / "group_vars" / "all" / "plain.yml").write_text(
+        "greeting: \"{{ ['x', 'y', 'z'] | random }}\"\n"
+    )
+    runs = [play(project) for _ in range(3)]
+    assert all(run.code == 0 and run.planned for run in runs), [r.out + r.err for r in runs]

@@ -22,9 +22,9 @@ from rorunner.errors import (
     UsageError,
 )
 from rorunner.errors import exit_code_for_hosts as exit_code_for_hosts  # for the commands
-from rorunner.model import ConnectionDefaults, Inventory, Secret
 
 if TYPE_CHECKING:
+    from rorunner.model import ConnectionDefaults, Inventory
     from rorunner.vault import VaultSecrets
 
 # Subcommand -> the module whose import attaches it to `cli` (with `@cli.command`).
@@ -266,6 +266,8 @@ def connection_defaults(options: Mapping[str, Any], project: Path) -> Connection
         if known
         else (str(project / ".rorunner" / "known_hosts"), os.path.expanduser("~/.ssh/known_hosts"))
     )
+    from rorunner.model import ConnectionDefaults, Secret  # noqa: PLC0415 - lazy: see main
+
     key = options["private_key"]
     password = Secret(ask_secret("BECOME password: ")) if options["ask_become_pass"] else None
     if options["become_user"] is not None:

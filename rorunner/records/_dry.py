@@ -12,7 +12,6 @@ import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,8 @@ def dry_run_path(state_dir: Path) -> Path:
 
 def dry_run_schema_path() -> Path:
     """The JSON Schema of the dry-run state (version 1), shipped with the package."""
+    from importlib import resources  # noqa: PLC0415 - lazy: only readers of schemas need it
+
     return Path(str(resources.files("rorunner") / "schemas" / "dry-run-1.json"))
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import random
 import stat
 import sys
 import time
@@ -51,6 +50,7 @@ RACY_COARSE_NS = 2_000_000_000
 MAX_CACHES = 16  # cache files kept per project (one per command line and environment)
 # Shell bookkeeping, not what a run depends on.
 _VOLATILE_ENV = frozenset({"_", "OLDPWD", "SHLVL"})
+_VOLATILE_DIRS = ("/proc/", "/sys/", "/dev/")  # files whose state says nothing of content
 # Events that make a plan depend on more than files (an audit event name, or its prefix).
 _DOUBTFUL = ("subprocess.", "os.system", "os.exec", "os.posix_spawn", "os.fork", "socket.")
 _WATCHED = frozenset({"open", "os.listdir", "os.scandir"})
@@ -65,13 +65,22 @@ def path_state(path: str, kind: str) -> str:
     o (opened), s (stat), l (lstat), d (listed); '-' when it is not there."""
     try:
         info = _LSTAT(path) if kind == "l" else _STAT(path)
-    except OSError:
+    except (OSError, ValueError):
         return "-"
     ident = f"{info.st_dev}:{info.st_ino}:{info.st_mode:o}"
     is_dir = stat.S_ISDIR(info.st_mode)
     if is_dir and kind != "d":  # only its existence and kind (runs add files beside inputs)
         return f"d:{ident}"
     return f"{ident}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}"
+
+
+def _plain(path: str, kind: str) -> bool:
+    """Whether `path` is missing, a directory, a symbolic link or a regular file."""
+    try:
+        mode = (_LSTAT(path) if kind == "l" else _STAT(path)).st_mode
+    except (OSError, ValueError):
+        return True
+    return stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)
 
 
 def racy(ctime_ns: int, now_ns: int) -> bool:
@@ -114,9 +123,13 @@ class InputRecorder:
         if key in self.inputs:
             return
         state = self.inputs[key] = path_state(name, kind)
+        if self.doubt:
+            return
         ctime = _ctime(state)
-        if ctime is not None and racy(ctime, time.time_ns()) and not self.doubt:
+        if ctime is not None and racy(ctime, time.time_ns()):
             self.doubt = f"{name} changed as it was read"
+        elif name.startswith(_VOLATILE_DIRS) or not _plain(name, kind):
+            self.doubt = f"{name} is not a plain file"  # a pipe, a device, /proc: no state
 
     def event(self, name: str, args: tuple[Any, ...]) -> None:
         """An audit event (sys.addaudithook) raised while planning."""
@@ -165,6 +178,8 @@ def recording() -> Iterator[InputRecorder]:
     if not _HOOKED:
         sys.addaudithook(_audit)
         _HOOKED.append(True)
+    import random  # noqa: PLC0415 - lazy: the fast path never records
+
     recorder = InputRecorder()
     saved = os.stat, os.lstat, os.access
     state = random.getstate()

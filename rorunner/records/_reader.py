@@ -7,7 +7,6 @@ import os
 import shutil
 import socket
 from dataclasses import replace
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,8 @@ def plan_path(state_dir: Path, run_id: str) -> Path:
 
 def schema_path() -> Path:
     """The JSON Schema of run records (version 1), shipped with the package."""
+    from importlib import resources  # noqa: PLC0415 - lazy: only readers of schemas need it
+
     return Path(str(resources.files("rorunner") / "schemas" / "run-record-1.json"))
 
 

@@ -16,7 +16,6 @@ step's output (read from its log files as they grow), `-vv` adds connection even
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import threading
 import time
@@ -32,6 +31,7 @@ if TYPE_CHECKING:  # only types: `rorunner run` reports without loading the engi
 
     from rorunner.engine import DryRunEntry, RunResult
     from rorunner.plan import Plan
+    from rorunner.report._events import EventHandler
     from rorunner.report._live import LogFollower
 
 _WIDTH = 11  # longest status word ("unreachable") plus a space
@@ -252,7 +252,7 @@ class Reporter:
         self._cut: list[StepRef] = []  # started, then ended as not_run: an interrupt cut them
         self._started_at = time.monotonic()
         self._follower: LogFollower | None = None
-        self._log_handler: logging.Handler | None = None
+        self._log_handler: EventHandler | None = None
 
     # -- output -------------------------------------------------------------------------
 
@@ -277,10 +277,10 @@ class Reporter:
             self._follower = LogFollower(self._lock, self._write)
             self._follower.start()
         if self._live and self.verbosity >= 2:
-            self._log_handler = _EventHandler(self)
-            logger = logging.getLogger(TRANSPORT_LOGGER)
-            logger.addHandler(self._log_handler)
-            logger.setLevel(logging.INFO)
+            from rorunner.report._events import EventHandler  # noqa: PLC0415 - only for -vv
+
+            self._log_handler = EventHandler(self.lines)
+            self._log_handler.attach(TRANSPORT_LOGGER)
         return self
 
     def __exit__(
@@ -293,7 +293,7 @@ class Reporter:
         if self._follower is not None:
             self._follower.stop()
         if self._log_handler is not None:
-            logging.getLogger(TRANSPORT_LOGGER).removeHandler(self._log_handler)
+            self._log_handler.detach(TRANSPORT_LOGGER)
 
     # -- RunEvents -------------------------------------------------------------------------
 
@@ -404,16 +404,3 @@ class Reporter:
     def dry_run(self, entries: Iterable[DryRunEntry]) -> None:
         """The dry-run listing."""
         self.lines(dry_run_lines(entries))
-
-
-class _EventHandler(logging.Handler):
-    """Connection events (-vv): one line each, `[host] ssh: what happened`."""
-
-    def __init__(self, reporter: Reporter) -> None:
-        super().__init__(logging.INFO)
-        self._reporter = reporter
-
-    def emit(self, record: logging.LogRecord) -> None:
-        """Print the event."""
-        host = getattr(record, "host", "?")
-        self._reporter.lines([f"[{host}] ssh: {record.getMessage()}"])
