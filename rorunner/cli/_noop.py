@@ -23,19 +23,20 @@ from rorunner.records import (
     STATE_DIR,
     InputRecorder,
     PlanCache,
+    PlayRecord,
     ProjectLock,
     RunMeta,
+    StepRecord,
     forget_cache,
     load_cache,
     new_run_id,
-    plan_path,
     replay_record,
     run_key,
     save_cache,
 )
 
 if TYPE_CHECKING:
-    from rorunner.engine import EngineOptions, RunResult
+    from rorunner.engine import EngineOptions, NoopProof, RunResult
     from rorunner.plan import Plan
 
 # Options whose non-default value the cache cannot stand for (they are not plain inputs).
@@ -62,13 +63,13 @@ def cache_key(options: Mapping[str, Any], argv: Sequence[str]) -> str | None:
     return run_key([list(argv), sorted(options.items())])
 
 
-def answer(playbook: Path, key: str, inventories: Sequence[str], argv: Sequence[str]) -> bool:
+def answer(playbook: Path, key: str) -> bool:
     """Answer an unchanged run from the cache: its warnings, the run record, the lines a run
     with every step up to date prints. False (nothing done) when the cache cannot answer."""
-    started = time.monotonic()
+    started, clock = time.time(), time.monotonic()
     state_dir = playbook.parent / STATE_DIR
     cache = load_cache(state_dir, key)
-    if cache is None:
+    if cache is None or cache.record.get("playbook") != str(playbook):
         return False
     lock = ProjectLock(state_dir / "lock")
     try:
@@ -78,22 +79,13 @@ def answer(playbook: Path, key: str, inventories: Sequence[str], argv: Sequence[
     try:
         if cache.stale():
             return False
-        _warn(cache.screen)
-        run_id = new_run_id()
-        meta = RunMeta(
-            run_id=run_id,
-            project_dir=str(state_dir.parent),
-            playbook=str(playbook),
-            inventory=tuple(inventories),
-            argv=tuple(argv),
-            options=cache.record["options"],  # the command line's, which the key covers
-            plan=plan_path(state_dir, run_id).name,
-        )
-        replay_record(state_dir, meta, cache)
+        record = replay_record(state_dir, cache, new_run_id(), started)
+    except OSError:
+        return False  # a side file of the cache went missing: nothing was written
     finally:
         lock.release()
-    record = state_dir / "runs" / f"{run_id}.json"
-    click.echo("\n".join(_lines(cache.screen, str(record), time.monotonic() - started)))
+    _warn(cache.screen)
+    click.echo("\n".join(_lines(cache.screen, str(record), time.monotonic() - clock)))
     return True
 
 
@@ -132,36 +124,44 @@ def remember(
 ) -> None:
     """After a run: cache its plan when every step is up to date now, else drop the cache
     of this key. Never fails the run: on any error there is simply no cache."""
-    try:
-        cache = _verified(key, recorder, plan, engine, result, warnings)
-        if cache is None:
-            forget_cache(engine.state_dir, key)
-        else:
-            save_cache(engine.state_dir, cache)
-    except Exception:
+    saved = None
+    with contextlib.suppress(Exception):  # a cache is an optimisation: the run stands
+        made = _verified(key, recorder, plan, engine, result)
+        if made is not None:
+            saved = save_cache(engine.state_dir, *_cache(key, recorder, made, warnings))
+    if saved is None:
         with contextlib.suppress(OSError):
             forget_cache(engine.state_dir, key)
 
 
 def _verified(
-    key: str,
-    recorder: InputRecorder,
-    plan: Plan,
-    engine: EngineOptions,
-    result: RunResult,
-    warnings: Sequence[str],
-) -> PlanCache | None:
+    key: str, recorder: InputRecorder, plan: Plan, engine: EngineOptions, result: RunResult
+) -> tuple[Plan, EngineOptions, NoopProof] | None:
+    """The proof that the plan has nothing to do now (None: the run or the DB says it has,
+    or planning read something it could not key on, or an input changed meanwhile)."""
     statuses: set[Status] = {*SUCCEEDED, "skipped"}
     if recorder.doubt or result.interrupted or result.exit_code != 0:
         return None
     if any(outcome.status not in statuses for outcome in result.outcomes):
         return None
     from rorunner.engine import verified_noop  # noqa: PLC0415 - lazy
-    from rorunner.report import play_totals, recap_lines  # noqa: PLC0415 - lazy
 
     proof = verified_noop(plan, engine)
     if proof is None or recorder.current() != recorder.inputs:
         return None
+    return plan, engine, proof
+
+
+def _cache(
+    key: str,
+    recorder: InputRecorder,
+    made: tuple[Plan, EngineOptions, NoopProof],
+    warnings: Sequence[str],
+) -> tuple[PlanCache, str, tuple[RunMeta, Sequence[PlayRecord], Sequence[StepRecord], str]]:
+    """The cache, the plan graph and what the record template is made of."""
+    from rorunner.report import play_totals, recap_lines  # noqa: PLC0415 - lazy
+
+    plan, engine, proof = made
     screen = {
         "warnings": list(warnings),
         "notices": list(plan.notices),
@@ -170,22 +170,26 @@ def _verified(
         "steps": len(proof.steps),
         "hosts": len(proof.result.hosts),
     }
-    record = {
-        "plays": [p.as_json() for p in proof.plays],
-        "steps": [s.as_json() for s in proof.steps],
-        "plan": plan.render("json", status={}),
-        "reason": proof.result.outcomes[0].reason,
-        "keep_runs": engine.keep_runs,
-        "options": dict(engine.invocation.options),
-    }
-    # saved_ns: when the watched files' states were taken (the DB's were read after them)
-    return PlanCache(
+    asked = engine.invocation
+    meta = RunMeta(
+        run_id="",
+        project_dir=str(engine.project_dir),
+        playbook=asked.playbook,
+        inventory=asked.inventory,
+        argv=asked.argv,
+        options=asked.options,
+        command=asked.command,
+    )
+    extra = {"playbook": asked.playbook, "keep_runs": engine.keep_runs}
+    cache = PlanCache(
         key,
         recorder.inputs,
         proof.db,
         proof.watched,
         proof.targets,
-        record,
+        extra,
         screen,
-        saved_ns=proof.db.at_ns,
+        saved_ns=proof.db.at_ns,  # when the watched files' states were taken (just before)
     )
+    reason = proof.result.outcomes[0].reason
+    return cache, plan.render("json", status={}), (meta, proof.plays, proof.steps, reason)

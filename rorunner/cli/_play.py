@@ -87,7 +87,7 @@ def play(**options: Any) -> None:
     habits = Habits.of(options)
     argv = _argv()
     cache = cache_key(options, argv)
-    if cache is not None and answer(playbook, cache, options["inventories"], argv):
+    if cache is not None and answer(playbook, cache):
         return
     asked = invocation(playbook, options)
     from rorunner.engine import EngineOptions  # noqa: PLC0415 - lazy: keeps other commands light

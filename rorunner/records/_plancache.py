@@ -29,14 +29,14 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from rorunner import __version__
-from rorunner.records._model import PlayRecord, RunRecord, StepRecord
+from rorunner.records._model import PlayRecord, StepRecord, utc_iso
 from rorunner.records._reader import plan_path, prune_runs, record_path
 from rorunner.records._writer import RecordWriter, RunMeta, write_atomic
 
@@ -215,7 +215,7 @@ def run_key(command: object, env: Mapping[str, str] | None = None) -> str:
         "format": FORMAT,
         "command": command,
         "cwd": os.getcwd(),
-        "ids": [os.getuid(), os.getgid()],
+        "ids": [os.getuid(), os.getgid(), os.uname().nodename],  # the record's user, host
         "env": sorted((k, v) for k, v in env.items() if k not in _VOLATILE_ENV),
         "python": [sys.version, sys.executable, sys.path],
         # a package installed or removed (not the working directory `python -m` puts first)
@@ -300,7 +300,7 @@ class PlanCache:
     db: DepState
     watched: tuple[WatchedFile, ...]
     targets: tuple[str, ...]  # doit's targets: a missing one makes its step run
-    record: Mapping[str, Any]  # plays, steps, plan graph text, keep_runs (replay_record)
+    record: Mapping[str, Any]  # playbook, keep_runs; token, pid: see save_cache
     screen: Mapping[str, Any]  # what the CLI prints (its own layout)
     saved_ns: int = field(default_factory=time.time_ns)
 
@@ -367,36 +367,98 @@ def load_cache(state_dir: Path, key: str) -> PlanCache | None:
     return cache if cache.key == key else None
 
 
-def save_cache(state_dir: Path, cache: PlanCache) -> Path:
-    """Write the cache of its key (atomically; the oldest beyond MAX_CACHES go)."""
+def save_cache(
+    state_dir: Path,
+    cache: PlanCache,
+    plan: str,
+    record: tuple[RunMeta, Sequence[PlayRecord], Sequence[StepRecord], str],
+) -> Path | None:
+    """Write the cache of its key beside its no-op's plan graph (`plan`) and the record
+    template of `record` (meta, plays, steps, the skipped steps' reason); the oldest caches
+    beyond MAX_CACHES go. None when no record template could be made."""
+    folder = state_dir / CACHE_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    token = os.urandom(8).hex()  # the side files of this save, whatever saves run at once
+    stem = folder / f"{cache.key}.{token}"
+    if not _record_template(Path(f"{stem}.record"), *record):
+        Path(f"{stem}.record").unlink(missing_ok=True)
+        return None
+    Path(f"{stem}.plan").write_text(plan, encoding="utf-8")
+    extra = {**cache.record, "token": token, "pid": os.getpid()}
+    doc = replace(cache, record=extra).as_json()
     path = cache_path(state_dir, cache.key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(cache.as_json(), separators=(",", ":")), encoding="utf-8")
-    tmp.replace(path)
-    caches = sorted(path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
+    write_atomic(path, json.dumps(doc, separators=(",", ":")))
+    _prune(folder, cache.key, token)
+    return path
+
+
+def _prune(folder: Path, key: str, token: str) -> None:
+    """Drop this key's older side files, and the oldest caches beyond MAX_CACHES."""
+    caches = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
+    gone = {p.stem for p in caches[:-MAX_CACHES]}
     for old in caches[:-MAX_CACHES]:
         old.unlink(missing_ok=True)
+    for side in folder.glob("*.*.*"):
+        name, mark = side.name.split(".", 2)[:2]
+        if name in gone or (name == key and mark != token):
+            side.unlink(missing_ok=True)
+
+
+# The record an unchanged run leaves is made once, by RecordWriter, with stand-ins for what
+# differs between runs (its id, process, times), which each run the cache answers fills in.
+_START = 4102444800.0  # 2100-01-01T00:00:00Z: when the run and each of its steps started
+_TOOK = 0.777  # the run's duration
+_RUN_ID = "rorunner-plan-cache-run"
+
+
+def _pid_text(pid: int) -> str:
+    return f'"pid": {pid}, '
+
+
+def _record_template(
+    path: Path, meta: RunMeta, plays: Sequence[PlayRecord], steps: Sequence[StepRecord], reason: str
+) -> bool:
+    """Write the template; False when a stand-in is not found exactly where expected."""
+    now = [_START]
+    stand_in = replace(meta, run_id=_RUN_ID, plan=f"{_RUN_ID}.plan.json")
+    writer = RecordWriter(path, stand_in, plays, steps, clock=lambda: now[0])
+    writer.all_skipped(reason)
+    now[0] = _START + _TOOK
+    writer.finish(exit_code=0)
+    text = path.read_text(encoding="utf-8")
+    expected = {
+        utc_iso(_START): 2 * len(steps) + 1,
+        utc_iso(_START + _TOOK): 2,  # ended_at, updated_at
+        _RUN_ID: 2,  # run_id, plan
+        f'"duration": {_TOOK}, ': 1,
+        _pid_text(os.getpid()): 1,
+    }
+    return all(text.count(part) == count for part, count in expected.items())
+
+
+def replay_record(state_dir: Path, cache: PlanCache, run_id: str, started: float) -> Path:
+    """Write the run record and plan graph of an unchanged run (`run_id`, begun at `started`)
+    answered by `cache`, as a run that checked every step would record them; prune old
+    records. Returns the record's path."""
+    stem = state_dir / CACHE_DIR / f"{cache.key}.{cache.record['token']}"
+    template = Path(f"{stem}.record").read_text(encoding="utf-8")
+    plan = Path(f"{stem}.plan").read_text(encoding="utf-8")
+    ended = max(time.time(), started)
+    took = round(ended - started, 3)
+    text = (
+        template.replace(utc_iso(_START), utc_iso(started))
+        .replace(utc_iso(_START + _TOOK), utc_iso(ended))
+        .replace(_RUN_ID, run_id)
+        .replace(f'"duration": {_TOOK}, ', f'"duration": {took}, ')
+        .replace(_pid_text(int(cache.record["pid"])), _pid_text(os.getpid()))
+    )
+    write_atomic(plan_path(state_dir, run_id), plan)
+    path = record_path(state_dir, run_id)
+    write_atomic(path, text)
+    prune_runs(state_dir, max(int(cache.record["keep_runs"]), 1))
     return path
 
 
 def forget_cache(state_dir: Path, key: str) -> None:
     """Remove the cache of `key` (a run that was not a verified no-op)."""
     cache_path(state_dir, key).unlink(missing_ok=True)
-
-
-def replay_record(state_dir: Path, meta: RunMeta, cache: PlanCache) -> RunRecord:
-    """Write the run record (and plan graph) of an unchanged run answered by `cache`: every
-    step up to date, as a run that checked each would record it; old records are pruned."""
-    record = cache.record
-    write_atomic(plan_path(state_dir, meta.run_id), record["plan"])
-    writer = RecordWriter(
-        record_path(state_dir, meta.run_id),
-        meta,
-        [PlayRecord.from_json(p) for p in record["plays"]],
-        [StepRecord.from_json(s) for s in record["steps"]],
-    )
-    writer.all_skipped(record["reason"])
-    done = writer.finish(exit_code=0)
-    prune_runs(state_dir, max(int(record["keep_runs"]), 1))
-    return done
