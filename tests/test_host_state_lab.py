@@ -275,3 +275,55 @@ def test_verify_with_an_unreachable_host_reports_it_and_repairs_the_others(
     again = _play(a, lab, "--verify")
     assert again.returncode == 0, again.stdout + again.stderr
     assert _ran(again) == []
+
+
+TAGGED_BOOK = """\
+- name: deploy
+  hosts: all
+  remote_dir: "{remote_dir}"
+  rtas:
+    - name: a
+      tags: [a]
+      ship:
+        - a.conf
+      remote:
+        - {{name: use, run: cp a.conf a.out}}
+    - name: b
+      tags: [b]
+      ship:
+        - b.conf
+      remote:
+        - {{name: use, run: cp b.conf b.out}}
+"""
+
+
+def test_a_run_whose_steps_all_run_keeps_the_records_of_the_other_steps(
+    tmp_path: Path, lab: Lab
+) -> None:
+    # --force -t a: every recorded step of the plan runs, so no host is read before the run;
+    # its state is read just before its first record is written, and b's records stay.
+    tag = tmp_path.name
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "site.yml").write_text(TAGGED_BOOK.format(remote_dir=remote_dir_for(tag)))
+    (project / "a.conf").write_text("a\n")
+    (project / "b.conf").write_text("b\n")
+    assert _play(project, lab).returncode == 0
+    forced = _play(project, lab, "--force", "-t", "a")
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert _ran(forced) == sorted(
+        f"{h.name} > 01-deploy > a > {s}"
+        for h in lab.hosts
+        for s in ("ship > files", "remote > use")
+    )
+    for host in lab.hosts:
+        state = json.loads((_work(lab, host.name, tag) / STATE_FILE).read_text())["steps"]
+        assert sorted(name.split("/", 1)[1] for name in state) == [
+            "01-deploy/a/remote/use",
+            "01-deploy/a/ship/files",
+            "01-deploy/b/remote/use",
+            "01-deploy/b/ship/files",
+        ]
+    verified = _play(project, lab, "--verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert _ran(verified) == []

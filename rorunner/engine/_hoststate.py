@@ -4,8 +4,12 @@ against a second controller (another checkout, other inputs) and a changed or re
 Each work dir holds `.rorunner-state.json` (one line of JSON, 0600, owned by the login user,
 written whole to a temp file and renamed): for every ship and remote step applied there, its
 signature, and for a ship step the sha256 of each file it shipped (secret files excepted).
-One command per host reads every state file of the host's work dirs and the checksums of
-every file the plan ships there, in one round trip; the run then compares.
+Before a run, one command per host whose state could change what runs (a host with a recorded
+step that would not run otherwise; with --verify, every host) reads every state file of the
+host's work dirs and the checksums of every file the plan ships there, in one round trip; the
+run then compares. A host whose recorded steps all run anyway (a cold run, --force) is not
+read before the run: its state files are read over SFTP (no command, no process on the host)
+just before its first record is written, so the records of other steps are kept.
 Steps acting as another user (become) are not recorded: their work dirs are that user's.
 """
 
@@ -33,6 +37,7 @@ if TYPE_CHECKING:
 STATE_FILE = ".rorunner-state.json"
 FORMAT = 1
 READ_TIMEOUT = 120.0  # seconds for the one command that reads a host's state
+STATE_LIMIT = 64 << 20  # bytes of one state file read over SFTP (larger: unreadable)
 _MISSING = "-"
 
 
@@ -85,6 +90,12 @@ class HostStates:
         """Hosts having steps the state records, in plan order."""
         return tuple(self._steps)
 
+    def undecided(self, hosts: Iterable[str], going: Collection[str]) -> list[str]:
+        """Of `hosts`, those with a recorded step not in `going`: only their state can make
+        more steps run (a step that runs anyway is no drift cause)."""
+        steps = self._steps
+        return [h for h in hosts if any(lt.name not in going for lt in steps.get(h, ()))]
+
     def read_all(
         self, hosts: Iterable[str], pool: TransportPool, workers: int
     ) -> dict[str, RorunnerError]:
@@ -128,6 +139,22 @@ class HostStates:
         state.sums = {p: line[2:] for p, line in zip(paths, lines[len(dirs) :], strict=True)}
         state.read = True
 
+    def _load_locked(self, host: str, state: _Host, pool: TransportPool) -> None:
+        """Read the host's state files over SFTP (the checksums of shipped files are only for
+        the drift check before a run, which this host did not need)."""
+        steps = self._steps[host]
+        try:
+            transport = pool.get(steps[0].step.conn)
+            for directory in dict.fromkeys(lt.step.remote_dir for lt in steps):
+                data = transport.read(posixpath.join(directory, STATE_FILE), STATE_LIMIT)
+                records = None if data is None else _parse(data.decode(errors="replace").strip())
+                state.found = state.found or records is not None
+                state.dirs[directory] = records or {}
+        except RorunnerError as exc:
+            state.error = exc
+            return
+        state.read = True
+
     def drifted(self) -> dict[str, str]:
         """Steps of the hosts read whose state on the host differs from what this project
         would apply, with why."""
@@ -150,12 +177,12 @@ class HostStates:
         if state is None or not tracked(step):
             return
         with state.lock:
-            if not state.read:
-                self._read_locked(step.host, state, pool)
-                if isinstance(state.error, UnreachableError):
-                    raise state.error
-                if not state.read:  # unreadable: not written (--verify then runs it again)
-                    return
+            if not state.read and state.error is None:
+                self._load_locked(step.host, state, pool)
+            if isinstance(state.error, UnreachableError):
+                raise state.error
+            if not state.read:  # unreadable: not written (--verify then runs it again)
+                return
             records = state.dirs.setdefault(step.remote_dir, {})
             record: dict[str, Any] = {"signature": step.signature}
             files = {path: _digest(move) for path, move in shipped(step)}

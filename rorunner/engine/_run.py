@@ -122,14 +122,16 @@ def _expected(
 ) -> tuple[list[LoweredTask], dict[str, RorunnerError]]:
     """The steps that will run, and the hosts whose state could not be read (with why).
 
-    The state of each host that will be contacted anyway (with --verify: of every host)
-    is read first, in one round trip per host; steps that drifted there, and the steps they
-    feed, are marked stale. Secret files come back for a play that runs a step."""
+    The state of each host that will be contacted anyway and has a recorded step that would
+    not run (with --verify: of every host) is read first, in one round trip per host; steps
+    that drifted there, and the steps they feed, are marked stale. Secret files come back for
+    a play that runs a step."""
     expected = likely_to_run(steps, db, options.force)
-    check = states.hosts() if options.verify else hosts_to_prewarm(lt.step for lt in expected)
+    going = {lt.name for lt in expected}
+    contacted = hosts_to_prewarm(lt.step for lt in expected)
+    check = states.hosts() if options.verify else states.undecided(contacted, going)
     unread = states.read_all(check, pool, options.forks)
     if not options.force:
-        going = {lt.name for lt in expected}
         drift = drift_reasons(plan, states, going)
         for lowered in steps:
             if lowered.name in drift and lowered.name not in going:
