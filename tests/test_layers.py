@@ -61,6 +61,7 @@ ONLY: dict[str, frozenset[str]] = {
 THIRD_PARTY: dict[str, tuple[str, ...]] = {
     "click": ("cli",),
     "paramiko": ("rorunner.transport._ssh",),
+    "invoke": ("rorunner.transport._ssh",),  # paramiko's, for ssh_config Match exec only
     "networkx": ("plan",),
     "jinja2": ("plan",),
     "yaml": ("plan",),  # PyYAML: the to_yaml/to_nice_yaml filters

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import socket
@@ -672,3 +673,28 @@ def test_aead_ciphers_go_first_and_nothing_is_dropped() -> None:
         "aes256-ctr",
     )
     assert prefer_ciphers(("aes128-ctr", "aes192-ctr")) == ("aes128-ctr", "aes192-ctr")
+
+
+def test_match_exec_in_ssh_config_runs_although_invoke_is_not_imported_up_front(
+    tmp_path: Path,
+) -> None:
+    # paramiko runs `Match exec` through invoke; rorunner.transport keeps invoke out of a run
+    # until a config has one (a fresh interpreter: this one may have imported it already).
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        'Match host web1 exec "test -e {flag}"\n  Port 2201\nHost *\n  Port 2202\n'.format(
+            flag=tmp_path / "flag"
+        )
+    )
+    code = (
+        "import sys\n"
+        "from rorunner.model import ConnectionSpec\n"
+        "from rorunner.transport._ssh_connect import resolve_target\n"
+        "assert sys.modules.get('invoke') is None, 'invoke imported up front'\n"
+        "print(resolve_target(ConnectionSpec(address='web1', ssh_config=sys.argv[1])).port)\n"
+    )
+    argv = [sys.executable, "-c", code, str(config)]
+    run = functools.partial(subprocess.run, argv, cwd=REPO, capture_output=True, text=True)
+    assert run(timeout=60).stdout.strip() == "2202"
+    (tmp_path / "flag").touch()
+    assert run(timeout=60).stdout.strip() == "2201"

@@ -30,6 +30,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -85,11 +86,29 @@ def config_path(spec: ConnectionSpec) -> str | None:
     return None
 
 
+_MATCH_EXEC = re.compile(r"^\s*match\b.*\bexec\b", re.IGNORECASE | re.MULTILINE)
+
+
+def load_invoke() -> None:
+    """Give paramiko invoke, which runs `Match exec` (rorunner.transport kept it out)."""
+    config: Any = paramiko.config
+    if config.invoke is None:
+        if sys.modules.get("invoke", ...) is None:
+            del sys.modules["invoke"]
+        try:
+            import invoke  # noqa: PLC0415 - only for a config that needs it
+        except ImportError:
+            return  # paramiko says so when it meets the Match exec
+        config.invoke = invoke
+
+
 @functools.lru_cache(maxsize=16)
 def _parsed(path: str, mtime_ns: int, size: int) -> tuple[_RawConfig, dict[str, tuple[int, str]]]:
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
             text = handle.read()
+        if _MATCH_EXEC.search(text):
+            load_invoke()
         config = _RawConfig.from_text(text)
     except (OSError, paramiko.SSHException, ValueError) as exc:
         raise InputError(f"cannot read ssh_config: {exc}", path) from None
