@@ -13,6 +13,8 @@ import os
 import re
 import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import tomllib
 from collections.abc import Callable, Mapping
@@ -319,3 +321,20 @@ def test_a_success_is_committed_as_one_row_write(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "deps.sqlite") as other:
         (row,) = other.execute("select task_data from doit where task_id='t'").fetchone()
     assert {"_values_:", "checker:", "deps:"} <= set(json.loads(row))
+
+
+def test_a_run_skips_doits_command_line_and_the_package_still_works() -> None:
+    # The engine imports doit's modules without doit's package __init__ (its command line,
+    # ~30 ms); the package's own attributes still work on first use (tasks._doitinit).
+    code = (
+        "import sys\n"
+        "import rorunner.engine, rorunner.tasks\n"
+        "print('doit.doit_cmd' in sys.modules)\n"
+        "import doit\n"
+        "print(callable(doit.run), doit.__version__ == doit.version.VERSION)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.split() == ["False", "True", "True"], done.stderr

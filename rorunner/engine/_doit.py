@@ -17,6 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
+import rorunner.tasks  # noqa: F401 - first: doit without its package init (tasks._doitinit)
+
+# isort: split
 from doit.control import TaskControl
 from doit.dependency import Dependency
 from doit.exceptions import BaseFail, InvalidCommand, InvalidTask, UnmetDependency

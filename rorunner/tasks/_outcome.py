@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import rorunner.tasks._doitinit  # noqa: F401 - before the first doit import
+
+# isort: split
 from doit.exceptions import BaseFail, TaskFailed
 
 from rorunner.errors import RorunnerError, TransportError
