@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 import tomllib
 from collections.abc import Callable, Mapping
 from importlib.metadata import version
@@ -25,7 +26,7 @@ from typing import Any
 import pytest
 
 from rorunner.engine._check import StepCheck
-from rorunner.engine._db import StateDB
+from rorunner.engine._db import STARTED, StateDB
 from rorunner.engine._doit import doit_task, out_of_date, run_tasks, saved_values
 from rorunner.errors import RorunnerError
 
@@ -128,10 +129,15 @@ def test_every_stored_value_is_committed_before_the_run_ends(tmp_path: Path) -> 
     rows: dict[str, Any] = {}
 
     def read_first_row() -> dict[str, Any]:
-        # A second connection, as a killed run's successor would open the file.
-        with sqlite3.connect(db) as other:
-            row = other.execute("select task_data from doit where task_id='first'").fetchone()
-        rows["first"] = json.loads(row[0]) if row else None
+        # A second connection, as a killed run's successor would open the file; the DB's
+        # writer thread commits within moments, and the run cannot end before this returns.
+        deadline = time.monotonic() + 30
+        while "first" not in rows or (rows["first"] is None and time.monotonic() < deadline):
+            with sqlite3.connect(db) as other:
+                found = other.execute("select task_data from doit where task_id='first'")
+                row = found.fetchone()
+            rows["first"] = json.loads(row[0]) if row else None
+            time.sleep(0 if row else 0.01)
         return {}
 
     _run(
@@ -154,6 +160,9 @@ def test_a_started_marker_hides_the_last_success_until_doit_stores_the_next(
     _run(db_path, [_task("t", SIG.values_now)])
     db = StateDB(db_path)
     db.mark_started("t")
+    with sqlite3.connect(db_path) as other:  # committed before mark_started returns
+        row = other.execute("select task_data from doit where task_id='t'").fetchone()
+    assert json.loads(row[0]) == {STARTED: True}
     db.dump()
     db = StateDB(db_path)  # durable: what a killed run leaves
     assert db.started("t") and db.in_("t") and saved_values(db, ["t"]) == {"t": {}}

@@ -8,6 +8,14 @@ doit stores a task's values only after the task succeeded, so any row it wrote
 describes a finished task. WAL with synchronous=NORMAL makes each commit
 survive a killed process without an fsync per write.
 
+Rows are committed by one writer thread, in the order they were stored, every row waiting
+at that moment in one transaction: doit's dispatching thread (which stores successes) and
+the steps' threads never wait on sqlite, nor on each other's writes. A success is committed
+within moments of its step's end (a kill -9 in between repeats that step, as for a step in
+flight). What must be on disk before something acts waits for its commit: a started marker
+that replaces a stored row (a step about to run must not keep an old success), and a stale
+marker.
+
 doit stores a success as several values (the action's values, the result, the file-deps
 checker, the deps list): inside `one_write(task)` they are written as one row, once, when
 all are set, instead of one commit per value (a killed run leaves the started marker or
@@ -23,6 +31,7 @@ play ran, so a play's local_after must; issue 10), committed before that cause a
 from __future__ import annotations
 
 import json
+import queue
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -82,6 +91,9 @@ class StateDB:
             task_id: self.codec.decode(data)
             for task_id, data in self._conn.execute("select task_id, task_data from doit")
         }
+        self._writes: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._failure: sqlite3.Error | None = None  # the writer's, raised to the next caller
 
     def get(self, task_id: str, dependency: str) -> Any:
         """Value stored for (task, key), or None."""
@@ -123,28 +135,35 @@ class StateDB:
         """Forget a task (doit calls this when a task fails)."""
         with self._lock:
             self._rows.pop(task_id, None)
-            if self._conn is not None:
-                self._conn.execute("delete from doit where task_id=?", (task_id,))
+            self._send(_Write("delete from doit where task_id=?", (task_id,)))
 
     def remove_all(self) -> None:
         """Forget every task."""
         with self._lock:
             self._rows.clear()
-            if self._conn is not None:
-                self._conn.execute("delete from doit")
+            self._send(_Write("delete from doit", ()))
 
     def dump(self) -> None:
-        """Close the DB (every row is already committed); later writes are dropped."""
+        """Commit what is waiting and close the DB; later writes are dropped."""
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            writer, conn, self._conn, self._writer = self._writer, self._conn, None, None
+            if writer is not None:
+                self._writes.put(None)
+        if writer is not None:
+            writer.join()
+        if conn is not None:
+            conn.close()
 
     def mark_started(self, task_id: str) -> None:
-        """Replace the task's row by a started marker, committed before the step acts."""
+        """Replace the task's row by a started marker, committed before the step acts when it
+        replaces a stored row (an old success must not outlive the step's start)."""
         with self._lock:
+            stored = bool(self._rows.get(task_id))
             self._rows[task_id] = {STARTED: True}
-            self._write(task_id, self._rows[task_id])
+            done = self._write(task_id, self._rows[task_id], wait=stored)
+        if done is not None:
+            done.wait()
+            self._raise_failure()
 
     def started(self, task_id: str) -> bool:
         """Whether the task's last run started and was never recorded as finished."""
@@ -155,18 +174,83 @@ class StateDB:
         """Replace the task's row by `reason` (why it must run again), committed now."""
         with self._lock:
             self._rows[task_id] = {STALE: reason}
-            self._write(task_id, self._rows[task_id])
+            done = self._write(task_id, self._rows[task_id], wait=True)
+        if done is not None:
+            done.wait()
+            self._raise_failure()
 
     def stale(self, task_id: str) -> str:
         """Why the task must run again ('' when it was not marked stale)."""
         with self._lock:
             return str(self._rows.get(task_id, {}).get(STALE) or "")
 
-    def _write(self, task_id: str, row: dict[str, Any]) -> None:
-        # A step still running when the run ends (interrupted) finds the DB closed:
-        # its row stays as it was, so it runs again next time.
-        if self._conn is None:
-            return
-        self._conn.execute(
-            "insert or replace into doit values (?, ?)", (task_id, self.codec.encode(row))
+    def _write(
+        self, task_id: str, row: dict[str, Any], wait: bool = False
+    ) -> threading.Event | None:
+        """Queue the row's write (caller holds the lock); with `wait`, the event set once it
+        is committed."""
+        write = _Write(
+            "insert or replace into doit values (?, ?)",
+            (task_id, self.codec.encode(row)),
+            threading.Event() if wait else None,
         )
+        return write.done if self._send(write) else None
+
+    def _send(self, write: _Write) -> bool:
+        """Queue `write` for the writer thread (caller holds the lock); False when the DB is
+        closed: a step still running when the run ends (interrupted) leaves its row as it
+        was, so it runs again next time."""
+        self._raise_failure()
+        if self._conn is None:
+            return False
+        if self._writer is None:
+            self._writer = threading.Thread(
+                target=self._commit_loop, args=(self._conn,), name="rorunner-db", daemon=True
+            )
+            self._writer.start()
+        self._writes.put(write)
+        return True
+
+    def _commit_loop(self, conn: sqlite3.Connection) -> None:
+        """Commit the queued writes, those waiting together in one transaction, until None."""
+        while True:
+            batch = [self._writes.get()]
+            while batch[-1] is not None:
+                try:
+                    batch.append(self._writes.get_nowait())
+                except queue.Empty:
+                    break
+            writes = [w for w in batch if w is not None]
+            if writes and self._failure is None:
+                self._commit(conn, writes)
+            for write in writes:
+                if write.done is not None:
+                    write.done.set()
+            if batch[-1] is None:
+                return
+
+    def _commit(self, conn: sqlite3.Connection, writes: list[_Write]) -> None:
+        try:
+            with conn:  # one transaction
+                conn.execute("begin")
+                for write in writes:
+                    conn.execute(write.sql, write.args)
+        except sqlite3.Error as exc:
+            self._failure = exc
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+
+class _Write:
+    """One statement for the writer thread; `done` is set once it is committed."""
+
+    __slots__ = ("args", "done", "sql")
+
+    def __init__(
+        self, sql: str, args: tuple[str, ...] | tuple[()], done: threading.Event | None = None
+    ) -> None:
+        self.sql = sql
+        self.args = args
+        self.done = done
