@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -160,15 +161,13 @@ class StepAction:
     def _logs(self, planned: bool = False) -> dict[str, str | None]:
         """The step's log files: those that exist, or (`planned`) where a command step's
         output will go."""
-        if self.log_stem is None:
-            return {}
-        if planned and self.lowered.step.spec.kind not in COMMAND_KINDS:
-            return {}
-        out = self.log_stem.with_name(self.log_stem.name + ".stdout")
-        err = self.log_stem.with_name(self.log_stem.name + ".stderr")
+        if self.log_stem is None or self.lowered.step.spec.kind not in COMMAND_KINDS:
+            return {}  # only command steps write logs
+        out = f"{self.log_stem}.stdout"
+        err = f"{self.log_stem}.stderr"
         return {
-            "stdout": str(out) if planned or out.exists() else None,
-            "stderr": str(err) if planned or err.exists() else None,
+            "stdout": out if planned or os.path.exists(out) else None,
+            "stderr": err if planned or os.path.exists(err) else None,
         }
 
 
