@@ -173,6 +173,21 @@ def test_a_started_marker_hides_the_last_success_until_doit_stores_the_next(
     db.dump()
 
 
+def test_a_failed_commit_reaches_the_next_write_and_nothing_waits_for_it(tmp_path: Path) -> None:
+    db_path = tmp_path / "deps.sqlite"
+    db = StateDB(db_path)
+    db.set("t", "k", 1)
+    db.dump()
+    db = StateDB(db_path)
+    with sqlite3.connect(db_path) as other:  # every later statement of the writer fails
+        other.execute("drop table doit")
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        db.mark_started("t")  # replaces a stored row: waits for the commit, which failed
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        db.set("u", "k", 1)
+    db.dump()
+
+
 def test_failed_dependencies_and_raising_actions_are_reported(tmp_path: Path) -> None:
     def boom() -> dict[str, Any]:
         raise ValueError("broken action")

@@ -39,11 +39,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from rorunner.errors import RorunnerError
+
 SCHEMA = "create table if not exists doit (task_id text primary key, task_data text)"
 # Our key in a task's row (doit's own keys never start with "rorunner").
 STARTED = "rorunner:started"
 STALE = "rorunner:stale"
 _MARKERS = (STARTED, STALE)
+COMMIT_LIMIT = 300.0  # seconds a write that must be on disk waits for the writer thread
 
 
 class Codec(Protocol):
@@ -93,7 +96,7 @@ class StateDB:
         }
         self._writes: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
-        self._failure: sqlite3.Error | None = None  # the writer's, raised to the next caller
+        self._failure: Exception | None = None  # the writer's, raised to the next caller
 
     def get(self, task_id: str, dependency: str) -> Any:
         """Value stored for (task, key), or None."""
@@ -150,7 +153,9 @@ class StateDB:
             if writer is not None:
                 self._writes.put(None)
         if writer is not None:
-            writer.join()
+            writer.join(COMMIT_LIMIT)
+            if writer.is_alive():
+                return  # stuck on the disk: its connection is left to it
         if conn is not None:
             conn.close()
 
@@ -161,9 +166,7 @@ class StateDB:
             stored = bool(self._rows.get(task_id))
             self._rows[task_id] = {STARTED: True}
             done = self._write(task_id, self._rows[task_id], wait=stored)
-        if done is not None:
-            done.wait()
-            self._raise_failure()
+        self._committed(done)
 
     def started(self, task_id: str) -> bool:
         """Whether the task's last run started and was never recorded as finished."""
@@ -175,9 +178,7 @@ class StateDB:
         with self._lock:
             self._rows[task_id] = {STALE: reason}
             done = self._write(task_id, self._rows[task_id], wait=True)
-        if done is not None:
-            done.wait()
-            self._raise_failure()
+        self._committed(done)
 
     def stale(self, task_id: str) -> str:
         """Why the task must run again ('' when it was not marked stale)."""
@@ -211,6 +212,12 @@ class StateDB:
         self._writes.put(write)
         return True
 
+    def _committed(self, done: threading.Event | None) -> None:
+        """Wait (bounded) until the write of `done` is on disk; raise the writer's error."""
+        if done is not None and not done.wait(COMMIT_LIMIT):
+            raise RorunnerError(f"the dependency DB did not commit within {COMMIT_LIMIT:g}s")
+        self._raise_failure()
+
     def _commit_loop(self, conn: sqlite3.Connection) -> None:
         """Commit the queued writes, those waiting together in one transaction, until None."""
         while True:
@@ -221,11 +228,13 @@ class StateDB:
                 except queue.Empty:
                     break
             writes = [w for w in batch if w is not None]
-            if writes and self._failure is None:
-                self._commit(conn, writes)
-            for write in writes:
-                if write.done is not None:
-                    write.done.set()
+            try:
+                if writes and self._failure is None:
+                    self._commit(conn, writes)
+            finally:
+                for write in writes:
+                    if write.done is not None:
+                        write.done.set()
             if batch[-1] is None:
                 return
 
@@ -235,7 +244,7 @@ class StateDB:
                 conn.execute("begin")
                 for write in writes:
                     conn.execute(write.sql, write.args)
-        except sqlite3.Error as exc:
+        except Exception as exc:  # raised to the next caller: the run stops on it
             self._failure = exc
 
     def _raise_failure(self) -> None:
