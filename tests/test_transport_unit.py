@@ -689,8 +689,10 @@ def test_match_exec_in_ssh_config_runs_although_invoke_is_not_imported_up_front(
     code = (
         "import sys\n"
         "from rorunner.model import ConnectionSpec\n"
+        "from rorunner.transport import Pool\n"
+        "Pool().load_ssh()\n"
         "from rorunner.transport._ssh_connect import resolve_target\n"
-        "assert sys.modules.get('invoke') is None, 'invoke imported up front'\n"
+        "assert 'invoke' not in sys.modules, 'invoke imported up front'\n"
         "print(resolve_target(ConnectionSpec(address='web1', ssh_config=sys.argv[1])).port)\n"
     )
     argv = [sys.executable, "-c", code, str(config)]
@@ -698,3 +700,19 @@ def test_match_exec_in_ssh_config_runs_although_invoke_is_not_imported_up_front(
     assert run(timeout=60).stdout.strip() == "2202"
     (tmp_path / "flag").touch()
     assert run(timeout=60).stdout.strip() == "2201"
+
+
+def test_invoke_stays_importable_after_the_ssh_transport_is_loaded() -> None:
+    # Held back only while paramiko is imported: a dodo.py may use Fabric (invoke) too.
+    code = (
+        "import sys\n"
+        "from rorunner.transport import Pool\n"
+        "Pool().load_ssh()\n"
+        "assert 'paramiko' in sys.modules and 'invoke' not in sys.modules\n"
+        "import invoke\n"
+        "print(invoke.__name__)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert run.stdout.strip() == "invoke", run.stderr

@@ -68,15 +68,10 @@ and ~/.ssh/known_hosts, as `addr` (port 22) or `[addr]:port`.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from typing import BinaryIO, Protocol
 
 from rorunner.model import ConnectionSpec
-
-# paramiko imports invoke (and with it asyncio and unittest.mock, ~60 ms) only to run an
-# ssh_config `Match exec`: it comes when a config has one (_ssh_route.load_invoke).
-sys.modules.setdefault("invoke", None)  # type: ignore[arg-type]
 
 # AEAD ciphers first: paramiko checks a MAC in pure Python per packet (an HMAC object and
 # a byte-by-byte compare); AES-GCM authenticates inside the cipher, in C. Both are among

@@ -30,6 +30,9 @@ def check_routes(specs: Iterable[ConnectionSpec]) -> None:
     ssh = [spec for spec in dict.fromkeys(specs) if spec.connection == "ssh"]
     if not routes_to_read(ssh):
         return
+    from rorunner.transport._ssh_paramiko import load_paramiko  # noqa: PLC0415
+
+    load_paramiko()
     from rorunner.transport._ssh_route import check_routes as check  # noqa: PLC0415 - paramiko
 
     check(ssh)

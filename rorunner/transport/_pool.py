@@ -46,6 +46,9 @@ class Pool:
 
     def load_ssh(self) -> None:
         """Import the SSH implementation (and paramiko) now, e.g. in a background thread."""
+        from rorunner.transport._ssh_paramiko import load_paramiko  # noqa: PLC0415
+
+        load_paramiko()
         from rorunner.transport import _ssh  # noqa: F401, PLC0415
 
     def get(self, spec: ConnectionSpec) -> Transport:
@@ -68,6 +71,9 @@ class Pool:
             connection = self._connections.get(key)
             if connection is None or not connection.is_active():
                 # paramiko is imported here, on the first SSH connection only.
+                from rorunner.transport._ssh_paramiko import load_paramiko  # noqa: PLC0415
+
+                load_paramiko()
                 from rorunner.transport._ssh import SshConnection  # noqa: PLC0415
 
                 if connection is not None:

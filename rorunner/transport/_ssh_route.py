@@ -30,7 +30,6 @@ import os
 import re
 import socket
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -90,11 +89,9 @@ _MATCH_EXEC = re.compile(r"^\s*match\b.*\bexec\b", re.IGNORECASE | re.MULTILINE)
 
 
 def load_invoke() -> None:
-    """Give paramiko invoke, which runs `Match exec` (rorunner.transport kept it out)."""
+    """Give paramiko invoke, which runs `Match exec` (_ssh_paramiko imported it without)."""
     config: Any = paramiko.config
     if config.invoke is None:
-        if sys.modules.get("invoke", ...) is None:
-            del sys.modules["invoke"]
         try:
             import invoke  # noqa: PLC0415 - only for a config that needs it
         except ImportError:
