@@ -87,11 +87,12 @@ def run_plan(plan: Plan, options: EngineOptions, events: RunEvents | None = None
                 plan, steps, options.state_dir, run_id, options.invocation, expected
             )
             recorder = Recorder(writer)
-            state = RunState(play_limits(plan), Tee(recorder, events))
+            specs = hosts_to_prewarm(lt.step for lt in expected)
+            own = steps if options.pool is None else ()  # a given pool stays open for its owner
+            prewarm = Prewarm(specs, options.forks, pool, known=unread, steps=own)
+            state = RunState(play_limits(plan), Tee(recorder, events, prewarm))
             recorder.stop_reason = state.stop_reason
             try:
-                specs = hosts_to_prewarm(lt.step for lt in expected)
-                prewarm = Prewarm(specs, options.forks, pool, known=unread)
                 run = _Run(
                     db, log_dir, prewarm, pool, PlaySemantics(state, db), states, options.preview
                 )
@@ -99,6 +100,7 @@ def run_plan(plan: Plan, options: EngineOptions, events: RunEvents | None = None
                     run = replace(run, unverified=unread)
                 interrupted = _drive(lowered, state, options, run)
             finally:
+                prewarm.stop()
                 writer.close()
         finally:
             db.dump()

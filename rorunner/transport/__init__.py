@@ -138,7 +138,12 @@ class TransportPool(Protocol):
         ...
 
 
-from rorunner.transport._check import check_routes, routes_to_read  # noqa: E402
+from rorunner.transport._check import (  # noqa: E402
+    PoolKey,
+    bastion_keys,
+    check_routes,
+    routes_to_read,
+)
 from rorunner.transport._local import LocalTransport  # noqa: E402
 from rorunner.transport._pool import Pool, default_pool, replace_default_pool  # noqa: E402
 from rorunner.transport._spec import spec_for_address  # noqa: E402
@@ -147,8 +152,10 @@ __all__ = [
     "PREFERRED_CIPHERS",
     "LocalTransport",
     "Pool",
+    "PoolKey",
     "Transport",
     "TransportPool",
+    "bastion_keys",
     "check_routes",
     "default_pool",
     "replace_default_pool",

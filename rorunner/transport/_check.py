@@ -7,6 +7,9 @@ from collections.abc import Iterable
 
 from rorunner.model import ConnectionSpec
 
+# ConnectionSpec.pool_key: one pooled connection per (address, port, user, jump, command).
+PoolKey = tuple[str, int | None, str | None, str | None, str | None]
+
 USER_SSH_CONFIG = "~/.ssh/config"
 
 
@@ -36,3 +39,15 @@ def check_routes(specs: Iterable[ConnectionSpec]) -> None:
     from rorunner.transport._ssh_route import check_routes as check  # noqa: PLC0415 - paramiko
 
     check(ssh)
+
+
+def bastion_keys(specs: Iterable[ConnectionSpec]) -> frozenset[PoolKey]:
+    """The pool keys of every bastion (ProxyJump hop) on the routes of these hosts: the
+    connections other hosts tunnel through. Without an ssh_config file or jump settings
+    there are none (and nothing is read)."""
+    ssh = [spec for spec in dict.fromkeys(specs) if spec.connection == "ssh"]
+    if not routes_to_read(ssh):
+        return frozenset()
+    from rorunner.transport._ssh_route import bastion_keys as hops  # noqa: PLC0415 - paramiko
+
+    return hops(ssh)

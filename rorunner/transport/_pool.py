@@ -9,14 +9,13 @@ from typing import TYPE_CHECKING
 
 from rorunner.errors import RemoteFailure, UnreachableError
 from rorunner.model import ConnectionSpec
+from rorunner.transport._check import PoolKey
 from rorunner.transport._local import LocalTransport
 
 if TYPE_CHECKING:
     from rorunner.transport import Transport, TransportPool
     from rorunner.transport._ssh import SshConnection
     from rorunner.transport._ssh_route import Tunneled
-
-PoolKey = tuple[str, int | None, str | None, str | None, str | None]
 
 
 class Pool:
@@ -91,6 +90,18 @@ class Pool:
     def tunnel(self, bastion: ConnectionSpec, host: str, port: int) -> Tunneled:
         """A direct-tcpip channel to host:port through the pooled connection of `bastion`."""
         return self._connection(bastion).tunnel(host, port)
+
+    def release(self, spec: ConnectionSpec) -> None:
+        """Close the connection of `spec` (and its SFTP sessions) now that no step of the run
+        needs it any more; a later `get` would connect again."""
+        key = spec.pool_key
+        with self._lock:
+            self._forget_after_fork()
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock, self._lock:
+            connection = self._connections.pop(key, None)
+        if connection is not None:
+            connection.close()
 
     def close_all(self) -> None:
         """Close every pooled connection (later `get` calls reconnect)."""

@@ -70,6 +70,7 @@ class SshConnection:
         then its link (a ProxyCommand is stopped, a bastion's channel closed)."""
         EVENTS.info("closing the connection", extra={"host": self.spec.name})
         self._watchdog.stop()
+        self.link.shutdown()
         self.client.close()
         self.link.close()
         self._sftp = None

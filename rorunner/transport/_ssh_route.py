@@ -23,6 +23,7 @@ host and the file:line.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import getpass
@@ -41,7 +42,7 @@ from rorunner.address import is_ip_literal
 from rorunner.errors import InputError, Location, TransportError, UnreachableError
 from rorunner.model import ConnectionSpec
 from rorunner.sshopts import check_config, parse_proxy_jump
-from rorunner.transport._check import USER_SSH_CONFIG
+from rorunner.transport._check import USER_SSH_CONFIG, PoolKey
 
 MAX_HOPS = 8  # bastions behind bastions; a longer chain is a loop in all but name
 _TOKEN = re.compile(r"%(.?)")
@@ -256,6 +257,21 @@ def _check(spec: ConnectionSpec, done: set[tuple[Any, ...]], chain: tuple[str, .
     done.add(key)
 
 
+def bastion_keys(specs: Iterable[ConnectionSpec]) -> frozenset[PoolKey]:
+    """The pool keys of every hop on the routes of `specs` (at most MAX_HOPS per route)."""
+    found: set[PoolKey] = set()
+    for spec in specs:
+        hop: ConnectionSpec | None = spec
+        for _ in range(MAX_HOPS):
+            if hop is None:
+                break
+            config = host_config(hop)
+            hop = route_for(hop, config, endpoint(hop, config)).bastion
+            if hop is not None:
+                found.add(hop.pool_key)
+    return frozenset(found)
+
+
 # --- connecting ------------------------------------------------------------------------
 
 
@@ -334,6 +350,13 @@ class Link:
         """Why the link died, when its bastion's connection was found dead (keepalives)."""
         reason = self.bastion_dead() if self.bastion_dead is not None else None
         return f"{self.route}: {reason}" if reason else None
+
+    def shutdown(self) -> None:
+        """End a socket's stream now (a FIN at once): closing alone leaves the socket open
+        until paramiko's reader thread leaves its recv on it, up to 0.1 s later."""
+        if isinstance(self.sock, socket.socket):
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
         """Close the link (and stop its ProxyCommand)."""
