@@ -50,7 +50,7 @@ RACY_COARSE_NS = 2_000_000_000
 MAX_CACHES = 16  # cache files kept per project (one per command line and environment)
 # Shell bookkeeping, not what a run depends on.
 _VOLATILE_ENV = frozenset({"_", "OLDPWD", "SHLVL"})
-_VOLATILE_DIRS = ("/proc/", "/sys/", "/dev/")  # files whose state says nothing of content
+_VOLATILE_DIRS = ("/proc/", "/sys/")  # files whose state says nothing of their content
 # Events that make a plan depend on more than files (an audit event name, or its prefix).
 _DOUBTFUL = ("subprocess.", "os.system", "os.exec", "os.posix_spawn", "os.fork", "socket.")
 _WATCHED = frozenset({"open", "os.listdir", "os.scandir"})
@@ -200,7 +200,10 @@ def _probe(real: Callable[..., Any], recorder: InputRecorder, kind: str) -> Call
     def probe(path: Any, *args: Any, **kwargs: Any) -> Any:
         if _RECORDING and kwargs.get("dir_fd") is None:
             follow = kwargs.get("follow_symlinks", True)
-            recorder.note(path, kind if follow else "l")
+            try:
+                recorder.note(path, kind if follow else "l")
+            except Exception as exc:  # the real call says what is wrong with `path`
+                recorder.doubt = recorder.doubt or f"recording failed: {exc!r}"
         return real(path, *args, **kwargs)
 
     return probe
