@@ -3,14 +3,14 @@ step up to date in the dependency DB as a dry run decides it, read under the pro
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rorunner.engine._check import FILES
+from rorunner.engine._check import FILES, StepCheck
 from rorunner.engine._db import StateDB
 from rorunner.engine._doit import saved_values
-from rorunner.engine._dry import reasons
 from rorunner.engine._lock import ProjectLock
 from rorunner.engine._lower import LoweredTask, lower_plan
 from rorunner.engine._record import _step_record
@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from rorunner.engine._run import EngineOptions
     from rorunner.plan import Plan
 
-UP_TO_DATE = "up to date"  # a skipped step's reason, as a run records it
+UP_TO_DATE = "up to date"
+_WITH_TARGETS = ("local", "fetch")  # a skipped step's reason, as a run records it
 
 
 @dataclass(frozen=True)
@@ -41,24 +42,35 @@ class NoopProof:
 def verified_noop(plan: Plan, options: EngineOptions) -> NoopProof | None:
     """The proof that no step of `plan` would run now, or None (one would, or `always` steps,
     or nothing ran yet)."""
+    try:
+        return _proof(plan, options)
+    except _NoProof:
+        return None
+
+
+def _proof(plan: Plan, options: EngineOptions) -> NoopProof | None:
     if not plan.steps or not options.dep_file.exists():
         return None
     steps = lower_plan(plan, project_dir=str(options.project_dir)).steps
     if any(lt.step.spec.always for lt in steps):
         return None
+    # Only local and fetch steps have targets; a step reads run-made files only when some
+    # step makes files: the others' task dicts (built for doit) are not needed here.
+    made = any(step.spec.creates for step in plan.steps)
+    tasked = {lt.name for lt in steps if made or lt.step.spec.kind in _WITH_TARGETS}
+    targets = sorted({str(t) for lt in steps if lt.name in tasked for t in _targets(lt)})
     with ProjectLock(options.state_dir / "lock"):
         db = StateDB(options.dep_file)
         try:
-            if any(reasons(steps, db)):
-                return None
-            values = saved_values(db, (lt.name for lt in steps if lt.watched))
+            values = saved_values(db, (lt.name for lt in steps))
         finally:
             db.dump()
-        watched = _watched(steps, values)
+        if not _up_to_date(steps, tasked, values, targets):
+            return None
+        watched = _watched([lt for lt in steps if made and lt.name in tasked], values)
         if watched is None:
             return None
         dep = DepState.now(options.dep_file)
-    targets = sorted({str(t) for lt in steps for t in lt.task.get("targets", ())})
     return NoopProof(
         db=dep,
         watched=watched,
@@ -69,6 +81,33 @@ def verified_noop(plan: Plan, options: EngineOptions) -> NoopProof | None:
         steps=tuple(_step_record(lt.name, lt.step) for lt in steps),
         result=_unchanged_result(plan, steps),
     )
+
+
+def _targets(lowered: LoweredTask) -> list[str]:
+    task = lowered.task
+    if task.get("file_dep"):  # doit would check files this proof does not cover
+        raise _NoProof
+    return [str(target) for target in task.get("targets", ())]
+
+
+class _NoProof(Exception):
+    """A task this module cannot vouch for."""
+
+
+def _up_to_date(
+    steps: Sequence[LoweredTask],
+    tasked: set[str],
+    values: dict[str, dict[str, object]],
+    targets: Sequence[str],
+) -> bool:
+    """What doit's check of these tasks says (each is lowered with no file_dep: its
+    `uptodate` StepCheck, then its targets), from the values their successes saved; a step
+    started and never finished, or marked stale, has none (issue 10's markers replace them)."""
+    for lt in steps:
+        check = lt.check if lt.name in tasked else StepCheck(lt.step.signature)
+        if check.explain(values[lt.name]):
+            return False
+    return all(os.path.exists(target) for target in targets)
 
 
 def _watched(
