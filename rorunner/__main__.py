@@ -1,5 +1,66 @@
-"""`python -m rorunner`."""
+"""`python -m rorunner` and the `rorunner` command.
 
-from rorunner.cli import main
+An unchanged re-run of `rorunner play` is answered from the plan cache (issue 12) before the
+command line's parser (click) and the rest of the CLI are even imported: a cache is kept
+under the key of the command line exactly as typed, so finding one for it says what click
+made of it when the cache was saved. Anything else goes to rorunner.cli.
+"""
 
-main()
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from rorunner.records import PlanCache
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Entry point of `rorunner` and `python -m rorunner`."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["play"] and _answered(args):
+        sys.exit(0)
+    from rorunner.cli import main as cli  # noqa: PLC0415 - lazy: the answered run needs none
+
+    cli(args)
+
+
+def _answered(args: list[str]) -> bool:
+    """Whether the plan cache answered this command line (its output is then printed)."""
+    from rorunner.errors import EXIT_INTERRUPTED  # noqa: PLC0415 - lazy: see the module doc
+    from rorunner.records import answer_unchanged, run_key  # noqa: PLC0415
+
+    clock = time.monotonic()
+    try:
+        key = run_key(["rorunner", *args])
+        for arg in args[1:]:
+            if arg.startswith("-") or not os.path.isfile(arg):
+                continue
+            answered = answer_unchanged(Path(arg).resolve(), key)
+            if answered is not None:
+                _show(*answered, took=time.monotonic() - clock)
+                return True
+    except KeyboardInterrupt:
+        sys.stderr.write("rorunner: interrupted\n")
+        sys.exit(EXIT_INTERRUPTED)
+    return False
+
+
+def _show(cache: PlanCache, record: Path, *, took: float) -> None:
+    from rorunner.report import unchanged_run_lines  # noqa: PLC0415 - lazy: see the module doc
+
+    for line in cache.screen["stderr"]:
+        sys.stderr.write(f"{line}\n")
+    sys.stderr.flush()
+    sys.stdout.write(
+        "".join(f"{line}\n" for line in unchanged_run_lines(cache.screen, str(record), took))
+    )
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

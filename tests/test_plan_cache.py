@@ -26,7 +26,16 @@ import pytest
 from tests.lab import Lab
 
 REPO = Path(__file__).resolve().parents[1]
-HEAVY = ("rorunner.plan", "networkx", "jinja2", "doit", "paramiko", "ruamel", "rorunner.transport")
+HEAVY = (
+    "rorunner.plan",
+    "networkx",
+    "jinja2",
+    "doit",
+    "paramiko",
+    "ruamel",
+    "rorunner.transport",
+    "click",
+)
 SITE = """\
 - name: work
   hosts: all

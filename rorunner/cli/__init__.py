@@ -114,7 +114,12 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 
 def warn(message: str) -> None:
     """Print a warning on stderr, in the one format every command uses."""
-    click.echo(f"rorunner: warning: {message}", err=True)
+    click.echo(warning_text(message), err=True)
+
+
+def warning_text(message: str) -> str:
+    """A warning as every command prints it."""
+    return f"rorunner: warning: {message}"
 
 
 def load_inventories(sources: Sequence[str], vault: VaultSecrets | None = None) -> Inventory:

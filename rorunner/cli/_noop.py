@@ -10,27 +10,22 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from rorunner.errors import LockedError
+from rorunner.cli import warning_text
 from rorunner.outcome import SUCCEEDED, Status
 from rorunner.records import (
-    STATE_DIR,
     InputRecorder,
     PlanCache,
     PlayRecord,
-    ProjectLock,
     RunMeta,
     StepRecord,
+    answer_unchanged,
     forget_cache,
-    load_cache,
-    new_run_id,
-    replay_record,
     run_key,
     save_cache,
 )
@@ -55,63 +50,32 @@ _FLAGS = (
 
 
 def cache_key(options: Mapping[str, Any], argv: Sequence[str]) -> str | None:
-    """The plan cache's key for this command line, or None when it is not cacheable."""
-    if any(options[name] for name in _FLAGS) or options["graph"] or options["verbosity"]:
+    """The plan cache's key for this command line as typed (what click makes of it is a
+    function of it), or None when it is not cacheable."""
+    if not argv or any(options[name] for name in _FLAGS) or options["graph"]:
+        return None
+    if options["verbosity"]:
         return None
     if any(source.rpartition("@")[2] == "prompt" for source in options["vault_ids"]):
         return None
-    return run_key([list(argv), sorted(options.items())])
+    return run_key(list(argv))
 
 
 def answer(playbook: Path, key: str) -> bool:
-    """Answer an unchanged run from the cache: its warnings, the run record, the lines a run
-    with every step up to date prints. False (nothing done) when the cache cannot answer."""
-    started, clock = time.time(), time.monotonic()
-    state_dir = playbook.parent / STATE_DIR
-    cache = load_cache(state_dir, key)
-    if cache is None or cache.record.get("playbook") != str(playbook):
+    """Answer an unchanged run from the cache (rorunner.records answer_unchanged) and print
+    what a run with every step up to date prints; False (nothing done) when it cannot."""
+    clock = time.monotonic()
+    answered = answer_unchanged(playbook, key)
+    if answered is None:
         return False
-    lock = ProjectLock(state_dir / "lock")
-    try:
-        lock.acquire()
-    except LockedError:
-        return False  # the usual way says so, after planning
-    try:
-        if cache.stale():
-            return False
-        record = replay_record(state_dir, cache, new_run_id(), started)
-    except OSError:
-        return False  # a side file of the cache went missing: nothing was written
-    finally:
-        lock.release()
-    _warn(cache.screen)
-    click.echo("\n".join(_lines(cache.screen, str(record), time.monotonic() - clock)))
+    from rorunner.report import unchanged_run_lines  # noqa: PLC0415 - lazy: the lines only
+
+    cache, record = answered
+    for line in cache.screen["stderr"]:
+        click.echo(line, err=True)
+    took = time.monotonic() - clock
+    click.echo("\n".join(unchanged_run_lines(cache.screen, str(record), took)))
     return True
-
-
-def _warn(screen: Mapping[str, Any]) -> None:
-    for warning in screen["warnings"]:
-        click.echo(f"rorunner: warning: {warning}", err=True)
-    for notice in screen["notices"]:
-        click.echo(f"rorunner: {notice}", err=True)
-
-
-def _lines(screen: Mapping[str, Any], record: str, took: float) -> list[str]:
-    from rorunner.report import (  # noqa: PLC0415 - lazy: the line formats only
-        PlayTotal,
-        final_text,
-        play_end_line,
-        record_line,
-    )
-
-    lines = [
-        play_end_line(PlayTotal(pid, name, steps), took, Counter({"skipped": steps}))
-        for pid, name, steps in screen["plays"]
-    ]
-    lines += [*screen["recap"], record_line(record)]
-    steps, hosts = screen["steps"], screen["hosts"]
-    lines.append(final_text(took, steps, hosts, Counter({"skipped": steps}), cut=False))
-    return lines
 
 
 def remember(
@@ -163,8 +127,7 @@ def _cache(
 
     plan, engine, proof = made
     screen = {
-        "warnings": list(warnings),
-        "notices": list(plan.notices),
+        "stderr": [warning_text(w) for w in warnings] + [f"rorunner: {n}" for n in plan.notices],
         "plays": [[p.id, p.name, p.steps] for p in play_totals(plan)],
         "recap": recap_lines(proof.result),
         "steps": len(proof.steps),

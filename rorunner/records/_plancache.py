@@ -36,9 +36,11 @@ from pathlib import Path
 from typing import Any
 
 from rorunner import __version__
+from rorunner.errors import LockedError
+from rorunner.records._lock import ProjectLock
 from rorunner.records._model import PlayRecord, StepRecord, utc_iso
-from rorunner.records._reader import plan_path, prune_runs, record_path
-from rorunner.records._writer import RecordWriter, RunMeta, write_atomic
+from rorunner.records._reader import STATE_DIR, plan_path, prune_runs, record_path
+from rorunner.records._writer import RecordWriter, RunMeta, new_run_id, write_atomic
 
 CACHE_DIR = "plan-cache"
 FORMAT = 1
@@ -465,3 +467,28 @@ def replay_record(state_dir: Path, cache: PlanCache, run_id: str, started: float
 def forget_cache(state_dir: Path, key: str) -> None:
     """Remove the cache of `key` (a run that was not a verified no-op)."""
     cache_path(state_dir, key).unlink(missing_ok=True)
+
+
+def answer_unchanged(playbook: Path, key: str) -> tuple[PlanCache, Path] | None:
+    """Answer a run of `playbook` from the cache of `key`: under the project lock, check it
+    is fresh and write the run record of a run with every step up to date. Returns the cache
+    (what to show) and the record's path; None (nothing written) when the cache cannot
+    answer: none, stale, or the project locked (the usual way says so, after planning)."""
+    started = time.time()
+    state_dir = playbook.parent / STATE_DIR
+    cache = load_cache(state_dir, key)
+    if cache is None or cache.record.get("playbook") != str(playbook):
+        return None
+    lock = ProjectLock(state_dir / "lock")
+    try:
+        lock.acquire()
+    except LockedError:
+        return None
+    try:
+        if cache.stale():
+            return None
+        return cache, replay_record(state_dir, cache, new_run_id(), started)
+    except OSError:
+        return None  # a side file of the cache went missing: nothing was written
+    finally:
+        lock.release()

@@ -20,9 +20,9 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rorunner.outcome import FAILED, Status, StepOutcome, StepRef
 
@@ -130,6 +130,19 @@ def recap_lines(result: RunResult) -> list[str]:
 def record_line(path: str) -> str:
     """Where the run record is."""
     return f"run record: {path}"
+
+
+def unchanged_run_lines(screen: Mapping[str, Any], record: str, took: float) -> list[str]:
+    """What a run with every step up to date prints, from what the plan cache keeps of it
+    (`screen`: each play's [id, name, steps], the recap's lines, the steps and hosts)."""
+    lines = [
+        play_end_line(PlayTotal(pid, name, steps), took, Counter({"skipped": steps}))
+        for pid, name, steps in screen["plays"]
+    ]
+    lines += [*screen["recap"], record_line(record)]
+    steps, hosts = screen["steps"], screen["hosts"]
+    lines.append(final_text(took, steps, hosts, Counter({"skipped": steps}), cut=False))
+    return lines
 
 
 def play_end_line(total: PlayTotal, took: float, counts: Counter[Status]) -> str:
