@@ -161,13 +161,13 @@ def _plan(
     defaults = connection_defaults(options, playbook.parent)
     vault = load_vault(options)
     extra_vars = load_extra_vars(options["extra_vars"], vault)
-    inventory = load_inventories(options["inventories"], vault)
-    book = load_playbook(str(playbook), roles_path=tuple(options["roles_path"]), vault=vault)
-    # Planning makes millions of objects that live as long as this process and next to no
-    # cyclic garbage: the cyclic collector is off while they are made, and they are frozen
-    # after (never scanned, by a collection during planning or during the run).
+    # Loading and planning make millions of objects that live as long as this process and
+    # next to no cyclic garbage: the cyclic collector is off while they are made, and they
+    # are frozen after (never scanned, by a collection during planning or during the run).
     gc.disable()
     try:
+        inventory = load_inventories(options["inventories"], vault)
+        book = load_playbook(str(playbook), roles_path=tuple(options["roles_path"]), vault=vault)
         return (
             book,
             build_plan(

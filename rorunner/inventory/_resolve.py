@@ -183,21 +183,24 @@ def _host(
         return origins.get(key, acc.source)
 
     address = acc.address
-    host_var = _first(values, ("ansible_host", "ansible_ssh_host"))
+    host_var = _first(values, "ansible_host", "ansible_ssh_host")
     if host_var:
         what = f"{host_var} of {acc.name!r}"
-        address = parse_address(str(reveal(values[host_var])), what, loc(host_var)).text
-    port_var = _first(values, ("ansible_port", "ansible_ssh_port"))
+        address = parse_address(_text(values[host_var]) or "", what, loc(host_var)).text
+    port_var = _first(values, "ansible_port", "ansible_ssh_port")
     port = parse_port(reveal(values[port_var]), port_var, loc(port_var)) if port_var else None
-    user_var = _first(values, ("ansible_user", "ansible_ssh_user"))
-    key_var = _first(values, ("ansible_ssh_private_key_file", "ansible_private_key_file"))
+    user_var = _first(values, "ansible_user", "ansible_ssh_user")
+    key_var = _first(values, "ansible_ssh_private_key_file", "ansible_private_key_file")
+    connection = values.get("ansible_connection")
     return Host(
         name=acc.name,
         address=address,
         port=port,
         user=_text(values[user_var]) if user_var else None,
         key_file=_text(values.get(key_var)) if key_var else None,
-        connection=_connection(reveal(values.get("ansible_connection")), loc("ansible_connection")),
+        connection="ssh"
+        if connection is None
+        else _connection(reveal(connection), loc("ansible_connection")),
         vars=MappingProxyType(values),
         origins=MappingProxyType(origins),
         groups=member_of,
@@ -205,12 +208,17 @@ def _host(
     )
 
 
-def _first(values: Mapping[str, Any], keys: Iterable[str]) -> str | None:
-    return next((k for k in keys if values.get(k) is not None), None)
+def _first(values: Mapping[str, Any], name: str, alias: str) -> str | None:
+    """`name` when it has a value, else `alias` when that has one (a host per call)."""
+    if values.get(name) is not None:
+        return name
+    return alias if values.get(alias) is not None else None
 
 
 def _text(value: Any) -> str | None:
-    return None if value is None else str(reveal(value))
+    if value is None or value.__class__ is str:
+        return value
+    return str(reveal(value))
 
 
 def _connection(value: Any, at: Location) -> Connection:
