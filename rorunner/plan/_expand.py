@@ -29,6 +29,7 @@ from rorunner.model import (
     Host,
     StepKind,
     StepSpec,
+    has_secret,
 )
 from rorunner.plan._become import SigningKey, UnitBecomes, any_become_keys, process_key
 from rorunner.plan._files import FileCache, bytes_digest
@@ -225,7 +226,9 @@ class Expander:
         self._found: dict[str, TreeEntry | None] = {}
         self._trees: dict[str, list[tuple[str, str]]] = {}
         self._moves: dict[tuple[str, str, int | None, bool], FileMove] = {}
-        self._conns: dict[str, tuple[ConnectionSpec, Layer, Layer]] = {}  # by host, all plays
+        # by host, for all plays: its connection, its own layers, which of their names hold
+        # a template, whether they hold a secret, whether its names hold a template
+        self._conns: dict[str, tuple[ConnectionSpec, Layer, Layer, frozenset[str], bool, bool]] = {}
 
     def host_play(
         self, host: Host, play: Play, defaults: ConnectionDefaults, fetch_dir: str
@@ -234,20 +237,21 @@ class Expander:
         layers made once per host for all plays)."""
         known = self._conns.get(host.name)
         if known is None:
-            builtin, own, _ = _host_layers(host, play)
+            builtin, own = _host_layers(host)
             spec = self._jumps(host, play, defaults.spec_for(host), [builtin, own], False)
-            known = self._conns[host.name] = (spec, builtin, own)
-        conn, builtin, own = known
+            names = frozenset(
+                n for n, v in (*builtin.values.items(), *own.values.items()) if has_template(v)
+            )
+            odd = is_template(host.name) or any(is_template(g) for g in host.groups)
+            known = (spec, builtin, own, names, has_secret(own.values), odd)
+            self._conns[host.name] = known
+        conn, builtin, own, templated, secret, odd = known
         if any(name in play.vars for name in ARG_VARS):  # a play of its own: not shared
             conn = self._jumps(host, play, defaults.spec_for(host), [builtin, own], True)
         magic = _magic(host, play)
-        odd = is_template(host.name) or any(is_template(g) for g in host.groups)
-        odd = odd or is_template(play.name) or is_template(play.id)
-        names = self.templated.of(builtin.values) + self.templated.of(own.values)
-        if odd:
-            names += tuple(n for n, v in magic.items() if has_template(v))
-        secret = self.secrets.any([own])
-        return HostPlay(host, play, conn, fetch_dir, builtin, own, magic, frozenset(names), secret)
+        if odd or is_template(play.name) or is_template(play.id):
+            templated = templated.union(n for n, v in magic.items() if has_template(v))
+        return HostPlay(host, play, conn, fetch_dir, builtin, own, magic, templated, secret)
 
     def _jumps(
         self, host: Host, play: Play, spec: ConnectionSpec, own: list[Layer], with_play: bool
@@ -377,7 +381,8 @@ class Expander:
 
     def variables(self, host: Host, play: Play) -> dict[str, Any]:
         """The host's variables in `play` (no role's), for play-level settings."""
-        builtin, own, magic = _host_layers(host, play)
+        builtin, own = _host_layers(host)
+        magic = _magic(host, play)
         play_layer = Layer(play.vars, play.vars_at, play.at)
         layers = [builtin, own, play_layer, Layer(self.extra_vars, {}, EXTRA_VARS_AT)]
         variables = resolve(layers, magic, self.templated, self.renders)
@@ -605,13 +610,12 @@ class Expander:
         return self.files.digest(move.src)
 
 
-def _host_layers(host: Host, play: Play) -> tuple[Layer, Layer, dict[str, Any]]:
-    """A host's built-in variables, its inventory variables and its magic variables."""
+def _host_layers(host: Host) -> tuple[Layer, Layer]:
+    """A host's built-in variables and its inventory variables."""
     host_at = host.source
     builtin: dict[str, Any] = {"ansible_host": host.address}
     builtin.update({"ansible_port": host.port} if host.port else {})
-    own = Layer(host.vars, host.origins, host_at)
-    return Layer(builtin, {}, host_at), own, _magic(host, play)
+    return Layer(builtin, {}, host_at), Layer(host.vars, host.origins, host_at)
 
 
 def _magic(host: Host, play: Play) -> dict[str, Any]:
