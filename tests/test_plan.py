@@ -637,3 +637,18 @@ def test_plan_order_is_a_topological_order_networkx_agrees(tmp_path: Path) -> No
             assert [s.node for s in plan.feeders(step)] == feeding
         else:
             assert feeding == []  # a barrier carries no change
+
+
+def test_steps_made_quickly_are_plain_plan_steps(tmp_path: Path) -> None:
+    """The planner's quick constructor (plan/_newstep.py) makes the very PlanStep the
+    dataclass's own would: equal, same hash, same repr, still frozen."""
+    project = copy_project("golden", tmp_path)
+    plan = build_plan(golden_inventory(), load_playbook(str(project / "playbooks" / "site.yml")))
+    assert plan.steps
+    for step in plan.steps:
+        fields = [getattr(step, field.name) for field in dataclasses.fields(PlanStep)]
+        again = PlanStep(*fields)
+        assert type(step) is PlanStep
+        assert (step == again, hash(step), repr(step)) == (True, hash(again), repr(again))
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            step.signature = ""  # type: ignore[misc]

@@ -28,6 +28,7 @@ from rorunner.plan._files import FileCache
 from rorunner.plan._graph import GraphBuilder, chained_signature
 from rorunner.plan._hosts import check_pattern, select
 from rorunner.plan._jinja import is_template
+from rorunner.plan._newstep import new_step
 from rorunner.plan._overwrite import ShipLedger
 from rorunner.playbook import Play, Playbook, Unit
 
@@ -407,7 +408,7 @@ class _PlayContext:
                 if previous is None or makers
                 else chained_signature(own, previous.signature)
             )
-            step = PlanStep(
+            step = new_step(
                 host,
                 play,
                 unit.name,
