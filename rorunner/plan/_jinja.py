@@ -232,6 +232,7 @@ class TemplateFiles:
         self._names: dict[str, tuple[str, ...] | None] = {}
         self._parts: dict[str, Parts | None] = {}
         self._memo: dict[str, dict[tuple[Any, ...], bytes]] = {}
+        self._globals: dict[str, dict[str, Any]] = {}  # each template's, copied once
 
     def render(self, path: str, context: Mapping[str, Any]) -> bytes:
         """The rendered bytes of template file `path` (a SecretVars context renders its
@@ -253,7 +254,7 @@ class TemplateFiles:
         if names is not None:  # only what it names: jinja2 copies the whole context
             context = {n: context[n] for n in names if n in context}
         try:
-            data = template.render(context).encode()
+            data = _render(template, self._globals[path], context).encode()
         except Exception as exc:  # undefined names and runtime errors alike are input errors
             line = _template_line(exc.__traceback__, path)
             message = getattr(exc, "message", None) or str(exc)
@@ -273,6 +274,7 @@ class TemplateFiles:
             env = environment().overlay(loader=loader)
             try:
                 self._compiled[path] = env.get_template(os.path.basename(path))
+                self._globals[path] = dict(self._compiled[path].globals)
                 self._names[path], self._parts[path] = _file_shape(env, path)
             except jinja2.TemplateSyntaxError as exc:
                 raise InputError(
@@ -281,6 +283,21 @@ class TemplateFiles:
             except UnicodeDecodeError:
                 raise InputError("template is not valid UTF-8", path) from None
         return self._compiled[path]
+
+
+def _render(template: jinja2.Template, globals_: dict[str, Any], context: Mapping[str, Any]) -> str:
+    """template.render(context), without the copy of the template's globals (a ChainMap,
+    read key by key) that jinja2 makes twice per render: `globals_` is that copy, made once.
+    Errors pass through as render's do (their traceback rewritten to template lines)."""
+    environment = template.environment
+    parent = {**globals_, **context}
+    made = environment.context_class(
+        environment, parent, template.name, template.blocks, globals=globals_
+    )
+    try:
+        return environment.concat(template.root_render_func(made))
+    except Exception:
+        return environment.handle_exception()
 
 
 def _file_shape(env: jinja2.Environment, path: str) -> tuple[tuple[str, ...] | None, Parts | None]:
