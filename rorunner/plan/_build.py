@@ -281,6 +281,7 @@ class _PlayContext:
         self.ledger = ledger
         units = [(playbook.roles[n], use) for n, use in playbook.run_list(play)]
         self.units = units + [(unit, None) for unit in play.rtas]
+        self._ships_secrets = [_ships_secrets(unit) for unit, _ in self.units]
         templated = play.fetch_dir is not None and is_template(play.fetch_dir)
         self._fetch_base = None if templated else self._static_fetch_base()
         self.made: dict[str, tuple[str, int]] = {}  # local_before files: name, node of maker
@@ -335,7 +336,7 @@ class _PlayContext:
         previous: int | None = None
         errors = ErrorCollector()  # each unit's first mistake (the plan is not run then)
         secrets: list[_Secret] = []  # the secret files the host gets in this play
-        for unit, use in self.units:
+        for (unit, use), ships_secrets in zip(self.units, self._ships_secrets, strict=True):
             try:
                 planned = self.expander.unit(where, unit, use, self._made_names)
             except InputError as exc:
@@ -350,7 +351,8 @@ class _PlayContext:
             first = self._add_unit(where, unit, planned, preds)
             previous = first + len(planned.steps) - 1
             exits[unit.name] = [previous]
-            secrets.extend(_secrets(planned))
+            if ships_secrets:
+                secrets.extend(_secrets(planned))
         errors.raise_any()
         if secrets and previous is not None:
             previous = self._cleanup(where, secrets, previous)
@@ -475,6 +477,11 @@ class _PlayContext:
 
 
 _Secret = tuple[ConnectionSpec, str, str]  # who shipped it, into which work dir, to which path
+
+
+def _ships_secrets(unit: Unit) -> bool:
+    """Whether a ship entry of `unit` marks a file secret (then hosts get a cleanup step)."""
+    return any(item.secret for entry in unit.steps if entry.phase == "ship" for item in entry.items)
 
 
 def _secrets(planned: PlannedUnit) -> list[_Secret]:

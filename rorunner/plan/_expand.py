@@ -294,7 +294,7 @@ class Expander:
         if keyed:
             variables = SecretVars(variables)
         becomes = None  # the usual case: nobody to become
-        if shared.may_become or any(name in variables for name in BECOME_VARS):
+        if shared.may_become or not variables.keys().isdisjoint(BECOME_VARS):
             becomes = UnitBecomes(self.defaults, where.play, unit, variables, where.conn, layers)
         remote_dir = shared.remote_dir or self._remote_dir(where, unit, variables)
         if shared.subdir:

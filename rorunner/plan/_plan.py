@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from itertools import filterfalse
 from typing import Any
 
 from rorunner.model import Barrier, ConnectionDefaults, Inventory, Node, PlanNode, PlanStep
@@ -32,8 +33,15 @@ class Plan:
         self._graph = graph
         self._files = files or FileCache()  # the digests planning took, for step_inputs
         self.nodes: tuple[PlanNode, ...] = tuple(graph.nodes)
-        self.steps: tuple[PlanStep, ...] = tuple(n for n in self.nodes if isinstance(n, PlanStep))
-        self.barriers: tuple[Barrier, ...] = tuple(n for n in self.nodes if isinstance(n, Barrier))
+        # (a C loop: filter calls the class's instance check; 700,000 nodes at 100k hosts)
+        self.barriers: tuple[Barrier, ...] = tuple(
+            filter(Barrier.__instancecheck__, self.nodes)  # type: ignore[arg-type]
+        )
+        self.steps: tuple[PlanStep, ...] = (
+            tuple(filterfalse(Barrier.__instancecheck__, self.nodes))  # type: ignore[arg-type]
+            if self.barriers
+            else self.nodes  # type: ignore[assignment]
+        )
         self.plays = plays
         self.notices = notices
 

@@ -213,6 +213,11 @@ class EnvBuilder:
     environment's digest computed once. A secret stays a Secret in the environment; its
     part of the digest is its plaintext's (the caller keys a digest that covers one)."""
 
+    # Pairs remembered at most, then forgotten and remembered anew: most pairs hold a value
+    # of one host (its name, its address), met again only in that host's other units, and
+    # at 100,000 hosts remembering them all cost ~100 MB and the resizes of a huge dict.
+    PAIRS_KEPT = 1 << 15
+
     def __init__(self) -> None:
         self._safe: dict[str, bool] = {}
         self._pairs: dict[tuple[str, EnvValue], tuple[tuple[str, EnvValue], bytes]] = {}
@@ -232,6 +237,8 @@ class EnvBuilder:
                 env[name] = value if isinstance(value, str) else self._text(value)
         env.update(context)
         pairs = self._pairs
+        if len(pairs) > self.PAIRS_KEPT:
+            pairs.clear()
         out = []
         digest = hashlib.sha256()
         for item in sorted(env.items(), key=itemgetter(0)):
