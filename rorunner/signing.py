@@ -34,15 +34,18 @@ class ProjectKey:
                 self._key, self._unsaved = secrets.token_bytes(KEY_BYTES), True
         return self._key
 
-    def save(self) -> None:
-        """Write a key made by this process (0600); one already there is never replaced."""
+    def save(self) -> bool:
+        """Write a key made by this process (0600); one already there is never replaced.
+        Whether this call wrote the file (False: there was nothing to save, or another run
+        saved its own key meanwhile, which is not the key this process used)."""
         if not self._unsaved or self._key is None:
-            return
+            return False
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
-            return  # made meanwhile by another run: its steps will run once more
+            return False  # made meanwhile by another run: its steps will run once more
         with os.fdopen(fd, "wb") as handle:
             handle.write(self._key)
         self._unsaved = False
+        return True

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from rorunner.records._plancache import recording
+from rorunner.signing import ProjectKey
 from tests.lab import Lab
 
 REPO = Path(__file__).resolve().parents[1]
@@ -452,3 +454,29 @@ def test_a_plan_drawing_random_numbers_is_not_cached(tmp_path: Path) -> None:
     )
     runs = [play(project) for _ in range(3)]
     assert all(run.code == 0 and run.planned for run in runs), [r.out + r.err for r in runs]
+
+
+def test_a_signing_key_another_run_saved_meanwhile_is_not_taken_for_this_runs(
+    tmp_path: Path,
+) -> None:
+    # Planned with no key on disk (one made in memory); another run saves its own key
+    # before this one saves: the cache must keep "no key" as what planning saw, so that it
+    # never matches (play only calls made() for a key its own save wrote).
+    state = tmp_path / ".rorunner"
+    mine, theirs = ProjectKey(state), ProjectKey(state)
+    with recording() as recorder:
+        used = mine()
+    assert theirs() != used and theirs.save()
+    assert not mine.save()
+    assert mine.path.read_bytes() != used
+    seen = {k: v for k, v in recorder.inputs.items() if k.endswith(str(mine.path))}
+    assert seen and set(seen.values()) == {"-"}
+    now = recorder.current()
+    assert all(now[k] != "-" for k in seen)  # a saved cache with these inputs never answers
+
+    own = ProjectKey(tmp_path / "other")
+    with recording() as recorder:
+        own()
+    assert own.save() and not own.save()  # written once, by this process
+    recorder.made(own.path)
+    assert recorder.current() == recorder.inputs

@@ -114,8 +114,9 @@ def play(**options: Any) -> None:
     elif options["dry_run"] or habits.check:
         raise click.exceptions.Exit(_dry_run(plan, engine, habits))
     else:
-        key.save()
-        if recorder is not None:
+        # Only a key this process wrote is what planning used; another run's key (saved
+        # meanwhile) stays recorded as missing, so the cache made now can never answer.
+        if key.save() and recorder is not None:
             recorder.made(key.path)
         reporter = _reporter(plan, as_json=options["as_json"], verbosity=options["verbosity"])
         engine = replace(engine, preview=habits.run_preview(reporter.lines, engine))

@@ -12,7 +12,9 @@ opened and each directory listed (by anything but the import system), and `os.st
 `os.lstat` and `os.access` are wrapped meanwhile, so a probe for a file that is not there
 (a host_vars file, a role on an earlier search path) is an input too. A file's state is its
 device, inode, mode, size, mtime and ctime: content hashing would cost what planning costs
-(a 1 GiB shipped file), and any write changes the ctime, which no user call can set back.
+(a 1 GiB shipped file), and a write(2) changes the ctime, which no user call can set back.
+(Not every change does: a second store through a shared writable mmap before the page was
+written back, or a network filesystem's cached attributes; the README names these limits.)
 A file changed within a clock tick of being read could keep all of them; such an input makes
 no cache (as git's "racy clean" entries), and neither does anything that makes a plan not a
 function of its files: a program run, a connection, a random number drawn by a template.
