@@ -1,12 +1,14 @@
 """Dead-peer detection: SSH keepalives that expect a reply, and a watchdog that acts on silence.
 
-Every `interval` seconds a prober thread sends `keepalive@openssh.com` with want-reply (any
-answer will do: OpenSSH answers "unknown request") and waits for it. A watchdog thread
-closes the transport once no reply has come for `interval x count` seconds, which wakes
-everything blocked on the connection: a command waiting for output, an SFTP request waiting
-for its reply, and a sender blocked on a full window or a full socket (paramiko's writer
-checks every 0.1 s whether its transport was closed). The watchdog never sends anything
-itself, so a send that cannot make progress cannot block it.
+Every `interval` seconds a prober thread of the connection sends `keepalive@openssh.com`
+with want-reply (any answer will do: OpenSSH answers "unknown request") and waits for it.
+One watch thread, shared by every connection of the process, closes a transport once no
+reply has come for `interval x count` seconds, which wakes everything blocked on the
+connection: a command waiting for output, an SFTP request waiting for its reply, and a
+sender blocked on a full window or a full socket (paramiko's writer checks every 0.1 s
+whether its transport was closed). The watch never sends anything, and each closing runs in
+a thread of its own (closing a tunneled connection sends on its bastion's connection), so
+neither a send nor a close that cannot make progress can hold up the watch of the others.
 
 The probes travel inside the SSH connection, so they test the whole path (a peer whose
 kernel still ACKs but whose sshd is frozen counts as dead too, and so will a hop behind a
@@ -17,6 +19,7 @@ so that one late reply on a healthy link is not mistaken for silence.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -46,7 +49,7 @@ class Keepalive:
 
 
 class Watchdog:
-    """Probes one paramiko Transport and closes it when the replies stop."""
+    """Probes one paramiko Transport; the shared watch closes it when the replies stop."""
 
     def __init__(self, transport: paramiko.Transport, settings: Keepalive, host: str = "") -> None:
         self._transport = transport
@@ -58,16 +61,22 @@ class Watchdog:
         self.reason: str | None = None  # why the watchdog closed the connection
 
     def start(self) -> None:
-        """Start probing (nothing when the interval is 0)."""
+        """Start probing and watching (nothing when the interval is 0)."""
         if self._settings.interval <= 0:
             return
         self._heard = time.monotonic()
-        for target, role in ((self._probe, "probe"), (self._watch, "watch")):
-            threading.Thread(target=target, name=f"rorunner-keepalive-{role}", daemon=True).start()
+        threading.Thread(target=self._probe, name="rorunner-keepalive-probe", daemon=True).start()
+        _WATCH.add(self)
 
     def stop(self) -> None:
-        """Stop both threads (a probe waiting for its reply ends when the transport closes)."""
+        """Stop probing and watching (a probe waiting for its reply ends when the transport
+        closes)."""
         self._stop.set()
+        _WATCH.discard(self)
+
+    def deadline(self) -> float:
+        """When the connection is dead unless a reply comes first (monotonic seconds)."""
+        return self._heard + self._settings.bound
 
     def _probe(self) -> None:
         transport = self._transport
@@ -80,17 +89,68 @@ class Watchdog:
                 return
             self._heard = time.monotonic()
 
-    def _watch(self) -> None:
-        bound = self._settings.bound
-        while True:
-            left = self._heard + bound - time.monotonic()
-            if left <= 0:
-                break
-            if self._stop.wait(left):
-                return
+    def expire(self) -> None:
+        """The bound has passed without a reply: close the transport."""
         if self._stop.is_set() or not self._transport.is_active():
             return
+        bound = self._settings.bound
         self.reason = f"no reply to SSH keepalives for {bound:g}s ({self._settings.describe()})"
         _EVENTS.info("%s: closing the connection", self.reason, extra={"host": self._host})
         self._stop.set()
         self._transport.close()
+
+
+class _Watch:
+    """The one thread that watches every Watchdog's deadline; it runs while there is one."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Watch nothing, with no thread (also what a forked child starts from)."""
+        self._changed = threading.Condition()
+        self._dogs: set[Watchdog] = set()
+        self._thread: threading.Thread | None = None
+
+    def add(self, dog: Watchdog) -> None:
+        """Watch `dog` (starting the thread when none runs, e.g. after a fork)."""
+        with self._changed:
+            self._dogs.add(dog)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="rorunner-keepalive-watch", daemon=True
+                )
+                self._thread.start()
+            self._changed.notify()
+
+    def discard(self, dog: Watchdog) -> None:
+        """Stop watching `dog`."""
+        with self._changed:
+            self._dogs.discard(dog)
+            self._changed.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                due = self._due()
+                while not due:
+                    if not self._dogs:
+                        self._thread = None
+                        return
+                    wait = min(dog.deadline() for dog in self._dogs) - time.monotonic()
+                    self._changed.wait(max(wait, 0.0))
+                    due = self._due()
+                self._dogs.difference_update(due)
+            for dog in due:
+                name = "rorunner-keepalive-close"
+                threading.Thread(target=dog.expire, name=name, daemon=True).start()
+
+    def _due(self) -> list[Watchdog]:
+        """The watched connections whose deadline has passed (caller holds the lock)."""
+        now = time.monotonic()
+        return [dog for dog in self._dogs if dog.deadline() <= now]
+
+
+_WATCH = _Watch()
+# A forked child has none of the parent's threads, nor its connections: it starts afresh.
+os.register_at_fork(after_in_child=_WATCH.reset)
