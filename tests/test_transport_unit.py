@@ -716,3 +716,31 @@ def test_invoke_stays_importable_after_the_ssh_transport_is_loaded() -> None:
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
     )
     assert run.stdout.strip() == "invoke", run.stderr
+
+
+class _GoneBastionChannel:
+    """A tunnel channel whose bastion connection was closed first: close cannot send."""
+
+    def __init__(self) -> None:
+        self.closes = 0
+
+    def recv(self, size: int) -> bytes:
+        return b"x" * min(size, 1)
+
+    def close(self) -> None:
+        self.closes += 1
+        raise EOFError
+
+
+def test_a_tunnel_socket_closes_quietly_when_its_bastion_is_already_gone() -> None:
+    # paramiko closes a session's socket in its own thread; an EOFError there (the pool
+    # closed the bastion first) was an unhandled thread exception, not this session's failure.
+    from rorunner.transport._ssh_route import _TunnelSocket
+
+    channel = _GoneBastionChannel()
+    sock = _TunnelSocket(channel)  # type: ignore[arg-type]
+    assert sock.recv(5) == b"x"  # everything else is the channel's
+    sock.close()
+    assert channel.closes == 1
+    with pytest.raises(EOFError):
+        channel.close()

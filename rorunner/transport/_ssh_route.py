@@ -337,6 +337,24 @@ class Tunneled:
 Tunnel = Callable[[ConnectionSpec, str, int], Tunneled]
 
 
+class _TunnelSocket:
+    """A bastion's channel as the socket of the session through it. paramiko closes a
+    session's socket in the session's own thread, and the bastion's connection may be closed
+    first (the pool closing everything, a dead bastion): closing the channel then fails to
+    send its close message, which is not this session's failure, so it is not raised there."""
+
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._channel, name)
+
+    def close(self) -> None:
+        """Close the channel; a bastion connection already gone is no error."""
+        with contextlib.suppress(EOFError, OSError, paramiko.SSHException):
+            self._channel.close()
+
+
 @dataclass
 class Link:
     """What one SSH session runs over: a TCP socket, a bastion's channel or a proxy's socket."""
@@ -389,7 +407,7 @@ def open_link(
     if route.bastion is not None:
         try:
             tunneled = tunnel(route.bastion, end.hostname, end.port)
-            return Link(tunneled.channel, route, bastion_dead=tunneled.why_dead)
+            return Link(_TunnelSocket(tunneled.channel), route, bastion_dead=tunneled.why_dead)
         except TransportError as exc:  # the bastion's own failure, told as this host's
             if exc.host == spec.name:
                 raise
