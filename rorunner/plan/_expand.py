@@ -246,7 +246,7 @@ class Expander:
             known = (spec, builtin, own, names, has_secret(own.values), odd)
             self._conns[host.name] = known
         conn, builtin, own, templated, secret, odd = known
-        if any(name in play.vars for name in ARG_VARS):  # a play of its own: not shared
+        if not play.vars.keys().isdisjoint(ARG_VARS):  # a play of its own: not shared
             conn = self._jumps(host, play, defaults.spec_for(host), [builtin, own], True)
         magic = _magic(host, play)
         if odd or is_template(play.name) or is_template(play.id):
@@ -261,7 +261,7 @@ class Expander:
         them); other options there that change the route are bad input at their line."""
         layers = [*own, *([Layer(play.vars, play.vars_at, play.at)] if with_play else [])]
         layers.append(Layer(self.extra_vars, {}, EXTRA_VARS_AT))
-        if not any(name in layer.values for layer in layers for name in ARG_VARS):
+        if all(layer.values.keys().isdisjoint(ARG_VARS) for layer in layers):
             return spec  # the usual case: nothing to resolve
         variables = resolve(layers, _magic(host, play), self.templated, self.renders)
         found = parse_ssh_args(variables, host.name, lambda name: origin(layers, name))
@@ -322,16 +322,14 @@ class Expander:
             digest = hashlib.sha256(text).digest()
         creates = self._unit_creates(shared, _NOTHING_MADE if made is None else made, variables)
         if becomes is None or becomes.nobody:  # the usual case: one step per entry, as login
-            steps = tuple(
-                (
-                    entry,
-                    entry.name,
-                    conn,
-                    *self._step(shared, index, entry, variables, where, creates),
+            steps = []
+            known = shared.shared
+            for index, entry in enumerate(unit.steps):
+                spec_and_digest = known.get(index) or self._step(
+                    shared, index, entry, variables, where, creates
                 )
-                for index, entry in enumerate(unit.steps)
-            )
-            return PlannedUnit(env, remote_dir, digest, steps)
+                steps.append((entry, entry.name, conn, *spec_and_digest))
+            return PlannedUnit(env, remote_dir, digest, tuple(steps))
         planned = []
         for index, entry in enumerate(unit.steps):
             spec, spec_digest = self._step(shared, index, entry, variables, where, creates)
