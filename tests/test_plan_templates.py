@@ -64,3 +64,35 @@ def test_many_distinct_values_stop_the_memo_but_not_the_rendering() -> None:
     text = "h/{{ x | upper }}"
     for i in range(300):
         assert memo.value(text, {"x": f"host{i}"}) == f"h/HOST{i}"
+
+
+def test_a_host_planned_after_others_gets_what_it_gets_alone(tmp_path: Path) -> None:
+    """Ship steps of templates and fetch steps are made for later hosts from the first host's
+    spec (plan/_expand.py recipes): each host's steps (specs, rendered files, signatures)
+    are exactly those it gets when it is planned alone, through the full expansion."""
+    from rorunner.plan import build_plan
+    from rorunner.playbook import load_playbook
+    from tests.projects import make_inventory, write_project
+
+    write_project(
+        tmp_path,
+        {
+            "site.yml": "- name: Site\n  hosts: all\n  roles: [app]\n  rtas:\n"
+            "    - name: note\n      fetch: [out.txt, {src: /var/log/x, dest: logs/x}]\n",
+            "roles/app/files/app.conf.j2": "host={{ inventory_hostname }} port={{ port }}\n",
+            "roles/app/files/static.txt": "same everywhere\n",
+            "roles/app/files/sub/deep.j2": "{{ group_names | join(',') }}\n",
+            "roles/app/role.yml": "vars:\n  port: 80\nfetch: [status.txt]\n",
+            "roles/app/remote/10-run.sh": "true\n",
+        },
+    )
+    hosts = {"web": ["a", "b", "c"], "db": ["d"]}
+    inventory = make_inventory(hosts, host_vars={"c": {"port": 8080}})
+    book = load_playbook(str(tmp_path / "site.yml"))
+    together = {step.node: step for step in build_plan(inventory, book).steps}
+    for host in ("a", "b", "c", "d"):
+        alone = build_plan(inventory, load_playbook(str(tmp_path / "site.yml")), limit=host)
+        assert alone.steps
+        for step in alone.steps:
+            assert together[step.node] == step, step.node
+            assert together[step.node].spec.files == step.spec.files  # rendered bytes too
