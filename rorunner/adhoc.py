@@ -165,14 +165,7 @@ class AdhocRecord:
         self._state_dir = state_dir
         self._log_dir = state_dir / "logs" / self.run_id
         self._then = then
-        meta = RunMeta(
-            run_id=self.run_id,
-            project_dir=str(state_dir.parent),
-            inventory=invocation.inventory,
-            argv=invocation.argv,
-            options=invocation.options,
-            command="run",
-        )
+        meta = RunMeta.of(invocation, self.run_id, str(state_dir.parent))
         name = invocation.options.get("pattern", "all")
         play = PlayRecord(ADHOC_PLAY, name, tuple(hosts), (tuple(hosts),))
         steps = [_step(host, command) for host in hosts]

@@ -134,15 +134,7 @@ def _cache(
         "hosts": len(proof.result.hosts),
     }
     asked = engine.invocation
-    meta = RunMeta(
-        run_id="",
-        project_dir=str(engine.project_dir),
-        playbook=asked.playbook,
-        inventory=asked.inventory,
-        argv=asked.argv,
-        options=asked.options,
-        command=asked.command,
-    )
+    meta = RunMeta.of(asked, "", str(engine.project_dir))
     extra = {"playbook": asked.playbook, "keep_runs": engine.keep_runs}
     cache = PlanCache(
         key,

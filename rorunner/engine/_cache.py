@@ -13,7 +13,7 @@ from rorunner.engine._db import StateDB
 from rorunner.engine._doit import saved_values
 from rorunner.engine._lock import ProjectLock
 from rorunner.engine._lower import LoweredTask, lower_plan
-from rorunner.engine._record import _step_record
+from rorunner.engine._record import _step_record, play_records
 from rorunner.engine._result import RunResult, summarise
 from rorunner.engine._step import outcome_for
 from rorunner.records import DepState, PlayRecord, StepRecord, WatchedFile, path_state
@@ -75,9 +75,7 @@ def _proof(plan: Plan, options: EngineOptions) -> NoopProof | None:
         db=dep,
         watched=watched,
         targets=tuple(targets),
-        plays=tuple(
-            PlayRecord(p.id, p.name, p.hosts, p.batches, p.max_fail_percentage) for p in plan.plays
-        ),
+        plays=tuple(play_records(plan)),
         steps=tuple(_step_record(lt.name, lt.step) for lt in steps),
         result=_unchanged_result(plan, steps),
     )

@@ -41,21 +41,9 @@ def open_record(
     graph = plan_path(state_dir, run_id)
     status = {lt.step.node: WOULD_RUN for lt in expected}
     write_atomic(graph, plan.render("json", status=status))
-    meta = RunMeta(
-        run_id=run_id,
-        project_dir=str(state_dir.parent),
-        playbook=invocation.playbook,
-        inventory=invocation.inventory,
-        argv=invocation.argv,
-        options=invocation.options,
-        command=invocation.command,
-        plan=graph.name,
-    )
-    plays = [
-        PlayRecord(p.id, p.name, p.hosts, p.batches, p.max_fail_percentage) for p in plan.plays
-    ]
+    meta = RunMeta.of(invocation, run_id, str(state_dir.parent), plan=graph.name)
     steps = [_step_record(lt.name, lt.step) for lt in lowered]
-    writer = RecordWriter(record_path(state_dir, run_id), meta, plays, steps)
+    writer = RecordWriter(record_path(state_dir, run_id), meta, play_records(plan), steps)
     writer.start()
     return writer
 
@@ -127,3 +115,8 @@ class Tee:
         """To every listener."""
         for listener in self._listeners:
             listener.step_finished(outcome)
+
+
+def play_records(plan: Plan) -> list[PlayRecord]:
+    """The record of each play of `plan`."""
+    return [PlayRecord(p.id, p.name, p.hosts, p.batches, p.max_fail_percentage) for p in plan.plays]

@@ -59,6 +59,22 @@ class RunMeta:
     command: str = "play"
     plan: str | None = None  # file name of the plan graph JSON written beside the record
 
+    @classmethod
+    def of(
+        cls, invocation: Invocation, run_id: str, project_dir: str, plan: str | None = None
+    ) -> RunMeta:
+        """The meta of a run that `invocation` asked for."""
+        return cls(
+            run_id=run_id,
+            project_dir=project_dir,
+            playbook=invocation.playbook,
+            inventory=invocation.inventory,
+            argv=invocation.argv,
+            options=invocation.options,
+            command=invocation.command,
+            plan=plan,
+        )
+
 
 def new_run_id() -> str:
     """A fresh run id: `<UTC now %Y%m%dT%H%M%S>-<pid>-<n>`, n counting this process's runs."""
