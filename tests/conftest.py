@@ -33,9 +33,11 @@ def _hermetic_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """Every test gets an empty HOME (no ~/.ssh/config or ~/.ssh/known_hosts of the machine
-    leaks in) and no RORUNNER_* variable of the caller's shell; subprocesses inherit both."""
+    leaks in, and the known_hosts lookup cache is its own ~/.cache) and no RORUNNER_*
+    variable of the caller's shell; subprocesses inherit both."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     for name in list(os.environ):
         if name.startswith("RORUNNER_") and not name.startswith(HARNESS_VARS):
             monkeypatch.delenv(name)

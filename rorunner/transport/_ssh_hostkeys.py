@@ -20,6 +20,7 @@ import paramiko
 from rorunner.errors import HostKeyError
 from rorunner.model import HostKeyPolicy
 from rorunner.transport import PREFERRED_CIPHERS
+from rorunner.transport._ssh_kh_cache import LookupCache, Recorded, lookup_cache
 
 # known_hosts says "ssh-rsa" for RSA keys that are negotiated as rsa-sha2-*.
 _NEGOTIATED_TYPES = {"ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256")}
@@ -154,38 +155,65 @@ class _Entry:
     revoked: bool
 
 
+def _entry(number: int, raw: str) -> tuple[list[str], _Entry] | None:
+    """A line's names and key, or None for a comment, a blank, a short or a CA line."""
+    fields = raw.split()
+    if not fields or fields[0].startswith("#"):
+        return None
+    marker = fields.pop(0) if fields[0].startswith("@") else ""
+    if len(fields) < 3 or marker == "@cert-authority":
+        return None
+    return fields[0].split(","), _Entry(number, fields[1], fields[2], marker == "@revoked")
+
+
 class KnownHostsIndex:
-    """One known_hosts file parsed once, indexed by host name.
+    """One known_hosts file content, indexed by host name when a lookup first needs it.
 
     Plain names are dict keys, so a lookup does not depend on the file's length; hashed
     (`|1|`) names can only be tested by hashing the name with each entry's salt, wildcard
     patterns by matching them, and lines with a negation (`!pattern`) as a whole: those are
     scanned, once per distinct name (lookups are remembered), without re-reading anything.
-    @cert-authority lines are skipped (no certificate checking; such a host is not known).
+    With the user's lookup cache (`_ssh_kh_cache`), a name recorded for this very content
+    is answered from its line numbers alone, each line re-checked against the name: a run
+    whose hosts are all recorded neither builds the index nor scans it; what a scan finds
+    is recorded. @cert-authority lines are skipped (no certificate checking; such a host is
+    not known).
     """
 
-    def __init__(self, path: str, text: str) -> None:
+    def __init__(
+        self, path: str, text: str, digest: bytes = b"", cache: LookupCache | None = None
+    ) -> None:
         self.path = path
+        self._text = text
+        self._digest = digest  # sha256 of the file's bytes: the cache's key
+        self._cache = cache if digest else None
+        self._recorded: Recorded | None = None  # loaded on the first lookup
+        self._rows: list[str] | None = None  # the text's lines, once a line is read by number
+        self._built = False
         self._exact: dict[str, list[_Entry]] = {}
         self._hashed: list[tuple[Any, Any, bytes, _Entry]] = []  # inner, outer, digest
         self._patterns: list[tuple[_Patterns, _Entry]] = []  # wildcards, or a line with "!"
+        self._lines_of: dict[str, tuple[int, ...]] = {}  # every name answered: its lines
         self._found: dict[str, tuple[KnownKey, ...]] = {}
         self._keys: dict[int, paramiko.PKey | None] = {}
         self._lock = threading.Lock()
-        self._lines = 0
-        for raw in text.splitlines():
-            self._lines += 1
-            self._add_line(self._lines, raw)
+
+    @property
+    def built(self) -> bool:
+        """Whether a lookup had to build the index (some name was not in the cache)."""
+        return self._built
+
+    def _build(self) -> None:
+        if not self._built:
+            self._built = True
+            for number, raw in enumerate(self._text.splitlines(), 1):
+                self._add_line(number, raw)
 
     def _add_line(self, number: int, raw: str) -> None:
-        fields = raw.split()
-        if not fields or fields[0].startswith("#"):
+        parsed = _entry(number, raw)
+        if parsed is None:
             return
-        marker = fields.pop(0) if fields[0].startswith("@") else ""
-        if len(fields) < 3 or marker == "@cert-authority":
-            return
-        entry = _Entry(number, fields[1], fields[2], marker == "@revoked")
-        patterns = fields[0].split(",")
+        patterns, entry = parsed
         if any(p.startswith("!") for p in patterns):
             self._patterns.append((_Patterns.parse(patterns), entry))
             return
@@ -202,9 +230,41 @@ class KnownHostsIndex:
     def lookup(self, name: str) -> tuple[KnownKey, ...]:
         """The readable keys of every line naming `name`, in file order."""
         with self._lock:
-            if name not in self._found:
-                self._found[name] = tuple(self._keys_of(self._matching(name)))
-            return self._found[name]
+            found = self._found.get(name)
+            if found is None:
+                entries = self._recorded_entries(name)
+                if entries is None:
+                    self._build()
+                    entries = self._matching(name)
+                    if self._cache is not None:
+                        self._cache.add(self._digest, {name: tuple(e.line for e in entries)})
+                self._lines_of[name] = tuple(e.line for e in entries)
+                found = self._found[name] = tuple(self._keys_of(entries))
+            return found
+
+    def _row(self, number: int) -> str:
+        if self._rows is None:
+            self._rows = self._text.splitlines()
+        return self._rows[number - 1] if 0 < number <= len(self._rows) else ""
+
+    def _recorded_entries(self, name: str) -> list[_Entry] | None:
+        """The entries the cache recorded for `name`, each checked to name it; None when
+        nothing is recorded or a recorded line does not name it (then the file is scanned)."""
+        if self._cache is None:
+            return None
+        if self._recorded is None:
+            self._recorded = self._cache.load(self._digest)
+        lines = self._recorded.get(name)
+        if lines is None:
+            return None
+        entries = []
+        encoded = name.encode()
+        for number in lines:
+            parsed = _entry(number, self._row(number))
+            if parsed is None or not _Patterns.parse(parsed[0]).matches(name, encoded):
+                return None
+            entries.append(parsed[1])
+        return entries
 
     def _matching(self, name: str) -> list[_Entry]:
         encoded = name.encode()
@@ -227,12 +287,32 @@ class KnownHostsIndex:
             if key is not None:
                 yield KnownKey(self.path, entry.line, key, entry.revoked)
 
-    def appended(self, name: str, key: paramiko.PKey) -> None:
-        """Take in the line `name key` that was just written after the last line."""
+    def appended(self, name: str, key: paramiko.PKey, digest: bytes) -> None:
+        """Take in the line `name key` just written after the last line (the text ended
+        with a newline); `digest` is the new content's sha256. Names already answered are
+        updated, and recorded in the cache for the new content (the old content's go)."""
+        raw = f"{name} {key.get_name()} {key.get_base64()}"
         with self._lock:
-            self._lines += 1
-            self._add_line(self._lines, f"{name} {key.get_name()} {key.get_base64()}")
-            self._found.pop(name, None)
+            self._text += raw + "\n"
+            self._rows = None
+            number = len(self._text.splitlines())
+            if self._built:
+                self._add_line(number, raw)
+            names = _Patterns.parse(name.split(","))
+            for known, lines in self._lines_of.items():
+                if names.matches(known, known.encode()):
+                    self._lines_of[known] = (*lines, number)
+                    entries = [e for n in self._lines_of[known] if (e := self._entry_at(n))]
+                    self._found[known] = tuple(self._keys_of(entries))
+            if self._cache is not None:
+                self._cache.forget(self._digest)
+                self._cache.add(digest, self._lines_of)
+            self._digest = digest
+            self._recorded = Recorded(digest, {})
+
+    def _entry_at(self, number: int) -> _Entry | None:
+        parsed = _entry(number, self._row(number))
+        return None if parsed is None else parsed[1]
 
 
 # A file whose mtime is this close to when it was read may have been written again within
@@ -281,10 +361,13 @@ def known_hosts_index(path: str) -> KnownHostsIndex:
                 return cached.index
         read_at = time.time_ns()
         data = _read(path)
-        text = (data or b"").decode("utf-8", errors="replace")
-        index = KnownHostsIndex(path, text)
-        if stamp is not None and data is not None:
-            _cache[path] = _Cached(stamp, read_at, hashlib.sha256(data).digest(), index)
+        if data is None:
+            return KnownHostsIndex(path, "")
+        digest = hashlib.sha256(data).digest()
+        text = data.decode("utf-8", errors="replace")
+        index = KnownHostsIndex(path, text, digest, lookup_cache(os.environ))
+        if stamp is not None:
+            _cache[path] = _Cached(stamp, read_at, digest, index)
         return index
 
 
@@ -335,8 +418,9 @@ def _remember_appended(
         return
     if original and not original.endswith(b"\n"):
         return
-    cached.index.appended(name, key)
-    _cache[path] = _Cached(stamp, written_at, hashlib.sha256(new).digest(), cached.index)
+    digest = hashlib.sha256(new).digest()
+    cached.index.appended(name, key, digest)
+    _cache[path] = _Cached(stamp, written_at, digest, cached.index)
 
 
 class KnownHostsPolicy(paramiko.MissingHostKeyPolicy):
