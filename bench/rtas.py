@@ -5,7 +5,11 @@ remote commands; fetch one file; then a local post-step that checks every host's
 Measured on 1 to 200 lab hosts (one lab named "bench", as many hosts as the largest size), in
 this one invocation: the paramiko script (one connection and one thread per host, known_hosts
 parsed once and shared by its threads), rorunner's cold run, its unchanged re-run, and
-rorunner's cold run with a 10,000-line known_hosts that holds the lab's keys among others.
+rorunner's cold run with a 10,000-line known_hosts that holds the lab's keys among others,
+twice: its first run (an empty known_hosts lookup cache) and a warm one (another fresh
+project, the lookup cache the first run filled: docs/transport.md, "The lookup cache").
+Every rorunner run gets a lookup cache of its own (RORUNNER_KNOWN_HOSTS_CACHE), empty unless
+it is the warm big-kh run, so no run profits from the user's cache or another variant's.
 Each figure is the median of --repeat rounds; within a round the variants run in turn, the
 order reversed every other round (alternated pairs); every run is in a fresh project and a
 fresh remote directory. Wall clock, CPU and peak RSS of whole processes (interpreter start
@@ -171,11 +175,16 @@ class Sample:
     logins: int = 0  # SSH logins the lab's sshds accepted during the run
 
 
-def timed(argv: Sequence[str], cwd: Path, timeout: float = 900.0) -> Sample:
-    """Wall clock, CPU and peak RSS of one process that must succeed (its own rusage)."""
+def timed(
+    argv: Sequence[str], cwd: Path, timeout: float = 900.0, kh_cache: Path | None = None
+) -> Sample:
+    """Wall clock, CPU and peak RSS of one process that must succeed (its own rusage);
+    `kh_cache`: its known_hosts lookup cache (a fresh one beside `cwd` when None)."""
+    env = bench_env()
+    env["RORUNNER_KNOWN_HOSTS_CACHE"] = str(kh_cache or cwd.with_name(cwd.name + ".khcache"))
     with tempfile.TemporaryFile() as out:
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=cwd, env=bench_env(), stdout=out, stderr=out)
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=out)
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
@@ -261,16 +270,40 @@ def run_unit(setup: Setup, unit: str, size: int, rep: int) -> dict[str, Sample]:
         argv += [f"{h.name},{h.address},{h.port}" for h in setup.hosts]
         return {unit: timed(argv, project)}
     if unit == "cold_kh":
-        assert setup.big_known_hosts is not None
-        return {
-            unit: timed(rorunner_argv(project, setup.inventory, setup.big_known_hosts), project)
-        }
+        return big_kh_runs(
+            setup, project, write_project(setup.scratch / f"warm-{size}-{rep}", remote)
+        )
     argv = rorunner_argv(project, setup.inventory, lab.known_hosts)
     cold = timed(argv, project)
     before = sum(host.accepted() for host in setup.hosts)
     rerun = timed(argv, project)
     logins = sum(host.accepted() for host in setup.hosts) - before
     return {"cold": cold, "rerun": replace(rerun, logins=logins)}
+
+
+def _recorded(cache: Path) -> int:
+    """Records in a lookup cache (a header line per known_hosts content)."""
+    logs = list(cache.iterdir()) if cache.is_dir() else []
+    return sum(len(log.read_text().splitlines()) - 1 for log in logs)
+
+
+def big_kh_runs(setup: Setup, first: Path, warm: Path) -> dict[str, Sample]:
+    """The big known_hosts run with an empty lookup cache, then in another fresh project with
+    the cache it filled (checked: empty before, one record per host after)."""
+    assert setup.big_known_hosts is not None
+    cache = first.with_name(first.name + ".khcache")
+    assert _recorded(cache) == 0
+    cold = timed(rorunner_argv(first, setup.inventory, setup.big_known_hosts), first)
+    recorded = _recorded(cache)
+    if recorded != len(setup.hosts):
+        raise SystemExit(
+            f"big kh: {recorded} lookups cached after the first run, not {len(setup.hosts)}"
+        )
+    argv = rorunner_argv(warm, setup.inventory, setup.big_known_hosts)
+    again = timed(argv, warm, kh_cache=cache)
+    if _recorded(cache) != recorded:
+        raise SystemExit("big kh: the warm run looked a host up again (its cache grew)")
+    return {"cold_kh": cold, "warm_kh": again}
 
 
 def measure(setup: Setup, size: int, repeat: int) -> dict[str, list[Sample]]:
@@ -301,7 +334,11 @@ def time_table(results: dict[int, dict[str, list[Sample]]]) -> list[str]:
         f"{'hosts':>5}  {'paramiko':>9}  {'paramiko gcm':>12}  {'rorunner cold':>13}  "
         f"{'cold/paramiko':>13}  {'cold/gcm':>8}  {'unchanged re-run':>16}"
     )
-    head += f"  {'cold, big kh':>12}  {'big kh/cold':>11}" if kh else ""
+    head += (
+        f"  {'big kh 1st':>10}  {'big kh/cold':>11}  {'big kh warm':>11}  {'warm/cold':>9}"
+        if kh
+        else ""
+    )
     lines = [head, "-" * len(head)]
     for size, runs in results.items():
         line = (
@@ -314,8 +351,10 @@ def time_table(results: dict[int, dict[str, list[Sample]]]) -> list[str]:
         )
         if kh:
             line += (
-                f"  {_median(runs, 'cold_kh', 'wall'):>11.3f}s  "
-                f"{_ratio(runs, 'cold_kh', 'cold'):>10.3f}x"
+                f"  {_median(runs, 'cold_kh', 'wall'):>9.3f}s  "
+                f"{_ratio(runs, 'cold_kh', 'cold'):>10.3f}x  "
+                f"{_median(runs, 'warm_kh', 'wall'):>10.3f}s  "
+                f"{_ratio(runs, 'warm_kh', 'cold'):>8.3f}x"
             )
         lines.append(line)
     return lines
@@ -323,7 +362,7 @@ def time_table(results: dict[int, dict[str, list[Sample]]]) -> list[str]:
 
 def resource_table(results: dict[int, dict[str, list[Sample]]]) -> list[str]:
     """CPU seconds and peak RSS per size (medians), memory ratio against the script."""
-    variants = ["paramiko", "paramiko_gcm", "cold", "rerun", "cold_kh"]
+    variants = ["paramiko", "paramiko_gcm", "cold", "rerun", "cold_kh", "warm_kh"]
     head = (
         f"{'hosts':>5}  CPU s: {' / '.join(variants)}"
         f"{'':>4}peak MiB: paramiko / cold / re-run   cold/paramiko"
@@ -390,7 +429,9 @@ def main() -> None:
     if args.known_hosts_lines:
         print(
             f"big kh: rorunner cold with a {args.known_hosts_lines}-line known_hosts (the lab's "
-            "keys among them, half the lines hashed) instead of the lab's own file"
+            "keys among them, half the lines hashed) instead of the lab's own file: '1st' with "
+            "an empty known_hosts lookup cache, 'warm' with the one the 1st run filled (every "
+            "other rorunner run: an empty cache of its own); ratios against 'cold'"
         )
     print("\n".join(time_table(results)))
     print()

@@ -36,7 +36,8 @@ def test_rtas_bench_runs_on_one_host() -> None:
     # one row of times (every cell a duration or a ratio), one of CPU and memory
     assert [row[0] for row in rows] == ["1", "1"], done.stdout
     times, resources = rows
-    assert len(times) == 9 and all(cell.endswith(("s", "x")) for cell in times[1:]), done.stdout
+    assert len(times) == 11 and all(cell.endswith(("s", "x")) for cell in times[1:]), done.stdout
     assert resources[-1].endswith("x") and "-" not in resources, done.stdout
     assert "unchanged re-runs: 0 SSH logins in all" in done.stdout, done.stdout
     assert "300-line known_hosts" in done.stdout
+    assert "'1st' with an empty known_hosts lookup cache, 'warm' with the one" in done.stdout

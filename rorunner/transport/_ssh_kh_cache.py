@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 ENV = "RORUNNER_KNOWN_HOSTS_CACHE"  # a directory, or "off"
 OFF = "off"
-FORMAT = "rorunner known_hosts lookups 1"
+FORMAT = "rorunner known_hosts lookups 1"  # a new number when what a name matches changes
 MAX_LOG_BYTES = 4 << 20  # a log this long takes no more records
 MAX_LOGS = 64  # contents remembered; the least recently used log goes first
 _EVENTS = logging.getLogger("rorunner.transport")  # see _ssh_connect.EVENTS
@@ -144,8 +144,11 @@ class LookupCache:
             if not stat.S_ISREG(st.st_mode) or not _private(st):
                 self._refused(name, "not a file of this user with mode 0600")
                 return []
-            data = handle.read(MAX_LOG_BYTES + 1)
-            os.utime(fd)  # recently used: evicted last
+            try:
+                data = handle.read(MAX_LOG_BYTES + 1)
+                os.utime(fd)  # recently used: evicted last
+            except OSError:
+                return []
         text = data.decode("ascii", errors="replace")
         return text.split("\n")[:-1]  # an unfinished last line (a crash) is left out
 
