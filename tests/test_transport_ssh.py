@@ -18,11 +18,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import paramiko
 import pytest
+from paramiko.sftp import CMD_MKDIR, CMD_STAT
 
 from rorunner.errors import HostKeyError, RemoteFailure, UnreachableError
 from rorunner.model import ConnectionSpec
 from rorunner.transport import Pool, Transport
+from rorunner.transport import _ssh_sftp as sftp_ops
+from rorunner.transport._ssh import SshTransport
+from rorunner.transport._ssh_become import SFTP_SERVERS
 from tests.lab import Lab, LabHost
 
 SpecFor = Callable[..., ConnectionSpec]
@@ -384,6 +389,51 @@ def test_prepare_dir_is_remembered_per_connection(
     again = pool.get(lab_spec(host))  # a new connection prepares afresh
     assert again.prepare_dir(made) == made
     assert _remote_text(host, f"stat -c %a {made}").strip() == "700"
+
+
+def test_a_new_work_dir_is_made_in_one_round_trip(
+    scratch: str, pool: Pool, host: LabHost, lab_spec: SpecFor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # mkdir and the stats of the new dir and its parent are pipelined (no request waits for
+    # the one before), and no chmod follows when the server's umask left 0700.
+    transport = pool.get(lab_spec(host))
+    transport.prepare_dir(scratch)  # the SFTP session opened, the parents made
+    sent: list[int] = []
+    waited: list[int] = []
+    send, request = paramiko.SFTPClient._async_request, paramiko.SFTPClient._request  # type: ignore[attr-defined]
+
+    def counted_send(self: paramiko.SFTPClient, fileobj: object, kind: int, *args: Any) -> Any:
+        sent.append(kind)
+        return send(self, fileobj, kind, *args)
+
+    def counted_request(self: paramiko.SFTPClient, kind: int, *args: Any) -> Any:
+        waited.append(kind)
+        return request(self, kind, *args)
+
+    monkeypatch.setattr(paramiko.SFTPClient, "_async_request", counted_send)
+    monkeypatch.setattr(paramiko.SFTPClient, "_request", counted_request)
+    made = transport.prepare_dir(f"{scratch}/fresh")
+    monkeypatch.undo()
+    assert (sent, waited) == ([CMD_MKDIR, CMD_STAT, CMD_STAT], [])
+    assert _remote_text(host, f"stat -c %a {made}").strip() == "700"
+
+
+def test_a_new_work_dir_is_made_0700_under_a_umask_that_takes_owner_bits(
+    scratch: str, pool: Pool, host: LabHost, lab_spec: SpecFor
+) -> None:
+    # An SFTP server of its own on a channel, with umask 0277: mkdir(0700) makes 0500.
+    transport = pool.get(lab_spec(host))
+    assert isinstance(transport, SshTransport)
+    home = transport.prepare_dir(scratch)
+    channel = transport.connection.open_channel(host.name)
+    servers = " ".join(SFTP_SERVERS)
+    channel.exec_command(f'umask 0277; for p in {servers}; do [ -x "$p" ] && exec "$p"; done')
+    sftp = paramiko.SFTPClient(channel)
+    try:
+        sftp_ops.make_work_dir(sftp, f"{home}/strict", lambda: -1)
+    finally:
+        sftp.close()
+    assert _remote_text(host, f"stat -c %a {home}/strict").strip() == "700"
 
 
 def test_ensure_dir_refuses_a_dir_owned_by_someone_else(

@@ -223,34 +223,38 @@ def make_work_dir(sftp: paramiko.SFTPClient, path: str, uid: Callable[[], int]) 
     """Create the directory `path` private (0700) unless it exists; an existing one is left
     alone, but for its stale temp files (remove_stale_temps).
 
-    The common case costs mkdir, chmod and two stats. A directory this login
-    just made is owned by its uid, so that owner is the uid to check against,
-    unless someone else could have swapped it (a parent writable by others,
-    without the sticky bit) or it was made by the parents walk: then `uid()`
-    (a remote `id -u`) is asked.
+    The common case is one round trip: mkdir and the stats of the new dir and its parent,
+    pipelined; a chmod only when the server's umask took bits of 0700. A directory this
+    login just made is owned by its uid, so that owner is the uid to check against, unless
+    someone else could have swapped it (a parent writable by others, without the sticky
+    bit) or it was made by the parents walk: then `uid()` (a remote `id -u`) is asked.
     """
-    try:
-        sftp.mkdir(path, 0o700)
-    except FileNotFoundError:  # a parent is missing: the careful walk
+    made = wire.make_dir(sftp, path, 0o700)
+    if isinstance(made.error, FileNotFoundError):  # a parent is missing: the careful walk
         ensure_dir(sftp, path, True, uid())
         return
-    except OSError as refused:
-        try:
-            attrs = sftp.stat(path)
-        except OSError:
-            raise refused from None  # the mkdir error (e.g. permission denied) says why
-        if not stat.S_ISDIR(attrs.st_mode or 0):
-            raise OSError(errno.ENOTDIR, "exists and is not a directory", path) from None
+    if made.error is not None:
+        if isinstance(made.attrs, OSError):
+            raise made.error  # the mkdir error (e.g. permission denied) says why
+        if not stat.S_ISDIR(made.attrs.st_mode or 0):
+            raise OSError(errno.ENOTDIR, "exists and is not a directory", path)
         remove_stale_temps(sftp, path)
         return
-    sftp.chmod(path, 0o700)  # mkdir's mode is filtered by the server's umask
-    attrs = sftp.stat(path)
-    parent = sftp.stat(posixpath.dirname(path) or "/")
+    attrs, parent = _raise_error(made.attrs), _raise_error(made.parent)
+    if stat.S_IMODE(attrs.st_mode or 0) != 0o700:  # mkdir's mode is filtered by the umask
+        sftp.chmod(path, 0o700)
+        attrs = sftp.stat(path)
     owner = attrs.st_uid if attrs.st_uid is not None else -1
     expected = uid() if _others_can_rename_in(parent.st_mode or 0) else owner
     problem = check_private_dir(path, attrs.st_mode or 0, owner, expected)
     if problem:
         raise PermissionError(errno.EPERM, problem, path)
+
+
+def _raise_error(attrs: paramiko.SFTPAttributes | OSError) -> paramiko.SFTPAttributes:
+    if isinstance(attrs, OSError):
+        raise attrs
+    return attrs
 
 
 def remove_stale_temps(sftp: paramiko.SFTPClient, directory: str) -> None:

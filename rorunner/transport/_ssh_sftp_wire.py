@@ -4,15 +4,17 @@ paramiko's pipelined `SFTPFile.write` files the server's write replies under `ty
 which drops them, and its `close()` swallows a failed close: a full disk went unnoticed. Its
 prefetching read takes an error or end-of-file reply for the end of the file, and sends its
 requests from a thread that outlives a failed read. Here each request (open, every write,
-fsetstat, close; every read) is sent with `SFTPClient._async_request` under a collector,
-which paramiko's `_read_response` hands each reply to, all in the calling thread. Uses
-`_async_request`, `_read_response`, `_request` and `_convert_status` (present from paramiko
-1.x to 5.x; tests/test_transport_temps.py checks them, pyproject pins the major).
+fsetstat, close; every read; a work dir's mkdir and stats) is sent with
+`SFTPClient._async_request` under a collector, which paramiko's `_read_response` hands each
+reply to, all in the calling thread. Uses `_async_request`, `_read_response`, `_request`,
+`_convert_status` and `SFTPAttributes._from_msg` (present from paramiko 1.x to 5.x;
+tests/test_transport_temps.py checks them, pyproject pins the major).
 """
 
 from __future__ import annotations
 
 import errno
+import posixpath
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
@@ -20,14 +22,17 @@ from dataclasses import dataclass
 import paramiko
 from paramiko.message import Message
 from paramiko.sftp import (
+    CMD_ATTRS,
     CMD_CLOSE,
     CMD_DATA,
     CMD_EXTENDED,
     CMD_EXTENDED_REPLY,
     CMD_FSETSTAT,
     CMD_HANDLE,
+    CMD_MKDIR,
     CMD_OPEN,
     CMD_READ,
+    CMD_STAT,
     CMD_STATUS,
     CMD_WRITE,
     SFTP_FLAG_CREATE,
@@ -87,6 +92,84 @@ class Replies:
         """Wait for every outstanding reply (bounded by the channel's timeout)."""
         while self._sent:
             self._sftp._read_response()  # type: ignore[attr-defined]
+
+
+class Batch:
+    """Replies to pipelined requests of any kind, by request number, all in one round trip."""
+
+    def __init__(self, sftp: paramiko.SFTPClient) -> None:
+        self._sftp = sftp
+        self._replies: dict[int, tuple[int, Message] | None] = {}
+
+    def send(self, kind: int, *args: object) -> int:
+        """Send one request; its number names its reply."""
+        number: int = self._sftp._async_request(self, kind, *args)  # type: ignore[attr-defined]
+        self._replies[number] = None
+        return number
+
+    def _async_response(self, kind: int, msg: Message, number: int) -> None:
+        """paramiko's callback for each reply to a request this batch sent."""
+        self._replies[number] = (kind, msg)
+
+    def read_all(self) -> None:
+        """Wait for every reply (bounded by the channel's timeout)."""
+        while None in self._replies.values():
+            self._sftp._read_response()  # type: ignore[attr-defined]
+
+    def status(self, number: int) -> OSError | None:
+        """The error a status reply says (None: done)."""
+        kind, msg = self._reply(number)
+        if kind != CMD_STATUS:
+            return OSError(errno.EPROTO, f"unexpected SFTP reply type {kind}")
+        return self._error(msg)
+
+    def attrs(self, number: int) -> paramiko.SFTPAttributes | OSError:
+        """The attributes a stat's reply holds, or the error it says."""
+        kind, msg = self._reply(number)
+        if kind == CMD_ATTRS:
+            return paramiko.SFTPAttributes._from_msg(msg)  # type: ignore[attr-defined,no-any-return]
+        if kind == CMD_STATUS:
+            error = self._error(msg)
+            if error is not None:
+                return error
+        return OSError(errno.EPROTO, f"unexpected SFTP reply type {kind} to a stat")
+
+    def _reply(self, number: int) -> tuple[int, Message]:
+        reply = self._replies[number]
+        assert reply is not None, "read_all() first"
+        return reply
+
+    def _error(self, msg: Message) -> OSError | None:
+        try:
+            self._sftp._convert_status(msg)  # type: ignore[attr-defined]
+        except EOFError:
+            return OSError(errno.EIO, "unexpected end of file")
+        except OSError as refused:
+            return refused
+        return None
+
+
+@dataclass(frozen=True)
+class MadeDir:
+    """A mkdir's outcome (None: made) and the stats of the path and its parent taken right
+    after it (each attributes or the error the server said)."""
+
+    error: OSError | None
+    attrs: paramiko.SFTPAttributes | OSError
+    parent: paramiko.SFTPAttributes | OSError
+
+
+def make_dir(sftp: paramiko.SFTPClient, path: str, mode: int) -> MadeDir:
+    """mkdir `path`, then stat it and its parent, pipelined: one round trip. The server
+    answers requests in order, so the stats see the directory the mkdir made or found."""
+    batch = Batch(sftp)
+    attrs = paramiko.SFTPAttributes()
+    attrs.st_mode = mode
+    made = batch.send(CMD_MKDIR, path, attrs)
+    itself = batch.send(CMD_STAT, path)
+    parent = batch.send(CMD_STAT, posixpath.dirname(path) or "/")
+    batch.read_all()
+    return MadeDir(batch.status(made), batch.attrs(itself), batch.attrs(parent))
 
 
 def open_new(sftp: paramiko.SFTPClient, path: str) -> bytes:
