@@ -20,7 +20,16 @@ from typing import Any
 
 import paramiko
 import pytest
-from paramiko.sftp import CMD_MKDIR, CMD_STAT
+from paramiko.sftp import (
+    CMD_CLOSE,
+    CMD_EXTENDED,
+    CMD_FSETSTAT,
+    CMD_FSTAT,
+    CMD_MKDIR,
+    CMD_OPEN,
+    CMD_STAT,
+    CMD_WRITE,
+)
 
 from rorunner.errors import HostKeyError, RemoteFailure, UnreachableError
 from rorunner.model import ConnectionSpec
@@ -391,13 +400,9 @@ def test_prepare_dir_is_remembered_per_connection(
     assert _remote_text(host, f"stat -c %a {made}").strip() == "700"
 
 
-def test_a_new_work_dir_is_made_in_one_round_trip(
-    scratch: str, pool: Pool, host: LabHost, lab_spec: SpecFor, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # mkdir and the stats of the new dir and its parent are pipelined (no request waits for
-    # the one before), and no chmod follows when the server's umask left 0700.
-    transport = pool.get(lab_spec(host))
-    transport.prepare_dir(scratch)  # the SFTP session opened, the parents made
+def _requests(monkeypatch: pytest.MonkeyPatch) -> tuple[list[int], list[int]]:
+    """The kinds of the SFTP requests sent from now on, and of those sent waiting for
+    their reply before anything else goes (paramiko's _request)."""
     sent: list[int] = []
     waited: list[int] = []
     send, request = paramiko.SFTPClient._async_request, paramiko.SFTPClient._request  # type: ignore[attr-defined]
@@ -412,16 +417,48 @@ def test_a_new_work_dir_is_made_in_one_round_trip(
 
     monkeypatch.setattr(paramiko.SFTPClient, "_async_request", counted_send)
     monkeypatch.setattr(paramiko.SFTPClient, "_request", counted_request)
+    return sent, waited
+
+
+def test_a_new_work_dir_is_made_in_one_round_trip(
+    scratch: str, pool: Pool, host: LabHost, lab_spec: SpecFor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # mkdir and the stats of the new dir and its parent are pipelined (no request waits for
+    # the one before), and no chmod follows when the server's umask left 0700.
+    transport = pool.get(lab_spec(host))
+    transport.prepare_dir(scratch)  # the SFTP session opened, the parents made
+    sent, waited = _requests(monkeypatch)
     made = transport.prepare_dir(f"{scratch}/fresh")
     monkeypatch.undo()
     assert (sent, waited) == ([CMD_MKDIR, CMD_STAT, CMD_STAT], [])
     assert _remote_text(host, f"stat -c %a {made}").strip() == "700"
 
 
-def test_a_new_work_dir_is_made_0700_under_a_umask_that_takes_owner_bits(
+def test_a_mode_seen_made_exactly_at_the_create_is_not_chmodded_again(
+    scratch: str, pool: Pool, host: LabHost, lab_spec: SpecFor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    transport = pool.get(lab_spec(host))
+    work = transport.prepare_dir(scratch)
+    sent, _ = _requests(monkeypatch)
+    requests = []
+    for name, mode in (("a", 0o600), ("b", 0o600), ("c", 0o700), ("d", 0o644), ("e", 0o644)):
+        transport.put_bytes(name.encode(), f"{work}/{name}", mode)
+        requests.append(sent[:])
+        sent.clear()
+    monkeypatch.undo()
+    seen = [CMD_OPEN, CMD_WRITE, CMD_FSTAT, CMD_FSETSTAT, CMD_CLOSE, CMD_EXTENDED]
+    trusted = [CMD_OPEN, CMD_WRITE, CMD_CLOSE, CMD_EXTENDED]
+    made_0600 = [CMD_OPEN, CMD_WRITE, CMD_FSETSTAT, CMD_CLOSE, CMD_EXTENDED]  # others may read
+    assert requests == [seen, trusted, seen, made_0600, made_0600]
+    modes = _remote_text(host, f"cd {work} && stat -c %a a b c d e").split()
+    assert modes == ["600", "600", "700", "644", "644"]
+
+
+def test_modes_are_right_under_a_umask_that_takes_owner_bits(
     scratch: str, pool: Pool, host: LabHost, lab_spec: SpecFor
 ) -> None:
-    # An SFTP server of its own on a channel, with umask 0277: mkdir(0700) makes 0500.
+    # An SFTP server of its own on a channel, with umask 0277: mkdir(0700) makes 0500 and
+    # a file asked 0600 at its create is 0400, so each one is chmodded.
     transport = pool.get(lab_spec(host))
     assert isinstance(transport, SshTransport)
     home = transport.prepare_dir(scratch)
@@ -431,9 +468,12 @@ def test_a_new_work_dir_is_made_0700_under_a_umask_that_takes_owner_bits(
     sftp = paramiko.SFTPClient(channel)
     try:
         sftp_ops.make_work_dir(sftp, f"{home}/strict", lambda: -1)
+        for name in ("a", "b"):
+            sftp_ops.put_bytes(sftp, b"data", f"{home}/strict/{name}", 0o600)
     finally:
         sftp.close()
-    assert _remote_text(host, f"stat -c %a {home}/strict").strip() == "700"
+    modes = _remote_text(host, f"cd {home}/strict && stat -c %a . a b").split()
+    assert modes == ["700", "600", "600"]
 
 
 def test_ensure_dir_refuses_a_dir_owned_by_someone_else(

@@ -12,7 +12,9 @@ import errno
 import os
 import posixpath
 import stat
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from typing import BinaryIO, cast
@@ -62,21 +64,62 @@ def write_atomic(
     sftp: paramiko.SFTPClient, target: str, chunks: Iterable[bytes], mode: int, size: int
 ) -> None:
     """Write `size` bytes of chunks to a new temp file beside `target`, every write
-    acknowledged, chmod it, then rename it over `target`; on any failure remove the temp file."""
+    acknowledged, give it `mode`, then rename it over `target`; on any failure remove the
+    temp file. A mode of the owner's bits only is asked for at the create, and chmodded only
+    until this session has seen the server create it exactly so in that directory
+    (_ModesSeen); any other file is made 0600 and chmodded after the writes."""
     tmp = _temp_path(target)
+    parent = posixpath.dirname(target)
+    at_create = not mode & ~_CREATE_MODES
+    seen = at_create and _SEEN.has(sftp, parent, mode)
     try:
-        handle = wire.open_new(sftp, tmp)
+        handle = wire.open_new(sftp, tmp, mode if at_create else 0o600)
     except OSError as refused:
         raise _cause(sftp, target, "create", refused, size) from None
     try:
-        refusal = wire.write_handle(sftp, handle, chunks, mode, _write_request_size(sftp))
+        request = _write_request_size(sftp)
+        chmod = None if seen else mode
+        written = wire.write_handle(sftp, handle, chunks, request, chmod, at_create and not seen)
+        refusal = written.refusal
         if refusal is not None:
             what = f"{refusal.what} at offset {refusal.offset}"
             raise _cause(sftp, target, what, refusal.error, size - refusal.offset)
+        if written.created is not None and stat.S_IMODE(written.created) == mode:
+            _SEEN.add(sftp, parent, mode)
         sftp.posix_rename(tmp, target)
     except BaseException:
         _discard(sftp, tmp)
         raise
+
+
+class _ModesSeen:
+    """(directory, mode) pairs each SFTP session has seen a file created with exactly that
+    mode (an fstat before the chmod). The server's umask is fixed for a session and a
+    directory's default ACL for its files, so a later create there gets the same mode.
+    A server that ignores or narrows the asked mode is never trusted: its files keep
+    their chmod."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: weakref.WeakKeyDictionary[paramiko.SFTPClient, set[tuple[str, int]]]
+        self._seen = weakref.WeakKeyDictionary()
+
+    def has(self, sftp: paramiko.SFTPClient, directory: str, mode: int) -> bool:
+        """Whether `sftp` saw a file created with `mode` in `directory`."""
+        with self._lock:
+            return (directory, mode) in self._seen.get(sftp, ())
+
+    def add(self, sftp: paramiko.SFTPClient, directory: str, mode: int) -> None:
+        """Remember that `sftp` saw a file created with exactly `mode` in `directory`."""
+        with self._lock:
+            self._seen.setdefault(sftp, set()).add((directory, mode))
+
+
+# Modes asked for at the create: the owner's bits only. Nobody else may read or change a
+# file while it is written (any other mode is given after the writes), and no set-id bits
+# (a write clears them).
+_CREATE_MODES = 0o700
+_SEEN = _ModesSeen()
 
 
 def _cause(

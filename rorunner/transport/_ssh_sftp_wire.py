@@ -28,6 +28,7 @@ from paramiko.sftp import (
     CMD_EXTENDED,
     CMD_EXTENDED_REPLY,
     CMD_FSETSTAT,
+    CMD_FSTAT,
     CMD_HANDLE,
     CMD_MKDIR,
     CMD_OPEN,
@@ -60,9 +61,10 @@ class Replies:
         self._sftp = sftp
         self._sent: dict[int, tuple[str, int]] = {}  # request number -> (what, offset)
         self.refusal: Refusal | None = None
+        self.created: int | None = None  # st_mode of the open file, when a "stat" asked
 
     def send(self, what: str, offset: int, kind: int, *args: object) -> None:
-        """Send one request whose reply is a status."""
+        """Send one request whose reply is a status (or attributes, for a "stat")."""
         number: int = self._sftp._async_request(self, kind, *args)  # type: ignore[attr-defined]
         self._sent[number] = (what, offset)
 
@@ -70,6 +72,10 @@ class Replies:
         """paramiko's callback for each reply to a request this collector sent."""
         what, offset = self._sent.pop(number, ("request", 0))
         if self.refusal is not None:
+            return
+        if what == "stat":  # only informs: a server that cannot answer it gets its chmod
+            if kind == CMD_ATTRS:
+                self.created = paramiko.SFTPAttributes._from_msg(msg).st_mode  # type: ignore[attr-defined]
             return
         if kind != CMD_STATUS:
             error = OSError(errno.EPROTO, f"unexpected SFTP reply type {kind}")
@@ -172,10 +178,11 @@ def make_dir(sftp: paramiko.SFTPClient, path: str, mode: int) -> MadeDir:
     return MadeDir(batch.status(made), batch.attrs(itself), batch.attrs(parent))
 
 
-def open_new(sftp: paramiko.SFTPClient, path: str) -> bytes:
-    """Create `path` for writing, exclusively (never an existing file or a link), mode 0600."""
+def open_new(sftp: paramiko.SFTPClient, path: str, mode: int = 0o600) -> bytes:
+    """Create `path` for writing, exclusively (never an existing file or a link), asking for
+    `mode` (which the server's umask may narrow)."""
     attrs = paramiko.SFTPAttributes()
-    attrs.st_mode = 0o600
+    attrs.st_mode = mode
     flags = SFTP_FLAG_WRITE | SFTP_FLAG_CREATE | SFTP_FLAG_EXCL
     kind, msg = sftp._request(CMD_OPEN, path, flags, attrs)  # type: ignore[attr-defined]
     if kind != CMD_HANDLE:
@@ -184,10 +191,25 @@ def open_new(sftp: paramiko.SFTPClient, path: str) -> bytes:
     return handle
 
 
+@dataclass(frozen=True)
+class Written:
+    """How a write_handle ended: the refused request (None: all were acknowledged), and the
+    file's st_mode before any chmod, when it was asked for."""
+
+    refusal: Refusal | None
+    created: int | None
+
+
 def write_handle(
-    sftp: paramiko.SFTPClient, handle: bytes, chunks: Iterable[bytes], mode: int, request: int
-) -> Refusal | None:
-    """Pipeline `chunks` as write requests of at most `request` bytes, then chmod and close.
+    sftp: paramiko.SFTPClient,
+    handle: bytes,
+    chunks: Iterable[bytes],
+    request: int,
+    chmod: int | None,
+    look: bool,
+) -> Written:
+    """Pipeline `chunks` as write requests of at most `request` bytes, then (when `look`) an
+    fstat, (unless `chmod` is None) a chmod, and the close.
 
     Stops sending at the first refused request, and returns it once every reply is in (None:
     all were acknowledged). An exception means the session itself broke (the close is then
@@ -196,9 +218,11 @@ def write_handle(
     replies = Replies(sftp)
     try:
         size = _send_writes(replies, handle, chunks, request)
-        if replies.refusal is None:
+        if replies.refusal is None and look:
+            replies.send("stat", size, CMD_FSTAT, handle)
+        if replies.refusal is None and chmod is not None:
             attrs = paramiko.SFTPAttributes()
-            attrs.st_mode = mode
+            attrs.st_mode = chmod
             replies.send("chmod", size, CMD_FSETSTAT, handle, attrs)
     except BaseException:
         with suppress(Exception):  # the session broke: the original error is what matters
@@ -206,7 +230,7 @@ def write_handle(
         raise
     replies.send("close", size, CMD_CLOSE, handle)
     replies.read_all()
-    return replies.refusal
+    return Written(replies.refusal, replies.created)
 
 
 def _send_writes(replies: Replies, handle: bytes, chunks: Iterable[bytes], request: int) -> int:
