@@ -10,6 +10,7 @@ import os
 import select
 import signal
 import socket
+import stat
 import subprocess
 import threading
 import time
@@ -27,6 +28,7 @@ from paramiko.sftp import (
     CMD_FSTAT,
     CMD_MKDIR,
     CMD_OPEN,
+    CMD_READ,
     CMD_STAT,
     CMD_WRITE,
 )
@@ -526,6 +528,29 @@ def test_a_reader_never_sees_a_partial_file(
     assert set(seen) <= expected, "a reader saw a file that was neither old nor new"
     assert len(set(seen)) >= 2, "the file was never replaced while it was being read"
     assert _remote_text(host, f"ls -a {workdir}").split() == [".", "..", "target.bin"]
+
+
+def test_a_small_fetch_waits_for_two_replies_and_every_size_arrives_whole(
+    scratch: str,
+    transport: Transport,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # open; then fstat and the first read pipelined; the close is sent, not waited for.
+    remote = transport.ensure_dir(f"{scratch}/fetch")
+    sizes = (0, 1, 32767, 32768, 32769, 100_000)
+    for size in sizes:
+        transport.put_bytes(os.urandom(size), f"{remote}/f{size}", 0o640)
+    sent, waited = _requests(monkeypatch)
+    transport.get(f"{remote}/f1", str(tmp_path / "f1"))
+    assert (sent, waited) == ([CMD_OPEN, CMD_FSTAT, CMD_READ, CMD_CLOSE], [CMD_OPEN])
+    monkeypatch.undo()
+    for size in sizes:
+        local = tmp_path / f"f{size}"
+        transport.get(f"{remote}/f{size}", str(local))
+        data = transport.read(f"{remote}/f{size}", 1 << 20)
+        assert local.read_bytes() == data and len(data) == size
+        assert stat.S_IMODE(local.stat().st_mode) == 0o640
 
 
 def test_get_is_atomic_for_a_local_reader(

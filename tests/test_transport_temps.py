@@ -141,5 +141,6 @@ def test_the_paramiko_internals_we_rely_on_are_there() -> None:
     assert list(inspect.signature(client._convert_status).parameters) == ["self", "msg"]  # type: ignore[attr-defined]
     source = inspect.getsource(client._read_response)  # type: ignore[attr-defined]
     assert "fileobj._async_response(t, msg, num)" in source
+    assert "if fileobj is not type(None)" in source  # a reply sent for type(None) is dropped
     from_msg = paramiko.SFTPAttributes._from_msg  # type: ignore[attr-defined]
     assert list(inspect.signature(from_msg).parameters) == ["msg", "filename", "longname"]

@@ -17,7 +17,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
-from typing import BinaryIO, cast
+from typing import BinaryIO
 
 import paramiko
 
@@ -201,22 +201,51 @@ def put_tree(sftp: paramiko.SFTPClient, local: str, target: str) -> None:
 
 def get_file(sftp: paramiko.SFTPClient, source: str, local: str) -> None:
     """Copy the remote file to `local` by temp file + os.replace, keeping its mode; the local
-    file appears only when exactly the size the open file had arrived."""
-    with sftp.open(source, "rb") as remote:
-        attrs = remote.stat()  # of what was opened: no second lookup of the name
-        if stat.S_ISDIR(attrs.st_mode or 0):
+    file appears only when exactly the size the open file had arrived. Open, then its
+    attributes and first bytes in one round trip (a small file: all of it); the close is
+    not waited for."""
+    handle = wire.open_read(sftp, source)
+    try:
+        first = wire.first_look(sftp, handle, _MAX_WRITE_REQUEST)
+        if isinstance(first.attrs, OSError):
+            raise first.attrs
+        if stat.S_ISDIR(first.attrs.st_mode or 0):
             raise OSError(errno.EISDIR, "is a directory", source)
-        mode = stat.S_IMODE(attrs.st_mode or DEFAULT_FILE_MODE)
-        size = attrs.st_size or 0
-        opened = cast(bytes, remote.handle)  # the server's handle (the stubs say otherwise)
-        with atomic_local_file(local, mode) as handle:
-            write_at = _writer(handle)
-            if size == 0:  # /proc files say 0 whatever they hold: read to the end
-                wire.read_to_end(sftp, opened, write_at, _MAX_WRITE_REQUEST)
-                return
-            got = wire.read_handle(sftp, opened, size, write_at, _MAX_WRITE_REQUEST, _READ_DEPTH)
-            if got != size:
-                raise incomplete_copy(got, size, source)
+        if isinstance(first.data, OSError):
+            raise first.data
+        mode = stat.S_IMODE(first.attrs.st_mode or DEFAULT_FILE_MODE)
+        _copy_in(sftp, handle, first.attrs.st_size or 0, first.data, source, local, mode)
+    finally:
+        wire.close_later(sftp, handle)
+
+
+def _copy_in(
+    sftp: paramiko.SFTPClient,
+    handle: bytes,
+    size: int,
+    data: bytes,
+    source: str,
+    local: str,
+    mode: int,
+) -> None:
+    """Write the open file to `local` atomically: `data` (its first bytes), then the rest."""
+    with atomic_local_file(local, mode) as out:
+        write_at = _writer(out)
+        if size == 0:  # /proc files say 0 whatever they hold: read to the end
+            write_at(0, data)
+            if data:
+                wire.read_to_end(sftp, handle, write_at, _MAX_WRITE_REQUEST, len(data))
+            return
+        data = data[:size]  # the size the open file had, though it grew since
+        write_at(0, data)
+        got = len(data)
+        if data and got < size:
+            rest = wire.read_handle(
+                sftp, handle, size, write_at, _MAX_WRITE_REQUEST, _READ_DEPTH, got
+            )
+            got += rest
+        if got != size:
+            raise incomplete_copy(got, size, source)
 
 
 def _writer(handle: BinaryIO) -> Callable[[int, bytes], None]:

@@ -38,6 +38,7 @@ from paramiko.sftp import (
     CMD_WRITE,
     SFTP_FLAG_CREATE,
     SFTP_FLAG_EXCL,
+    SFTP_FLAG_READ,
     SFTP_FLAG_WRITE,
     int64,
 )
@@ -140,6 +141,21 @@ class Batch:
                 return error
         return OSError(errno.EPROTO, f"unexpected SFTP reply type {kind} to a stat")
 
+    def data(self, number: int) -> bytes | OSError:
+        """The bytes a read's reply holds (b"" at the end of the file), or the error."""
+        kind, msg = self._reply(number)
+        if kind == CMD_DATA:
+            data: bytes = msg.get_string()
+            return data
+        if kind == CMD_STATUS:
+            try:
+                self._sftp._convert_status(msg)  # type: ignore[attr-defined]
+            except EOFError:
+                return b""
+            except OSError as refused:
+                return refused
+        return OSError(errno.EPROTO, f"unexpected SFTP reply type {kind} to a read")
+
     def _reply(self, number: int) -> tuple[int, Message]:
         reply = self._replies[number]
         assert reply is not None, "read_all() first"
@@ -183,7 +199,17 @@ def open_new(sftp: paramiko.SFTPClient, path: str, mode: int = 0o600) -> bytes:
     `mode` (which the server's umask may narrow)."""
     attrs = paramiko.SFTPAttributes()
     attrs.st_mode = mode
-    flags = SFTP_FLAG_WRITE | SFTP_FLAG_CREATE | SFTP_FLAG_EXCL
+    return _open(sftp, path, SFTP_FLAG_WRITE | SFTP_FLAG_CREATE | SFTP_FLAG_EXCL, attrs)
+
+
+def open_read(sftp: paramiko.SFTPClient, path: str) -> bytes:
+    """Open `path` for reading (as `SFTPClient.open(path, "rb")` does); the server's handle."""
+    return _open(sftp, path, SFTP_FLAG_READ, paramiko.SFTPAttributes())
+
+
+def _open(
+    sftp: paramiko.SFTPClient, path: str, flags: int, attrs: paramiko.SFTPAttributes
+) -> bytes:
     kind, msg = sftp._request(CMD_OPEN, path, flags, attrs)  # type: ignore[attr-defined]
     if kind != CMD_HANDLE:
         raise OSError(errno.EPROTO, f"unexpected SFTP reply type {kind} to open", path)
@@ -296,15 +322,17 @@ def read_handle(
     write_at: Callable[[int, bytes], None],
     request: int,
     depth: int,
+    start: int = 0,
 ) -> int:
-    """Read the open file's `size` bytes with up to `depth` requests of `request` bytes in
-    flight, handing each piece to `write_at(offset, data)`; returns how many bytes came.
+    """Read the open file's bytes from `start` to `size` with up to `depth` requests of
+    `request` bytes in flight, handing each piece to `write_at(offset, data)`; returns how
+    many bytes came.
 
     A short reply is asked again for its rest; an end-of-file reply stops the asking (the
     count then says the file shrank); a refused read raises once the replies are in.
     """
     reads = Reads(sftp)
-    todo = _ranges(size, request)
+    todo = _ranges(start, size, request)
     retry: list[tuple[int, int]] = []
     asked: dict[int, int] = {}  # offset -> length, for the rest of a short reply
     got, ended = 0, False
@@ -332,16 +360,21 @@ def read_handle(
     return got
 
 
-def _ranges(size: int, request: int) -> Iterator[tuple[int, int]]:
-    for offset in range(0, size, request):
+def _ranges(start: int, size: int, request: int) -> Iterator[tuple[int, int]]:
+    for offset in range(start, size, request):
         yield offset, min(request, size - offset)
 
 
 def read_to_end(
-    sftp: paramiko.SFTPClient, handle: bytes, write_at: Callable[[int, bytes], None], request: int
+    sftp: paramiko.SFTPClient,
+    handle: bytes,
+    write_at: Callable[[int, bytes], None],
+    request: int,
+    start: int = 0,
 ) -> int:
-    """Read a file whose size is unknown (a /proc file says 0) request by request to its end."""
-    reads, got = Reads(sftp), 0
+    """Read a file whose size is unknown (a /proc file says 0) request by request from
+    `start` to its end; returns where it ended."""
+    reads, got = Reads(sftp), start
     while True:
         reads.send(handle, got, request)
         reads.wait()
@@ -352,6 +385,32 @@ def read_to_end(
             return got
         write_at(got, data)
         got += len(data)
+
+
+@dataclass(frozen=True)
+class FirstLook:
+    """An open file's attributes and its first bytes (b"": it is empty), or why not."""
+
+    attrs: paramiko.SFTPAttributes | OSError
+    data: bytes | OSError
+
+
+def first_look(sftp: paramiko.SFTPClient, handle: bytes, length: int) -> FirstLook:
+    """fstat the open file and read its first `length` bytes, pipelined: one round trip
+    (a small file is then read whole)."""
+    batch = Batch(sftp)
+    attrs = batch.send(CMD_FSTAT, handle)
+    read = batch.send(CMD_READ, handle, int64(0), length)
+    batch.read_all()
+    return FirstLook(batch.attrs(attrs), batch.data(read))
+
+
+def close_later(sftp: paramiko.SFTPClient, handle: bytes) -> None:
+    """Close a handle that was only read, without waiting: paramiko drops the reply (its
+    own `SFTPFile.close` ignores a failed close too), and the server closes it before it
+    handles the next request."""
+    with suppress(OSError, EOFError, paramiko.SSHException):
+        sftp._async_request(type(None), CMD_CLOSE, handle)  # type: ignore[attr-defined]
 
 
 def filesystem_state(sftp: paramiko.SFTPClient, path: str) -> tuple[int, int, bool] | None:
