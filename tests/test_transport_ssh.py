@@ -551,6 +551,12 @@ def test_a_small_fetch_waits_for_two_replies_and_every_size_arrives_whole(
         data = transport.read(f"{remote}/f{size}", 1 << 20)
         assert local.read_bytes() == data and len(data) == size
         assert stat.S_IMODE(local.stat().st_mode) == 0o640
+    # A directory opens, and its first read fails: the fstat says why.
+    with pytest.raises(RemoteFailure, match=f"get {remote}: is a directory$"):
+        transport.get(remote, str(tmp_path / "dir"))
+    assert not (tmp_path / "dir").exists()
+    transport.get(f"{remote}/f1", str(tmp_path / "again"))  # the SFTP session is in step
+    assert (tmp_path / "again").read_bytes() == (tmp_path / "f1").read_bytes()
 
 
 def test_get_is_atomic_for_a_local_reader(
