@@ -411,6 +411,18 @@ def test_variable_precedence(tmp_path: Path) -> None:
     assert [values[k] for k in "dhpqr"] == ["default", "host", "play", "param", "extra"]
 
 
+def test_hosts_share_the_strings_of_their_steps_inputs(tmp_path: Path) -> None:
+    # A run keeps each step's inputs until it ends: each distinct name or value is one string.
+    book = "- hosts: web\n  vars: {app_version: '1.0'}\n  rtas: [{name: u, remote: [x]}]\n"
+    plan = plan_for(tmp_path, {"site.yml": book})
+    first, second = (plan.inputs(step, str(tmp_path)) for step in plan.steps)
+    assert first["vars.app_version"] == "=1.0"
+    shared = [(a, b) for a in first for b in second if a == b and first[a] == second[b]]
+    assert {a for a, _ in shared} >= {"vars.app_version", "command", "remote_dir"}
+    for a, b in shared:
+        assert a is b and first[a] is second[b], a
+
+
 def test_step_env_has_context_and_json_for_non_strings(tmp_path: Path) -> None:
     files = {"site.yml": "- hosts: db\n  vars: {n: 3, l: [1, a], bad-name: x}\n"}
     files["site.yml"] += "  rtas: [{name: u, remote: [ls]}]\n"
