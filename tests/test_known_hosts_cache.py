@@ -60,7 +60,7 @@ def _fresh(path: Path) -> KnownHostsIndex:
     """The file's index as a new process builds it (with the cache the environment names)."""
     data = path.read_bytes()
     digest = hashlib.sha256(data).digest()
-    return KnownHostsIndex(str(path), data.decode(), digest, lookup_cache(os.environ))
+    return KnownHostsIndex(str(path), data.decode(), digest, lookup_cache(os.environ), data)
 
 
 def _answers(index: KnownHostsIndex, names: list[str]) -> dict[str, list[tuple[int, bool]]]:
@@ -115,10 +115,10 @@ def test_revoked_is_honoured_on_a_hit(tmp_path: Path, home: Path) -> None:
 def test_a_changed_file_is_another_content(tmp_path: Path, home: Path) -> None:
     path = _known_hosts(tmp_path / "known_hosts")
     assert _answers(_fresh(path), ["web1.example.org"])["web1.example.org"] == [(41, False)]
-    with path.open("a") as handle:  # the operator revokes web1's key
-        handle.write(f"@revoked web1.example.org {_text(KEYS[0])}\n")
+    revoke = f"@revoked web1.example.org {_text(KEYS[0])}\n"  # the operator revokes web1's key
+    path.write_text(revoke + path.read_text())
     index = _fresh(path)
-    assert _answers(index, ["web1.example.org"])["web1.example.org"] == [(41, False), (307, True)]
+    assert _answers(index, ["web1.example.org"])["web1.example.org"] == [(1, True), (42, False)]
     assert index.built
     policy = KnownHostsPolicy("web1", (str(path),), "strict", "web1.example.org")
     with pytest.raises(HostKeyError, match="revoked"):
@@ -234,10 +234,11 @@ def test_where_the_cache_lives_and_how_to_turn_it_off(
     path = _known_hosts(tmp_path / "known_hosts", filler=10)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     _answers(_fresh(path), ["web1.example.org"])
-    assert len(list((tmp_path / "xdg" / "rorunner" / "known_hosts").iterdir())) == 1
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert (tmp_path / "xdg" / "rorunner" / "known_hosts" / digest).is_file()
     monkeypatch.setenv("RORUNNER_KNOWN_HOSTS_CACHE", str(tmp_path / "mine"))
     _answers(_fresh(path), ["web1.example.org"])
-    assert len(list((tmp_path / "mine").iterdir())) == 1
+    assert (tmp_path / "mine" / digest).is_file()
     monkeypatch.setenv("RORUNNER_KNOWN_HOSTS_CACHE", "off")
     index = _fresh(path)
     _answers(index, ["web1.example.org"])
@@ -263,3 +264,34 @@ def test_the_cache_is_bounded(tmp_path: Path, home: Path, monkeypatch: pytest.Mo
     assert 0 < log.stat().st_size <= 300
     assert cache.load(digests[5]).get("host0") == (0,)
     assert cache.load(digests[5]).get("host19") is None
+
+
+def test_a_file_that_grew_reuses_its_records_and_scans_only_the_new_lines(
+    tmp_path: Path, home: Path
+) -> None:
+    path = _known_hosts(tmp_path / "known_hosts")
+    _answers(_fresh(path), NAMES)
+    with path.open("a") as handle:  # as ssh adds hosts, and an operator revokes web1's key
+        handle.write(f"{paramiko.HostKeys.hash_host('new.example.org')} {_text(KEYS[1])}\n")
+        handle.write(f"@revoked web1.example.org {_text(KEYS[0])}\n")
+    index = _fresh(path)
+    answers = _answers(index, NAMES)
+    assert not index.built  # the recorded names: their lines, then lines 307-308 scanned
+    assert answers["web1.example.org"] == [(41, False), (308, True)]
+    assert answers["web4.example.org"] == [(201, False), (202, True)]
+    assert answers["nowhere"] == []
+    assert _answers(index, ["new.example.org"]) == {"new.example.org": [(307, False)]}
+    assert index.built  # not recorded before: a scan
+    again = _fresh(path)  # the grown content has records of its own now
+    assert _answers(again, [*NAMES, "new.example.org"]) == {
+        **answers,
+        **_answers(index, ["new.example.org"]),
+    }
+    assert not again.built
+
+    lines = path.read_text().splitlines()  # an edit before the end: nothing to reuse
+    lines[0] = "# edited"
+    path.write_text("\n".join(lines) + "\n")
+    edited = _fresh(path)
+    assert _answers(edited, ["web1.example.org"])["web1.example.org"] == [(41, False), (308, True)]
+    assert edited.built

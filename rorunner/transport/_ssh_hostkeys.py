@@ -20,7 +20,7 @@ import paramiko
 from rorunner.errors import HostKeyError
 from rorunner.model import HostKeyPolicy
 from rorunner.transport import PREFERRED_CIPHERS
-from rorunner.transport._ssh_kh_cache import LookupCache, Recorded, lookup_cache
+from rorunner.transport._ssh_kh_cache import Earlier, LookupCache, Recorded, lookup_cache
 
 # known_hosts says "ssh-rsa" for RSA keys that are negotiated as rsa-sha2-*.
 _NEGOTIATED_TYPES = {"ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256")}
@@ -181,13 +181,22 @@ class KnownHostsIndex:
     """
 
     def __init__(
-        self, path: str, text: str, digest: bytes = b"", cache: LookupCache | None = None
+        self,
+        path: str,
+        text: str,
+        digest: bytes = b"",
+        cache: LookupCache | None = None,
+        data: bytes = b"",
     ) -> None:
         self.path = path
         self._text = text
-        self._digest = digest  # sha256 of the file's bytes: the cache's key
+        self._digest = digest  # sha256 of the file's bytes (`data`): the cache's key
         self._cache = cache if digest else None
+        self._data = data
+        self._size = len(data)
         self._recorded: Recorded | None = None  # loaded on the first lookup
+        self._earlier: Earlier | None = None  # when nothing is, for a content it grew from
+        self._remembered = False  # the cache noted this content as the path's
         self._rows: list[str] | None = None  # the text's lines, once a line is read by number
         self._built = False
         self._exact: dict[str, list[_Entry]] = {}
@@ -236,8 +245,7 @@ class KnownHostsIndex:
                 if entries is None:
                     self._build()
                     entries = self._matching(name)
-                    if self._cache is not None:
-                        self._cache.add(self._digest, {name: tuple(e.line for e in entries)})
+                    self._record({name: tuple(e.line for e in entries)})
                 self._lines_of[name] = tuple(e.line for e in entries)
                 found = self._found[name] = tuple(self._keys_of(entries))
             return found
@@ -254,7 +262,13 @@ class KnownHostsIndex:
             return None
         if self._recorded is None:
             self._recorded = self._cache.load(self._digest)
+            if not self._recorded.by_key and self._data:
+                self._earlier = self._cache.earlier(self.path, self._data)
+            self._data = b""
         lines = self._recorded.get(name)
+        earlier = self._earlier if lines is None else None
+        if earlier is not None:
+            lines = earlier.recorded.get(name)
         if lines is None:
             return None
         entries = []
@@ -264,7 +278,34 @@ class KnownHostsIndex:
             if parsed is None or not _Patterns.parse(parsed[0]).matches(name, encoded):
                 return None
             entries.append(parsed[1])
+        if earlier is not None:  # its lines hold; the lines added since are scanned
+            if any(number > earlier.lines for number in lines):
+                return None
+            entries += [
+                e for n in self._later_lines(earlier.lines, name) if (e := self._entry_at(n))
+            ]
+            self._record({name: tuple(e.line for e in entries)})
         return entries
+
+    def _later_lines(self, after: int, name: str) -> tuple[int, ...]:
+        """The lines after line `after` that name `name` (each parsed and matched)."""
+        self._row(1)
+        assert self._rows is not None
+        encoded = name.encode()
+        found = []
+        for number in range(after + 1, len(self._rows) + 1):
+            parsed = _entry(number, self._rows[number - 1])
+            if parsed is not None and _Patterns.parse(parsed[0]).matches(name, encoded):
+                found.append(number)
+        return tuple(found)
+
+    def _record(self, found: dict[str, tuple[int, ...]]) -> None:
+        if self._cache is None:
+            return
+        self._cache.add(self._digest, found)
+        if not self._remembered:
+            self._remembered = True
+            self._cache.remember(self.path, self._size, self._digest)
 
     def _matching(self, name: str) -> list[_Entry]:
         encoded = name.encode()
@@ -294,6 +335,7 @@ class KnownHostsIndex:
         raw = f"{name} {key.get_name()} {key.get_base64()}"
         with self._lock:
             self._text += raw + "\n"
+            self._size += len(raw.encode()) + 1
             self._rows = None
             number = len(self._text.splitlines())
             if self._built:
@@ -306,9 +348,11 @@ class KnownHostsIndex:
                     self._found[known] = tuple(self._keys_of(entries))
             if self._cache is not None:
                 self._cache.forget(self._digest)
-                self._cache.add(digest, self._lines_of)
             self._digest = digest
             self._recorded = Recorded(digest, {})
+            self._earlier = None
+            self._remembered = False
+            self._record(dict(self._lines_of))
 
     def _entry_at(self, number: int) -> _Entry | None:
         parsed = _entry(number, self._row(number))
@@ -365,7 +409,7 @@ def known_hosts_index(path: str) -> KnownHostsIndex:
             return KnownHostsIndex(path, "")
         digest = hashlib.sha256(data).digest()
         text = data.decode("utf-8", errors="replace")
-        index = KnownHostsIndex(path, text, digest, lookup_cache(os.environ))
+        index = KnownHostsIndex(path, text, digest, lookup_cache(os.environ), data)
         if stamp is not None:
             _cache[path] = _Cached(stamp, read_at, digest, index)
         return index

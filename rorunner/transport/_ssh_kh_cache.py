@@ -13,11 +13,13 @@ others, are read or written: anything else could hide a line (a @revoked key) fr
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import logging
 import os
 import stat
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -91,6 +93,19 @@ class Recorded:
 
 
 @dataclass(frozen=True)
+class Earlier:
+    """What is recorded for a content the file's bytes begin with (the file only grew, as
+    when ssh adds a host): good for its lines; the lines after them are scanned."""
+
+    recorded: Recorded
+    lines: int
+
+
+def _hint_name(path: str) -> str:
+    return "path-" + hashlib.sha256(os.path.realpath(path).encode()).hexdigest()[:40]
+
+
+@dataclass(frozen=True)
 class LookupCache:
     """A directory of logs, one per known_hosts content (named by its sha256)."""
 
@@ -127,6 +142,46 @@ class LookupCache:
         if bad:
             self._refused(name, f"{bad} record(s) failed their check (those names are scanned)")
         return Recorded(digest, found)
+
+    def earlier(self, path: str, data: bytes) -> Earlier | None:
+        """The records of the content `path` last had, when `data` begins with it (its
+        sha256 checked) and goes on after its last newline; None otherwise."""
+        hint = self._read(_hint_name(path))
+        fields = hint[0].split(" ") if len(hint) == 1 else []
+        try:
+            size, digest = int(fields[0]), bytes.fromhex(fields[1])
+        except (ValueError, IndexError):
+            return None
+        if not 0 < size < len(data) or data[size - 1 : size] != b"\n":
+            return None
+        if hashlib.sha256(data[:size]).digest() != digest:
+            return None
+        recorded = self.load(digest)
+        if not recorded.by_key:
+            return None
+        return Earlier(recorded, len(data[:size].decode("utf-8", errors="replace").splitlines()))
+
+    def remember(self, path: str, size: int, digest: bytes) -> None:
+        """Note that `path` now holds `size` bytes with sha256 `digest` (for `earlier`)."""
+        directory = self._open_dir(create=True)
+        if directory is None:
+            return
+        name = _hint_name(path)
+        temp = f".{name}.{os.getpid()}.{threading.get_ident()}"
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+            fd = os.open(temp, flags, 0o600, dir_fd=directory)
+            try:
+                os.write(fd, f"{size} {digest.hex()}\n".encode())
+            finally:
+                os.close(fd)
+            os.replace(temp, name, src_dir_fd=directory, dst_dir_fd=directory)
+        except OSError as exc:
+            self._refused(name, f"cannot write: {exc}")
+            with contextlib.suppress(OSError):
+                os.unlink(temp, dir_fd=directory)
+        finally:
+            os.close(directory)
 
     def _read(self, name: str) -> list[str]:
         """The complete lines of one log ([] when absent or refused)."""
@@ -200,15 +255,19 @@ class LookupCache:
             os.close(directory)
 
 
-def _is_log(name: str) -> bool:
-    return len(name) == 64 and all(c in "0123456789abcdef" for c in name)
+def _is_entry(name: str) -> bool:
+    """A log (a content's sha256) or a path's hint."""
+    digest = name.removeprefix("path-")
+    size = 40 if len(digest) < len(name) else 64
+    return len(digest) == size and all(c in "0123456789abcdef" for c in digest)
 
 
 def _evict(directory: int, keep: str) -> None:
-    """Remove the least recently used logs beyond MAX_LOGS - 1 (a new one is being started)."""
+    """Remove the least recently used logs and hints beyond MAX_LOGS - 1 (a new log is being
+    started)."""
     ages: list[tuple[int, str]] = []
     for name in os.listdir(directory):
-        if _is_log(name) and name != keep:
+        if _is_entry(name) and name != keep:
             try:
                 ages.append((os.stat(name, dir_fd=directory).st_mtime_ns, name))
             except OSError:
