@@ -289,6 +289,14 @@ def test_a_file_that_grew_reuses_its_records_and_scans_only_the_new_lines(
     }
     assert not again.built
 
+    grown = path.read_text()
+    filler = f"host0.example.org {_text(KEYS[0])}\n"
+    path.write_text(grown + filler * (len(grown) // 4 // len(filler) + 1))
+    doubled = _fresh(path)  # grew by more than a quarter: a full lookup
+    assert _answers(doubled, ["web1.example.org"])["web1.example.org"] == [(41, False), (308, True)]
+    assert doubled.built
+
+    path.write_text(grown)
     lines = path.read_text().splitlines()  # an edit before the end: nothing to reuse
     lines[0] = "# edited"
     path.write_text("\n".join(lines) + "\n")

@@ -145,7 +145,8 @@ class LookupCache:
 
     def earlier(self, path: str, data: bytes) -> Earlier | None:
         """The records of the content `path` last had, when `data` begins with it (its
-        sha256 checked) and goes on after its last newline; None otherwise."""
+        sha256 checked) and goes on after its last newline, by at most a quarter of it (or
+        8 KiB); None otherwise."""
         hint = self._read(_hint_name(path))
         fields = hint[0].split(" ") if len(hint) == 1 else []
         try:
@@ -154,6 +155,8 @@ class LookupCache:
             return None
         if not 0 < size < len(data) or data[size - 1 : size] != b"\n":
             return None
+        if len(data) - size > max(size // 4, 8192):
+            return None  # matching each later line alone would cost more than a lookup
         if hashlib.sha256(data[:size]).digest() != digest:
             return None
         recorded = self.load(digest)
