@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rorunner.safe_yaml import TEXT_LIMIT, YAML_LIMIT
+from rorunner.safe_yaml import _NOT_PRINTABLE, TEXT_LIMIT, YAML_LIMIT
 from tests.inventory_helpers import run_cli
 from tests.projects import write_project
 
@@ -130,6 +130,26 @@ def test_control_characters_in_values(
 ) -> None:
     root = _project(tmp_path, name, text)
     _refused(root, _play(root), f"{name}:{line}", fragment)
+
+
+def _yaml_printable(code: int) -> bool:
+    """YAML 1.2's printable set (c-printable), as its spec writes it."""
+    return (
+        code in (0x09, 0x0A, 0x0D, 0x85)
+        or 0x20 <= code <= 0x7E
+        or 0xA0 <= code <= 0xD7FF
+        or 0xE000 <= code <= 0xFFFD
+        or 0x10000 <= code <= 0x10FFFF
+    )
+
+
+def test_exactly_the_characters_outside_yamls_printable_set_are_refused() -> None:
+    # check_text looks for the complement of the set (cheaper to compile): every code point
+    refused = [code for code in range(0x110000) if not _yaml_printable(code)]
+    text = "".join(map(chr, range(0x110000)))
+    found = [ord(m.group()) for m in _NOT_PRINTABLE.finditer(text)]
+    assert found == refused
+    assert 0 in found and 0x7F in found and 0xFFFE in found and 0x85 not in found
 
 
 def test_inline_extra_vars_are_checked_like_files(tmp_path: Path) -> None:
