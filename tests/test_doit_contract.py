@@ -186,6 +186,23 @@ def test_a_failed_commit_reaches_the_next_write_and_nothing_waits_for_it(tmp_pat
     with pytest.raises(sqlite3.OperationalError, match="no such table"):
         db.set("u", "k", 1)
     db.dump()
+    assert not db.committed()
+
+
+def test_the_db_says_whether_the_file_holds_every_value_it_stored(tmp_path: Path) -> None:
+    # what the plan cache relies on to prove a no-op from the run's own rows (issue 12)
+    db_path = tmp_path / "deps.sqlite"
+    db = StateDB(db_path)
+    db.set("t", "k", 1)
+    assert not db.committed()  # still open: a write may be waiting
+    db.dump()
+    assert db.committed()
+    db = StateDB(db_path)
+    with sqlite3.connect(db_path) as other:  # the last batch, committed as the DB closes, fails
+        other.execute("drop table doit")
+    db.set("u", "k", 1)  # nothing waits for this commit
+    db.dump()
+    assert db.in_("u") and not db.committed()
 
 
 def test_failed_dependencies_and_raising_actions_are_reported(tmp_path: Path) -> None:
@@ -223,8 +240,10 @@ def test_ctrl_c_during_a_run_propagates_and_closes_the_db(tmp_path: Path) -> Non
             run_tasks([_task("t", interrupt)], db, forks=1, force=False, events=Events())
     finally:
         hold.set()
+    assert db.committed()
     db.set("late", "k", 1)  # closed: dropped, not an error
     assert not StateDB(tmp_path / "deps.sqlite").in_("late")
+    assert not db.committed()  # it holds a value the file does not
 
 
 def test_doit_reports_a_missing_target_and_refuses_an_unknown_dependency(tmp_path: Path) -> None:

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from rorunner.cli import warning_text
-from rorunner.outcome import SUCCEEDED, Status
 from rorunner.records import (
     InputRecorder,
     PlanCache,
@@ -101,17 +100,11 @@ def remember(
 def _verified(
     key: str, recorder: InputRecorder, plan: Plan, engine: EngineOptions, result: RunResult
 ) -> tuple[Plan, EngineOptions, NoopProof] | None:
-    """The proof that the plan has nothing to do now (None: the run or the DB says it has,
-    or planning read something it could not key on, or an input changed meanwhile)."""
-    statuses: set[Status] = {*SUCCEEDED, "skipped"}
-    if recorder.doubt or result.interrupted or result.exit_code != 0:
-        return None
-    if any(outcome.status not in statuses for outcome in result.outcomes):
-        return None
-    from rorunner.engine import verified_noop  # noqa: PLC0415 - lazy
-
-    proof = verified_noop(plan, engine)
-    if proof is None or recorder.current() != recorder.inputs:
+    """The proof, made by the run (EngineOptions.prove_noop), that the plan has nothing to do
+    now (None: the run or the DB says it has, or planning read something it could not key on,
+    or an input changed meanwhile)."""
+    proof = result.noop
+    if proof is None or recorder.doubt or recorder.current() != recorder.inputs:
         return None
     return plan, engine, proof
 

@@ -99,6 +99,7 @@ def play(**options: Any) -> None:
         force=options["force"],
         invocation=asked,
         verify=options["verify"],
+        prove_noop=cache is not None,
     )
     key = ProjectKey(engine.state_dir)
     with recording() if cache is not None else nullcontext() as recorder:

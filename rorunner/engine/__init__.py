@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rorunner.engine._cache import NoopProof, verified_noop
+from rorunner.engine._cache import NoopProof
 from rorunner.engine._dry import DryRunEntry, dry_run, save_dry_run, statuses
 from rorunner.engine._hoststate import STATE_FILE
 from rorunner.engine._lock import ProjectLock
@@ -33,5 +33,4 @@ __all__ = [
     "statuses",
     "summarise",
     "unknowns",
-    "verified_noop",
 ]

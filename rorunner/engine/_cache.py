@@ -1,8 +1,11 @@
 """Whether a plan is a verified no-op, for the plan cache (rorunner.records PlanCache): every
-step up to date in the dependency DB as a dry run decides it, read under the project lock."""
+step up to date in the dependency DB as a dry run decides it. Proved at the end of the run
+itself, under its project lock, from what the run holds: its lowered steps and the DB's rows
+as it closed the DB (every one of them on disk: `StateDB.committed`)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,11 +14,11 @@ from typing import TYPE_CHECKING
 from rorunner.engine._check import FILES, StepCheck
 from rorunner.engine._db import StateDB
 from rorunner.engine._doit import saved_values
-from rorunner.engine._lock import ProjectLock
-from rorunner.engine._lower import LoweredTask, lower_plan
+from rorunner.engine._lower import LoweredTask
 from rorunner.engine._record import _step_record, play_records
 from rorunner.engine._result import RunResult, summarise
 from rorunner.engine._step import outcome_for
+from rorunner.outcome import SUCCEEDED, Status
 from rorunner.records import DepState, PlayRecord, StepRecord, WatchedFile, path_state
 
 if TYPE_CHECKING:
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
 
 UP_TO_DATE = "up to date"
 _WITH_TARGETS = ("local", "fetch")  # a skipped step's reason, as a run records it
+_DONE: frozenset[Status] = frozenset({*SUCCEEDED, "skipped"})
 
 
 @dataclass(frozen=True)
@@ -39,40 +43,46 @@ class NoopProof:
     result: RunResult
 
 
-def verified_noop(plan: Plan, options: EngineOptions) -> NoopProof | None:
-    """The proof that no step of `plan` would run now, or None (one would, or `always` steps,
-    or nothing ran yet)."""
-    try:
-        return _proof(plan, options)
-    except _NoProof:
+def verified_noop(
+    plan: Plan,
+    options: EngineOptions,
+    steps: Sequence[LoweredTask],
+    db: StateDB,
+    ran: RunResult,
+) -> NoopProof | None:
+    """After a run of `plan` (`ran`), whose lowered `steps` and closed `db` these are, the
+    caller still holding the project lock: the proof that no step would run now, or None (the
+    run did not end with every step done, one would run, `always` steps, or the DB file may
+    not hold what `db` does)."""
+    if ran.interrupted or ran.exit_code != 0 or not db.committed():
         return None
+    if any(outcome.status not in _DONE for outcome in ran.outcomes):
+        return None
+    with contextlib.suppress(Exception):  # a cache is an optimisation: the run stands
+        return _proof(plan, options, steps, db)
+    return None
 
 
-def _proof(plan: Plan, options: EngineOptions) -> NoopProof | None:
+def _proof(
+    plan: Plan, options: EngineOptions, steps: Sequence[LoweredTask], db: StateDB
+) -> NoopProof | None:
     if not plan.steps or not options.dep_file.exists():
         return None
-    steps = lower_plan(plan, project_dir=str(options.project_dir)).steps
     if any(lt.step.spec.always for lt in steps):
         return None
     # Only local and fetch steps have targets; a step reads run-made files only when some
-    # step makes files: the others' task dicts (built for doit) are not needed here.
+    # step makes files.
     made = any(step.spec.creates for step in plan.steps)
     tasked = {lt.name for lt in steps if made or lt.step.spec.kind in _WITH_TARGETS}
     targets = sorted({str(t) for lt in steps if lt.name in tasked for t in _targets(lt)})
-    with ProjectLock(options.state_dir / "lock"):
-        db = StateDB(options.dep_file)
-        try:
-            values = saved_values(db, (lt.name for lt in steps))
-        finally:
-            db.dump()
-        if not _up_to_date(steps, tasked, values, targets):
-            return None
-        watched = _watched([lt for lt in steps if made and lt.name in tasked], values)
-        if watched is None:
-            return None
-        dep = DepState.now(options.dep_file)
+    values = saved_values(db, (lt.name for lt in steps))
+    if not _up_to_date(steps, tasked, values, targets):
+        return None
+    watched = _watched([lt for lt in steps if made and lt.name in tasked], values)
+    if watched is None:
+        return None
     return NoopProof(
-        db=dep,
+        db=DepState.now(options.dep_file),
         watched=watched,
         targets=tuple(targets),
         plays=tuple(play_records(plan)),

@@ -97,6 +97,7 @@ class StateDB:
         self._writes: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._failure: Exception | None = None  # the writer's, raised to the next caller
+        self._lost = False  # a write dropped (DB closed) or left to a stuck writer
 
     def get(self, task_id: str, dependency: str) -> Any:
         """Value stored for (task, key), or None."""
@@ -155,9 +156,15 @@ class StateDB:
         if writer is not None:
             writer.join(COMMIT_LIMIT)
             if writer.is_alive():
+                self._lost = True
                 return  # stuck on the disk: its connection is left to it
         if conn is not None:
             conn.close()
+
+    def committed(self) -> bool:
+        """After `dump`: whether the file holds every value stored, as this object does."""
+        with self._lock:
+            return self._conn is None and not self._lost and self._failure is None
 
     def mark_started(self, task_id: str) -> None:
         """Replace the task's row by a started marker, committed before the step acts when it
@@ -203,6 +210,7 @@ class StateDB:
         was, so it runs again next time."""
         self._raise_failure()
         if self._conn is None:
+            self._lost = True
             return False
         if self._writer is None:
             self._writer = threading.Thread(

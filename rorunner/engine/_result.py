@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from rorunner.errors import exit_code_for_hosts
 from rorunner.outcome import STATUSES, Status, StepOutcome
 from rorunner.records import RunRecord
+
+if TYPE_CHECKING:
+    from rorunner.engine._cache import NoopProof
 
 HostState = Literal["ok", "failed", "unreachable"]
 
@@ -37,6 +40,7 @@ class RunResult:
     interrupted: bool = False
     record: str | None = None  # path of runs/<id>.json
     run_record: RunRecord | None = None  # what that file holds at the end of the run
+    noop: NoopProof | None = None  # with EngineOptions.prove_noop: that nothing is left to do
 
     @property
     def any_unreachable(self) -> bool:

@@ -10,6 +10,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from rorunner.engine._cache import verified_noop
 from rorunner.engine._db import StateDB
 from rorunner.engine._doit import doit_task, run_tasks
 from rorunner.engine._dry import likely_to_run
@@ -55,6 +56,8 @@ class EngineOptions:
     verify: bool = False
     # Called with each ship step and the run's pool just before the step writes (--diff).
     preview: Callable[[PlanStep, TransportPool], None] | None = field(default=None, compare=False)
+    # After the run, under its lock: prove the plan a no-op for the plan cache (RunResult.noop).
+    prove_noop: bool = False
 
     @property
     def state_dir(self) -> Path:
@@ -111,7 +114,8 @@ def run_plan(plan: Plan, options: EngineOptions, events: RunEvents | None = None
         result = RunResult(run_id, outcomes, summarise(hosts, outcomes), interrupted)
         final = writer.finish(exit_code=result.exit_code, interrupted=interrupted)
         prune_runs(options.state_dir, max(options.keep_runs, 1))
-        return replace(result, record=str(writer.path), run_record=final)
+        noop = verified_noop(plan, options, steps, db, result) if options.prove_noop else None
+        return replace(result, record=str(writer.path), run_record=final, noop=noop)
 
 
 def _expected(
