@@ -26,6 +26,7 @@ import pytest
 
 from rorunner.errors import RemoteFailure, UnreachableError
 from rorunner.transport import Pool
+from rorunner.transport._ssh import SshTransport
 from rorunner.transport._temps import STALE_AFTER, controller_id
 from tests.lab import Lab, LabBusyError, LabError, LabHost, start_lab
 from tests.play_project import remote_base
@@ -487,6 +488,23 @@ def test_a_frozen_server_mid_command_is_unreachable_within_the_bound(
     assert "no reply to SSH keepalives for 3s" in str(error)
     assert running.ended - frozen_at < BOUND + SLACK
     assert pool.get(flab.spec(host, ssh_config=fast_alive)).exec("true") == 0  # a new connection
+
+
+def test_a_healthy_link_outlives_the_bound_its_prober_started_only_once_due(
+    flab: Lab, pool: Pool, fast_alive: str, tmp_path: Path
+) -> None:
+    """The watch starts a connection's prober when its first probe is due, and the replies
+    keep a healthy link up: a command quiet for three times the bound ends normally."""
+    transport = pool.get(flab.spec(flab.host("h1"), ssh_config=fast_alive))
+    assert isinstance(transport, SshTransport)
+    assert transport.exec(f"sleep {3 * BOUND}") == 0
+    assert transport.connection._watchdog.probing
+    hourly = tmp_path / "hourly_config"
+    hourly.write_text("Host *\n  ServerAliveInterval 3600\n")
+    other = pool.get(flab.spec(flab.host("h2"), ssh_config=str(hourly)))
+    assert isinstance(other, SshTransport)
+    assert other.exec("true") == 0
+    assert not other.connection._watchdog.probing  # its first probe is an hour away
 
 
 def test_a_sender_blocked_on_a_full_window_is_unreachable_within_the_bound(

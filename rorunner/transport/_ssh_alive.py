@@ -2,7 +2,9 @@
 
 Every `interval` seconds a prober thread of the connection sends `keepalive@openssh.com`
 with want-reply (any answer will do: OpenSSH answers "unknown request") and waits for it.
-One watch thread, shared by every connection of the process, closes a transport once no
+One watch thread, shared by every connection of the process, starts a connection's prober
+when its first probe is due (a connection closed sooner, as most are, never has one: a
+thread start costs the connecting thread a wait), and closes a transport once no
 reply has come for `interval x count` seconds, which wakes everything blocked on the
 connection: a command waiting for output, an SFTP request waiting for its reply, and a
 sender blocked on a full window or a full socket (paramiko's writer checks every 0.1 s
@@ -58,14 +60,15 @@ class Watchdog:
         self._period = settings.interval if settings.count > 1 else settings.interval / 2
         self._stop = threading.Event()
         self._heard = time.monotonic()
+        self.probing = False  # whether the prober runs (set by the watch, under its lock)
         self.reason: str | None = None  # why the watchdog closed the connection
 
     def start(self) -> None:
-        """Start probing and watching (nothing when the interval is 0)."""
+        """Start watching; the watch starts probing when the first probe is due (nothing
+        when the interval is 0)."""
         if self._settings.interval <= 0:
             return
         self._heard = time.monotonic()
-        threading.Thread(target=self._probe, name="rorunner-keepalive-probe", daemon=True).start()
         _WATCH.add(self)
 
     def stop(self) -> None:
@@ -78,9 +81,19 @@ class Watchdog:
         """When the connection is dead unless a reply comes first (monotonic seconds)."""
         return self._heard + self._settings.bound
 
+    def first_probe(self) -> float:
+        """When the first probe is due (monotonic seconds)."""
+        return self._heard + self._period
+
+    def start_probing(self) -> None:
+        """Start the prober thread: a probe now, then one every period."""
+        if not self._stop.is_set():
+            name = "rorunner-keepalive-probe"
+            threading.Thread(target=self._probe, name=name, daemon=True).start()
+
     def _probe(self) -> None:
         transport = self._transport
-        while not self._stop.wait(self._period):
+        while not self._stop.is_set():
             try:
                 transport.global_request("keepalive@openssh.com", wait=True)
             except (paramiko.SSHException, OSError, EOFError):
@@ -88,6 +101,8 @@ class Watchdog:
             if not transport.is_active():
                 return
             self._heard = time.monotonic()
+            if self._stop.wait(self._period):
+                return
 
     def expire(self) -> None:
         """The bound has passed without a reply: close the transport."""
@@ -101,7 +116,8 @@ class Watchdog:
 
 
 class _Watch:
-    """The one thread that watches every Watchdog's deadline; it runs while there is one."""
+    """The one thread that watches every Watchdog's deadline and first probe; it runs while
+    there is one."""
 
     def __init__(self) -> None:
         self.reset()
@@ -111,44 +127,60 @@ class _Watch:
         self._changed = threading.Condition()
         self._dogs: set[Watchdog] = set()
         self._thread: threading.Thread | None = None
+        self._wake = 0.0  # when the thread wakes by itself (monotonic seconds)
 
     def add(self, dog: Watchdog) -> None:
         """Watch `dog` (starting the thread when none runs, e.g. after a fork)."""
         with self._changed:
             self._dogs.add(dog)
             if self._thread is None or not self._thread.is_alive():
+                self._wake = 0.0
                 self._thread = threading.Thread(
                     target=self._run, name="rorunner-keepalive-watch", daemon=True
                 )
                 self._thread.start()
-            self._changed.notify()
+            elif dog.first_probe() < self._wake:  # else the thread wakes soon enough
+                self._changed.notify()
 
     def discard(self, dog: Watchdog) -> None:
-        """Stop watching `dog`."""
+        """Stop watching `dog` (the thread finds it gone when it next wakes)."""
         with self._changed:
             self._dogs.discard(dog)
-            self._changed.notify()
 
     def _run(self) -> None:
         while True:
             with self._changed:
-                due = self._due()
-                while not due:
+                due, probe = self._due()
+                while not due and not probe:
                     if not self._dogs:
                         self._thread = None
                         return
-                    wait = min(dog.deadline() for dog in self._dogs) - time.monotonic()
-                    self._changed.wait(max(wait, 0.0))
-                    due = self._due()
+                    self._wake = min(_next(dog) for dog in self._dogs)
+                    self._changed.wait(max(self._wake - time.monotonic(), 0.0))
+                    due, probe = self._due()
                 self._dogs.difference_update(due)
+            for dog in probe:
+                dog.start_probing()
             for dog in due:
                 name = "rorunner-keepalive-close"
                 threading.Thread(target=dog.expire, name=name, daemon=True).start()
 
-    def _due(self) -> list[Watchdog]:
-        """The watched connections whose deadline has passed (caller holds the lock)."""
+    def _due(self) -> tuple[list[Watchdog], list[Watchdog]]:
+        """The watched connections whose deadline has passed, and those whose prober is to
+        start (marked as probing; caller holds the lock)."""
         now = time.monotonic()
-        return [dog for dog in self._dogs if dog.deadline() <= now]
+        due = [dog for dog in self._dogs if dog.deadline() <= now]
+        probe = [
+            dog for dog in self._dogs - set(due) if not dog.probing and dog.first_probe() <= now
+        ]
+        for dog in probe:
+            dog.probing = True
+        return due, probe
+
+
+def _next(dog: Watchdog) -> float:
+    """When the watch must next look at `dog`."""
+    return dog.deadline() if dog.probing else min(dog.deadline(), dog.first_probe())
 
 
 _WATCH = _Watch()
