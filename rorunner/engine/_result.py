@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 from rorunner.errors import exit_code_for_hosts
 from rorunner.outcome import STATUSES, Status, StepOutcome
@@ -39,8 +39,14 @@ class RunResult:
     hosts: tuple[HostSummary, ...]
     interrupted: bool = False
     record: str | None = None  # path of runs/<id>.json
-    run_record: RunRecord | None = None  # what that file holds at the end of the run
+    # what that file holds at the end of the run, as JSON data (run_record: parsed)
+    record_doc: Mapping[str, Any] | None = field(default=None, repr=False)
     noop: NoopProof | None = None  # with EngineOptions.prove_noop: that nothing is left to do
+
+    @property
+    def run_record(self) -> RunRecord | None:
+        """The run record at the end of the run (parsed on each use: only --json needs it)."""
+        return None if self.record_doc is None else RunRecord.from_json(self.record_doc)
 
     @property
     def any_unreachable(self) -> bool:

@@ -112,10 +112,10 @@ def run_plan(plan: Plan, options: EngineOptions, events: RunEvents | None = None
         outcomes = _complete(steps, state, interrupted)
         hosts = tuple(dict.fromkeys(step.host for step in plan.steps))
         result = RunResult(run_id, outcomes, summarise(hosts, outcomes), interrupted)
-        final = writer.finish(exit_code=result.exit_code, interrupted=interrupted)
+        final = writer.end(exit_code=result.exit_code, interrupted=interrupted)
         prune_runs(options.state_dir, max(options.keep_runs, 1))
         noop = verified_noop(plan, options, steps, db, result) if options.prove_noop else None
-        return replace(result, record=str(writer.path), run_record=final, noop=noop)
+        return replace(result, record=str(writer.path), record_doc=final, noop=noop)
 
 
 def _expected(

@@ -431,7 +431,7 @@ def _record_template(
     writer = RecordWriter(path, stand_in, plays, steps, clock=lambda: now[0])
     writer.all_skipped(reason)
     now[0] = _START + _TOOK
-    writer.finish(exit_code=0)
+    writer.end(exit_code=0)
     text = path.read_text(encoding="utf-8")
     expected = {
         utc_iso(_START): 2 * len(steps) + 1,

@@ -178,6 +178,10 @@ class RecordWriter:
 
     def finish(self, *, exit_code: int | None, interrupted: bool = False) -> RunRecord:
         """End the run: steps still pending or running become not_run; write now."""
+        return RunRecord.from_json(self.end(exit_code=exit_code, interrupted=interrupted))
+
+    def end(self, *, exit_code: int | None, interrupted: bool = False) -> dict[str, Any]:
+        """`finish`, returning the record as JSON data, as written (not parsed back)."""
         with self._lock:
             why = "interrupted" if interrupted else "not started"
             for task, step in self._steps.items():
@@ -196,7 +200,7 @@ class RecordWriter:
             self._cancel_timer()
         doc = self._flush(whole=True)
         assert doc is not None
-        return RunRecord.from_json(doc)
+        return doc
 
     def close(self) -> None:
         """Write any pending update now and stop the timer (idempotent)."""
