@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from rorunner.engine._check import StepCheck
-from rorunner.engine._db import STARTED, StateDB
+from rorunner.engine._db import COMMIT_LIMIT, STARTED, StateDB
 from rorunner.engine._doit import doit_task, out_of_date, run_tasks, saved_values
 from rorunner.errors import RorunnerError
 
@@ -171,6 +171,55 @@ def test_a_started_marker_hides_the_last_success_until_doit_stores_the_next(
     db = StateDB(db_path)
     assert not db.started("t") and saved_values(db, ["t"])["t"] == SIG.values_now()
     db.dump()
+
+
+def _committed_row(db_path: Path, task: str) -> Any:
+    """The task's row as another connection reads it once it is there (bounded wait)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with sqlite3.connect(db_path) as other:
+            row = other.execute("select task_data from doit where task_id=?", (task,)).fetchone()
+        if row is not None:
+            return json.loads(row[0])
+        time.sleep(0.01)
+    raise AssertionError(f"{task} was never committed")
+
+
+def test_a_new_steps_started_marker_is_committed_with_its_success_not_alone(
+    tmp_path: Path,
+) -> None:
+    """Where nothing is stored, a started marker changes nothing a re-run does: it does not
+    wake the writer, and a cold run commits once per step (marker and success together)."""
+    db_path = tmp_path / "deps.sqlite"
+    db = StateDB(db_path)
+    db.lazy_limit = COMMIT_LIMIT  # only a write that wakes the writer commits
+    statements: list[str] = []
+    assert db._conn is not None
+    db._conn.set_trace_callback(statements.append)
+    for name in ("a", "b", "c"):
+        db.mark_started(name)
+        time.sleep(0.05)  # a writer woken by the marker would commit it alone meanwhile
+        with db.one_write(name):
+            db.set(name, "_values_:", {"n": name})
+        assert _committed_row(db_path, name) == {"_values_:": {"n": name}}
+    db.dump()
+    transactions = [s for s in statements if s == "begin"]
+    inserts = [s for s in statements if s.startswith("insert or replace")]
+    assert len(transactions) == 3 and len(inserts) == 6, statements
+
+
+def test_a_lone_started_marker_reaches_the_disk_within_the_lazy_limit(tmp_path: Path) -> None:
+    """With no other write to ride with, a new step's started marker is still committed (a
+    dry run after a kill then says the step did not finish)."""
+    db_path = tmp_path / "deps.sqlite"
+    db = StateDB(db_path)
+    db.lazy_limit = 0.05
+    db.mark_started("t")
+    assert _committed_row(db_path, "t") == {STARTED: True}
+    db.dump()
+    reopened = StateDB(db_path)
+    assert reopened.started("t")
+    reopened.dump()
 
 
 def test_a_failed_commit_reaches_the_next_write_and_nothing_waits_for_it(tmp_path: Path) -> None:

@@ -14,7 +14,11 @@ the steps' threads never wait on sqlite, nor on each other's writes. A success i
 within moments of its step's end (a kill -9 in between repeats that step, as for a step in
 flight). What must be on disk before something acts waits for its commit: a started marker
 that replaces a stored row (a step about to run must not keep an old success), and a stale
-marker.
+marker. A started marker where nothing is stored changes nothing a re-run does (no row runs
+the step as well); it only lets a dry run say "did not finish last time" instead of "new",
+so it does not wake the writer: it is committed with the next write (typically its own
+step's success, in the same transaction) or at most LAZY_LIMIT seconds later. A cold run so
+commits once per step instead of twice.
 
 doit stores a success as several values (the action's values, the result, the file-deps
 checker, the deps list): inside `one_write(task)` they are written as one row, once, when
@@ -31,7 +35,6 @@ play ran, so a play's local_after must; issue 10), committed before that cause a
 from __future__ import annotations
 
 import json
-import queue
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -47,6 +50,7 @@ STARTED = "rorunner:started"
 STALE = "rorunner:stale"
 _MARKERS = (STARTED, STALE)
 COMMIT_LIMIT = 300.0  # seconds a write that must be on disk waits for the writer thread
+LAZY_LIMIT = 1.0  # seconds a write nobody waits for may stay uncommitted (a lazy one)
 
 
 class Codec(Protocol):
@@ -94,7 +98,10 @@ class StateDB:
             task_id: self.codec.decode(data)
             for task_id, data in self._conn.execute("select task_id, task_data from doit")
         }
-        self._writes: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
+        self._pending: list[_Write] = []  # for the writer thread, in order (under the lock)
+        self._wake = threading.Event()  # set when a write must not wait for LAZY_LIMIT
+        self._closing = False
+        self.lazy_limit = LAZY_LIMIT
         self._writer: threading.Thread | None = None
         self._failure: Exception | None = None  # the writer's, raised to the next caller
         self._lost = False  # a write dropped (DB closed) or left to a stuck writer
@@ -152,7 +159,8 @@ class StateDB:
         with self._lock:
             writer, conn, self._conn, self._writer = self._writer, self._conn, None, None
             if writer is not None:
-                self._writes.put(None)
+                self._closing = True
+                self._wake.set()
         if writer is not None:
             writer.join(COMMIT_LIMIT)
             if writer.is_alive():
@@ -172,7 +180,7 @@ class StateDB:
         with self._lock:
             stored = bool(self._rows.get(task_id))
             self._rows[task_id] = {STARTED: True}
-            done = self._write(task_id, self._rows[task_id], wait=stored)
+            done = self._write(task_id, self._rows[task_id], wait=stored, lazy=not stored)
         self._committed(done)
 
     def started(self, task_id: str) -> bool:
@@ -193,21 +201,21 @@ class StateDB:
             return str(self._rows.get(task_id, {}).get(STALE) or "")
 
     def _write(
-        self, task_id: str, row: dict[str, Any], wait: bool = False
+        self, task_id: str, row: dict[str, Any], wait: bool = False, lazy: bool = False
     ) -> threading.Event | None:
         """Queue the row's write (caller holds the lock); with `wait`, the event set once it
-        is committed."""
+        is committed; a `lazy` one goes with the next write (or within LAZY_LIMIT)."""
         write = _Write(
             "insert or replace into doit values (?, ?)",
             (task_id, self.codec.encode(row)),
             threading.Event() if wait else None,
         )
-        return write.done if self._send(write) else None
+        return write.done if self._send(write, lazy=lazy) else None
 
-    def _send(self, write: _Write) -> bool:
-        """Queue `write` for the writer thread (caller holds the lock); False when the DB is
-        closed: a step still running when the run ends (interrupted) leaves its row as it
-        was, so it runs again next time."""
+    def _send(self, write: _Write, lazy: bool = False) -> bool:
+        """Queue `write` for the writer thread, waking it unless `lazy` (caller holds the
+        lock); False when the DB is closed: a step still running when the run ends
+        (interrupted) leaves its row as it was, so it runs again next time."""
         self._raise_failure()
         if self._conn is None:
             self._lost = True
@@ -217,7 +225,9 @@ class StateDB:
                 target=self._commit_loop, args=(self._conn,), name="rorunner-db", daemon=True
             )
             self._writer.start()
-        self._writes.put(write)
+        self._pending.append(write)
+        if not lazy:
+            self._wake.set()
         return True
 
     def _committed(self, done: threading.Event | None) -> None:
@@ -227,15 +237,14 @@ class StateDB:
         self._raise_failure()
 
     def _commit_loop(self, conn: sqlite3.Connection) -> None:
-        """Commit the queued writes, those waiting together in one transaction, until None."""
+        """Commit the queued writes, those waiting together in one transaction, once woken
+        (or LAZY_LIMIT after the last commit), until the DB closes."""
         while True:
-            batch = [self._writes.get()]
-            while batch[-1] is not None:
-                try:
-                    batch.append(self._writes.get_nowait())
-                except queue.Empty:
-                    break
-            writes = [w for w in batch if w is not None]
+            self._wake.wait(self.lazy_limit)
+            self._wake.clear()  # a write queued from now on sets it again
+            with self._lock:
+                writes, self._pending = self._pending, []
+                closing = self._closing
             try:
                 if writes and self._failure is None:
                     self._commit(conn, writes)
@@ -243,7 +252,7 @@ class StateDB:
                 for write in writes:
                     if write.done is not None:
                         write.done.set()
-            if batch[-1] is None:
+            if closing:
                 return
 
     def _commit(self, conn: sqlite3.Connection, writes: list[_Write]) -> None:
