@@ -28,6 +28,23 @@ _STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 HARNESS_VARS = ("RORUNNER_LAB_", "RORUNNER_UPDATE_GOLDEN")
 
 
+def _isolate(monkeypatch: pytest.MonkeyPatch, home: Path) -> Path:
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    for name in list(os.environ):
+        if name.startswith("RORUNNER_") and not name.startswith(HARNESS_VARS):
+            monkeypatch.delenv(name)
+    return home
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _hermetic_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The same isolation for session and module fixtures (a dashboard, a lab run), which
+    start before any test's own: nothing of the suite reads or writes the real ~/.cache."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        yield _isolate(monkeypatch, tmp_path_factory.mktemp("session-home"))
+
+
 @pytest.fixture(autouse=True)
 def _hermetic_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
@@ -35,13 +52,7 @@ def _hermetic_environment(
     """Every test gets an empty HOME (no ~/.ssh/config or ~/.ssh/known_hosts of the machine
     leaks in, and the known_hosts lookup cache is its own ~/.cache) and no RORUNNER_*
     variable of the caller's shell; subprocesses inherit both."""
-    home = tmp_path_factory.mktemp("home")
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
-    for name in list(os.environ):
-        if name.startswith("RORUNNER_") and not name.startswith(HARNESS_VARS):
-            monkeypatch.delenv(name)
-    return home
+    return _isolate(monkeypatch, tmp_path_factory.mktemp("home"))
 
 
 @pytest.fixture
