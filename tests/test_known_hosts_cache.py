@@ -7,6 +7,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import paramiko
@@ -303,3 +304,21 @@ def test_a_file_that_grew_reuses_its_records_and_scans_only_the_new_lines(
     edited = _fresh(path)
     assert _answers(edited, ["web1.example.org"])["web1.example.org"] == [(41, False), (308, True)]
     assert edited.built
+
+
+def test_a_fifo_in_place_of_a_log_is_refused_without_waiting(tmp_path: Path, home: Path) -> None:
+    # Opening a FIFO for reading waits for a writer: a lookup would hang for ever.
+    path = _known_hosts(tmp_path / "known_hosts", filler=8)
+    log = _log(home, path)
+    log.parent.mkdir(parents=True, mode=0o700)
+    os.mkfifo(log, 0o600)
+    answers: list[dict[str, list[tuple[int, bool]]]] = []
+    looking = threading.Thread(target=lambda: answers.append(_answers(_fresh(path), NAMES[:1])))
+    looking.start()
+    looking.join(30)
+    hung = looking.is_alive()
+    if hung:  # let the stuck open return, so that the thread ends
+        os.close(os.open(log, os.O_WRONLY | os.O_NONBLOCK))
+        looking.join(30)
+    assert not hung
+    assert answers == [{"web1.example.org": [(9, False)]}]

@@ -192,7 +192,8 @@ class LookupCache:
         if directory is None:
             return []
         try:
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=directory)
+            # O_NONBLOCK: a FIFO in a log's place would wait for a writer (the fstat refuses it)
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=directory)
         except OSError:
             return []
         finally:
