@@ -65,9 +65,10 @@ def write_atomic(
 ) -> None:
     """Write `size` bytes of chunks to a new temp file beside `target`, every write
     acknowledged, give it `mode`, then rename it over `target`; on any failure remove the
-    temp file. A mode of the owner's bits only is asked for at the create, and chmodded only
-    until this session has seen the server create it exactly so in that directory
-    (_ModesSeen); any other file is made 0600 and chmodded after the writes."""
+    temp file. A mode of the owner's bits only is asked for at the create and checked by an
+    fstat; it is chmodded (pipelined) until this session has seen the server create it
+    exactly so in that directory (_ModesSeen), later only when the fstat finds it otherwise;
+    any other file is made 0600 and chmodded after the writes."""
     tmp = _temp_path(target)
     parent = posixpath.dirname(target)
     at_create = not mode & ~_CREATE_MODES
@@ -79,13 +80,16 @@ def write_atomic(
     try:
         request = _write_request_size(sftp)
         chmod = None if seen else mode
-        written = wire.write_handle(sftp, handle, chunks, request, chmod, at_create and not seen)
+        written = wire.write_handle(sftp, handle, chunks, request, chmod, at_create)
         refusal = written.refusal
         if refusal is not None:
             what = f"{refusal.what} at offset {refusal.offset}"
             raise _cause(sftp, target, what, refusal.error, size - refusal.offset)
         if written.created is not None and stat.S_IMODE(written.created) == mode:
             _SEEN.add(sftp, parent, mode)
+        elif seen:  # the directory gives another mode now (e.g. a default ACL set since)
+            _SEEN.discard(sftp, parent, mode)
+            sftp.chmod(tmp, mode)
         sftp.posix_rename(tmp, target)
     except BaseException:
         _discard(sftp, tmp)
@@ -95,9 +99,9 @@ def write_atomic(
 class _ModesSeen:
     """(directory, mode) pairs each SFTP session has seen a file created with exactly that
     mode (an fstat before the chmod). The server's umask is fixed for a session and a
-    directory's default ACL for its files, so a later create there gets the same mode.
-    A server that ignores or narrows the asked mode is never trusted: its files keep
-    their chmod."""
+    directory's default ACL for its files, so a later create there usually gets the same
+    mode; each create is still checked (a step may set a default ACL). A server that
+    ignores or narrows the asked mode is never trusted: its files keep their chmod."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -113,6 +117,11 @@ class _ModesSeen:
         """Remember that `sftp` saw a file created with exactly `mode` in `directory`."""
         with self._lock:
             self._seen.setdefault(sftp, set()).add((directory, mode))
+
+    def discard(self, sftp: paramiko.SFTPClient, directory: str, mode: int) -> None:
+        """Forget that pair: a create there no longer gives `mode`."""
+        with self._lock:
+            self._seen.get(sftp, set()).discard((directory, mode))
 
 
 # Modes asked for at the create: the owner's bits only. Nobody else may read or change a
