@@ -744,3 +744,19 @@ def test_a_tunnel_socket_closes_quietly_when_its_bastion_is_already_gone() -> No
     assert channel.closes == 1
     with pytest.raises(EOFError):
         channel.close()
+
+
+def test_accept_new_refuses_a_key_another_run_recorded_otherwise_meanwhile(tmp_path: Path) -> None:
+    # Two runs find the host unknown; the first records its key: the second, offered
+    # another one, must see a changed key, not add a second line that would be trusted.
+    first, other = _key(), _key()
+    kh = tmp_path / "known_hosts"
+    kh.write_text("")
+    client = paramiko.SSHClient()
+    late = KnownHostsPolicy("h1", (str(kh),), "accept-new", "[::1]:2200")
+    early = KnownHostsPolicy("h1", (str(kh),), "accept-new", "[::1]:2200")
+    early.missing_host_key(client, "[::1]:2200", first)
+    with pytest.raises(HostKeyError, match="CHANGED"):
+        late.missing_host_key(client, "[::1]:2200", other)
+    late.missing_host_key(client, "[::1]:2200", first)  # the recorded key is accepted
+    assert [k.line for k in read_known_keys(str(kh), "[::1]:2200")] == [1]

@@ -420,16 +420,18 @@ def read_known_keys(path: str, name: str) -> Iterator[KnownKey]:
     yield from known_hosts_index(path).lookup(name)
 
 
-def append_known_host(path: str, name: str, key: paramiko.PKey) -> None:
+def append_known_host(path: str, name: str, key: paramiko.PKey) -> tuple[KnownKey, ...]:
     """Add `name key` to `path` once, under a lock, by temp file + rename (other lines kept);
-    the process's index of the file takes the new line in."""
+    the process's index of the file takes the new line in. When the file names `name` with
+    a key that is not revoked, or with this key, by now (another run added it meanwhile),
+    nothing is added: those keys are returned, for the caller to decide on."""
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, mode=0o700, exist_ok=True)
     with _write_lock, open(f"{path}.lock", "a") as lock, _cache_lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        index = known_hosts_index(path)
-        if any(k.key.asbytes() == key.asbytes() for k in index.lookup(name)):
-            return  # another thread or process added it meanwhile
+        known = known_hosts_index(path).lookup(name)
+        if any(not k.revoked or k.key.asbytes() == key.asbytes() for k in known):
+            return known  # another thread or process added a key meanwhile
         try:
             with open(path, "rb") as handle:
                 original = handle.read()
@@ -449,6 +451,7 @@ def append_known_host(path: str, name: str, key: paramiko.PKey) -> None:
             os.unlink(tmp)
             raise
         _remember_appended(path, original, old + line, written_at, name, key)
+    return ()
 
 
 def _remember_appended(
@@ -508,11 +511,14 @@ class KnownHostsPolicy(paramiko.MissingHostKeyPolicy):
                 "use accept-new to add it)",
             )
         try:
-            append_known_host(self.files[0], hostname, key)
+            recorded = append_known_host(self.files[0], hostname, key)
         except OSError as exc:
             raise HostKeyError(
                 self.host, f"cannot record host key in {self.files[0]}: {exc}"
             ) from exc
+        if recorded:  # another run recorded this host meanwhile: its key decides, as known
+            self.known = [*self.known, *recorded]
+            self.missing_host_key(client, hostname, key)
 
 
 def prefer_ciphers(available: tuple[str, ...]) -> tuple[str, ...]:
