@@ -63,6 +63,14 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C as at a terminal, even when the suite was started in the background of a
+    non-interactive shell (which starts it with SIGINT ignored, and every rorunner it runs
+    would inherit that): the interrupt tests send real SIGINTs."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that use a lab (the 4 hosts or the fleet) carry the `lab` marker, so
     `-m 'not lab'` runs without sshd."""
