@@ -129,5 +129,21 @@ def play_cli(
     argv = [sys.executable, "-m", "rorunner", "play", str(project / "site.yml")]
     argv += ["-i", str(inventory or lab.inventory_ini), "--known-hosts", str(lab.known_hosts)]
     argv += ["--private-key", str(lab.client_key), *extra]
+    return rorunner_cli(argv[3:], cwd=project)
+
+
+def rorunner_cli(
+    argv: list[str], cwd: Path, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    """`python -m rorunner <argv>` run in `cwd` with this checkout on the path, its output
+    captured (never raises on its exit code)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run(argv, capture_output=True, text=True, env=env, cwd=project, timeout=240)
+    return subprocess.run(
+        [sys.executable, "-m", "rorunner", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )

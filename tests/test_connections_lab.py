@@ -4,15 +4,12 @@ across plays while the host has remote steps left, closed right after its last o
 from __future__ import annotations
 
 import ipaddress
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.lab import FleetLab, Lab
-from tests.play_project import REPO, play_cli, remote_dir_for
+from tests.play_project import play_cli, remote_dir_for, rorunner_cli
 
 pytestmark = pytest.mark.lab
 
@@ -125,15 +122,7 @@ def test_a_host_that_is_also_a_bastion_stays_connected(tmp_path: Path, fleet_lab
     before = {h.name: h.accepted() for h in fleet_lab.hosts}
     argv = ["play", "site.yml", "-i", str(inventory), "-f", "1"]
     argv += ["--ssh-config", str(fleet_lab.ssh_config), "--known-hosts", str(fleet_lab.known_hosts)]
-    result = subprocess.run(
-        [sys.executable, "-m", "rorunner", *argv],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        cwd=tmp_path,
-        timeout=180,
-        check=False,
-    )
+    result = rorunner_cli(argv, cwd=tmp_path, timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     logins = {h.name: h.accepted() - before[h.name] for h in fleet_lab.hosts}
     assert logins["b2"] == 1, logins
