@@ -248,6 +248,12 @@ def test_where_the_cache_lives_and_how_to_turn_it_off(
     assert not (home / ".cache").exists()
 
 
+def test_the_home_of_the_environment_given_is_used(tmp_path: Path) -> None:
+    cache = lookup_cache({"HOME": str(tmp_path / "elsewhere"), "XDG_CACHE_HOME": "relative"})
+    assert cache is not None
+    assert cache.directory == str(tmp_path / "elsewhere" / ".cache" / "rorunner" / "known_hosts")
+
+
 def test_the_cache_is_bounded(tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_ssh_kh_cache, "MAX_LOGS", 3)
     cache = LookupCache(str(tmp_path / "cache"))

@@ -42,7 +42,8 @@ def lookup_cache(environ: Mapping[str, str]) -> LookupCache | None:
     if value:
         return LookupCache(os.path.abspath(value))
     xdg = environ.get("XDG_CACHE_HOME", "")
-    base = xdg if os.path.isabs(xdg) else os.path.join(os.path.expanduser("~"), ".cache")
+    home = environ.get("HOME") or os.path.expanduser("~")
+    base = xdg if os.path.isabs(xdg) else os.path.join(home, ".cache")
     return LookupCache(os.path.join(base, "rorunner", "known_hosts"))
 
 
