@@ -159,6 +159,17 @@ def _running(lab: Lab, tag: str) -> dict[str, str]:
     return {h.name: (_work(lab, h.name, tag) / "running.txt").read_text() for h in lab.hosts}
 
 
+def _recorded(state: Path) -> dict[str, object]:
+    """The steps a state file records: its lines of JSON folded in order (docs/playbooks.md)."""
+    steps: dict[str, object] = {}
+    for line in state.read_text().splitlines():
+        if line:
+            data = json.loads(line)
+            assert data["format"] in (1, 2), line
+            steps.update(data["steps"])
+    return steps
+
+
 def _logins(lab: Lab) -> dict[str, int]:
     return {h.name: h.accepted() for h in lab.hosts}
 
@@ -174,7 +185,7 @@ def test_verify_restores_what_another_checkout_changed(tmp_path: Path, lab: Lab)
         state = _work(lab, host, tag) / STATE_FILE
         assert state.stat().st_mode & 0o777 == 0o600
         assert state.stat().st_uid == os.stat(_work(lab, host, tag)).st_uid
-        recorded = json.loads(state.read_text())["steps"]
+        recorded = _recorded(state)
         assert sorted(recorded) == [
             f"{host}/01-deploy/app/remote/install",
             f"{host}/01-deploy/app/ship/files",
@@ -317,7 +328,7 @@ def test_a_run_whose_steps_all_run_keeps_the_records_of_the_other_steps(
         for s in ("ship > files", "remote > use")
     )
     for host in lab.hosts:
-        state = json.loads((_work(lab, host.name, tag) / STATE_FILE).read_text())["steps"]
+        state = _recorded(_work(lab, host.name, tag) / STATE_FILE)
         assert sorted(name.split("/", 1)[1] for name in state) == [
             "01-deploy/a/remote/use",
             "01-deploy/a/ship/files",
@@ -327,3 +338,94 @@ def test_a_run_whose_steps_all_run_keeps_the_records_of_the_other_steps(
     verified = _play(project, lab, "--verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert _ran(verified) == []
+
+
+def test_records_are_read_from_old_whole_files_and_past_a_torn_line(
+    tmp_path: Path, lab: Lab
+) -> None:
+    tag = tmp_path.name
+    a = _checkout(tmp_path / "a", tag, "1.0.0")
+    assert _play(a, lab).returncode == 0
+    install = "01-deploy/app/remote/install"
+    for host in lab.hosts:
+        state = _work(lab, host.name, tag) / STATE_FILE
+        lines = [json.loads(line) for line in state.read_text().splitlines() if line]
+        # The ship step's record written whole, then the install command's own appended.
+        assert [sorted(line["steps"]) for line in lines] == [
+            [f"{host.name}/01-deploy/app/ship/files"],
+            [f"{host.name}/{install}"],
+        ]
+    # h1: the whole file as the first version of issue 10 wrote it (format 1, one line).
+    h1 = _work(lab, "h1", tag) / STATE_FILE
+    h1.write_text(json.dumps({"format": 1, "steps": _recorded(h1)}, sort_keys=True) + "\n")
+    # h2: the install record cut short (a full disk), and a line that is not JSON.
+    h2 = _work(lab, "h2", tag) / STATE_FILE
+    first, appended = [line for line in h2.read_text().splitlines() if line]
+    h2.write_text(f"{first}\nnot json\n{appended[: len(appended) // 2]}")
+    verified = _play(a, lab, "--verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert _ran(verified) == [
+        "h2 > 01-deploy > app > fetch > files",
+        "h2 > 01-deploy > app > remote > install",
+    ]
+    # The new record starts a line of its own: the torn one does not swallow it.
+    assert f"h2/{install}" in _recorded_skipping_garbage(h2)
+    assert _ran(_play(a, lab, "--verify")) == []
+
+
+def _recorded_skipping_garbage(state: Path) -> dict[str, object]:
+    steps: dict[str, object] = {}
+    for line in state.read_text().splitlines():
+        try:
+            steps.update(json.loads(line)["steps"])
+        except ValueError:
+            continue
+    return steps
+
+
+REMOTE_ONLY_BOOK = """\
+- name: deploy
+  hosts: all
+  remote_dir: "{remote_dir}"
+  rtas:
+    - name: app
+      remote:
+        - {{name: first, run: echo x >> count.first}}
+        - {{name: second, run: echo x >> count.second}}
+"""
+
+
+def test_a_record_the_host_cannot_append_fails_the_step_and_the_next_run_repeats_it(
+    tmp_path: Path, lab: Lab
+) -> None:
+    tag = tmp_path.name
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "site.yml").write_text(REMOTE_ONLY_BOOK.format(remote_dir=remote_dir_for(tag)))
+    blocked = _work(lab, "h1", tag) / STATE_FILE
+    blocked.mkdir(parents=True)  # the command runs, its record cannot be appended
+    failed = _play(project, lab)
+    out = failed.stdout + failed.stderr
+    assert failed.returncode == 2, out
+    (line,) = [x for x in failed.stdout.splitlines() if "[h1] 01-deploy > app > remote > " in x]
+    assert line.startswith("failed ") and " remote > first (" in line, out
+    assert "the step ran, but recording it on the host failed" in failed.stdout, out
+    assert "Is a directory" in failed.stdout, out
+    assert (_work(lab, "h1", tag) / "count.first").read_text() == "x\n"
+    assert not (_work(lab, "h1", tag) / "count.second").exists()
+    blocked.rmdir()
+    again = _play(project, lab)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert _ran(again) == [
+        "h1 > 01-deploy > app > remote > first",
+        "h1 > 01-deploy > app > remote > second",
+    ]
+    assert (_work(lab, "h1", tag) / "count.first").read_text() == "x\nx\n"
+    for host in lab.hosts:
+        state = _work(lab, host.name, tag) / STATE_FILE
+        assert state.stat().st_mode & 0o777 == 0o600  # created by the append
+        assert sorted(_recorded(state)) == [
+            f"{host.name}/01-deploy/app/remote/first",
+            f"{host.name}/01-deploy/app/remote/second",
+        ]
+    assert _ran(_play(project, lab, "--verify")) == []

@@ -253,6 +253,28 @@ def test_kill_9_during_a_slow_step_then_rerun_repeats_only_that_step(project: Pr
         assert project.count(host.name, "three") == 1
 
 
+def test_kill_9_during_a_slow_step_then_verify_repeats_only_that_step(project: Project) -> None:
+    # The killed run's slow command goes on, and once released its own shell appends its
+    # record (issue 10): the host then claims the step, which did finish; --verify's re-run
+    # still does exactly the work the killed run left unfinished.
+    proc = _start_slow(project)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    project.release()
+    deadline = time.monotonic() + 30
+    for host in project.lab.hosts:
+        state = remote_file(project.base(host), project.tag, ".rorunner-state.json")
+        while "02-echo-x-count-slow-touch" not in (state.read_text() if state.exists() else ""):
+            assert time.monotonic() < deadline, host.name
+            time.sleep(0.05)
+    result = project.run("slow.yml", "--verify")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for host in project.lab.hosts:
+        assert project.count(host.name, "one") == 1
+        assert project.count(host.name, "slow") == 2
+        assert project.count(host.name, "three") == 1
+
+
 def test_second_concurrent_run_exits_1_naming_the_pid(project: Project) -> None:
     proc = _start_slow(project)
     try:

@@ -83,8 +83,9 @@ def test_the_engine_runs_on_the_pool_it_is_given(tmp_path: Path) -> None:
     pool = FakePool()
     first = run_plan(maker.build(), EngineOptions(tmp_path, pool=pool))
     assert {o.status for o in first.outcomes} == {"ok", "changed"}
-    # (besides reading and writing the host's state, issue 10)
-    assert [c for c in pool.host("a").commands if STATE_FILE not in c][-1].endswith("deploy")
+    # One command: the step's, which also appends its record to the host's state (issue 10).
+    (command,) = pool.host("a").commands
+    assert "\ndeploy\n" in command and STATE_FILE in command
     assert pool.opened == 2
     assert pool.closed == 0  # the caller's pool stays open for the caller
     again = run_plan(maker.build(), EngineOptions(tmp_path, pool=pool))

@@ -1,23 +1,25 @@
 """State on the host (issue 10): what this project applied there, so that "up to date" holds
 against a second controller (another checkout, other inputs) and a changed or rebuilt host.
 
-Each work dir holds `.rorunner-state.json` (one line of JSON, 0600, owned by the login user,
-written whole to a temp file and renamed): for every ship and remote step applied there, its
-signature, and for a ship step the sha256 of each file it shipped (secret files excepted).
+Each work dir holds `.rorunner-state.json` (lines of JSON, 0600, owned by the login user; see
+_hostrecord): for every ship and remote step applied there, its signature, and for a ship
+step the sha256 of each file it shipped (secret files excepted). A remote step's command
+appends its own record on the host (no round trip); a ship step's record is written with
+the whole file (a temp file renamed), which also compacts the lines appended since.
 Before a run, one command per host whose state could change what runs (a host with a recorded
 step that would not run otherwise; with --verify, every host) reads every state file of the
 host's work dirs and the checksums of every file the plan ships there, in one round trip; the
 run then compares. A host whose recorded steps all run anyway (a cold run, --force) is not
 read before the run: its state files are read over SFTP (no command, no process on the host)
-just before its first record is written, so the records of other steps are kept.
+just before the first whole file is written, so the records of other steps are kept.
 Steps acting as another user (become) are not recorded: their work dirs are that user's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
-import json
 import posixpath
 import shlex
 import threading
@@ -26,24 +28,23 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from rorunner.engine._hostrecord import STATE_FILE, folds, parse_state, state_line, tracked
 from rorunner.engine._lower import LoweredTask
 from rorunner.errors import RemoteFailure, RorunnerError, UnreachableError
-from rorunner.model import CONTROLLER, FileMove, PlanStep
+from rorunner.model import FileMove, PlanStep
 from rorunner.transport import Pool, TransportPool
 
 if TYPE_CHECKING:
     from rorunner.plan import Plan
 
-STATE_FILE = ".rorunner-state.json"
-FORMAT = 1
+__all__ = ["STATE_FILE", "HostStates", "tracked"]
+
 READ_TIMEOUT = 120.0  # seconds for the one command that reads a host's state
 STATE_LIMIT = 64 << 20  # bytes of one state file read over SFTP (larger: unreadable)
 _MISSING = "-"
-
-
-def tracked(step: PlanStep) -> bool:
-    """Whether the host records this step: a ship or remote step acting as the login user."""
-    return step.host != CONTROLLER and step.phase in ("ship", "remote") and step.conn.become is None
+# A file read with more lines than this (and than twice its records) is written whole at the
+# host's next record: appended lines are only compacted when a whole file is written anyway.
+COMPACT_LINES = 32
 
 
 def _remote(path: str) -> str:
@@ -74,6 +75,7 @@ class _Host:
     dirs: dict[str, dict[str, Any]] = field(default_factory=dict)  # work dir -> steps
     sums: dict[str, str] = field(default_factory=dict)  # remote path -> sha256 or '-'
     found: bool = False  # some state file existed
+    lines: dict[str, int] = field(default_factory=dict)  # work dir -> lines of its file
 
 
 class HostStates:
@@ -127,15 +129,13 @@ class HostStates:
         except RorunnerError as exc:
             state.error = exc
             return
-        lines = out.getvalue().decode(errors="replace").splitlines()
+        lines = _lines(out.getvalue())
         if status != 0 or len(lines) != len(dirs) + len(paths):
             why = err.getvalue().decode(errors="replace").strip()[:500]
             state.error = RemoteFailure(host, f"cannot read the host's state: {why or status}")
             return
         for directory, line in zip(dirs, lines, strict=False):
-            records = _parse(line[2:])
-            state.found = state.found or records is not None
-            state.dirs[directory] = records or {}
+            self._loaded(state, directory, None if line[2:] == _MISSING else line[2:], "\x1e")
         state.sums = {p: line[2:] for p, line in zip(paths, lines[len(dirs) :], strict=True)}
         state.read = True
 
@@ -147,13 +147,21 @@ class HostStates:
             transport = pool.get(steps[0].step.conn)
             for directory in dict.fromkeys(lt.step.remote_dir for lt in steps):
                 data = transport.read(posixpath.join(directory, STATE_FILE), STATE_LIMIT)
-                records = None if data is None else _parse(data.decode(errors="replace").strip())
-                state.found = state.found or records is not None
-                state.dirs[directory] = records or {}
+                text = None if data is None else data.decode(errors="replace")
+                self._loaded(state, directory, text, "\n")
         except RorunnerError as exc:
             state.error = exc
             return
         state.read = True
+
+    @staticmethod
+    def _loaded(state: _Host, directory: str, text: str | None, sep: str) -> None:
+        """Take the text of a work dir's state file (None: there is none), lines cut by `sep`."""
+        if text is None:
+            state.dirs[directory], state.lines[directory] = {}, 0
+            return
+        state.found = True
+        state.dirs[directory], state.lines[directory] = parse_state(text.split(sep))
 
     def drifted(self) -> dict[str, str]:
         """Steps of the hosts read whose state on the host differs from what this project
@@ -170,37 +178,67 @@ class HostStates:
         return found
 
     def applied(self, lowered: LoweredTask, pool: TransportPool) -> None:
-        """Record on the host that `lowered` just succeeded (its state read first if this run
-        has not read it yet). RorunnerError when it cannot be written."""
+        """Record on the host that `lowered` just succeeded: a remote step's command did (it
+        is only noted here); a ship step's record is written with the whole file (its state
+        read first if this run has not read it yet). RorunnerError when it cannot be
+        written."""
         step = lowered.step
         state = self._hosts.get(step.host)
         if state is None or not tracked(step):
             return
         with state.lock:
+            if folds(step):
+                self._noted(lowered, state, pool)
+                return
             if not state.read and state.error is None:
                 self._load_locked(step.host, state, pool)
             if isinstance(state.error, UnreachableError):
                 raise state.error
             if not state.read:  # unreadable: not written (--verify then runs it again)
                 return
-            records = state.dirs.setdefault(step.remote_dir, {})
-            record: dict[str, Any] = {"signature": step.signature}
-            files = {path: _digest(move) for path, move in shipped(step)}
-            if files:
-                record["files"] = files
-                state.sums.update(files)
-            records[lowered.name] = record
-            state.found = True
-            data = json.dumps({"format": FORMAT, "steps": records}, sort_keys=True)
-            target = posixpath.join(step.remote_dir, STATE_FILE)
-            pool.get(step.conn).put_bytes(data.encode() + b"\n", target, 0o600)
+            self._note(lowered, state)
+            self._write(step, state, pool)
+
+    def _noted(self, lowered: LoweredTask, state: _Host, pool: TransportPool) -> None:
+        """A remote step recorded by its own command: noted, so that a whole file written
+        later keeps it; a long file read before is compacted now."""
+        step = lowered.step
+        self._note(lowered, state)
+        if not state.read:
+            return
+        lines = state.lines.get(step.remote_dir, 0) + 1
+        state.lines[step.remote_dir] = lines
+        if lines > max(COMPACT_LINES, 2 * len(state.dirs[step.remote_dir])):
+            # The step's record is in the file already; should this fail, a later one compacts.
+            with contextlib.suppress(RorunnerError):
+                self._write(step, state, pool)
+
+    @staticmethod
+    def _note(lowered: LoweredTask, state: _Host) -> None:
+        step = lowered.step
+        record: dict[str, Any] = {"signature": step.signature}
+        files = {path: _digest(move) for path, move in shipped(step)}
+        if files:
+            record["files"] = files
+            state.sums.update(files)
+        state.dirs.setdefault(step.remote_dir, {})[lowered.name] = record
+        state.found = True
+
+    @staticmethod
+    def _write(step: PlanStep, state: _Host, pool: TransportPool) -> None:
+        """Write the work dir's state file whole: one line, every record known."""
+        data = state_line(state.dirs[step.remote_dir]).encode() + b"\n"
+        target = posixpath.join(step.remote_dir, STATE_FILE)
+        pool.get(step.conn).put_bytes(data, target, 0o600)
+        state.lines[step.remote_dir] = 1
 
 
 def _read_command(dirs: Sequence[str], paths: Sequence[str]) -> str:
-    """One shell command printing `D <state>` per work dir (`D -` when it has none) and
-    `F <sha256>` per file (`F -` when it is missing or unreadable), in order."""
+    """One shell command printing `D <state>` per work dir (`D -` when it has none; its lines
+    joined by RS, which JSON text never holds) and `F <sha256>` per file (`F -` when it is
+    missing or unreadable), in order."""
     lines = [
-        "d() { if [ -r \"$1\" ]; then printf 'D '; tr -d '\\n' < \"$1\"; echo; "
+        "d() { if [ -r \"$1\" ]; then printf 'D '; tr '\\n' '\\036' < \"$1\"; echo; "
         "else echo 'D -'; fi; }",
         'f() { if s=$(sha256sum < "$1" 2>/dev/null); then echo "F ${s%% *}"; '
         "else echo 'F -'; fi; }",
@@ -210,16 +248,10 @@ def _read_command(dirs: Sequence[str], paths: Sequence[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _parse(text: str) -> dict[str, Any] | None:
-    """The steps of a state file's text (None: no state file; {} if unreadable)."""
-    if text == _MISSING:
-        return None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return {}
-    steps = data.get("steps") if isinstance(data, dict) else None
-    return steps if isinstance(steps, dict) and data.get("format") == FORMAT else {}
+def _lines(out: bytes) -> list[str]:
+    """The lines of the read command's output (cut at newlines only: RS joins a file's)."""
+    text = out.decode(errors="replace")
+    return text[:-1].split("\n") if text.endswith("\n") else text.split("\n") if text else []
 
 
 def _drift(step: PlanStep, name: str, state: _Host) -> str:

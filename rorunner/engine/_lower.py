@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rorunner.engine._check import StepCheck
+from rorunner.engine._hostrecord import fold_record, folds
 from rorunner.model import CONTROLLER, Barrier, EnvValue, FileMove, PlanNode, PlanStep
 from rorunner.plan import barrier_label, task_name
 from rorunner.tasks import (
@@ -367,6 +368,8 @@ def _remote(
     spec = step.spec
     inline = None if spec.command or not spec.script else lowering.inline_script(step, spec.script)
     command = spec.command or inline or _script_command(step)
+    if folds(step):  # issue 10: the command records its success on the host itself
+        command = fold_record(command, task_name(step), step.signature)
     if dir_ready:
         # The generator checks (and if need be creates) the work dir before every
         # command, one extra SSH round trip per step; a step behind a ship or remote

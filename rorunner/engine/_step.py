@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypedDict
 
 from rorunner.engine._check import StepCheck
+from rorunner.engine._hostrecord import RECORD_FAILED, RECORD_FAILED_LINE
 from rorunner.engine._hoststate import HostStates
 from rorunner.engine._lower import LoweredTask
 from rorunner.engine._prewarm import REMOTE_KINDS, Prewarm
@@ -192,6 +193,10 @@ def _classify(fail: StepFailure, spec: StepSpec) -> tuple[Status, int | None, st
     reason = _reason(error)
     if isinstance(error, UnreachableError):
         return "unreachable", None, reason
+    if fail.exit_status == RECORD_FAILED and RECORD_FAILED_LINE in reason:
+        # The command succeeded; the shell that ran it could not append its record.
+        quoted = reason.partition("\n")[2]
+        return "failed", None, f"{RECORD_FAILED_LINE.removeprefix('rorunner: ')}\n{quoted}"
     if fail.exit_status is not None:
         # The action names the command it ran (wrapped for the host); name the step's own.
         quoted = reason.partition("\n")[2]
