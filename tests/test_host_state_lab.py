@@ -429,3 +429,29 @@ def test_a_record_the_host_cannot_append_fails_the_step_and_the_next_run_repeats
             f"{host.name}/01-deploy/app/remote/second",
         ]
     assert _ran(_play(project, lab, "--verify")) == []
+
+
+def test_a_long_state_file_is_compacted_when_a_run_has_read_it(tmp_path: Path, lab: Lab) -> None:
+    tag = tmp_path.name
+    project = tmp_path / "project"
+    project.mkdir()
+    book = project / "site.yml"
+    book.write_text(REMOTE_ONLY_BOOK.format(remote_dir=remote_dir_for(tag)))
+    assert _play(project, lab).returncode == 0
+    h1 = _work(lab, "h1", tag) / STATE_FILE
+    lines = [line for line in h1.read_text().splitlines() if line]
+    h1.write_text("\n".join(lines * 20) + "\n")  # 40 lines: many runs' appends
+    book.write_text(book.read_text().replace("count.second}", "count.second; true}"))
+    changed = _play(project, lab)  # `first` is not going to run: each host's state is read
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    assert _ran(changed) == sorted(
+        f"{h.name} > 01-deploy > app > remote > second" for h in lab.hosts
+    )
+    (line,) = [line for line in h1.read_text().splitlines() if line]  # written whole
+    assert sorted(json.loads(line)["steps"]) == [
+        "h1/01-deploy/app/remote/first",
+        "h1/01-deploy/app/remote/second",
+    ]
+    h2 = _work(lab, "h2", tag) / STATE_FILE
+    assert len([line for line in h2.read_text().splitlines() if line]) == 3  # short: appended
+    assert _ran(_play(project, lab, "--verify")) == []
