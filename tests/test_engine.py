@@ -8,12 +8,14 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from rorunner.engine import EngineOptions, ProjectLock, dry_run, lower, run_plan
+from rorunner.engine._state import RunState
 from rorunner.errors import LockedError
 from rorunner.model import FileMove
 from rorunner.outcome import StepOutcome, StepRef
@@ -391,3 +393,41 @@ def test_events_hear_each_step_start_then_end_one_at_a_time(tmp_path: Path) -> N
     again = Heard()
     run_plan(plan, EngineOptions(tmp_path, forks=4), events=again)
     assert {w for w, t in again.log if t.endswith("one")} == {"skipped"}  # never "started"
+
+
+class Blocking(Heard):
+    """Heard, whose first event waits until `release` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def _hear(self, what: str, task: str) -> None:
+        if not self.entered.is_set():
+            self.entered.set()
+            assert self.release.wait(30)
+        super()._hear(what, task)
+
+
+def test_a_step_never_waits_for_another_steps_listeners() -> None:
+    """Events still reach the listeners one at a time, in the order they happened; a thread
+    whose event finds another thread delivering queues it and goes on (the delivering
+    thread tells it next), and a listener told directly hears it at once."""
+    heard, direct = Blocking(), Heard()
+    state = RunState({}, heard, direct=direct)
+    first = threading.Thread(target=state.started, args=(StepRef(host="a", task="a/one"),))
+    first.start()
+    try:
+        assert heard.entered.wait(30)
+        began = time.monotonic()
+        state.record(StepOutcome(host="b", task="b/one", status="changed"))
+        state.started(StepRef(host="b", task="b/two"))
+        assert time.monotonic() - began < 5  # did not wait for the first thread's listener
+        assert heard.log == []
+        assert direct.log == [("started", "a/one"), ("changed", "b/one"), ("started", "b/two")]
+    finally:
+        heard.release.set()
+        first.join(30)
+    assert heard.log == direct.log
+    assert state.has("b/one") and state.was_started("a/one")

@@ -93,7 +93,7 @@ def run_plan(plan: Plan, options: EngineOptions, events: RunEvents | None = None
             specs = hosts_to_prewarm(lt.step for lt in expected)
             own = steps if options.pool is None else ()  # a given pool stays open for its owner
             prewarm = Prewarm(specs, options.forks, pool, known=unread, steps=own)
-            state = RunState(play_limits(plan), Tee(recorder, events, prewarm))
+            state = RunState(play_limits(plan), Tee(recorder, events), direct=prewarm)
             recorder.stop_reason = state.stop_reason
             try:
                 run = _Run(
@@ -102,6 +102,7 @@ def run_plan(plan: Plan, options: EngineOptions, events: RunEvents | None = None
                 if options.verify:
                     run = replace(run, unverified=unread)
                 interrupted = _drive(lowered, state, options, run)
+                state.deliver_events()
             finally:
                 prewarm.stop()
                 writer.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -31,10 +32,18 @@ class RunState:
     no further step of the play runs, and its hosts start no further step.
     """
 
-    def __init__(self, limits: Mapping[str, PlayLimits], events: RunEvents | None = None) -> None:
+    def __init__(
+        self,
+        limits: Mapping[str, PlayLimits],
+        events: RunEvents | None = None,
+        *,
+        direct: RunEvents | None = None,
+    ) -> None:
         self._limits = limits
-        self._events = events
-        self._events_lock = threading.Lock()  # one event at a time, in the order they happen
+        self._events = _Delivery(events) if events is not None else None
+        # Told at once on the event's own thread, outside the ordered delivery (it keeps its
+        # own locks, and its work must not hold up the other listeners).
+        self._direct = direct
         self._lock = threading.Lock()
         self._host_down: dict[str, str] = {}  # host -> why it starts no further step
         self._aborted: dict[str, str] = {}
@@ -71,15 +80,18 @@ class RunState:
             return hosts, [h for h in hosts if h not in down], [h for h in hosts if h in down]
 
     def started(self, step: StepRef) -> None:
-        """Note that `step` starts and tell the events."""
+        """Note that `step` starts and tell the listeners (the events in order, perhaps
+        after this returns, by a thread delivering already)."""
         with self._lock:
             self._started.add(step.task)
+        if self._direct is not None:
+            self._direct.step_started(step)
         if self._events is not None:
-            with self._events_lock:
-                self._events.step_started(step)
+            self._events.send(step, None)
 
     def record(self, outcome: StepOutcome) -> None:
-        """Store an outcome, update host and play state, then tell the events."""
+        """Store an outcome, update host and play state, then tell the listeners (as
+        `started` does)."""
         with self._lock:
             self._outcomes[outcome.task] = outcome
             if outcome.status in FAILED and outcome.host == CONTROLLER:
@@ -87,9 +99,15 @@ class RunState:
             elif outcome.status in FAILED:
                 self._host_down.setdefault(outcome.host, f"host {outcome.status} earlier")
                 self._count_failure(outcome.host, outcome.play)
+        if self._direct is not None:
+            self._direct.step_finished(outcome)
         if self._events is not None:
-            with self._events_lock:
-                self._events.step_finished(outcome)
+            self._events.send(None, outcome)
+
+    def deliver_events(self) -> None:
+        """Tell the listeners every event not told yet (one a listener's error left)."""
+        if self._events is not None:
+            self._events.drain()
 
     def _fail_play(self, outcome: StepOutcome) -> None:
         """A controller step failed: the play stops, and so do its hosts (caller holds the
@@ -137,6 +155,54 @@ class RunState:
         """Whether `task` already has an outcome."""
         with self._lock:
             return task in self._outcomes
+
+
+class _Delivery:
+    """The events to the listeners one at a time, in the order they happen, without a thread
+    waiting for another thread's listeners: an event is queued, and the thread that finds
+    nobody delivering delivers the queue until it is empty (a step's thread would otherwise
+    wait its turn behind every other step's reporter write, each a GIL hand-off). When
+    every thread that sent an event has returned, every event has been delivered."""
+
+    def __init__(self, events: RunEvents) -> None:
+        self._events = events
+        self._lock = threading.Lock()
+        self._queue: deque[tuple[StepRef | None, StepOutcome | None]] = deque()
+        self._busy = False
+
+    def send(self, started: StepRef | None, finished: StepOutcome | None) -> None:
+        """Queue a step's start or end; deliver the queue unless a thread already does."""
+        with self._lock:
+            self._queue.append((started, finished))
+            if self._busy:
+                return
+            self._busy = True
+        self._deliver()
+
+    def drain(self) -> None:
+        """Deliver what is queued (unless a thread already does)."""
+        with self._lock:
+            if self._busy:
+                return
+            self._busy = True
+        self._deliver()
+
+    def _deliver(self) -> None:
+        try:
+            while True:
+                with self._lock:
+                    if not self._queue:
+                        self._busy = False
+                        return
+                    started, finished = self._queue.popleft()
+                if started is not None:
+                    self._events.step_started(started)
+                elif finished is not None:
+                    self._events.step_finished(finished)
+        except BaseException:
+            with self._lock:
+                self._busy = False  # what is left goes with the next event, or drain()
+            raise
 
 
 def _abort_reason(limits: PlayLimits, batch: int, failed: int, size: int) -> str:
