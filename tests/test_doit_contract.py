@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from rorunner.engine._check import StepCheck
-from rorunner.engine._db import COMMIT_LIMIT, STARTED, StateDB
+from rorunner.engine._db import COMMIT_LIMIT, STARTED, StateDB, _Write
 from rorunner.engine._doit import doit_task, out_of_date, run_tasks, saved_values
 from rorunner.errors import RorunnerError
 
@@ -189,7 +189,8 @@ def test_a_new_steps_started_marker_is_committed_with_its_success_not_alone(
     tmp_path: Path,
 ) -> None:
     """Where nothing is stored, a started marker changes nothing a re-run does: it does not
-    wake the writer, and a cold run commits once per step (marker and success together)."""
+    wake the writer, and a cold run commits once per step (marker and success together, the
+    row written once: its last version)."""
     db_path = tmp_path / "deps.sqlite"
     db = StateDB(db_path)
     db.lazy_limit = COMMIT_LIMIT  # only a write that wakes the writer commits
@@ -205,7 +206,7 @@ def test_a_new_steps_started_marker_is_committed_with_its_success_not_alone(
     db.dump()
     transactions = [s for s in statements if s == "begin"]
     inserts = [s for s in statements if s.startswith("insert or replace")]
-    assert len(transactions) == 3 and len(inserts) == 6, statements
+    assert len(transactions) == 3 and len(inserts) == 3, statements
 
 
 def test_a_lone_started_marker_reaches_the_disk_within_the_lazy_limit(tmp_path: Path) -> None:
@@ -220,6 +221,50 @@ def test_a_lone_started_marker_reaches_the_disk_within_the_lazy_limit(tmp_path: 
     reopened = StateDB(db_path)
     assert reopened.started("t")
     reopened.dump()
+
+
+def test_rows_waiting_for_one_commit_are_each_written_once_as_their_last_version(
+    tmp_path: Path,
+) -> None:
+    """Rows stored while the writer waits go in one transaction, each task's row written
+    once as its last version, deletes applied in order."""
+    db_path = tmp_path / "deps.sqlite"
+    db = StateDB(db_path)
+    db.set("old", "k", 0)
+    db.dump()
+    db = StateDB(db_path)
+    statements: list[str] = []
+    assert db._conn is not None
+    db._conn.set_trace_callback(statements.append)
+    with db._lock:  # the writer cannot take the writes before all are queued
+        for name in ("a", "b", "c"):
+            db._rows[name] = {"k": 1}
+            db._write(name, db._rows[name])
+            db._rows[name] = {"k": 2}
+            db._write(name, db._rows[name])
+        db._rows.pop("b")
+        db._send(_Write("b", None))
+        db._rows["old"] = {STARTED: True}
+        done = db._write("old", db._rows["old"], wait=True)
+    db._committed(done)
+    db.dump()
+    assert [s for s in statements if s == "begin"] == ["begin"]
+    assert len([s for s in statements if s.startswith("insert or replace")]) == 3, statements
+    with sqlite3.connect(db_path) as other:
+        rows = dict(other.execute("select task_id, task_data from doit").fetchall())
+    assert {k: json.loads(v) for k, v in rows.items()} == {
+        "a": {"k": 2},
+        "c": {"k": 2},
+        "old": {STARTED: True},
+    }
+    db = StateDB(db_path)
+    with db._lock:
+        db._write("x", {"k": 1})
+        db._send(_Write(None, None))
+        db._write("y", {"k": 1})
+    db.dump()
+    with sqlite3.connect(db_path) as other:
+        assert other.execute("select task_id from doit").fetchall() == [("y",)]
 
 
 def test_a_failed_commit_reaches_the_next_write_and_nothing_waits_for_it(tmp_path: Path) -> None:

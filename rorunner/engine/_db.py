@@ -10,15 +10,17 @@ survive a killed process without an fsync per write.
 
 Rows are committed by one writer thread, in the order they were stored, every row waiting
 at that moment in one transaction: doit's dispatching thread (which stores successes) and
-the steps' threads never wait on sqlite, nor on each other's writes. A success is committed
-within moments of its step's end (a kill -9 in between repeats that step, as for a step in
-flight). What must be on disk before something acts waits for its commit: a started marker
-that replaces a stored row (a step about to run must not keep an old success), and a stale
-marker. A started marker where nothing is stored changes nothing a re-run does (no row runs
-the step as well); it only lets a dry run say "did not finish last time" instead of "new",
-so it does not wake the writer: it is committed with the next write (typically its own
-step's success, in the same transaction) or at most LAZY_LIMIT seconds later. A cold run so
-commits once per step instead of twice.
+the steps' threads never wait on sqlite, nor on each other's writes, nor encode rows (the
+writer encodes each row's last version once: a row written again before its commit is
+written once). A success is committed within moments of its step's end (a kill -9 in
+between repeats that step, as for a step in flight). What must be on disk before something
+acts waits for its commit: a started marker that replaces a stored row (a step about to run
+must not keep an old success), and a stale marker. A started marker where nothing is
+stored changes nothing a re-run does (no row runs the step as well); it only lets a dry run
+say "did not finish last time" instead of "new", so it does not wake the writer: it is
+committed with the next write (typically its own step's success, in the same transaction,
+as that row's last version) or at most LAZY_LIMIT seconds later. A cold run so commits
+once per step instead of twice, and writes its row once.
 
 doit stores a success as several values (the action's values, the result, the file-deps
 checker, the deps list): inside `one_write(task)` they are written as one row, once, when
@@ -51,6 +53,9 @@ STALE = "rorunner:stale"
 _MARKERS = (STARTED, STALE)
 COMMIT_LIMIT = 300.0  # seconds a write that must be on disk waits for the writer thread
 LAZY_LIMIT = 1.0  # seconds a write nobody waits for may stay uncommitted (a lazy one)
+_INSERT = "insert or replace into doit values (?, ?)"
+_DELETE = "delete from doit where task_id=?"
+_DELETE_ALL = "delete from doit"
 
 
 class Codec(Protocol):
@@ -70,11 +75,14 @@ class JsonCodec:
 
     def encode(self, data: Any) -> str:
         """Compact JSON."""
-        return json.dumps(data, separators=(",", ":"))
+        return _COMPACT.encode(data)
 
     def decode(self, data: str) -> Any:
         """Parsed JSON."""
         return json.loads(data)
+
+
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # json.dumps makes one per call
 
 
 class StateDB:
@@ -146,13 +154,13 @@ class StateDB:
         """Forget a task (doit calls this when a task fails)."""
         with self._lock:
             self._rows.pop(task_id, None)
-            self._send(_Write("delete from doit where task_id=?", (task_id,)))
+            self._send(_Write(task_id, None))
 
     def remove_all(self) -> None:
         """Forget every task."""
         with self._lock:
             self._rows.clear()
-            self._send(_Write("delete from doit", ()))
+            self._send(_Write(None, None))
 
     def dump(self) -> None:
         """Commit what is waiting and close the DB; later writes are dropped."""
@@ -204,12 +212,10 @@ class StateDB:
         self, task_id: str, row: dict[str, Any], wait: bool = False, lazy: bool = False
     ) -> threading.Event | None:
         """Queue the row's write (caller holds the lock); with `wait`, the event set once it
-        is committed; a `lazy` one goes with the next write (or within LAZY_LIMIT)."""
-        write = _Write(
-            "insert or replace into doit values (?, ?)",
-            (task_id, self.codec.encode(row)),
-            threading.Event() if wait else None,
-        )
+        is committed; a `lazy` one goes with the next write (or within LAZY_LIMIT). The row
+        is copied (later `set`s change it in place); its values are never changed once
+        stored, so the writer may encode them later."""
+        write = _Write(task_id, dict(row), threading.Event() if wait else None)
         return write.done if self._send(write, lazy=lazy) else None
 
     def _send(self, write: _Write, lazy: bool = False) -> bool:
@@ -257,10 +263,11 @@ class StateDB:
 
     def _commit(self, conn: sqlite3.Connection, writes: list[_Write]) -> None:
         try:
+            statements = _statements(writes, self.codec)
             with conn:  # one transaction
                 conn.execute("begin")
-                for write in writes:
-                    conn.execute(write.sql, write.args)
+                for sql, args in statements:
+                    conn.execute(sql, args)
         except Exception as exc:  # raised to the next caller: the run stops on it
             self._failure = exc
 
@@ -270,13 +277,38 @@ class StateDB:
 
 
 class _Write:
-    """One statement for the writer thread; `done` is set once it is committed."""
+    """One change for the writer thread: a task's row (`row` None: the task's row deleted;
+    `task_id` None too: every row deleted); `done` is set once it is committed."""
 
-    __slots__ = ("args", "done", "sql")
+    __slots__ = ("done", "row", "task_id")
 
     def __init__(
-        self, sql: str, args: tuple[str, ...] | tuple[()], done: threading.Event | None = None
+        self,
+        task_id: str | None,
+        row: dict[str, Any] | None,
+        done: threading.Event | None = None,
     ) -> None:
-        self.sql = sql
-        self.args = args
+        self.task_id = task_id
+        self.row = row
         self.done = done
+
+
+def _statements(writes: list[_Write], codec: Codec) -> list[tuple[str, tuple[str, ...]]]:
+    """The statements that leave the table as applying `writes` in order would: each
+    task's last change only (a later change of a task replaces its earlier ones)."""
+    clear = False
+    last: dict[str, dict[str, Any] | None] = {}
+    for write in writes:
+        if write.task_id is None:
+            clear = True
+            last.clear()
+        else:
+            last.pop(write.task_id, None)  # keeps the order of the last changes
+            last[write.task_id] = write.row
+    statements: list[tuple[str, tuple[str, ...]]] = [(_DELETE_ALL, ())] if clear else []
+    for task_id, row in last.items():
+        if row is None:
+            statements.append((_DELETE, (task_id,)))
+        else:
+            statements.append((_INSERT, (task_id, codec.encode(row))))
+    return statements
