@@ -164,8 +164,9 @@ def _plan(
     vault = load_vault(options)
     extra_vars = load_extra_vars(options["extra_vars"], vault)
     # Loading and planning make millions of objects that live as long as this process and
-    # next to no cyclic garbage: the cyclic collector is off while they are made, and they
-    # are frozen after (never scanned, by a collection during planning or during the run).
+    # next to no cyclic garbage: the cyclic collector is off while they are made (in the
+    # `rorunner` command, since the process started), and they are frozen after (never
+    # scanned, by a collection during planning or during the run).
     gc.disable()
     try:
         inventory = load_inventories(options["inventories"], vault)
