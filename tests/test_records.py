@@ -20,6 +20,7 @@ from rorunner.records import (
     RunRecord,
     RunStore,
     find_state_dirs,
+    host_record,
     mask_argv,
     parse_utc,
     plan_path,
@@ -99,6 +100,35 @@ def test_a_run_validates_at_every_stage(tmp_path: Path, validator: Any) -> None:
     assert record.run_id == "r1"
     assert record.host("h2") is not None
     assert record.hosts_in("failed") == 1
+
+
+def test_every_write_counts_its_hosts_and_totals_from_its_own_steps(tmp_path: Path) -> None:
+    """The writer keeps the head's counts as steps change (it reads no unchanged step at a
+    write); each record written must still say what its steps say."""
+    state = tmp_path / ".rorunner"
+    spec = Spec("r9", hosts=("a", "b", "c"), steps_per_host=3)
+    writer = writer_for(state, spec, FakeClock(1_790_000_000.0), min_interval=0.0)
+    writer.start()
+    tasks = [s["task"] for s in _doc(state, "r9")["steps"]]
+    statuses = ["changed", "failed", "ok", "skipped", "unreachable", "not_run"]
+
+    def check(doc: dict[str, Any]) -> None:
+        totals = dict.fromkeys(doc["totals"], 0)
+        for step in doc["steps"]:
+            totals[step["status"]] += 1
+        assert doc["totals"] == totals
+        for host in spec.hosts:
+            mine = [s["status"] for s in doc["steps"] if s["host"] == host]
+            assert doc["hosts"][host] == host_record(host, mine).as_json(), host
+
+    for index, task in enumerate(tasks[:-2]):
+        writer.step_started(task)
+        check(_doc(state, "r9"))
+        writer.step_finished(task, statuses[index % len(statuses)])  # type: ignore[arg-type]
+        check(_doc(state, "r9"))
+    writer.step_started(tasks[-1])
+    check(writer.end(exit_code=2, interrupted=True))
+    check(_doc(state, "r9"))
 
 
 def test_changes_are_kept_only_for_steps_that_succeeded(tmp_path: Path) -> None:

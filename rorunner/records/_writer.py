@@ -84,9 +84,12 @@ def new_run_id() -> str:
 
 def write_atomic(path: Path, text: str) -> None:
     """Replace `path` with `text` so that a reader sees the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+    except FileNotFoundError:  # the first write: the directory is made once, not per write
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
 
 
@@ -132,6 +135,15 @@ class RecordWriter:
         # each host's JSON with the statuses it was made of (most are unchanged at a write)
         self._host_json: dict[str, tuple[tuple[StepStatus, ...], dict[str, Any]]] = {}
         self._starts: dict[str, float] = {}
+        # What the record's head counts, kept as steps change (a write reads no unchanged
+        # step): each host's steps, the hosts with a step changed since, the totals.
+        self._host_steps: dict[str, list[dict[str, Any]]] = {h: [] for h in self._hosts()}
+        for step in self._steps.values():
+            self._host_steps[step["host"]].append(step)
+        self._dirty = set(self._host_steps)
+        self._totals = dict.fromkeys(STEP_STATUSES, 0)
+        for step in self._steps.values():
+            self._totals[step["status"]] += 1
 
     def start(self) -> None:
         """Write the record of a run that has just started (every step pending)."""
@@ -142,7 +154,8 @@ class RecordWriter:
         with self._lock:
             start = self._now(at)
             self._starts[task] = start
-            self._steps[task].update(status="running", started_at=utc_iso(start), ended_at=None)
+            self._status(task, "running")
+            self._steps[task].update(started_at=utc_iso(start), ended_at=None)
             self._texts.pop(task, None)
         self._changed()
 
@@ -226,8 +239,8 @@ class RecordWriter:
         start = self._starts.get(task, None if status == "not_run" else end)
         ok = status in ("ok", "changed")
         self._texts.pop(task, None)
+        self._status(task, status)
         self._steps[task].update(
-            status=status,
             rc=rc,
             reason=reason,
             stdout=logs[0],
@@ -241,26 +254,29 @@ class RecordWriter:
     def _snapshot(self) -> dict[str, Any]:
         return {**self._head(), "steps": [dict(s) for s in self._steps.values()]}
 
+    def _status(self, task: str, status: StepStatus) -> None:
+        """Set a step's status, counted in the totals, its host's JSON to be made again."""
+        step = self._steps[task]
+        self._totals[step["status"]] -= 1
+        self._totals[status] += 1
+        step["status"] = status
+        self._dirty.add(step["host"])
+
     def _head(self) -> dict[str, Any]:
         """The record but its steps."""
-        by_host: dict[str, list[StepStatus]] = {h: [] for h in self._hosts()}
-        totals = dict.fromkeys(STEP_STATUSES, 0)
-        for step in self._steps.values():
-            by_host.setdefault(step["host"], []).append(step["status"])
-            totals[step["status"]] += 1
+        for host in self._dirty:
+            statuses = tuple(step["status"] for step in self._host_steps[host])
+            known = self._host_json.get(host)
+            if known is None or known[0] != statuses:
+                self._host_json[host] = (statuses, host_record(host, statuses).as_json())
+        self._dirty.clear()
         return {
             **self._doc,
             "plays": [dict(p) for p in self._doc["plays"]],
             "updated_at": utc_iso(self._clock()),
-            "hosts": {h: self._host(h, tuple(s)) for h, s in by_host.items()},
-            "totals": totals,
+            "hosts": {h: dict(self._host_json[h][1]) for h in self._host_steps},
+            "totals": dict(self._totals),
         }
-
-    def _host(self, host: str, statuses: tuple[StepStatus, ...]) -> dict[str, Any]:
-        known = self._host_json.get(host)
-        if known is None or known[0] != statuses:
-            known = self._host_json[host] = (statuses, host_record(host, statuses).as_json())
-        return dict(known[1])
 
     def _step_texts(self) -> list[str]:
         """Every step's JSON text; only the steps that changed since the last write are
