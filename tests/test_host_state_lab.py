@@ -455,3 +455,24 @@ def test_a_long_state_file_is_compacted_when_a_run_has_read_it(tmp_path: Path, l
     h2 = _work(lab, "h2", tag) / STATE_FILE
     assert len([line for line in h2.read_text().splitlines() if line]) == 3  # short: appended
     assert _ran(_play(project, lab, "--verify")) == []
+
+
+def test_a_forced_run_rewrites_no_state_file_whose_records_it_finds_unchanged(
+    tmp_path: Path, lab: Lab
+) -> None:
+    tag = tmp_path.name
+    a = _checkout(tmp_path / "a", tag, "1.0.0")
+    assert _play(a, lab).returncode == 0
+    states = {h.name: _work(lab, h.name, tag) / STATE_FILE for h in lab.hosts}
+    before = {name: (state.stat().st_ino, state.read_text()) for name, state in states.items()}
+    forced = _play(a, lab, "--force")
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert len(_ran(forced)) == 3 * len(lab.hosts)
+    for name, state in states.items():
+        inode, text = before[name]
+        assert state.stat().st_ino == inode, name  # not written whole again: same file
+        appended = state.read_text().removeprefix(text)
+        assert [sorted(json.loads(line)["steps"]) for line in appended.split()] == [
+            [f"{name}/01-deploy/app/remote/install"]
+        ]
+    assert _ran(_play(a, lab, "--verify")) == []

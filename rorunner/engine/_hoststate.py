@@ -196,8 +196,8 @@ class HostStates:
                 raise state.error
             if not state.read:  # unreadable: not written (--verify then runs it again)
                 return
-            self._note(lowered, state)
-            self._write(step, state, pool)
+            if self._note(lowered, state):
+                self._write(step, state, pool)
 
     def _noted(self, lowered: LoweredTask, state: _Host, pool: TransportPool) -> None:
         """A remote step recorded by its own command: noted, so that a whole file written
@@ -214,15 +214,20 @@ class HostStates:
                 self._write(step, state, pool)
 
     @staticmethod
-    def _note(lowered: LoweredTask, state: _Host) -> None:
+    def _note(lowered: LoweredTask, state: _Host) -> bool:
+        """Note the step's record; whether it differs from the one known (a step run again
+        with the same inputs, by --force or for drift, finds its record on the host)."""
         step = lowered.step
         record: dict[str, Any] = {"signature": step.signature}
         files = {path: _digest(move) for path, move in shipped(step)}
         if files:
             record["files"] = files
             state.sums.update(files)
-        state.dirs.setdefault(step.remote_dir, {})[lowered.name] = record
+        records = state.dirs.setdefault(step.remote_dir, {})
+        changed = records.get(lowered.name) != record
+        records[lowered.name] = record
         state.found = True
+        return changed
 
     @staticmethod
     def _write(step: PlanStep, state: _Host, pool: TransportPool) -> None:
