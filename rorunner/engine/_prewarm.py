@@ -55,13 +55,16 @@ class Prewarm:
         self._releases = _Releases(steps) if isinstance(pool, Pool) else None
         self._workers = min(self._lead, len(self._pending))
         if self._workers:
-            # One thread imports paramiko and starts the others: the caller goes on at once
-            # (starting them here would wait on every new thread, each busy importing).
+            if isinstance(pool, Pool):
+                # Imported here, not in the background: a thread importing it shares the GIL
+                # with this one (lowering, doit, the local_pre steps), and every connect
+                # waits for the import, so the first connect came ~40 ms later at 25 hosts.
+                pool.load_ssh()
+            # One thread starts the others: the caller goes on at once (starting them here
+            # would wait for every new thread to be scheduled, while the others handshake).
             threading.Thread(target=self._start, name="rorunner-connect", daemon=True).start()
 
     def _start(self) -> None:
-        if isinstance(self._pool, Pool):
-            self._pool.load_ssh()
         for index in range(1, self._workers):
             name = f"rorunner-connect-{index}"
             threading.Thread(target=self._work, name=name, daemon=True).start()
