@@ -70,11 +70,25 @@ class SshConnection:
         then its link (a ProxyCommand is stopped, a bastion's channel closed)."""
         EVENTS.info("closing the connection", extra={"host": self.spec.name})
         self._watchdog.stop()
+        self._close_sessions()
         self.link.shutdown()
         self.client.close()
         self.link.close()
+
+    def _close_sessions(self) -> None:
+        """Close the SFTP channels before the connection: sshd then sees each channel's EOF
+        and CLOSE first and its sftp-server ends with it (dropped with the TCP connection
+        instead, many outlived it)."""
+        sessions = [session for session, *_ in self._as.values()]
+        if self._sftp is not None:
+            sessions.append(self._sftp)
         self._sftp = None
         self._as = {}
+        for sftp in sessions:
+            try:
+                sftp.close()  # sends the channel's EOF and CLOSE
+            except (OSError, paramiko.SSHException, EOFError):
+                pass  # the connection is closing anyway
 
     def become_limit(self) -> float:
         """How long sudo may take to answer (to ask for the password, or to start)."""
