@@ -26,14 +26,14 @@ def check_env(env: Mapping[str, str] | None) -> dict[str, str]:
     return checked
 
 
-# What the login shell runs: report its PID, then run `sh -s`, which reads the real
+# What the login shell runs: report its PID, then become `sh -s`, which reads the real
 # script from stdin and runs it. sshd starts each session's shell in a new session
 # (setsid), so that PID is also the process group id of everything the command starts,
-# and the whole group can be killed. `sh -s` runs as a child, not exec'd: when a signal N
-# kills the command's shell, the login shell still exits with 128+N, the status a local
-# `sh -c` gets (exec'd, sshd would report the signal, and paramiko drops signals).
+# and the whole group can be killed. `exec`: no extra shell process per command. When a
+# signal N kills the command's shell, sshd reports the signal, and the channel turns it
+# into 128+N (_ssh_exec.observe_exit_signals), the status a local `sh -c` gets.
 # (No `eval "$(cat)"`: that costs a fork and a `cat` per command.)
-LAUNCHER = f"printf '{PID_MARKER.decode()}%s\\n' \"$$\" && sh -s; exit $?"
+LAUNCHER = f"printf '{PID_MARKER.decode()}%s\\n' \"$$\" && exec sh -s"
 
 
 def remote_script(command: str, env: Mapping[str, str] | None, cwd: str | None) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -18,7 +19,13 @@ from rorunner.transport._shell import LAUNCHER, PidHeader, kill_group_command, r
 from rorunner.transport._ssh_alive import Watchdog
 from rorunner.transport._ssh_become import command_line, escalate, sftp_command
 from rorunner.transport._ssh_connect import EVENTS, connect
-from rorunner.transport._ssh_exec import CommandTimeout, pump, run_small, wait_exit_status
+from rorunner.transport._ssh_exec import (
+    CommandTimeout,
+    observe_exit_signals,
+    pump,
+    run_small,
+    wait_exit_status,
+)
 from rorunner.transport._ssh_read import read_file
 from rorunner.transport._ssh_route import Tunnel, Tunneled, tunnel_through
 from rorunner.transport._temps import clean_local_dir_once
@@ -44,6 +51,7 @@ class SshConnection:
             self.client, self.target, self.link = connect(spec, tunnel)
         transport = self.client.get_transport()
         assert transport is not None  # connect() returns an authenticated client
+        observe_exit_signals(transport)
         # Its probes also keep NAT mappings of long quiet commands alive.
         self._watchdog = Watchdog(transport, self.target.keepalive, spec.name)
         self._watchdog.start()
@@ -85,10 +93,9 @@ class SshConnection:
         self._sftp = None
         self._as = {}
         for sftp in sessions:
-            try:
-                sftp.close()  # sends the channel's EOF and CLOSE
-            except (OSError, paramiko.SSHException, EOFError):
-                pass  # the connection is closing anyway
+            # Sends the channel's EOF and CLOSE; errors: the connection is closing anyway.
+            with contextlib.suppress(OSError, paramiko.SSHException, EOFError):
+                sftp.close()
 
     def become_limit(self) -> float:
         """How long sudo may take to answer (to ask for the password, or to start)."""

@@ -2,17 +2,50 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Callable
 from typing import BinaryIO
 
 import paramiko
+from paramiko.common import MSG_CHANNEL_REQUEST
 
 from rorunner.transport._shell import PidHeader
 
 CHUNK = 256 * 1024
 _POLL = 0.5
+
+
+def _signal_status(name: str) -> int | None:
+    """128+N for an RFC 4254 signal name ("KILL"), None for one this system does not know."""
+    try:
+        return 128 + signal.Signals[f"SIG{name}"].value
+    except KeyError:
+        return None
+
+
+def _handle_request(channel: paramiko.Channel, message: paramiko.Message) -> None:
+    """paramiko's channel request handler, which also takes "exit-signal" (paramiko drops
+    it): the channel's exit status becomes 128+N, as a shell reports a signal death."""
+    start = message.packet.tell()
+    if message.get_text() == "exit-signal" and not message.get_boolean():
+        status = _signal_status(message.get_text())
+        if status is not None:
+            channel.exit_status = status
+            channel.status_event.set()
+        return
+    message.packet.seek(start)
+    paramiko.Channel._handle_request(channel, message)  # type: ignore[attr-defined]
+
+
+def observe_exit_signals(transport: paramiko.Transport) -> None:
+    """Make `transport`'s channels report a signal death as exit status 128+N (before any
+    channel is opened): commands then need no parent shell to turn it into a status."""
+    # paramiko has no hook for it: the class's message table, copied onto this transport.
+    table = dict(transport._channel_handler_table)  # type: ignore[attr-defined]
+    table[MSG_CHANNEL_REQUEST] = _handle_request
+    transport._channel_handler_table = table  # type: ignore[attr-defined]
 
 
 class CommandTimeout(Exception):
