@@ -10,16 +10,18 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
-from rorunner.engine import EngineOptions, ProjectLock, dry_run, lower, run_plan
+from rorunner.engine import STATE_FILE, EngineOptions, ProjectLock, dry_run, lower, run_plan
 from rorunner.engine._state import RunState
 from rorunner.errors import LockedError
-from rorunner.model import FileMove
+from rorunner.model import FileMove, PlanStep, StepSpec
 from rorunner.outcome import StepOutcome, StepRef
 from rorunner.plan import task_name
+from rorunner.testing import FakePool
 from tests.engine_fakes import PlanMaker, count_cmd, counts, slow_chain
 
 REPO = Path(__file__).resolve().parents[1]
@@ -431,3 +433,30 @@ def test_a_step_never_waits_for_another_steps_listeners() -> None:
         first.join(30)
     assert heard.log == direct.log
     assert state.has("b/one") and state.was_started("a/one")
+
+
+@dataclass
+class _OwnDirs(PlanMaker):
+    """Each step in a work dir of its own (`<host dir>/<step name>`)."""
+
+    def _step(self, host: str, phase: str, name: str, spec: StepSpec) -> PlanStep:
+        step = super()._step(host, phase, name, spec)
+        return replace(step, remote_dir=f"{step.remote_dir}/{name}")
+
+
+def test_a_cold_run_reads_only_the_state_files_it_writes_whole(tmp_path: Path) -> None:
+    (tmp_path / "a.conf").write_text("a\n")
+    maker = _OwnDirs(tmp_path, hosts=("a",), over_ssh=True)
+    maker.add("ship", "files", files=(FileMove(str(tmp_path / "a.conf"), "a.conf"),))
+    maker.add("remote", "work", command="deploy")
+    pool = FakePool()
+    result = run_plan(maker.build(), EngineOptions(tmp_path, pool=pool))
+    assert {o.status for o in result.outcomes} == {"changed"}
+    calls = pool.host("a").calls
+    state = [c[1] for c in calls if c[0] in ("read", "put_bytes") and STATE_FILE in c[1]]
+    ship_dir = str(tmp_path / "remote" / "a" / "files")
+    # The ship step's dir: read, then written whole; the remote step's dir: its command
+    # appends (issue 10), so its state file is never read nor written over SFTP.
+    assert state == [f"{ship_dir}/{STATE_FILE}"] * 2
+    (command,) = pool.host("a").commands
+    assert STATE_FILE in command

@@ -10,8 +10,8 @@ Before a run, one command per host whose state could change what runs (a host wi
 step that would not run otherwise; with --verify, every host) reads every state file of the
 host's work dirs and the checksums of every file the plan ships there, in one round trip; the
 run then compares. A host whose recorded steps all run anyway (a cold run, --force) is not
-read before the run: its state files are read over SFTP (no command, no process on the host)
-just before the first whole file is written, so the records of other steps are kept.
+read before the run: a work dir's state file is read over SFTP (no command, no process on
+the host) just before it is first written whole, so the records of other steps are kept.
 Steps acting as another user (become) are not recorded: their work dirs are that user's.
 """
 
@@ -75,7 +75,7 @@ class _Host:
     dirs: dict[str, dict[str, Any]] = field(default_factory=dict)  # work dir -> steps
     sums: dict[str, str] = field(default_factory=dict)  # remote path -> sha256 or '-'
     found: bool = False  # some state file existed
-    lines: dict[str, int] = field(default_factory=dict)  # work dir -> lines of its file
+    lines: dict[str, int] = field(default_factory=dict)  # dir read -> lines of its file
 
 
 class HostStates:
@@ -139,20 +139,17 @@ class HostStates:
         state.sums = {p: line[2:] for p, line in zip(paths, lines[len(dirs) :], strict=True)}
         state.read = True
 
-    def _load_locked(self, host: str, state: _Host, pool: TransportPool) -> None:
-        """Read the host's state files over SFTP (the checksums of shipped files are only for
-        the drift check before a run, which this host did not need)."""
-        steps = self._steps[host]
+    def _load_locked(self, step: PlanStep, state: _Host, pool: TransportPool) -> None:
+        """Read the state file of the step's work dir over SFTP (the checksums of shipped
+        files are only for the drift check before a run, which this host did not need)."""
         try:
-            transport = pool.get(steps[0].step.conn)
-            for directory in dict.fromkeys(lt.step.remote_dir for lt in steps):
-                data = transport.read(posixpath.join(directory, STATE_FILE), STATE_LIMIT)
-                text = None if data is None else data.decode(errors="replace")
-                self._loaded(state, directory, text, "\n")
+            path = posixpath.join(step.remote_dir, STATE_FILE)
+            data = pool.get(step.conn).read(path, STATE_LIMIT)
         except RorunnerError as exc:
             state.error = exc
             return
-        state.read = True
+        text = None if data is None else data.decode(errors="replace")
+        self._loaded(state, step.remote_dir, text, "\n")
 
     @staticmethod
     def _loaded(state: _Host, directory: str, text: str | None, sep: str) -> None:
@@ -190,12 +187,13 @@ class HostStates:
             if folds(step):
                 self._noted(lowered, state, pool)
                 return
-            if not state.read and state.error is None:
-                self._load_locked(step.host, state, pool)
+            # Only this dir's file is read: a dir holding only remote steps needs no read.
+            if step.remote_dir not in state.lines and state.error is None:
+                self._load_locked(step, state, pool)
             if isinstance(state.error, UnreachableError):
                 raise state.error
-            if not state.read:  # unreadable: not written (--verify then runs it again)
-                return
+            if step.remote_dir not in state.lines:  # unreadable: not written (--verify
+                return  # then runs it again)
             if self._note(lowered, state):
                 self._write(step, state, pool)
 
@@ -204,9 +202,9 @@ class HostStates:
         later keeps it; a long file read before is compacted now."""
         step = lowered.step
         self._note(lowered, state)
-        if not state.read:
+        if step.remote_dir not in state.lines:  # its file was not read
             return
-        lines = state.lines.get(step.remote_dir, 0) + 1
+        lines = state.lines[step.remote_dir] + 1
         state.lines[step.remote_dir] = lines
         if lines > max(COMPACT_LINES, 2 * len(state.dirs[step.remote_dir])):
             # The step's record is in the file already; should this fail, a later one compacts.
