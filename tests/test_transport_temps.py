@@ -6,6 +6,8 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -14,10 +16,12 @@ from pathlib import Path
 
 import paramiko
 import pytest
+from paramiko.common import MSG_CHANNEL_REQUEST
 
 from rorunner.errors import RemoteFailure
 from rorunner.model import ConnectionSpec
 from rorunner.transport import LocalTransport
+from rorunner.transport._ssh_exec import observe_exit_signals
 from rorunner.transport._temps import (
     STALE_AFTER,
     TMP_INFIX,
@@ -121,7 +125,7 @@ def test_local_get_keeps_only_a_complete_copy(tmp_path: Path) -> None:
     assert "Name:" in (out / "status").read_text()
 
 
-# --- paramiko internals (one module uses them: _ssh_sftp_wire) ------------------------------
+# --- paramiko internals (used by _ssh_sftp_wire and _ssh_exec's exit-signal hook) ----------
 
 
 def test_the_paramiko_internals_we_rely_on_are_there() -> None:
@@ -144,3 +148,47 @@ def test_the_paramiko_internals_we_rely_on_are_there() -> None:
     assert "if fileobj is not type(None)" in source  # a reply sent for type(None) is dropped
     from_msg = paramiko.SFTPAttributes._from_msg  # type: ignore[attr-defined]
     assert list(inspect.signature(from_msg).parameters) == ["msg", "filename", "longname"]
+
+
+def test_the_paramiko_channel_request_table_we_hook_is_there() -> None:
+    """_ssh_exec.observe_exit_signals replaces one entry of the transport's handler table."""
+    table = paramiko.Transport._channel_handler_table  # type: ignore[attr-defined]
+    assert table[MSG_CHANNEL_REQUEST] is paramiko.Channel._handle_request  # type: ignore[attr-defined]
+    assert "self._channel_handler_table[ptype](chan, m)" in inspect.getsource(
+        paramiko.Transport.run
+    )
+    source = inspect.getsource(paramiko.Channel._handle_request)  # type: ignore[attr-defined]
+    assert 'key == "exit-status"' in source
+
+
+def _request(*fields: str | bool | int) -> paramiko.Message:
+    message = paramiko.Message()
+    for value in fields:
+        if isinstance(value, bool):
+            message.add_boolean(value)
+        elif isinstance(value, int):
+            message.add_int(value)
+        else:
+            message.add_string(value)
+    return paramiko.Message(message.asbytes())
+
+
+def test_the_exit_signal_hook_sets_128_plus_n_and_passes_other_requests_on() -> None:
+    """One transport's table is changed (not paramiko's class table); exit-signal gives
+    128+N, exit-status still goes through paramiko's own handler."""
+    left, right = socket.socketpair()
+    try:
+        transport = paramiko.Transport(left)
+        observe_exit_signals(transport)
+        handler = transport._channel_handler_table[MSG_CHANNEL_REQUEST]  # type: ignore[attr-defined]
+        original = paramiko.Transport._channel_handler_table[MSG_CHANNEL_REQUEST]  # type: ignore[attr-defined]
+        assert handler is not original
+        killed, exited = paramiko.Channel(1), paramiko.Channel(2)
+        handler(killed, _request("exit-signal", False, "KILL", False, "", ""))
+        assert killed.exit_status == 128 + signal.SIGKILL and killed.status_event.is_set()
+        exited.transport = transport
+        handler(exited, _request("exit-status", False, 3))
+        assert exited.exit_status == 3 and exited.status_event.is_set()
+    finally:
+        left.close()
+        right.close()
