@@ -718,6 +718,48 @@ def test_invoke_stays_importable_after_the_ssh_transport_is_loaded() -> None:
     assert run.stdout.strip() == "invoke", run.stderr
 
 
+def test_paramiko_loads_without_importlib_metadata_which_stays_importable() -> None:
+    # paramiko reads its own version through it; the stand-in answers from its METADATA.
+    code = (
+        "import sys\n"
+        "from rorunner.transport import Pool\n"
+        "Pool().load_ssh()\n"
+        "import paramiko\n"
+        "assert 'importlib.metadata' not in sys.modules and 'email' not in sys.modules\n"
+        "from importlib import metadata\n"
+        "assert metadata.version('paramiko') == paramiko.__version__\n"
+        "print(paramiko.__version__, callable(metadata.entry_points))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    real = "from importlib import metadata; print(metadata.version('paramiko'))"
+    version = subprocess.run(
+        [sys.executable, "-c", real],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.strip()
+    assert run.stdout.split() == [version, "True"], run.stderr
+
+
+def test_paramiko_loads_with_importlib_metadata_imported_before() -> None:
+    code = (
+        "import sys\n"
+        "from importlib import metadata\n"
+        "from rorunner.transport import Pool\n"
+        "Pool().load_ssh()\n"
+        "import paramiko\n"
+        "assert sys.modules['importlib.metadata'] is metadata\n"
+        "print(paramiko.__version__ == metadata.version('paramiko'))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert run.stdout.strip() == "True", run.stderr
+
+
 class _GoneBastionChannel:
     """A tunnel channel whose bastion connection was closed first: close cannot send."""
 
