@@ -760,6 +760,25 @@ def test_paramiko_loads_with_importlib_metadata_imported_before() -> None:
     assert run.stdout.strip() == "True", run.stderr
 
 
+def test_importing_from_importlib_metadata_while_paramiko_loads_gets_the_real_module() -> None:
+    # Another thread's `from importlib.metadata import X` in the window paramiko loads in.
+    code = (
+        "import sys\n"
+        "from rorunner.transport._ssh_paramiko import _METADATA, _VersionOnly\n"
+        "sys.modules[_METADATA] = _VersionOnly(_METADATA)\n"
+        "from importlib.metadata import entry_points, version\n"
+        "from importlib import metadata\n"
+        "assert not isinstance(sys.modules[_METADATA], _VersionOnly)\n"
+        "assert entry_points is metadata.entry_points\n"
+        "assert version('paramiko') == metadata.version('paramiko')\n"
+        "print('real')\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert run.stdout.strip() == "real", run.stderr
+
+
 class _GoneBastionChannel:
     """A tunnel channel whose bastion connection was closed first: close cannot send."""
 

@@ -48,16 +48,21 @@ class _VersionOnly(types.ModuleType):
     def version(name: str) -> str:
         """The installed version of distribution `name`."""
         found = _beside(name)
-        if found is not None:
-            return found
-        if isinstance(sys.modules.get(_METADATA), _VersionOnly):
-            del sys.modules[_METADATA]
-        from importlib import metadata  # noqa: PLC0415 - the real one, only when needed
-
-        return metadata.version(name)
+        return found if found is not None else str(_real_metadata().version(name))
 
     def __getattr__(self, name: str) -> object:
-        raise AttributeError(f"{name}: importlib.metadata is held back while paramiko loads")
+        # Another thread importing from importlib.metadata while paramiko loads gets the
+        # real module's attribute (the stand-in then steps aside).
+        return getattr(_real_metadata(), name)
+
+
+def _real_metadata() -> types.ModuleType:
+    """The real importlib.metadata, imported now if need be (the stand-in removed)."""
+    if isinstance(sys.modules.get(_METADATA), _VersionOnly):
+        del sys.modules[_METADATA]
+    from importlib import metadata  # noqa: PLC0415 - the real one, only when needed
+
+    return metadata
 
 
 def _beside(name: str) -> str | None:
