@@ -254,7 +254,7 @@ def _read_command(dirs: Sequence[str], paths: Sequence[str]) -> str:
 def _lines(out: bytes) -> list[str]:
     """The lines of the read command's output (cut at newlines only: RS joins a file's)."""
     text = out.decode(errors="replace")
-    return text[:-1].split("\n") if text.endswith("\n") else text.split("\n") if text else []
+    return text.removesuffix("\n").split("\n") if text else []
 
 
 def _drift(step: PlanStep, name: str, state: _Host) -> str:

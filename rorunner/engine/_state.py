@@ -174,10 +174,7 @@ class _Delivery:
         """Queue a step's start or end; deliver the queue unless a thread already does."""
         with self._lock:
             self._queue.append((started, finished))
-            if self._busy:
-                return
-            self._busy = True
-        self._deliver()
+        self.drain()
 
     def drain(self) -> None:
         """Deliver what is queued (unless a thread already does)."""
