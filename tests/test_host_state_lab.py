@@ -64,6 +64,15 @@ def _play(project: Path, lab: Lab, *extra: str) -> subprocess.CompletedProcess[s
     return play_cli(project, lab, *extra)
 
 
+def _new_project(tmp_path: Path, book: str) -> tuple[Path, str]:
+    """A project whose site.yml is `book` with this test's remote dir; (project, tag)."""
+    tag = tmp_path.name
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "site.yml").write_text(book.format(remote_dir=remote_dir_for(tag)))
+    return project, tag
+
+
 def _ran(result: subprocess.CompletedProcess[str]) -> list[str]:
     """`host > play > role > phase > step` of every step that ran (ok or changed)."""
     assert "PLAY RECAP" in result.stdout, result.stdout + result.stderr
@@ -313,10 +322,7 @@ def test_a_run_whose_steps_all_run_keeps_the_records_of_the_other_steps(
 ) -> None:
     # --force -t a: every recorded step of the plan runs, so no host is read before the run;
     # its state is read just before its first record is written, and b's records stay.
-    tag = tmp_path.name
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "site.yml").write_text(TAGGED_BOOK.format(remote_dir=remote_dir_for(tag)))
+    project, tag = _new_project(tmp_path, TAGGED_BOOK)
     (project / "a.conf").write_text("a\n")
     (project / "b.conf").write_text("b\n")
     assert _play(project, lab).returncode == 0
@@ -398,10 +404,7 @@ REMOTE_ONLY_BOOK = """\
 def test_a_record_the_host_cannot_append_fails_the_step_and_the_next_run_repeats_it(
     tmp_path: Path, lab: Lab
 ) -> None:
-    tag = tmp_path.name
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "site.yml").write_text(REMOTE_ONLY_BOOK.format(remote_dir=remote_dir_for(tag)))
+    project, tag = _new_project(tmp_path, REMOTE_ONLY_BOOK)
     blocked = _work(lab, "h1", tag) / STATE_FILE
     blocked.mkdir(parents=True)  # the command runs, its record cannot be appended
     failed = _play(project, lab)
@@ -432,11 +435,8 @@ def test_a_record_the_host_cannot_append_fails_the_step_and_the_next_run_repeats
 
 
 def test_a_long_state_file_is_compacted_when_a_run_has_read_it(tmp_path: Path, lab: Lab) -> None:
-    tag = tmp_path.name
-    project = tmp_path / "project"
-    project.mkdir()
+    project, tag = _new_project(tmp_path, REMOTE_ONLY_BOOK)
     book = project / "site.yml"
-    book.write_text(REMOTE_ONLY_BOOK.format(remote_dir=remote_dir_for(tag)))
     assert _play(project, lab).returncode == 0
     h1 = _work(lab, "h1", tag) / STATE_FILE
     lines = [line for line in h1.read_text().splitlines() if line]
