@@ -104,6 +104,45 @@ def test_a_second_process_answers_from_the_cache_without_building_the_index(
     assert len(log.read_text().splitlines()) == 2 + len(NAMES)
 
 
+def test_one_scan_answers_and_records_the_names_other_threads_wait_for(
+    tmp_path: Path, home: Path
+) -> None:
+    path = _known_hosts(tmp_path / "known_hosts")
+    alone = _answers(KnownHostsIndex(str(path), path.read_text()), NAMES)  # one by one
+    index = _fresh(path)
+    index._waiting.update(NAMES[1:])  # as threads blocked on the index's lock leave them
+    assert _answers(index, NAMES[:1]) == {NAMES[0]: alone[NAMES[0]]}
+    log = _log(home, path)
+    assert len(log.read_text().splitlines()) == 1 + len(NAMES)  # all recorded by that scan
+    digest = hashlib.sha256(path.read_bytes()).digest()
+    recorded = LookupCache(str(log.parent)).load(digest)
+    assert {n: recorded.get(n) for n in NAMES} == {
+        n: tuple(line for line, _ in found) for n, found in alone.items()
+    }
+    assert _answers(index, NAMES) == alone
+    assert len(log.read_text().splitlines()) == 1 + len(NAMES)  # nothing scanned again
+
+
+def test_lookups_from_many_threads_find_what_one_thread_finds(tmp_path: Path, home: Path) -> None:
+    path = _known_hosts(tmp_path / "known_hosts")
+    alone = _answers(KnownHostsIndex(str(path), path.read_text()), NAMES)
+    index = _fresh(path)
+    start = threading.Barrier(len(NAMES) * 2)
+    answers: list[dict[str, list[tuple[int, bool]]]] = []
+
+    def look(name: str) -> None:
+        start.wait()
+        answers.append(_answers(index, [name]))
+
+    threads = [threading.Thread(target=look, args=(n,)) for n in NAMES * 2]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers, key=str) == sorted(({n: alone[n]} for n in NAMES * 2), key=str)
+    assert len(_log(home, path).read_text().splitlines()) == 1 + len(NAMES)
+
+
 def test_revoked_is_honoured_on_a_hit(tmp_path: Path, home: Path) -> None:
     path = _known_hosts(tmp_path / "known_hosts")
     _answers(_fresh(path), ["web4.example.org"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import fcntl
 import hashlib
 import hmac
@@ -59,40 +60,34 @@ _IPAD = bytes(x ^ 0x36 for x in range(256))
 _OPAD = bytes(x ^ 0x5C for x in range(256))
 
 
-@dataclass(frozen=True)
-class _Hashed:
-    """A `|1|salt|hash` name with HMAC-SHA1's keyed states precomputed: one name costs two
-    state copies and two short updates (OpenSSH, too, hashes the name once per entry)."""
+def _hmac_states(pattern: str) -> tuple[Any, Any, bytes] | None:
+    """A `|1|salt|hash` name's HMAC-SHA1 states after the key blocks (key ^ ipad, key ^
+    opad), and its hash: one name then costs two state copies and two short updates (OpenSSH,
+    too, hashes the name once per entry); None for a malformed entry (it matches nothing)."""
+    parts = pattern.split("|")  # "", "1", salt, hash
+    if len(parts) != 4:
+        return None
+    try:
+        salt = binascii.a2b_base64(parts[2])  # as leniently as paramiko reads it
+        digest = binascii.a2b_base64(parts[3])
+    except ValueError:
+        return None
+    if len(salt) != _SHA1_SIZE:
+        return None
+    block = salt.ljust(_SHA1_BLOCK, b"\0")
+    inner = hashlib.sha1(block.translate(_IPAD))  # noqa: S324 - OpenSSH's HashKnownHosts
+    outer = hashlib.sha1(block.translate(_OPAD))  # noqa: S324 - OpenSSH's HashKnownHosts
+    return inner, outer, digest
 
-    inner: Any  # hashlib sha1 state after the key block (key ^ ipad)
-    outer: Any  # hashlib sha1 state after the key block (key ^ opad)
-    digest: bytes
 
-    @classmethod
-    def parse(cls, pattern: str) -> _Hashed | None:
-        """None for a malformed entry (it matches nothing, as before)."""
-        parts = pattern.split("|")  # "", "1", salt, hash
-        if len(parts) != 4:
-            return None
-        try:
-            salt = base64.b64decode(parts[2])  # as leniently as paramiko reads it
-            digest = base64.b64decode(parts[3])
-        except ValueError:
-            return None
-        if len(salt) != _SHA1_SIZE:
-            return None
-        block = salt.ljust(_SHA1_BLOCK, b"\0")
-        inner = hashlib.sha1(block.translate(_IPAD))  # noqa: S324 - OpenSSH's HashKnownHosts
-        outer = hashlib.sha1(block.translate(_OPAD))  # noqa: S324 - OpenSSH's HashKnownHosts
-        return cls(inner, outer, digest)
-
-    def matches(self, name: bytes) -> bool:
-        """HMAC-SHA1(salt, name) == the entry's hash."""
-        inner = self.inner.copy()
-        inner.update(name)
-        outer = self.outer.copy()
-        outer.update(inner.digest())
-        return hmac.compare_digest(outer.digest(), self.digest)
+def _hmac_matches(states: tuple[Any, Any, bytes], name: bytes) -> bool:
+    """HMAC-SHA1(salt, name) == the entry's hash."""
+    inner, outer, digest = states
+    state = inner.copy()
+    state.update(name)
+    final = outer.copy()
+    final.update(state.digest())
+    return hmac.compare_digest(final.digest(), digest)
 
 
 _Matcher = Callable[[str, bytes], bool]  # (name, name as UTF-8) -> matches
@@ -101,10 +96,10 @@ _Matcher = Callable[[str, bytes], bool]  # (name, name as UTF-8) -> matches
 def _matcher(pattern: str) -> _Matcher:
     """How one pattern of a known_hosts line tests a name (regexes only where needed)."""
     if pattern.startswith("|1|"):
-        hashed = _Hashed.parse(pattern)
-        if hashed is None:
+        states = _hmac_states(pattern)
+        if states is None:
             return lambda name, encoded: False  # a malformed hashed entry matches nothing
-        return lambda name, encoded: hashed.matches(encoded)
+        return lambda name, encoded: _hmac_matches(states, encoded)
     if "*" not in pattern and "?" not in pattern:
         return lambda name, encoded: name == pattern
     head, _, tail = pattern.partition("*")
@@ -173,11 +168,11 @@ class KnownHostsIndex:
     (`|1|`) names can only be tested by hashing the name with each entry's salt, wildcard
     patterns by matching them, and lines with a negation (`!pattern`) as a whole: those are
     scanned, once per distinct name (lookups are remembered), without re-reading anything.
-    With the user's lookup cache (`_ssh_kh_cache`), a name recorded for this very content
-    is answered from its line numbers alone, each line re-checked against the name: a run
-    whose hosts are all recorded neither builds the index nor scans it; what a scan finds
-    is recorded. @cert-authority lines are skipped (no certificate checking; such a host is
-    not known).
+    Names other threads are waiting to look up are answered by the same scan. With the
+    user's lookup cache (`_ssh_kh_cache`), a name recorded for this very content is answered
+    from its line numbers alone, each line re-checked against the name: a run whose hosts
+    are all recorded neither builds the index nor scans it; what a scan finds is recorded.
+    @cert-authority lines are skipped (no certificate checking; such a host is not known).
     """
 
     def __init__(
@@ -199,13 +194,17 @@ class KnownHostsIndex:
         self._remembered = False  # the cache noted this content as the path's
         self._rows: list[str] | None = None  # the text's lines, once a line is read by number
         self._built = False
-        self._exact: dict[str, list[_Entry]] = {}
-        self._hashed: list[tuple[Any, Any, bytes, _Entry]] = []  # inner, outer, digest
-        self._patterns: list[tuple[_Patterns, _Entry]] = []  # wildcards, or a line with "!"
+        # line numbers only: a line's key and marker are read again when a name matches it
+        self._exact: dict[str, list[int]] = {}
+        self._hashed: list[tuple[Any, Any, bytes, int]] = []  # inner, outer, digest, line
+        self._positive: list[tuple[_Matcher, int]] = []  # wildcards, a "!" line's others
+        self._negative: dict[int, list[_Matcher]] = {}  # a "!" line's negated patterns
         self._lines_of: dict[str, tuple[int, ...]] = {}  # every name answered: its lines
         self._found: dict[str, tuple[KnownKey, ...]] = {}
         self._keys: dict[int, paramiko.PKey | None] = {}
         self._lock = threading.Lock()
+        self._waiting: set[str] = set()  # names threads wait to look up (for one scan)
+        self._waiting_lock = threading.Lock()
 
     @property
     def built(self) -> bool:
@@ -215,40 +214,80 @@ class KnownHostsIndex:
     def _build(self) -> None:
         if not self._built:
             self._built = True
-            for number, raw in enumerate(self._text.splitlines(), 1):
+            rows = self._text.splitlines()
+            self._rows = self._rows or rows  # for the lines read again by number
+            for number, raw in enumerate(rows, 1):
                 self._add_line(number, raw)
 
     def _add_line(self, number: int, raw: str) -> None:
-        parsed = _entry(number, raw)
-        if parsed is None:
+        fields = raw.split(None, 3)
+        if not fields or fields[0][0] in "#@":
+            if fields and fields[0][0] == "@":
+                self._add_marked(number, raw)
             return
-        patterns, entry = parsed
-        if any(p.startswith("!") for p in patterns):
-            self._patterns.append((_Patterns.parse(patterns), entry))
+        if len(fields) < 3:
             return
-        for pattern in patterns:
+        names = fields[0]
+        if names.startswith("!") or ",!" in names:  # a pattern is negated
+            self._add_negated(number, names.split(","))
+            return
+        for pattern in names.split(","):
             if pattern.startswith("|1|"):
-                hashed = _Hashed.parse(pattern)
-                if hashed is not None:  # a malformed one matches nothing
-                    self._hashed.append((hashed.inner, hashed.outer, hashed.digest, entry))
+                states = _hmac_states(pattern)
+                if states is not None:  # a malformed one matches nothing
+                    self._hashed.append((*states, number))
             elif "*" in pattern or "?" in pattern:
-                self._patterns.append((_Patterns.parse([pattern]), entry))
+                self._positive.append((_matcher(pattern), number))
             else:
-                self._exact.setdefault(pattern, []).append(entry)
+                self._exact.setdefault(pattern, []).append(number)
+
+    def _add_marked(self, number: int, raw: str) -> None:
+        parsed = _entry(number, raw)  # @revoked, or a line skipped (@cert-authority)
+        if parsed is not None:
+            self._add_negated(number, parsed[0])
+
+    def _add_negated(self, number: int, patterns: Sequence[str]) -> None:
+        """A line matched as a whole: no negated pattern may match, one other must."""
+        negative = [_matcher(p[1:]) for p in patterns if p.startswith("!")]
+        if negative:
+            self._negative[number] = negative
+        self._positive += ((_matcher(p), number) for p in patterns if not p.startswith("!"))
 
     def lookup(self, name: str) -> tuple[KnownKey, ...]:
         """The readable keys of every line naming `name`, in file order."""
+        with self._waiting_lock:
+            if name not in self._found:
+                self._waiting.add(name)
         with self._lock:
             found = self._found.get(name)
             if found is None:
-                entries = self._recorded_entries(name)
-                if entries is None:
-                    self._build()
-                    entries = self._matching(name)
-                    self._record({name: tuple(e.line for e in entries)})
-                self._lines_of[name] = tuple(e.line for e in entries)
-                found = self._found[name] = tuple(self._keys_of(entries))
+                self._answer(name)
+                found = self._found[name]
             return found
+
+    def _answer(self, name: str) -> None:
+        """Answer `name` and the names other threads wait for, from the cache or one scan."""
+        with self._waiting_lock:
+            names = [name, *sorted(self._waiting.difference(self._found, (name,)))]
+        scan = []
+        for one in names:
+            entries = self._recorded_entries(one)
+            if entries is None:
+                scan.append(one)
+            else:
+                self._answered(one, entries)
+        if scan:
+            self._build()
+            lines = self._matching(scan)
+            self._record(lines)
+            for one in scan:
+                self._answered(one, [e for n in lines[one] if (e := self._entry_at(n))])
+        with self._waiting_lock:
+            self._waiting.difference_update(names)
+
+    def _answered(self, name: str, entries: list[_Entry]) -> None:
+        self._lines_of[name] = tuple(e.line for e in entries)
+        self._found[name] = tuple(self._keys_of(entries))
 
     def _row(self, number: int) -> str:
         if self._rows is None:
@@ -307,18 +346,23 @@ class KnownHostsIndex:
             self._remembered = True
             self._cache.remember(self.path, self._size, self._digest)
 
-    def _matching(self, name: str) -> list[_Entry]:
-        encoded = name.encode()
-        found = {e.line: e for e in self._exact.get(name, ())}
-        for inner, outer, digest, entry in self._hashed:  # _Hashed.matches, inlined: the
-            state = inner.copy()  # loop that dominates a lookup in a hashed file
-            state.update(encoded)
-            final = outer.copy()
-            final.update(state.digest())
-            if final.digest() == digest:
-                found[entry.line] = entry
-        found.update((e.line, e) for names, e in self._patterns if names.matches(name, encoded))
-        return [found[line] for line in sorted(found)]
+    def _matching(self, names: list[str]) -> dict[str, tuple[int, ...]]:
+        """The lines naming each of `names`, in file order: one pass over the hashed lines."""
+        wanted = [(name, name.encode(), set(self._exact.get(name, ()))) for name in names]
+        for inner, outer, digest, number in self._hashed:  # _hmac_matches, inlined: the
+            for _, encoded, found in wanted:  # loop that dominates a scan
+                state = inner.copy()
+                state.update(encoded)
+                final = outer.copy()
+                final.update(state.digest())
+                if final.digest() == digest:
+                    found.add(number)
+        for name, encoded, found in wanted:
+            found.update(n for matches, n in self._positive if matches(name, encoded))
+            found.difference_update(
+                [n for n in found if any(m(name, encoded) for m in self._negative.get(n, ()))]
+            )
+        return {name: tuple(sorted(found)) for name, _, found in wanted}
 
     def _keys_of(self, entries: list[_Entry]) -> Iterator[KnownKey]:
         for entry in entries:
