@@ -7,6 +7,7 @@ index must find exactly those lines (minus @cert-authority, which rorunner does 
 
 from __future__ import annotations
 
+import base64
 import os
 import random
 import re
@@ -151,3 +152,23 @@ def test_index_sees_a_key_another_process_added(tmp_path: Path) -> None:
     subprocess.run(argv, cwd=REPO, timeout=60, check=True)
     found = list(read_known_keys(str(path), "[2001:db8::1]:2222"))
     assert [(k.line, k.key.asbytes()) for k in found] == [(2, key.asbytes())]
+
+
+def test_keys_paramiko_cannot_read_are_skipped_not_raised(tmp_path: Path) -> None:
+    good = _key_text(tmp_path, "good")
+    negative = paramiko.Message()  # an RSA key with a negative exponent and modulus
+    negative.add_string("ssh-rsa")
+    negative.add_mpint(-65537)
+    negative.add_mpint(-(1 << 1023) - 12345)
+    unknown = paramiko.Message()  # a well-formed key of a type paramiko does not know
+    unknown.add_string("sk-ssh-ed25519@openssh.com")
+    unknown.add_string(bytes(32))
+    unknown.add_string("ssh:")
+    path = tmp_path / "known_hosts"
+    path.write_text(
+        f"2001:db8::1 ssh-rsa {base64.b64encode(negative.asbytes()).decode()}\n"
+        f"2001:db8::1 sk-ssh-ed25519@openssh.com {base64.b64encode(unknown.asbytes()).decode()}\n"
+        f"2001:db8::1 {good}\n"
+    )
+    found = list(read_known_keys(str(path), "2001:db8::1"))
+    assert [(k.line, k.key.get_base64()) for k in found] == [(3, good.split()[1])]

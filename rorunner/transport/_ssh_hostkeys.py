@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import paramiko
+from paramiko.pkey import UnknownKeyType
 
 from rorunner.errors import HostKeyError
 from rorunner.model import HostKeyPolicy
@@ -136,8 +137,8 @@ class _Patterns:
 def _parse_key(keytype: str, blob: str) -> paramiko.PKey | None:
     try:
         return paramiko.PKey.from_type_string(keytype, base64.b64decode(blob, validate=True))
-    except (ValueError, paramiko.SSHException):
-        return None  # a key type this paramiko cannot read (e.g. DSS) or a broken line
+    except (ValueError, OverflowError, paramiko.SSHException, UnknownKeyType):
+        return None  # a key type this paramiko cannot read (DSS, sk-...) or a broken key
 
 
 @dataclass(frozen=True)
