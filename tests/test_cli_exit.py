@@ -23,6 +23,15 @@ atexit.register(lambda: print("USUAL EXIT", flush=True))
 sys.argv = ["rorunner"] + sys.argv[1:]
 runpy.run_module("rorunner", run_name="__main__", alter_sys=True)
 """
+# `rorunner ARGS` as the installed command runs it: the console script's entry point.
+AS_COMMAND = """\
+import atexit, sys
+from importlib.metadata import entry_points
+atexit.register(lambda: print("USUAL EXIT", flush=True))
+(command,) = entry_points(group="console_scripts", name="rorunner")
+sys.argv = ["rorunner"] + sys.argv[1:]
+sys.exit(command.load()())
+"""
 # The same, run as a module by a program that goes on after.
 AS_MODULE = """\
 import atexit, runpy, sys
@@ -66,6 +75,15 @@ def test_play_ends_without_the_usual_exit_and_leaves_its_run_whole(tmp_path: Pat
     again = _rorunner(AS_MODULE, project, "play", "site.yml", "-i", "hosts.ini")
     # answered from the plan cache the first run saved (before the CLI is even imported)
     assert "WENT ON 0 False" in again.stdout, again.stdout + again.stderr
+
+
+def test_the_installed_command_ends_a_play_as_python_m_rorunner_does(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    done = _rorunner(AS_COMMAND, project, "play", "site.yml", "-i", "hosts.ini")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "USUAL EXIT" not in done.stdout and "h2" in done.stdout
+    listed = _rorunner(AS_COMMAND, REPO, "inventory", "-i", "inventories/example.ini", "--list")
+    assert listed.returncode == 0 and "USUAL EXIT" in listed.stdout
 
 
 def test_a_failed_play_ends_with_its_exit_code(tmp_path: Path) -> None:
