@@ -40,4 +40,4 @@ def test_rtas_bench_runs_on_one_host() -> None:
     assert resources[-1].endswith("x") and "-" not in resources, done.stdout
     assert "unchanged re-runs: 0 SSH logins in all" in done.stdout, done.stdout
     assert "300-line known_hosts" in done.stdout
-    assert "'1st' with an empty known_hosts lookup cache, 'warm' with the one" in done.stdout
+    assert "'warm' a 2nd run with the cache the 1st left" in done.stdout

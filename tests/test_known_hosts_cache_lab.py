@@ -1,6 +1,8 @@
-"""The known_hosts lookup cache through the CLI, against the lab: the first run records each
-host's lines, the next answers from them (the log does not grow), and a line added to the
-file (a @revoked key) is honoured at once."""
+"""known_hosts through the CLI, against the lab: a big file's hosts are found by their keys
+(nothing to record), a host the file does not name is recorded by the scan that found no
+line and answered from that record next time, a line added to the file (a @revoked key) is
+honoured at once, and a host known by another key type than the one first negotiated is
+connected to again."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import paramiko
 
-from tests.lab import Lab
+from tests.lab import Lab, start_lab
 from tests.play_project import REPO, remote_dir_for
 
 BOOK = """\
@@ -62,37 +64,87 @@ def _log(home: Path, known_hosts: Path) -> Path:
     return home / ".cache" / "rorunner" / "known_hosts" / digest
 
 
-def test_a_big_known_hosts_is_looked_up_once_then_from_the_cache(
+def _lines_of(lab: Lab, name: str) -> list[str]:
+    host = lab.host(name)
+    names = (host.address, f"[{host.address}]:{host.port}")
+    return [line for line in lab.known_hosts.read_text().splitlines() if line.split()[0] in names]
+
+
+def test_a_big_known_hosts_finds_hosts_by_their_keys_and_records_what_it_scanned(
     tmp_path: Path, lab: Lab, _hermetic_environment: Path
 ) -> None:
     home = _hermetic_environment
     known_hosts = _big_known_hosts(lab, tmp_path / "known_hosts")
     first = _play(tmp_path, lab, "first", known_hosts)
     assert first.returncode == 0, first.stdout + first.stderr
+    assert first.stdout.count("changed     [h") == len(lab.hosts)
+    assert not _log(home, known_hosts).exists()  # each host found by its key: no scan
+
+    (h2_line,) = _lines_of(lab, "h2")
+    h2_key = h2_line.split()[-1]  # its line in the big file is hashed
+    kept = [line for line in known_hosts.read_text().splitlines() if h2_key not in line]
+    known_hosts.write_text("".join(f"{line}\n" for line in kept))
+    unknown = _play(tmp_path, lab, "unknown", known_hosts)
+    assert unknown.returncode != 0
+    assert "unreachable [h2]" in unknown.stdout and "unknown host key" in unknown.stdout
+    assert unknown.stdout.count("changed     [h") == len(lab.hosts) - 1
     log = _log(home, known_hosts)
     recorded = log.read_bytes()
-    assert len(recorded.splitlines()) == 1 + len(lab.hosts)  # a header, a record per host
+    assert len(recorded.splitlines()) == 2  # a header, h2's record (no line names it)
+    again = _play(tmp_path, lab, "again", known_hosts)
+    assert "unreachable [h2]" in again.stdout and "unknown host key" in again.stdout
+    assert log.read_bytes() == recorded  # h2 answered from its record
 
-    warm = _play(tmp_path, lab, "warm", known_hosts)
-    assert warm.returncode == 0, warm.stdout + warm.stderr
-    assert warm.stdout.count("changed     [h") == len(lab.hosts)
-    assert log.read_bytes() == recorded  # every host answered from its record
-
-    h1 = lab.host("h1")
-    line = next(
-        line
-        for line in lab.known_hosts.read_text().splitlines()
-        if line.split()[0] in (h1.address, f"[{h1.address}]:{h1.port}")
-    )
+    (h1_line,) = _lines_of(lab, "h1")
     with known_hosts.open("a") as handle:
-        handle.write(f"@revoked {line}\n")
+        handle.write(f"@revoked {h1_line}\n")
     revoked = _play(tmp_path, lab, "revoked", known_hosts)
     assert revoked.returncode != 0
     assert "unreachable [h1]" in revoked.stdout and "is marked @revoked" in revoked.stdout
-    assert revoked.stdout.count("changed     [h") == len(lab.hosts) - 1
-    assert len(_log(home, known_hosts).read_bytes().splitlines()) == 1 + len(lab.hosts)
+    assert revoked.stdout.count("changed     [h") == len(lab.hosts) - 2
 
     _log(home, known_hosts).parent.chmod(0o755)  # others could now read which hosts we use
     refused = _play(tmp_path, lab, "refused", known_hosts, "-vv")
     assert "known_hosts cache" in refused.stdout and "not used" in refused.stdout
-    assert refused.stdout.count("changed     [h") == len(lab.hosts) - 1
+    assert refused.stdout.count("changed     [h") == len(lab.hosts) - 2
+
+
+def _second_host_key(lab: Lab) -> str:
+    """Give h1's sshd an ECDSA host key beside its ed25519 one; its public key text."""
+    host = lab.host("h1")
+    key = host.config.parent / "ssh_host_ecdsa_key"
+    argv = ["ssh-keygen", "-q", "-t", "ecdsa", "-N", "", "-f", str(key)]
+    subprocess.run(argv, capture_output=True, timeout=60, check=True)
+    config = host.config.read_text().splitlines()
+    at = next(i for i, line in enumerate(config) if line.startswith("HostKey ")) + 1
+    host.config.write_text("\n".join([*config[:at], f"HostKey {key}", *config[at:]]) + "\n")
+    host.stop_sshd()
+    host.start_sshd()
+    return " ".join(key.with_suffix(".pub").read_text().split()[:2])
+
+
+def test_a_host_known_by_another_key_type_is_connected_to_again(
+    tmp_path: Path, lab: Lab, _hermetic_environment: Path
+) -> None:
+    own = start_lab(1, mode=lab.mode, name=f"{lab.name}kt")
+    try:
+        ecdsa = _second_host_key(own)
+        name = _lines_of(own, "h1")[0].split()[0]
+        known_hosts = tmp_path / "known_hosts"  # h1 known (hashed) by its ECDSA key only
+        known_hosts.write_text(f"{paramiko.HostKeys.hash_host(name)} {ecdsa}\n")
+        before = own.host("h1").accepted()
+        done = _play(tmp_path, own, "again", known_hosts, "-vv")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "connecting again: the host is known by other key types" in done.stdout
+        assert own.host("h1").accepted() == before + 1  # one login: the 1st try stopped first
+
+        other = paramiko.ECDSAKey.generate()  # a key h1 does not have, of the same type
+        known_hosts.write_text(
+            f"{paramiko.HostKeys.hash_host(name)} {other.get_name()} {other.get_base64()}\n"
+        )
+        changed = _play(tmp_path, own, "changed", known_hosts, "-vv")
+        assert changed.returncode != 0
+        assert "connecting again" in changed.stdout and "has CHANGED" in changed.stdout
+        assert own.host("h1").accepted() == before + 1
+    finally:
+        own.stop()

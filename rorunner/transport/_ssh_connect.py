@@ -16,7 +16,12 @@ from rorunner.address import is_ip_literal
 from rorunner.errors import InputError, TransportError, UnreachableError
 from rorunner.model import ConnectionSpec
 from rorunner.transport._ssh_alive import DEFAULT_COUNT, DEFAULT_INTERVAL, Keepalive
-from rorunner.transport._ssh_hostkeys import KnownHostsPolicy, known_hosts_name, transport_factory
+from rorunner.transport._ssh_hostkeys import (
+    KnownHostsPolicy,
+    Renegotiate,
+    known_hosts_name,
+    transport_factory,
+)
 from rorunner.transport._ssh_route import (
     Endpoint,
     Link,
@@ -189,21 +194,34 @@ def connect(
     """Open, verify and authenticate one SSHClient for `spec`, over its route (directly, a
     ProxyCommand, or a `tunnel(bastion, host, port)` channel through a bastion)."""
     target = resolve_target(spec)
-    timeout = spec.connect_timeout
     if spec.key_file and not os.path.isfile(target.key_files[0]):
         raise UnreachableError(spec.name, f"private key file not found: {target.key_files[0]}")
-    link = open_link(
-        spec,
-        Endpoint(target.hostname, target.port, target.user),
-        lambda: open_socket(spec.name, target.hostname, target.port, timeout, target.tcp_keepalive),
-        tunnel,
-    )
-    sock = link.sock
     policy = KnownHostsPolicy(
         spec.name,
         target.known_hosts,
         spec.host_key_policy,
         known_hosts_name(target.hostname, target.port),
+    )
+    try:
+        return _connect_once(spec, tunnel, target, policy)
+    except Renegotiate:
+        # The key exchange chose a key type the host is not known by; the policy now knows
+        # the host's key types (it read every line naming it) and offers them first.
+        EVENTS.info(
+            "connecting again: the host is known by other key types", extra={"host": spec.name}
+        )
+        return _connect_once(spec, tunnel, target, policy)
+
+
+def _connect_once(
+    spec: ConnectionSpec, tunnel: Tunnel, target: Target, policy: KnownHostsPolicy
+) -> tuple[paramiko.SSHClient, Target, Link]:
+    timeout = spec.connect_timeout
+    link = open_link(
+        spec,
+        Endpoint(target.hostname, target.port, target.user),
+        lambda: open_socket(spec.name, target.hostname, target.port, timeout, target.tcp_keepalive),
+        tunnel,
     )
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(policy)
@@ -219,14 +237,14 @@ def connect(
             key_filename=cast(Any, list(target.key_files)) or None,  # the stub says str only
             allow_agent=not target.only_keys,
             look_for_keys=not target.key_files,
-            sock=sock,
+            sock=link.sock,
             timeout=2 * timeout,  # whole negotiation; the banner has its own, shorter bound
             banner_timeout=timeout,
             auth_timeout=timeout,
             channel_timeout=timeout,
             transport_factory=transport_factory(policy),
         )
-    except TransportError:
+    except (TransportError, Renegotiate):
         client.close()
         link.close()
         raise

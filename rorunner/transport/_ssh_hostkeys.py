@@ -197,9 +197,12 @@ class KnownHostsIndex:
         self._built = False
         # line numbers only: a line's key and marker are read again when a name matches it
         self._exact: dict[str, list[int]] = {}
-        self._hashed: list[tuple[Any, Any, bytes, int]] = []  # inner, outer, digest, line
+        self._hashed_names: list[tuple[str, int]] = []  # `|1|` names and their lines
+        self._hashed: list[tuple[Any, Any, bytes, int]] | None = None  # their HMAC states
         self._positive: list[tuple[_Matcher, int]] = []  # wildcards, a "!" line's others
         self._negative: dict[int, list[_Matcher]] = {}  # a "!" line's negated patterns
+        self._by_blob: dict[str, list[int]] = {}  # a key's base64 as written: its lines
+        self._revoked: list[int] = []  # @revoked lines: their keys are compared decoded
         self._lines_of: dict[str, tuple[int, ...]] = {}  # every name answered: its lines
         self._found: dict[str, tuple[KnownKey, ...]] = {}
         self._keys: dict[int, paramiko.PKey | None] = {}
@@ -228,15 +231,15 @@ class KnownHostsIndex:
             return
         if len(fields) < 3:
             return
+        self._by_blob.setdefault(fields[2], []).append(number)
         names = fields[0]
         if names.startswith("!") or ",!" in names:  # a pattern is negated
             self._add_negated(number, names.split(","))
             return
         for pattern in names.split(","):
-            if pattern.startswith("|1|"):
-                states = _hmac_states(pattern)
-                if states is not None:  # a malformed one matches nothing
-                    self._hashed.append((*states, number))
+            if pattern.startswith("|1|"):  # keyed when a scan first needs it
+                self._hashed_names.append((pattern, number))
+                self._hashed = None  # (a line appended after a scan)
             elif "*" in pattern or "?" in pattern:
                 self._positive.append((_matcher(pattern), number))
             else:
@@ -245,6 +248,7 @@ class KnownHostsIndex:
     def _add_marked(self, number: int, raw: str) -> None:
         parsed = _entry(number, raw)  # @revoked, or a line skipped (@cert-authority)
         if parsed is not None:
+            self._revoked.append(number)
             self._add_negated(number, parsed[0])
 
     def _add_negated(self, number: int, patterns: Sequence[str]) -> None:
@@ -253,6 +257,53 @@ class KnownHostsIndex:
         if negative:
             self._negative[number] = negative
         self._positive += ((_matcher(p), number) for p in patterns if not p.startswith("!"))
+
+    def first_look(self, name: str) -> tuple[tuple[KnownKey, ...], bool]:
+        """The keys of the lines naming `name` that are found without hashing it, and
+        whether they are all of them: all when answered before or recorded in the lookup
+        cache; else those of plain names and patterns, hashed lines left out."""
+        with self._lock:
+            found = self._found.get(name)
+            if found is not None:
+                return found, True
+            entries = self._recorded_entries(name)
+            if entries is not None:
+                self._answered(name, entries)
+                return self._found[name], True
+            self._build()
+            encoded = name.encode()
+            lines = set(self._exact.get(name, ()))
+            lines.update(n for matches, n in self._positive if matches(name, encoded))
+            lines.difference_update(
+                [n for n in lines if any(m(name, encoded) for m in self._negative.get(n, ()))]
+            )
+            entries = [e for n in sorted(lines) if (e := self._entry_at(n))]
+            return tuple(self._keys_of(entries)), False
+
+    def revoking(self, name: str, key: paramiko.PKey) -> KnownKey | None:
+        """An @revoked line naming `name` with `key` (every such line is read: their keys
+        are compared decoded, however their base64 is written)."""
+        with self._lock:
+            self._build()
+            return self._naming(name, key, self._revoked)
+
+    def naming_with(self, name: str, key: paramiko.PKey) -> KnownKey | None:
+        """A line, not @revoked, that names `name` with `key` as its base64 is written
+        canonically; only the lines carrying that base64 have their names tested."""
+        with self._lock:
+            self._build()
+            return self._naming(name, key, self._by_blob.get(key.get_base64(), ()))
+
+    def _naming(self, name: str, key: paramiko.PKey, lines: Sequence[int]) -> KnownKey | None:
+        encoded, blob = name.encode(), key.asbytes()
+        for number in lines:
+            parsed = _entry(number, self._row(number))
+            if parsed is None or not _Patterns.parse(parsed[0]).matches(name, encoded):
+                continue
+            for known in self._keys_of([parsed[1]]):
+                if known.key.asbytes() == blob:
+                    return known
+        return None
 
     def lookup(self, name: str) -> tuple[KnownKey, ...]:
         """The readable keys of every line naming `name`, in file order."""
@@ -350,7 +401,7 @@ class KnownHostsIndex:
     def _matching(self, names: list[str]) -> dict[str, tuple[int, ...]]:
         """The lines naming each of `names`, in file order: one pass over the hashed lines."""
         wanted = [(name, name.encode(), set(self._exact.get(name, ()))) for name in names]
-        for inner, outer, digest, number in self._hashed:  # _hmac_matches, inlined: the
+        for inner, outer, digest, number in self._hashed_states():  # _hmac_matches, inlined: the
             for _, encoded, found in wanted:  # loop that dominates a scan
                 state = inner.copy()
                 state.update(encoded)
@@ -364,6 +415,17 @@ class KnownHostsIndex:
                 [n for n in found if any(m(name, encoded) for m in self._negative.get(n, ()))]
             )
         return {name: tuple(sorted(found)) for name, _, found in wanted}
+
+    def _hashed_states(self) -> list[tuple[Any, Any, bytes, int]]:
+        """The hashed names' HMAC states, made at the first scan (a run whose hosts are all
+        known by their keys makes none); a malformed name matches nothing."""
+        if self._hashed is None:
+            self._hashed = []
+            for pattern, number in self._hashed_names:
+                states = _hmac_states(pattern)
+                if states is not None:
+                    self._hashed.append((*states, number))
+        return self._hashed
 
     def _keys_of(self, entries: list[_Entry]) -> Iterator[KnownKey]:
         for entry in entries:
@@ -515,14 +577,53 @@ def _remember_appended(
     _cache[path] = _Cached(stamp, written_at, digest, cached.index)
 
 
+class Renegotiate(Exception):
+    """The host's known key types were learnt after key exchange chose another one: connect
+    again, the policy now offering them first."""
+
+
 class KnownHostsPolicy(paramiko.MissingHostKeyPolicy):
-    """Decides on the server's key; the SSHClient itself holds no host keys, so it always asks."""
+    """Decides on the server's key; the SSHClient itself holds no host keys, so it always asks.
+
+    A key is accepted as soon as a line naming the host with it is found, as OpenSSH accepts
+    it: only the lines carrying the offered key have their names hashed, not every hashed
+    line of the file (an HMAC per line per host). A key is refused (changed, unknown, or
+    accept-new's decision) only after every line naming the host was read."""
 
     def __init__(self, host: str, files: tuple[str, ...], policy: HostKeyPolicy, name: str) -> None:
         self.host = host  # what messages call the host
         self.files = files
         self.policy = policy
-        self.known = [k for path in files for k in read_known_keys(path, name)]
+        self.name = name
+        self._indexes = [known_hosts_index(path) for path in files]
+        looks = [index.first_look(name) for index in self._indexes]
+        self.known = [k for keys, _ in looks for k in keys]  # all of them when `complete`
+        self.complete = all(whole for _, whole in looks)
+
+    def _known_by_key(self, hostname: str, key: paramiko.PKey) -> bool:
+        """Whether a line names the host with `key` (and none revokes it); when not, every
+        line naming the host is read, and the connection is made again if they name key
+        types the key exchange was not told of (Renegotiate)."""
+        for index in self._indexes:
+            if index.revoking(self.name, key) is not None:
+                raise self._revoked(hostname, key)
+        if any(index.naming_with(self.name, key) is not None for index in self._indexes):
+            return True
+        hinted = {k.key.get_name() for k in self.known if not k.revoked}
+        self.known = [k for index in self._indexes for k in index.lookup(self.name)]
+        self.complete = True
+        valid = [k for k in self.known if not k.revoked]
+        if any(k.key.asbytes() == key.asbytes() for k in valid):
+            return True  # a line that writes the key's base64 its own way
+        types = {k.key.get_name() for k in valid}
+        if key.get_name() not in types and not types <= hinted:
+            raise Renegotiate(self.host)  # offering these types first may get a known key
+        return False
+
+    def _revoked(self, hostname: str, key: paramiko.PKey) -> HostKeyError:
+        return HostKeyError(
+            self.host, f"host key {fingerprint(key)} for {hostname} is marked @revoked"
+        )
 
     def preferred_key_types(self, offered: tuple[str, ...]) -> list[str]:
         """Server key algorithms with the types we already know first (as OpenSSH orders them)."""
@@ -535,9 +636,11 @@ class KnownHostsPolicy(paramiko.MissingHostKeyPolicy):
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: Any) -> None:
         """Accept a known key; refuse a changed or revoked one; strict/accept-new for new ones."""
+        if not self.complete and self._known_by_key(hostname, key):
+            return
         offered = fingerprint(key)
         if any(k.revoked and k.key.asbytes() == key.asbytes() for k in self.known):
-            raise HostKeyError(self.host, f"host key {offered} for {hostname} is marked @revoked")
+            raise self._revoked(hostname, key)
         valid = [k for k in self.known if not k.revoked]
         if any(k.key.asbytes() == key.asbytes() for k in valid):
             return
