@@ -274,9 +274,11 @@ def run_unit(setup: Setup, unit: str, size: int, rep: int) -> dict[str, Sample]:
         argv += [f"{h.name},{h.address},{h.port}" for h in setup.hosts]
         return {unit: timed(argv, project)}
     if unit == "cold_kh":
-        return big_kh_runs(
-            setup, project, write_project(setup.scratch / f"warm-{size}-{rep}", remote)
-        )
+        # The 2nd run gets a remote dir of its own too: in the 1st run's, it would replace
+        # that run's files and host state, work the fresh 'cold' run it is compared to does
+        # not do.
+        warm = write_project(setup.scratch / f"warm-{size}-{rep}", f"{remote}-warm")
+        return big_kh_runs(setup, project, warm)
     argv = rorunner_argv(project, setup.inventory, lab.known_hosts)
     cold = timed(argv, project)
     before = sum(host.accepted() for host in setup.hosts)
@@ -434,7 +436,7 @@ def main() -> None:
             "keys among them, half the lines hashed) instead of the lab's own file: '1st' with "
             "an empty known_hosts lookup cache, 'warm' a 2nd run with the cache the 1st left "
             "(empty: hosts are found by their keys; every other rorunner run: an empty cache of "
-            "its own); ratios against 'cold'"
+            "its own), each run in a fresh remote dir as 'cold'; ratios against 'cold'"
         )
     print("\n".join(time_table(results)))
     print()

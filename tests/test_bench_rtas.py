@@ -41,3 +41,4 @@ def test_rtas_bench_runs_on_one_host() -> None:
     assert "unchanged re-runs: 0 SSH logins in all" in done.stdout, done.stdout
     assert "300-line known_hosts" in done.stdout
     assert "'warm' a 2nd run with the cache the 1st left" in done.stdout
+    assert "each run in a fresh remote dir as 'cold'" in done.stdout
