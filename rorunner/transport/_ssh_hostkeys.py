@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import bisect
 import fcntl
 import hashlib
 import hmac
@@ -130,9 +129,9 @@ class _Patterns:
 
     def matches(self, name: str, encoded: bytes) -> bool:
         """Whether the line names `name`."""
-        if not any(m(name, encoded) for m in self.positive):
-            return False  # no negation need be tried
-        return not any(m(name, encoded) for m in self.negative)
+        if any(m(name, encoded) for m in self.negative):
+            return False
+        return any(m(name, encoded) for m in self.positive)
 
 
 def _parse_key(keytype: str, blob: str) -> paramiko.PKey | None:
@@ -140,19 +139,6 @@ def _parse_key(keytype: str, blob: str) -> paramiko.PKey | None:
         return paramiko.PKey.from_type_string(keytype, base64.b64decode(blob, validate=True))
     except (ValueError, OverflowError, paramiko.SSHException, UnknownKeyType):
         return None  # a key type this paramiko cannot read (DSS, sk-...) or a broken key
-
-
-def _has_pattern(names: list[str]) -> bool:
-    """Whether a line's names hold a wildcard or a negation."""
-    return any(c in name for name in names for c in "*?!")
-
-
-def _blob_of(raw: str) -> str:
-    """The base64 field of a key line as written ("" for a line without one)."""
-    fields = raw.split()
-    if fields and fields[0].startswith("@"):
-        fields.pop(0)
-    return fields[2] if len(fields) > 2 else ""
 
 
 @dataclass(frozen=True)
@@ -174,66 +160,6 @@ def _entry(number: int, raw: str) -> tuple[list[str], _Entry] | None:
     if len(fields) < 3 or marker == "@cert-authority":
         return None
     return fields[0].split(","), _Entry(number, fields[1], fields[2], marker == "@revoked")
-
-
-# Besides "\n", what str.splitlines() ends a line at, and what str.split() counts as a blank
-# besides " " and "\t": a text with any of them, or not ASCII, is read through the index.
-_ODD_SEPARATORS = re.compile(r"[\r\x0b\x0c\x1c-\x1f]")
-
-
-class _TextLines:
-    """Lines of a known_hosts text found by searching the text, not splitting it, numbered
-    as str.splitlines() numbers them (`of` makes one only for a text where that holds)."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self._patterns: list[tuple[int, str]] | None = None
-        self._revoked: list[tuple[int, str]] | None = None
-        self._breaks: list[int] | None = None  # the offset of every "\n", once asked
-
-    @classmethod
-    def of(cls, text: str) -> _TextLines | None:
-        """Lines searched for in `text`, or None when it must be split to be numbered."""
-        return cls(text) if text.isascii() and not _ODD_SEPARATORS.search(text) else None
-
-    def _numbered(self, starts: Iterator[int]) -> list[tuple[int, str]]:
-        """The lines holding each offset of `starts` (ascending), once each, numbered."""
-        text, found, last = self.text, [], -1
-        if self._breaks is None:
-            self._breaks = [m.start() for m in re.finditer("\n", text)]
-        for at in starts:
-            begin = text.rfind("\n", 0, at) + 1
-            if begin == last:
-                continue
-            last = begin
-            end = text.find("\n", begin)
-            number = bisect.bisect_left(self._breaks, begin) + 1
-            found.append((number, text[begin : end if end >= 0 else len(text)]))
-        return found
-
-    def holding(self, needle: str) -> list[tuple[int, str]]:
-        """The lines in which `needle` occurs."""
-        return self._numbered(self._offsets(needle))
-
-    def _offsets(self, needle: str) -> Iterator[int]:
-        at = self.text.find(needle)
-        while at >= 0:
-            yield at
-            at = self.text.find(needle, at + 1)
-
-    def patterns(self) -> list[tuple[int, str]]:
-        """The lines holding a wildcard or a negation (in their names, or elsewhere: a
-        comment; base64 has neither)."""
-        if self._patterns is None:
-            found = sorted(at for c in "*?!" for at in self._offsets(c))
-            self._patterns = self._numbered(iter(found))
-        return self._patterns
-
-    def revoked(self) -> list[tuple[int, str]]:
-        """The lines that may be @revoked ones."""
-        if self._revoked is None:
-            self._revoked = self.holding("@revoked")
-        return self._revoked
 
 
 class KnownHostsIndex:
@@ -277,9 +203,6 @@ class KnownHostsIndex:
         self._negative: dict[int, list[_Matcher]] = {}  # a "!" line's negated patterns
         self._by_blob: dict[str, list[int]] = {}  # a key's base64 as written: its lines
         self._revoked: list[int] = []  # @revoked lines: their keys are compared decoded
-        self._search: tuple[str, _TextLines | None] | None = None  # the text it searches
-        # the lines whose names hold a pattern, parsed, for the text searched
-        self._pattern_entries: tuple[_TextLines, list[tuple[_Patterns, _Entry]]] | None = None
         self._lines_of: dict[str, tuple[int, ...]] = {}  # every name answered: its lines
         self._found: dict[str, tuple[KnownKey, ...]] = {}
         self._keys: dict[int, paramiko.PKey | None] = {}
@@ -347,86 +270,35 @@ class KnownHostsIndex:
             if entries is not None:
                 self._answered(name, entries)
                 return self._found[name], True
-            search = self._searcher()
-            if search is not None:
-                entries = self._unhashed_found(search, name)
-            else:
-                entries = [e for n in self._unhashed_indexed(name) if (e := self._entry_at(n))]
+            self._build()
+            encoded = name.encode()
+            lines = set(self._exact.get(name, ()))
+            lines.update(n for matches, n in self._positive if matches(name, encoded))
+            lines.difference_update(
+                [n for n in lines if any(m(name, encoded) for m in self._negative.get(n, ()))]
+            )
+            entries = [e for n in sorted(lines) if (e := self._entry_at(n))]
             return tuple(self._keys_of(entries)), False
-
-    def _searcher(self) -> _TextLines | None:
-        if self._search is None or self._search[0] is not self._text:
-            self._search = (self._text, _TextLines.of(self._text))
-        return self._search[1]
-
-    def _unhashed_found(self, search: _TextLines, name: str) -> list[_Entry]:
-        """The entries of the lines naming `name` by a plain name or a pattern, searched."""
-        encoded, found = name.encode(), {}
-        for number, raw in search.holding(name):
-            parsed = _entry(number, raw)
-            # a line whose names hold a pattern is matched as a whole, below
-            if parsed is not None and name in parsed[0] and not _has_pattern(parsed[0]):
-                found[number] = parsed[1]
-        for patterns, entry in self._pattern_lines(search):
-            if patterns.matches(name, encoded):
-                found[entry.line] = entry
-        return [found[n] for n in sorted(found)]
-
-    def _pattern_lines(self, search: _TextLines) -> list[tuple[_Patterns, _Entry]]:
-        """The lines whose names hold a pattern, parsed once."""
-        if self._pattern_entries is None or self._pattern_entries[0] is not search:
-            parsed = (_entry(number, raw) for number, raw in search.patterns())
-            lines = [(_Patterns.parse(p[0]), p[1]) for p in parsed if p and _has_pattern(p[0])]
-            self._pattern_entries = (search, lines)
-        return self._pattern_entries[1]
-
-    def _unhashed_indexed(self, name: str) -> list[int]:
-        """The lines naming `name` by a plain name or a pattern, from the index."""
-        self._build()
-        encoded = name.encode()
-        lines = set(self._exact.get(name, ()))
-        lines.update(n for matches, n in self._positive if matches(name, encoded))
-        lines.difference_update(
-            [n for n in lines if any(m(name, encoded) for m in self._negative.get(n, ()))]
-        )
-        return sorted(lines)
 
     def revoking(self, name: str, key: paramiko.PKey) -> KnownKey | None:
         """An @revoked line naming `name` with `key` (every such line is read: their keys
         are compared decoded, however their base64 is written)."""
         with self._lock:
-            search = self._searcher()
-            if search is not None:
-                return self._naming(name, key, search.revoked(), revoked=True)
             self._build()
-            return self._naming(name, key, self._rows_of(self._revoked), revoked=True)
+            return self._naming(name, key, self._revoked)
 
     def naming_with(self, name: str, key: paramiko.PKey) -> KnownKey | None:
         """A line, not @revoked, that names `name` with `key` as its base64 is written
         canonically; only the lines carrying that base64 have their names tested."""
-        blob = key.get_base64()
         with self._lock:
-            search = self._searcher()
-            if search is not None:
-                rows = [(n, raw) for n, raw in search.holding(blob) if _blob_of(raw) == blob]
-            else:
-                self._build()
-                rows = self._rows_of(self._by_blob.get(blob, ()))
-            return self._naming(name, key, rows, revoked=False)
+            self._build()
+            return self._naming(name, key, self._by_blob.get(key.get_base64(), ()))
 
-    def _rows_of(self, lines: Sequence[int]) -> list[tuple[int, str]]:
-        return [(number, self._row(number)) for number in lines]
-
-    def _naming(
-        self, name: str, key: paramiko.PKey, rows: Sequence[tuple[int, str]], revoked: bool
-    ) -> KnownKey | None:
-        """The first of `rows` (@revoked or not, as `revoked` says) naming `name` with `key`."""
+    def _naming(self, name: str, key: paramiko.PKey, lines: Sequence[int]) -> KnownKey | None:
         encoded, blob = name.encode(), key.asbytes()
-        for number, raw in rows:
-            parsed = _entry(number, raw)
-            if parsed is None or parsed[1].revoked != revoked:
-                continue
-            if not _Patterns.parse(parsed[0]).matches(name, encoded):
+        for number in lines:
+            parsed = _entry(number, self._row(number))
+            if parsed is None or not _Patterns.parse(parsed[0]).matches(name, encoded):
                 continue
             for known in self._keys_of([parsed[1]]):
                 if known.key.asbytes() == blob:
