@@ -37,7 +37,7 @@ from rorunner.errors import HostKeyError, RemoteFailure, UnreachableError
 from rorunner.model import ConnectionSpec
 from rorunner.transport import Pool, Transport
 from rorunner.transport import _ssh_sftp as sftp_ops
-from rorunner.transport._ssh import SshTransport
+from rorunner.transport._ssh import SshConnection, SshTransport
 from rorunner.transport._ssh_become import SFTP_SERVERS
 from tests.lab import Lab, LabHost
 
@@ -237,6 +237,50 @@ def test_exec_stdin_is_empty(transport: Transport) -> None:
     out = io.BytesIO()
     assert transport.exec("cat; echo done", stdout=out, timeout=60) == 0
     assert out.getvalue() == b"done\n"
+
+
+def test_commands_one_after_another_share_one_kept_shell_and_channel(
+    transport: Transport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/transport.md, kept shell: one channel for many commands, each isolated in a
+    subshell; a command that kills the shell gets 128+N and the next starts a new one."""
+    opened: list[str] = []
+    original = SshConnection.open_channel
+
+    def counting(self: SshConnection, name: str) -> paramiko.Channel:
+        opened.append(name)
+        return original(self, name)
+
+    monkeypatch.setattr(SshConnection, "open_channel", counting)
+    first, second, third = io.BytesIO(), io.BytesIO(), io.BytesIO()
+    assert (
+        transport.exec("cd /; export X=1; trap 'echo bye' EXIT; echo $$; exit 3", stdout=first) == 3
+    )
+    assert transport.exec('echo $$ "$(pwd)" "${X-unset}"', stdout=second) == 0
+    pid, where, x = second.getvalue().split()
+    assert first.getvalue() == pid + b"\nbye\n"  # the same shell ran both
+    assert (where != b"/", x) == (True, b"unset")  # the first one's cd and export ended with it
+    assert len(opened) <= 1  # none, or the kept shell's if this connection had none yet
+    assert transport.exec("kill -KILL $$") == 128 + signal.SIGKILL
+    assert transport.exec("echo $$", stdout=third) == 0
+    assert third.getvalue().strip() not in (b"", pid)  # a new kept shell
+    assert len(opened) <= 2
+
+
+def test_a_background_writer_does_not_hold_its_command_up(
+    scratch: str, transport: Transport
+) -> None:
+    """A command ends with its end marks; what a process it left running writes later goes
+    with the host's next command (docs/transport.md)."""
+    work = transport.ensure_dir(f"{scratch}/background")
+    first, second = io.BytesIO(), io.BytesIO()
+    wait_for = "n=0; while [ ! -e {0} ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n+1)); done"
+    command = "(" + wait_for.format("go") + "; echo late; touch done) & echo now"
+    assert transport.exec(command, cwd=work, stdout=first, timeout=60) == 0
+    assert first.getvalue() == b"now\n"  # it did not wait for `go`
+    then = "touch go; " + wait_for.format("done") + "; echo next"
+    assert transport.exec(then, cwd=work, stdout=second, timeout=120) == 0
+    assert second.getvalue() == b"late\nnext\n"
 
 
 def test_at_most_eight_commands_share_a_connection_at_once(

@@ -19,7 +19,15 @@ import pytest
 from rorunner.errors import HostKeyError, InputError, RemoteFailure, UnreachableError
 from rorunner.model import ConnectionSpec
 from rorunner.transport import LocalTransport, Pool, default_pool, spec_for_address
-from rorunner.transport._shell import LAUNCHER, PidHeader, kill_group_command, remote_script
+from rorunner.transport._shell import (
+    KEPT_SETUP,
+    LAUNCHER,
+    EndOfOutput,
+    PidHeader,
+    kept_line,
+    kill_group_command,
+    remote_script,
+)
 from rorunner.transport._ssh_hostkeys import (
     KnownHostsPolicy,
     append_known_host,
@@ -206,6 +214,82 @@ def test_pid_header_absent_passes_everything_through() -> None:
     assert header.feed(b"x" * 10) == b""
     assert header.flush() == b"x" * 10
     assert header.pid is None
+
+
+def _split_kept_output(
+    out: bytes, err: bytes, nonces: list[str]
+) -> list[tuple[bytes, bytes, int | None]]:
+    """Each command's (stdout, stderr, status), cut at its end marks."""
+    results = []
+    for nonce in nonces:
+        out_end, err_end = EndOfOutput(nonce), EndOfOutput(nonce)
+        results.append((out_end.feed(out), err_end.feed(err), out_end.status))
+        assert out_end.done and err_end.done
+        out, err = out_end.rest, err_end.rest
+    assert (out, err) == (b"", b"")
+    return results
+
+
+@pytest.mark.parametrize("shell", ["sh", "bash"])
+def test_a_kept_shell_runs_each_command_in_a_subshell_of_its_own(
+    tmp_path: Path, shell: str
+) -> None:
+    """`cd`, `export`, traps and `exit` end with their command; stdin is empty for each; a
+    signal death is 128+N; the statuses and streams are each command's; the shell itself
+    ends only at EOF."""
+    odd = tmp_path / "it's here"
+    odd.mkdir()
+    nasty = "a b'c\"$(touch pwned)`touch pwned2`;\n"
+    scripts = [
+        remote_script("cd /; export X=1; printf one; echo err >&2; exit 3", {"S": nasty}, None),
+        remote_script(
+            'printf "%s|%s|%s|%s" "$(pwd)" "${X-unset}" "$S" "$(cat)"', {"S": nasty}, str(odd)
+        ),
+        remote_script("trap 'echo trapped' EXIT; exit 5", None, None),
+        remote_script("exec sh -c 'kill -KILL $$'", None, None),
+        remote_script("echo last", None, None),
+    ]
+    nonces = [f"{n:02x}" for n in range(len(scripts))]
+    stdin = KEPT_SETUP + b"".join(
+        kept_line(script, nonce) for script, nonce in zip(scripts, nonces, strict=True)
+    )
+    done = subprocess.run(
+        [shell, "-c", LAUNCHER], input=stdin, capture_output=True, timeout=30, check=False
+    )
+    header = PidHeader()
+    out = header.feed(done.stdout) + header.flush()
+    assert done.returncode == 0, done.stderr
+    assert header.pid is not None
+    assert _split_kept_output(out, done.stderr, nonces) == [
+        (b"one", b"err\n", 3),
+        (f"{odd}|unset|{nasty}|".encode(), b"", 0),
+        (b"trapped\n", b"", 5),
+        (b"", b"", 128 + 9),
+        (b"last\n", b"", 0),
+    ]
+    assert not (odd / "pwned").exists() and not (tmp_path / "pwned").exists()
+
+
+def test_end_of_output_finds_its_mark_however_the_stream_is_cut() -> None:
+    head = b"out\n__RORUNNER_END_ff 0\nno newline__RORUNNER_END_a 1\n__RORUNNER_EN"
+    stream = head + b"__RORUNNER_END_ab 42\nlate"
+    for size in range(1, len(stream) + 1):
+        end, got = EndOfOutput("ab"), b""
+        chunks = [stream[i : i + size] for i in range(0, len(stream), size)]
+        while chunks and not end.done:
+            got += end.feed(chunks.pop(0))
+        assert (got, end.status, end.rest + b"".join(chunks)) == (head, 42, b"late"), size
+
+
+def test_end_of_output_holds_back_only_what_may_begin_the_mark() -> None:
+    end = EndOfOutput("ab")
+    assert end.feed(b"a line\n") == b"a line\n"  # streamed whole, newline included
+    assert end.feed(b"b_") == b"b"
+    assert end.feed(b"_RORUNNER_E") == b""
+    assert end.feed(b"X") == b"__RORUNNER_EX"
+    assert end.feed(b"tail__RORUNNER_END_") == b"tail"
+    assert end.flush() == b"__RORUNNER_END_"
+    assert not end.done and end.status is None
 
 
 def test_kill_group_command_kills_a_process_group() -> None:

@@ -1,4 +1,5 @@
-"""Remote command lines: the launcher, quoting, env validation, PID header, group kill."""
+"""Remote command lines: the launcher, quoting, env validation, PID header, end marks, group
+kill."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from collections.abc import Mapping
 from rorunner.errors import InputError
 
 PID_MARKER = b"__RORUNNER_PID__="
+# A kept shell ends each command's output with this, a per-command nonce and (on stdout) the
+# status, then a newline (right after the output: a last line is not held back for it).
+END_MARK = b"__RORUNNER_END_"
 # Bytes scanned for the PID header before giving up (a noisy shell rc file could precede it).
 _HEADER_LIMIT = 64 * 1024
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -52,6 +56,71 @@ def remote_script(command: str, env: Mapping[str, str] | None, cwd: str | None) 
         parts.append("export " + " ".join(assignments))
     parts.append(f"eval {shlex.quote(command)}")
     return (" && ".join(parts) + "\n").encode()
+
+
+# A kept shell's first line: its own stderr to /dev/null (a shell reports a child's signal
+# death there, e.g. "Killed", which a command run alone does not print), the channel's on fd 3.
+KEPT_SETUP = b"exec 3>&2 2>/dev/null\n"
+
+
+def kept_line(script: bytes, nonce: str) -> bytes:
+    """What a kept shell (LAUNCHER's `sh -s`, reading command after command, after
+    KEPT_SETUP) runs for one `remote_script`: the script in a subshell, so that its `cd`,
+    `export`, traps and `exit` end with it, with stdin from /dev/null (the shell's own stdin
+    holds the next commands) and the channel's stderr; then the end marks: the status on
+    stdout, the bare mark on stderr."""
+    mark = END_MARK + nonce.encode()
+    return (
+        b"( "
+        + script
+        + b") </dev/null 2>&3 3>&-; printf '%s %s\\n' "
+        + mark
+        + b" \"$?\"; printf '%s\\n' "
+        + mark
+        + b" >&3\n"
+    )
+
+
+class EndOfOutput:
+    """Finds a kept shell's end mark in one stream: what precedes it is the command's output;
+    after it, `done`, the `status` the mark carries (stdout's) and the `rest` that followed."""
+
+    def __init__(self, nonce: str, rest: bytes = b"") -> None:
+        self._needle = END_MARK + nonce.encode()
+        self._buffer = rest
+        self.done = False
+        self.status: int | None = None
+        self.rest = b""
+
+    def feed(self, data: bytes) -> bytes:
+        """Take a chunk of the stream; return what is surely the command's output."""
+        buffer = self._buffer + data
+        at = buffer.find(self._needle)
+        if at >= 0:
+            end = buffer.find(b"\n", at + len(self._needle))
+            if end < 0:  # the mark's line is not complete yet
+                self._buffer = buffer[at:]
+                return buffer[:at]
+            word = buffer[at + len(self._needle) : end].strip()
+            self.status = int(word) if word.isdigit() else None
+            self.done, self.rest, self._buffer = True, buffer[end + 1 :], b""
+            return buffer[:at]
+        cut = self._held_from(buffer)
+        self._buffer = buffer[cut:]
+        return buffer[:cut]
+
+    def _held_from(self, buffer: bytes) -> int:
+        """Where the longest end of `buffer` that may begin the mark starts (its length)."""
+        first = self._needle[:1]
+        at = buffer.find(first, max(0, len(buffer) - len(self._needle) + 1))
+        while at >= 0 and not self._needle.startswith(buffer[at:]):
+            at = buffer.find(first, at + 1)
+        return len(buffer) if at < 0 else at
+
+    def flush(self) -> bytes:
+        """At the end of the stream (the shell is gone): whatever is still held back."""
+        held, self._buffer = self._buffer, b""
+        return held
 
 
 def kill_group_command(pid: int) -> str:

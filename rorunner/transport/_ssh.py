@@ -21,6 +21,7 @@ from rorunner.transport._ssh_become import command_line, escalate, sftp_command
 from rorunner.transport._ssh_connect import EVENTS, connect
 from rorunner.transport._ssh_exec import (
     CommandTimeout,
+    KeptShell,
     observe_exit_signals,
     pump,
     run_small,
@@ -30,8 +31,9 @@ from rorunner.transport._ssh_read import read_file
 from rorunner.transport._ssh_route import Tunnel, Tunneled, tunnel_through
 from rorunner.transport._temps import clean_local_dir_once
 
-# sshd's MaxSessions defaults to 10: the SFTP session plus 8 commands stays below it.
-MAX_CHANNELS = 8
+# sshd's MaxSessions defaults to 10: the SFTP session, the kept shell and 7 more commands
+# stay below it.
+MAX_CHANNELS = 7
 _HELPER_LIMIT = 30.0
 _SFTP_REPLY_LIMIT = 120.0
 _BECOME_LIMIT = 30.0  # sudo's answer (PAM may pause a few seconds after a wrong password)
@@ -41,7 +43,8 @@ Session = tuple[paramiko.SFTPClient, str]
 
 class SshConnection:
     """One authenticated SSHClient, its lazily opened SFTP sessions (the login user's and one
-    per become user), and a channel limit. Become SFTP sessions each hold a command slot."""
+    per become user), its kept shell, and a channel limit. Become SFTP sessions each hold a
+    command slot; the kept shell is a session beside the slots."""
 
     def __init__(self, spec: ConnectionSpec, tunnel: Tunnel | None = None) -> None:
         self.spec = spec
@@ -61,6 +64,9 @@ class SshConnection:
         self._home: str | None = None
         self._uid: int | None = None
         self._as: dict[str, tuple[paramiko.SFTPClient, str, int]] = {}  # become user -> session
+        self._shell_lock = threading.Lock()
+        self._shell: KeptShell | None = None
+        self._shell_taken = False
         # Work dirs made or found by prepare_dir, per user (None: login), under the lock.
         self.prepared: set[tuple[str | None, str]] = set()
 
@@ -78,10 +84,38 @@ class SshConnection:
         then its link (a ProxyCommand is stopped, a bastion's channel closed)."""
         EVENTS.info("closing the connection", extra={"host": self.spec.name})
         self._watchdog.stop()
+        self._close_shell()
         self._close_sessions()
         self.link.shutdown()
         self.client.close()
         self.link.close()
+
+    def take_shell(self, name: str) -> KeptShell | None:
+        """The kept shell (started on first use) for one command; None while another command
+        has it (that one then runs on a channel of its own)."""
+        with self._shell_lock:
+            if self._shell_taken:
+                return None
+            self._shell_taken, shell, self._shell = True, self._shell, None
+        if shell is None:
+            try:
+                shell = KeptShell(self.open_channel(name))
+            except BaseException:
+                self.give_back(None)
+                raise
+        return shell
+
+    def give_back(self, shell: KeptShell | None) -> None:
+        """Return the kept shell after a command (None: it was closed, start another)."""
+        with self._shell_lock:
+            self._shell, self._shell_taken = shell, False
+
+    def _close_shell(self) -> None:
+        with self._shell_lock:
+            shell, self._shell = self._shell, None
+        if shell is not None:
+            with contextlib.suppress(OSError, paramiko.SSHException, EOFError):
+                shell.close()
 
     def _close_sessions(self) -> None:
         """Close the SFTP channels before the connection: sshd then sees each channel's EOF
@@ -253,8 +287,12 @@ class SshTransport:
         spec says so); return its exit status."""
         script = remote_script(command, env, cwd)
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self.connection.slot():
-            status = self._run(script, deadline, timeout, stdout, stderr)
+        shell = None if self.spec.become else self.connection.take_shell(self.spec.name)
+        if shell is not None:
+            status = self._run_kept(shell, script, deadline, timeout, stdout, stderr)
+        else:
+            with self.connection.slot():
+                status = self._run(script, deadline, timeout, stdout, stderr)
         if status < 0:
             if not self.connection.is_active():
                 raise UnreachableError(self.spec.name, self.connection.lost("a command"))
@@ -272,17 +310,52 @@ class SshTransport:
         stdout: BinaryIO | None,
         stderr: BinaryIO | None,
     ) -> int:
-        name = self.spec.name
-        channel = self.connection.open_channel(name)
+        channel = self.connection.open_channel(self.spec.name)
         header = PidHeader()
         try:
-            channel.exec_command(LAUNCHER)
-            if self.spec.become is not None:
-                self._escalate(channel, header, deadline, stdout, stderr)
-            channel.sendall(script)
-            channel.shutdown_write()  # the command's stdin is then empty, never a hang
-            pump(channel, header, stdout, stderr, deadline)
-            return wait_exit_status(channel, header, deadline)
+            with self._failures(channel, header, timeout):
+                channel.exec_command(LAUNCHER)
+                if self.spec.become is not None:
+                    self._escalate(channel, header, deadline, stdout, stderr)
+                channel.sendall(script)
+                channel.shutdown_write()  # the command's stdin is then empty, never a hang
+                pump(channel, header, stdout, stderr, deadline)
+                return wait_exit_status(channel, header, deadline)
+        finally:
+            channel.close()
+
+    def _run_kept(
+        self,
+        shell: KeptShell,
+        script: bytes,
+        deadline: float | None,
+        timeout: float | None,
+        stdout: BinaryIO | None,
+        stderr: BinaryIO | None,
+    ) -> int:
+        """Run the script on the connection's kept shell; it is given back only when the
+        command ended with its end marks (on a timeout, its process group is killed)."""
+        kept: KeptShell | None = None
+        try:
+            with self._failures(shell.channel, shell.header, timeout):
+                status = shell.run(script, stdout, stderr, deadline)
+                if status is None:  # the shell died (a signal, `kill $$`): the channel says
+                    return wait_exit_status(shell.channel, shell.header, deadline)
+                kept = shell
+                return status
+        finally:
+            if kept is None:
+                shell.channel.close()
+            self.connection.give_back(kept)
+
+    @contextmanager
+    def _failures(
+        self, channel: paramiko.Channel, header: PidHeader, timeout: float | None
+    ) -> Iterator[None]:
+        """A command's timeout, Ctrl-C and SSH errors, as exec reports them."""
+        name = self.spec.name
+        try:
+            yield
         except CommandTimeout as timed_out:
             channel.close()
             raise RemoteFailure(name, self._kill(timed_out.pid, timeout)) from None
@@ -295,8 +368,6 @@ class SshTransport:
             if not self.connection.is_active():
                 raise UnreachableError(name, self.connection.lost("a command", exc)) from exc
             raise RemoteFailure(name, f"command failed on the channel: {exc}") from exc
-        finally:
-            channel.close()
 
     def _escalate(
         self,

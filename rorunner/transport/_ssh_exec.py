@@ -1,7 +1,10 @@
-"""Running one command on an SSH channel: both streams drained in one loop, timeout kills."""
+"""Running commands on an SSH channel (one per channel, or one after another on a kept
+shell): both streams drained in one loop, timeout kills."""
 
 from __future__ import annotations
 
+import contextlib
+import secrets
 import signal
 import threading
 import time
@@ -11,7 +14,7 @@ from typing import BinaryIO
 import paramiko
 from paramiko.common import MSG_CHANNEL_REQUEST
 
-from rorunner.transport._shell import PidHeader
+from rorunner.transport._shell import KEPT_SETUP, LAUNCHER, EndOfOutput, PidHeader, kept_line
 
 CHUNK = 256 * 1024
 _POLL = 0.5
@@ -104,6 +107,41 @@ def pump(
             err_open = bool(err)
 
 
+def pump_to_ends(
+    channel: paramiko.Channel,
+    header: PidHeader,
+    ends: tuple[EndOfOutput, EndOfOutput],
+    stdout: BinaryIO | None,
+    stderr: BinaryIO | None,
+    deadline: float | None,
+) -> bool:
+    """Copy a kept shell's stdout and stderr to the sinks until each shows its end mark
+    (True), or until both streams end (False: the shell is gone, killed or exited)."""
+    ready = threading.Event()
+    channel.in_buffer.set_event(ready)
+    channel.in_stderr_buffer.set_event(ready)
+    out_end, err_end = ends
+    out_open = err_open = True
+    while (out_open and not out_end.done) or (err_open and not err_end.done):
+        wait = _remaining(deadline)
+        if wait <= 0:
+            raise CommandTimeout(header.pid)
+        reading = (out_open and not out_end.done, err_open and not err_end.done)
+        out, err = _read_round(channel, *reading, wait, ready)
+        if out is not None:
+            _write(stdout, out_end.feed(header.feed(out)) if out else _flush(header, out_end))
+            out_open = bool(out)
+        if err is not None:
+            _write(stderr, err_end.feed(err) if err else err_end.flush())
+            err_open = bool(err)
+    return out_end.done and err_end.done
+
+
+def _flush(header: PidHeader, end: EndOfOutput) -> bytes:
+    """At the end of stdout: what the PID header and the end mark still hold back."""
+    return end.feed(header.flush()) + end.flush()
+
+
 def _read_round(
     channel: paramiko.Channel, out_open: bool, err_open: bool, wait: float, ready: threading.Event
 ) -> tuple[bytes | None, bytes | None]:
@@ -143,3 +181,42 @@ def run_small(channel: paramiko.Channel, command: str, limit: float) -> tuple[in
         return -1, out
     channel.status_event.wait(limit)
     return channel.exit_status, out
+
+
+class KeptShell:
+    """A channel whose shell (LAUNCHER's `sh -s`) runs the login user's commands one after
+    another, each in a subshell: a command costs no channel, no login shell and no `sh`
+    start on the host. The `header`'s PID is its process group, killed at a timeout."""
+
+    def __init__(self, channel: paramiko.Channel) -> None:
+        self.channel = channel
+        self.header = PidHeader()
+        self._rest = (b"", b"")  # what came after the last end marks (a background writer's)
+        self._started = False
+
+    def run(
+        self,
+        script: bytes,
+        stdout: BinaryIO | None,
+        stderr: BinaryIO | None,
+        deadline: float | None,
+    ) -> int | None:
+        """Run one `remote_script`; its exit status, or None when the shell ended instead
+        (the channel's exit status then says how)."""
+        nonce = secrets.token_hex(8)
+        ends = (EndOfOutput(nonce, self._rest[0]), EndOfOutput(nonce, self._rest[1]))
+        line = kept_line(script, nonce)
+        if not self._started:  # with the first command, so that its errors are the command's
+            self.channel.exec_command(LAUNCHER)
+            self._started, line = True, KEPT_SETUP + line
+        self.channel.sendall(line)
+        if not pump_to_ends(self.channel, self.header, ends, stdout, stderr, deadline):
+            return None
+        self._rest = (ends[0].rest, ends[1].rest)
+        return ends[0].status if ends[0].status is not None else -1
+
+    def close(self) -> None:
+        """End the shell: EOF on its stdin, then the channel's close."""
+        with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+            self.channel.shutdown_write()  # errors: the connection is going anyway
+        self.channel.close()
