@@ -171,12 +171,23 @@ def warm_up() -> None:
 
 @dataclass(frozen=True)
 class Sample:
-    """One measured process: wall seconds, CPU seconds (user + system), peak RSS in bytes."""
+    """One measured process: wall seconds, CPU seconds (user + system), peak RSS in bytes,
+    and the CPU seconds the whole machine was busy meanwhile (the lab's hosts and the kernel
+    included: a process's rusage cannot see the sshd sessions its run costs)."""
 
     wall: float
     cpu: float
     rss: int
     logins: int = 0  # SSH logins the lab's sshds accepted during the run
+    machine: float = 0.0
+
+
+def machine_busy() -> float:
+    """CPU seconds the machine has been busy since boot (all CPUs; /proc/stat less idle and
+    iowait)."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        ticks = [int(x) for x in stat.readline().split()[1:8]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def timed(
@@ -187,6 +198,7 @@ def timed(
     env = bench_env()
     env["RORUNNER_KNOWN_HOSTS_CACHE"] = str(kh_cache or cwd.with_name(cwd.name + ".khcache"))
     with tempfile.TemporaryFile() as out:
+        busy = machine_busy()
         start = time.perf_counter()
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=out)
         while True:
@@ -199,12 +211,13 @@ def timed(
                 break
             time.sleep(0.002)
         elapsed = time.perf_counter() - start
+        busy = machine_busy() - busy
         proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode != 0:
             out.seek(0)
             text = out.read().decode(errors="replace")
             raise SystemExit(f"failed ({proc.returncode}): {' '.join(argv)}\n{text}")
-    return Sample(elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024)
+    return Sample(elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, machine=busy)
 
 
 def _ed25519_blob(rng: random.Random) -> str:
@@ -369,15 +382,18 @@ def resource_table(results: dict[int, dict[str, list[Sample]]]) -> list[str]:
     variants = ["paramiko", "paramiko_gcm", "cold", "rerun", "cold_kh", "warm_kh"]
     head = (
         f"{'hosts':>5}  CPU s: {' / '.join(variants)}"
+        f"{'':>4}machine CPU s: paramiko / cold"
         f"{'':>4}peak MiB: paramiko / cold / re-run   cold/paramiko"
     )
     lines = [head, "-" * len(head)]
     for size, runs in results.items():
         cpu = " / ".join(f"{_median(runs, v, 'cpu'):.2f}" if v in runs else "-" for v in variants)
+        busy = " / ".join(f"{_median(runs, v, 'machine'):.2f}" for v in ("paramiko", "cold"))
         mib = " / ".join(
             f"{_median(runs, v, 'rss') / 2**20:.0f}" for v in ("paramiko", "cold", "rerun")
         )
-        lines.append(f"{size:>5}  {cpu}    {mib}   {_ratio(runs, 'cold', 'paramiko', 'rss'):.2f}x")
+        rss = _ratio(runs, "cold", "paramiko", "rss")
+        lines.append(f"{size:>5}  {cpu}    {busy}    {mib}   {rss:.2f}x")
     return lines
 
 
@@ -429,6 +445,11 @@ def main() -> None:
         f"ciphers: rorunner prefers {PREFERRED_CIPHERS[0]} (AEAD, no separate MAC); "
         "'paramiko' uses paramiko's default choice, 'paramiko gcm' allows only that cipher; "
         "ratios are medians of per-round ratios"
+    )
+    print(
+        "CPU s: the measured process's own (its rusage, children included); machine CPU s: "
+        "what the whole machine spent while it ran (the lab's sshd sessions, shells and "
+        "commands and the kernel too)"
     )
     if args.known_hosts_lines:
         print(

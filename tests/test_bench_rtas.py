@@ -42,3 +42,4 @@ def test_rtas_bench_runs_on_one_host() -> None:
     assert "300-line known_hosts" in done.stdout
     assert "'warm' a 2nd run with the cache the 1st left" in done.stdout
     assert "each run in a fresh remote dir as 'cold'" in done.stdout
+    assert "machine CPU s: what the whole machine spent while it ran" in done.stdout
