@@ -54,6 +54,9 @@ class FakePlan:
         status = status or {}
         return "\n".join(f"{'/'.join(s.node)} {status.get(s.node, '')}" for s in self.steps)
 
+    def graph_file(self, status: Mapping[Any, str] | None = None) -> str:
+        return self.render("json", status)
+
 
 @dataclass
 class PlanMaker:

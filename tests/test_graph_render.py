@@ -156,7 +156,8 @@ def test_mermaid_is_left_to_right_with_host_bands_and_unit_edges(example: Path) 
 
 def test_the_graph_document_is_what_the_json_rendering_writes(example: Path) -> None:
     """Plan.graph_document (what the dry-run state embeds, no text made and read back) is
-    the `--graph json` text as data, statuses included."""
+    the `--graph json` text as data, statuses included; Plan.graph_file is it as compact
+    text."""
     import json
 
     book = load_playbook(str(example / "playbooks" / "site.yml"))
@@ -166,6 +167,10 @@ def test_the_graph_document_is_what_the_json_rendering_writes(example: Path) -> 
     assert document == json.loads(plan.render("json", status))
     assert document["nodes"][0]["status"] is not None and len(document["edges"]) > 1
     assert plan.graph_document() == json.loads(plan.render("json"))
+    # the compact text a run writes beside its record reads back as the same document
+    compact = plan.graph_file(status)
+    assert json.loads(compact) == document and "\n" not in compact.rstrip("\n")
+    assert len(compact) < len(plan.render("json", status))
 
 
 def test_edges_carry_the_feeds_flag_of_each_predecessor(example: Path) -> None:

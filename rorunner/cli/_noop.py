@@ -140,4 +140,4 @@ def _cache(
         saved_ns=proof.db.at_ns,  # when the watched files' states were taken (just before)
     )
     reason = proof.result.outcomes[0].reason
-    return cache, plan.render("json", status={}), (meta, proof.plays, proof.steps, reason)
+    return cache, plan.graph_file({}), (meta, proof.plays, proof.steps, reason)

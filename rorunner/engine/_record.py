@@ -40,7 +40,7 @@ def open_record(
     """Write the plan graph and the record of a run that starts now (every step pending)."""
     graph = plan_path(state_dir, run_id)
     status = {lt.step.node: WOULD_RUN for lt in expected}
-    write_atomic(graph, plan.render("json", status=status))
+    write_atomic(graph, plan.graph_file(status))
     meta = RunMeta.of(invocation, run_id, str(state_dir.parent), plan=graph.name)
     steps = [_step_record(lt.name, lt.step) for lt in lowered]
     writer = RecordWriter(record_path(state_dir, run_id), meta, play_records(plan), steps)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from itertools import filterfalse
 from typing import Any
@@ -114,6 +115,12 @@ class Plan:
     def render(self, fmt: str, status: Mapping[Node, str] | None = None) -> str:
         """The plan as text, dot, mermaid or json; `status` maps nodes to words like 'would run'."""
         return render(fmt, self.nodes, self.edges, self.plays, self.notices, status)
+
+    def graph_file(self, status: Mapping[Node, str] | None = None) -> str:
+        """The `--graph json` document as compact JSON text, for the files programs read (a
+        run's plan beside its record): json's C encoder makes it, not the indenting one."""
+        text = json.dumps(self.graph_document(status), sort_keys=True, separators=(",", ":"))
+        return text + "\n"
 
     def graph_document(self, status: Mapping[Node, str] | None = None) -> dict[str, Any]:
         """What render("json", status) writes, as data (for a document that holds the graph:
