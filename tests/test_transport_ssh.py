@@ -283,6 +283,39 @@ def test_a_background_writer_does_not_hold_its_command_up(
     assert second.getvalue() == b"late\nnext\n"
 
 
+def test_a_kept_shell_that_dies_while_a_background_process_holds_its_output_ends_the_command(
+    transport: Transport,
+) -> None:
+    """The shell's exit status ends the command (128+N) although an earlier command's
+    background process keeps the channel's streams open (no mark and no EOF will come)."""
+    assert transport.exec("sleep 20 &") == 0
+    assert transport.exec("kill -TERM $$", timeout=60) == 128 + signal.SIGTERM
+    assert transport.exec("true") == 0
+
+
+def test_a_long_script_on_a_kept_shell_that_ran_a_command_before(transport: Transport) -> None:
+    """A script far beyond the channel's window is sent whole after an earlier command's
+    reads left the channel with a short timeout."""
+    out = io.BytesIO()
+    assert transport.exec("true") == 0
+    big = "x" * 3_000_000
+    assert transport.exec('printf %s "${#BIG}"', env={"BIG": big}, stdout=out, timeout=120) == 0
+    assert out.getvalue() == b"3000000"
+
+
+def test_an_idle_kept_shell_that_died_is_replaced(transport: Transport, host: LabHost) -> None:
+    out = io.BytesIO()
+    assert transport.exec("echo $$", stdout=out) == 0
+    pid = int(out.getvalue())
+    assert isinstance(transport, SshTransport)
+    _remote_text(host, f"kill -KILL {pid}")
+    connection = transport.connection
+    assert _wait_until(lambda: connection._shell is None or not connection._shell.usable())
+    again = io.BytesIO()
+    assert transport.exec("echo $$", stdout=again) == 0  # ran, on a new kept shell
+    assert int(again.getvalue()) != pid
+
+
 def test_at_most_eight_commands_share_a_connection_at_once(
     scratch: str, pool: Pool, host: LabHost, lab_spec: SpecFor
 ) -> None:

@@ -290,6 +290,10 @@ def test_end_of_output_holds_back_only_what_may_begin_the_mark() -> None:
     assert end.feed(b"tail__RORUNNER_END_") == b"tail"
     assert end.flush() == b"__RORUNNER_END_"
     assert not end.done and end.status is None
+    # once the mark is in, later chunks (a background writer's) are kept for the next command
+    end = EndOfOutput("ab")
+    assert end.feed(b"x__RORUNNER_END_ab 0\nafter") == b"x"
+    assert (end.done, end.status, end.feed(b" more"), end.rest) == (True, 0, b"", b"after more")
 
 
 def test_kill_group_command_kills_a_process_group() -> None:

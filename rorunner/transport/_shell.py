@@ -93,7 +93,11 @@ class EndOfOutput:
         self.rest = b""
 
     def feed(self, data: bytes) -> bytes:
-        """Take a chunk of the stream; return what is surely the command's output."""
+        """Take a chunk of the stream; return what is surely the command's output (after the
+        mark: nothing, the chunk goes to `rest`)."""
+        if self.done:
+            self.rest += data
+            return b""
         buffer = self._buffer + data
         at = buffer.find(self._needle)
         if at >= 0:

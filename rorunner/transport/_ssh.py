@@ -97,6 +97,10 @@ class SshConnection:
             if self._shell_taken:
                 return None
             self._shell_taken, shell, self._shell = True, self._shell, None
+        if shell is not None and not shell.usable():
+            with contextlib.suppress(OSError, paramiko.SSHException, EOFError):
+                shell.channel.close()
+            shell = None
         if shell is None:
             try:
                 shell = KeptShell(self.open_channel(name))
@@ -344,9 +348,11 @@ class SshTransport:
                 kept = shell
                 return status
         finally:
-            if kept is None:
-                shell.channel.close()
-            self.connection.give_back(kept)
+            try:
+                if kept is None:
+                    shell.channel.close()
+            finally:
+                self.connection.give_back(kept)
 
     @contextmanager
     def _failures(

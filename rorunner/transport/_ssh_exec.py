@@ -18,6 +18,8 @@ from rorunner.transport._shell import KEPT_SETUP, LAUNCHER, EndOfOutput, PidHead
 
 CHUNK = 256 * 1024
 _POLL = 0.5
+# Once a kept shell's exit status came, how long what it wrote may still take to arrive.
+SHELL_GONE_GRACE = 1.0
 
 
 def _signal_status(name: str) -> int | None:
@@ -116,18 +118,26 @@ def pump_to_ends(
     deadline: float | None,
 ) -> bool:
     """Copy a kept shell's stdout and stderr to the sinks until each shows its end mark
-    (True), or until both streams end (False: the shell is gone, killed or exited)."""
+    (True), or until the shell is gone (False: both streams ended, or its exit status came
+    and nothing more within SHELL_GONE_GRACE, as when a background process of an earlier
+    command still holds the streams open). Both streams are read until both marks are in:
+    they share the channel's window, which unread bytes after one mark must not fill."""
     ready = threading.Event()
     channel.in_buffer.set_event(ready)
     channel.in_stderr_buffer.set_event(ready)
     out_end, err_end = ends
     out_open = err_open = True
-    while (out_open and not out_end.done) or (err_open and not err_end.done):
+    gone_by: float | None = None
+    while not (out_end.done and err_end.done) and (out_open or err_open):
         wait = _remaining(deadline)
         if wait <= 0:
             raise CommandTimeout(header.pid)
-        reading = (out_open and not out_end.done, err_open and not err_end.done)
-        out, err = _read_round(channel, *reading, wait, ready)
+        if channel.status_event.is_set():
+            gone_by = gone_by or time.monotonic() + SHELL_GONE_GRACE
+            wait = min(wait, max(gone_by - time.monotonic(), 0.0))
+        out, err = _read_round(channel, out_open, err_open, wait, ready)
+        if out is None and err is None and gone_by is not None and time.monotonic() >= gone_by:
+            break
         if out is not None:
             _write(stdout, out_end.feed(header.feed(out)) if out else _flush(header, out_end))
             out_open = bool(out)
@@ -206,6 +216,9 @@ class KeptShell:
         nonce = secrets.token_hex(8)
         ends = (EndOfOutput(nonce, self._rest[0]), EndOfOutput(nonce, self._rest[1]))
         line = kept_line(script, nonce)
+        self.channel.settimeout(
+            None
+        )  # a read round left 0 or 0.5 s: a long script must not time out
         if not self._started:  # with the first command, so that its errors are the command's
             self.channel.exec_command(LAUNCHER)
             self._started, line = True, KEPT_SETUP + line
@@ -214,6 +227,12 @@ class KeptShell:
             return None
         self._rest = (ends[0].rest, ends[1].rest)
         return ends[0].status if ends[0].status is not None else -1
+
+    def usable(self) -> bool:
+        """Whether the shell may take a command: its channel is open and it has not ended
+        (an idle shell can die: a kill, sshd's ChannelTimeout, the OOM killer)."""
+        channel = self.channel
+        return not (channel.closed or channel.eof_received or channel.exit_status_ready())
 
     def close(self) -> None:
         """End the shell: EOF on its stdin, then the channel's close."""
