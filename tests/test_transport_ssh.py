@@ -316,6 +316,21 @@ def test_an_idle_kept_shell_that_died_is_replaced(transport: Transport, host: La
     assert int(again.getvalue()) != pid
 
 
+def test_a_timeout_also_kills_what_earlier_kept_commands_left_in_the_group(
+    transport: Transport, host: LabHost
+) -> None:
+    """docs/transport.md: a host's consecutive commands share the kept shell's process
+    group, so a timeout kills a background process an earlier command left in it."""
+    marker = f"rorunner-left-{uuid.uuid4().hex}"
+    assert transport.exec(f"sh -c 'sleep 300 # {marker}' >/dev/null 2>&1 &") == 0
+    pattern = f"[r]{marker[1:]}"
+    assert _remote_text(host, f"pgrep -f '{pattern}' || true") != ""
+    with pytest.raises(RemoteFailure, match="timed out after 1s"):
+        transport.exec("sleep 30", timeout=1)
+    assert _wait_until(lambda: _remote_text(host, f"pgrep -f '{pattern}' || true") == "")
+    assert transport.exec("true") == 0
+
+
 def test_at_most_eight_commands_share_a_connection_at_once(
     scratch: str, pool: Pool, host: LabHost, lab_spec: SpecFor
 ) -> None:

@@ -216,9 +216,8 @@ class KeptShell:
         nonce = secrets.token_hex(8)
         ends = (EndOfOutput(nonce, self._rest[0]), EndOfOutput(nonce, self._rest[1]))
         line = kept_line(script, nonce)
-        self.channel.settimeout(
-            None
-        )  # a read round left 0 or 0.5 s: a long script must not time out
+        # A read round left a timeout of 0 or 0.5 s: a long script must not time out.
+        self.channel.settimeout(None)
         if not self._started:  # with the first command, so that its errors are the command's
             self.channel.exec_command(LAUNCHER)
             self._started, line = True, KEPT_SETUP + line
