@@ -194,9 +194,7 @@ def test_a_new_steps_started_marker_is_committed_with_its_success_not_alone(
     db_path = tmp_path / "deps.sqlite"
     db = StateDB(db_path)
     db.lazy_limit = COMMIT_LIMIT  # only a write that wakes the writer commits
-    statements: list[str] = []
-    assert db._conn is not None
-    db._conn.set_trace_callback(statements.append)
+    statements = _traced(db)
     for name in ("a", "b", "c"):
         db.mark_started(name)
         time.sleep(0.05)  # a writer woken by the marker would commit it alone meanwhile
@@ -221,6 +219,67 @@ def test_a_lone_started_marker_reaches_the_disk_within_the_lazy_limit(tmp_path: 
     reopened = StateDB(db_path)
     assert reopened.started("t")
     reopened.dump()
+
+
+def _traced(db: StateDB) -> list[str]:
+    """The SQL statements the DB's writer runs from now on."""
+    statements: list[str] = []
+    assert db._conn is not None
+    db._conn.set_trace_callback(statements.append)
+    return statements
+
+
+def test_a_new_steps_started_marker_does_not_go_with_another_steps_success(
+    tmp_path: Path,
+) -> None:
+    """A lazy marker waits for its own step's success rather than riding with the first
+    commit that comes: a cold run writes each row once."""
+    db_path = tmp_path / "deps.sqlite"
+    db = StateDB(db_path)
+    db.lazy_limit = COMMIT_LIMIT
+    db.linger = 0.0
+    statements = _traced(db)
+    db.mark_started("a")
+    db.set("b", "_values_:", {"n": "b"})  # wakes the writer
+    assert _committed_row(db_path, "b") == {"_values_:": {"n": "b"}}
+    with sqlite3.connect(db_path) as other:
+        assert other.execute("select task_id from doit").fetchall() == [("b",)]
+    with db.one_write("a"):
+        db.set("a", "_values_:", {"n": "a"})
+    assert _committed_row(db_path, "a") == {"_values_:": {"n": "a"}}
+    db.dump()
+    inserts = [s for s in statements if s.startswith("insert or replace")]
+    assert len(inserts) == 2 and not any(STARTED in s for s in inserts), statements
+
+
+def test_successes_stored_within_the_linger_are_committed_together(tmp_path: Path) -> None:
+    db_path = tmp_path / "deps.sqlite"
+    db = StateDB(db_path)
+    db.linger = 1.0
+    statements = _traced(db)
+    db.set("a", "k", 1)  # wakes the writer, which waits the linger for more
+    time.sleep(0.1)  # with no linger, `a` would be committed alone meanwhile
+    db.set("b", "k", 1)
+    assert _committed_row(db_path, "b") == {"k": 1}
+    db.dump()
+    assert [s for s in statements if s == "begin"] == ["begin"], statements
+
+
+def test_a_write_that_waits_for_its_commit_does_not_wait_the_linger(tmp_path: Path) -> None:
+    db_path = tmp_path / "deps.sqlite"
+    db = StateDB(db_path)
+    db.set("t", "k", 1)
+    db.dump()
+    db = StateDB(db_path)
+    db.linger = COMMIT_LIMIT
+    db.set("u", "k", 1)  # the writer is woken and lingers
+    marked = threading.Thread(target=db.mark_started, args=("t",))  # replaces a stored row
+    marked.start()
+    marked.join(60)  # bounded: a writer that lingered would hold it for COMMIT_LIMIT
+    assert not marked.is_alive()
+    assert _committed_row(db_path, "t") == {STARTED: True}
+    assert _committed_row(db_path, "u") == {"k": 1}  # went in the same commit
+    db.dump()
 
 
 def test_rows_waiting_for_one_commit_are_each_written_once_as_their_last_version(
