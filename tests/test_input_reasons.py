@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rorunner.errors import MAX_REPORTED, InputError, InputErrors
 from rorunner.plan import changed_inputs
+from rorunner.plan._inputs import ENV_MEMO, EnvInputs
 
 
 def test_input_errors_are_sorted_by_file_and_line_and_capped() -> None:
@@ -37,3 +38,29 @@ def test_changed_inputs_name_values_digests_secrets_and_predecessors() -> None:
     assert changed_inputs({"command": "#1"}, {"command": "#1"}) == ""
     several = {f"predecessor t{i}": f"#{i}" for i in range(6)}
     assert changed_inputs({}, several).endswith(", and 2 more")
+
+
+def test_an_environments_input_entries_are_made_once_and_never_mixed_up() -> None:
+    memo = EnvInputs()
+    env = (("RORUNNER_HOST", "h1"), ("app_version", "1.0"), ("db_password", "x"))
+    first = memo(env)
+    assert first == {
+        "env.RORUNNER_HOST": "=h1",
+        "vars.app_version": "=1.0",
+        "vars.db_password": None,  # a secret-like name: by name only
+    }
+    assert memo(env) is first  # the steps of a unit share their environment object
+    other = (("RORUNNER_HOST", "h2"), ("app_version", "1.0"), ("db_password", "x"))
+    assert memo(other)["env.RORUNNER_HOST"] == "=h2"
+    assert memo(tuple(list(env))) == first  # an equal environment object of its own
+
+
+def test_only_the_last_environments_input_entries_are_kept() -> None:
+    memo = EnvInputs()
+    envs = [(("RORUNNER_HOST", f"h{i}"),) for i in range(ENV_MEMO + 1)]
+    first = memo(envs[0])
+    for env in envs[1:]:
+        memo(env)
+    assert memo(envs[-1]) is memo(envs[-1])
+    again = memo(envs[0])  # made anew: the oldest was let go
+    assert again == first and again is not first

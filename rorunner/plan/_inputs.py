@@ -17,14 +17,16 @@ import hashlib
 import json
 import os
 import sys
+import threading
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from rorunner.masking import is_secret_name
-from rorunner.model import FileMove, PlanStep
+from rorunner.model import Env, FileMove, PlanStep
 
 Inputs = dict[str, str | None]
 VALUE_MAX = 64  # longer values are kept as a digest
+ENV_MEMO = 256  # environments whose input entries EnvInputs keeps
 SHOWN_CHANGES = 4  # changes named in one reason; a count stands for the others
 _ABSENT = object()
 
@@ -47,11 +49,13 @@ def step_inputs(
     feeders: Mapping[str, str],
     base: str,
     made: Collection[str] = (),
+    env_inputs: Callable[[Env], Inputs] | None = None,
 ) -> Inputs:
     """The inputs of `step`: its command or script, shipped or fetched files, settings,
     target, environment variables and feeding predecessors (`feeders`: task name ->
     signature); local paths shown relative to `base` (the project dir); `made`: local files
-    that steps of the run make (their step stands for their content)."""
+    that steps of the run make (their step stands for their content); `env_inputs`: the
+    entries of an environment (default: made anew, see EnvInputs)."""
     spec = step.spec
     inputs: Inputs = {}
     if spec.command is not None:
@@ -71,14 +75,50 @@ def step_inputs(
     inputs["target"] = _value(f"{conn.user or ''}@{conn.address}:{conn.port or ''}")
     inputs["remote_dir"] = _value(step.remote_dir)
     inputs["fetch_dir"] = _value(step.fetch_dir)
-    for name, env_value in step.env:
+    own = _interned(inputs)
+    own.update((env_inputs or _env_entries)(step.env))
+    for task, signature in feeders.items():
+        own[sys.intern(f"predecessor {task}")] = sys.intern("#" + signature[:16])
+    return own
+
+
+class EnvInputs:
+    """The input entries of each environment, made once per environment object: the steps
+    of a host's unit share one (19 entries at the bench's 7 steps per host, ~40% of a step's
+    inputs' cost). Only the last ENV_MEMO environments are kept: a unit's steps run one
+    after another, at most `forks` units at a time, and a big run would otherwise hold an
+    extra dict per unit until it ends."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._made: dict[int, tuple[Env, Inputs]] = {}
+
+    def __call__(self, env: Env) -> Inputs:
+        """The entries of `env` (`env.NAME` or `vars.NAME` -> value, None for a secret)."""
+        with self._lock:
+            found = self._made.get(id(env))
+        if found is not None and found[0] is env:
+            return found[1]
+        entries = _env_entries(env)
+        with self._lock:
+            self._made[id(env)] = (env, entries)
+            if len(self._made) > ENV_MEMO:
+                del self._made[next(iter(self._made))]
+        return entries
+
+
+def _env_entries(env: Env) -> Inputs:
+    entries: Inputs = {}
+    for name, env_value in env:
         kind = "env" if name.startswith("RORUNNER_") else "vars"
         if isinstance(env_value, str) and not is_secret_name(name):
-            inputs[f"{kind}.{name}"] = _value(env_value)
+            entries[f"{kind}.{name}"] = _value(env_value)
         else:  # a vault value or a secret-like name: by name only
-            inputs[f"{kind}.{name}"] = None
-    for task, signature in feeders.items():
-        inputs[f"predecessor {task}"] = "#" + signature[:16]
+            entries[f"{kind}.{name}"] = None
+    return _interned(entries)
+
+
+def _interned(inputs: Inputs) -> Inputs:
     return {sys.intern(k): v if v is None else sys.intern(v) for k, v in inputs.items()}
 
 
