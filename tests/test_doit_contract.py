@@ -265,12 +265,17 @@ def test_successes_stored_within_the_linger_are_committed_together(tmp_path: Pat
     assert [s for s in statements if s == "begin"] == ["begin"], statements
 
 
-def test_a_write_that_waits_for_its_commit_does_not_wait_the_linger(tmp_path: Path) -> None:
-    db_path = tmp_path / "deps.sqlite"
+def _stored_t(db_path: Path) -> StateDB:
+    """The DB at `db_path` holding a row of task "t", opened again (as by a second run)."""
     db = StateDB(db_path)
     db.set("t", "k", 1)
     db.dump()
-    db = StateDB(db_path)
+    return StateDB(db_path)
+
+
+def test_a_write_that_waits_for_its_commit_does_not_wait_the_linger(tmp_path: Path) -> None:
+    db_path = tmp_path / "deps.sqlite"
+    db = _stored_t(db_path)
     db.linger = COMMIT_LIMIT
     db.set("u", "k", 1)  # the writer is woken and lingers
     marked = threading.Thread(target=db.mark_started, args=("t",))  # replaces a stored row
@@ -328,10 +333,7 @@ def test_rows_waiting_for_one_commit_are_each_written_once_as_their_last_version
 
 def test_a_failed_commit_reaches_the_next_write_and_nothing_waits_for_it(tmp_path: Path) -> None:
     db_path = tmp_path / "deps.sqlite"
-    db = StateDB(db_path)
-    db.set("t", "k", 1)
-    db.dump()
-    db = StateDB(db_path)
+    db = _stored_t(db_path)
     with sqlite3.connect(db_path) as other:  # every later statement of the writer fails
         other.execute("drop table doit")
     with pytest.raises(sqlite3.OperationalError, match="no such table"):
