@@ -287,6 +287,27 @@ def test_a_write_that_waits_for_its_commit_does_not_wait_the_linger(tmp_path: Pa
     db.dump()
 
 
+def test_a_held_back_marker_goes_with_a_later_delete_of_every_row(tmp_path: Path) -> None:
+    """A lazy marker queued before a delete of every row is committed before it, not after
+    (where it would bring back a row the delete removed)."""
+    db_path = tmp_path / "deps.sqlite"
+    db = StateDB(db_path)
+    db.lazy_limit = COMMIT_LIMIT
+    db.linger = 0.0
+    with db._lock:  # the writer takes all three together
+        db._rows["a"] = {STARTED: True}
+        db._write("a", db._rows["a"], lazy=True)
+        db._rows["b"] = {"k": 1}
+        db._write("b", db._rows["b"])
+        db._rows.clear()
+        db._send(_Write(None, None))
+    db.set("c", "k", 1)  # queued after the delete: committed after it
+    assert _committed_row(db_path, "c") == {"k": 1}
+    db.dump()  # commits whatever is still held back
+    with sqlite3.connect(db_path) as other:
+        assert other.execute("select task_id from doit").fetchall() == [("c",)]
+
+
 def test_rows_waiting_for_one_commit_are_each_written_once_as_their_last_version(
     tmp_path: Path,
 ) -> None:

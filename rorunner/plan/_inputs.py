@@ -94,7 +94,8 @@ class EnvInputs:
         self._made: dict[int, tuple[Env, Inputs]] = {}
 
     def __call__(self, env: Env) -> Inputs:
-        """The entries of `env` (`env.NAME` or `vars.NAME` -> value, None for a secret)."""
+        """The entries of `env` (`env.NAME` or `vars.NAME` -> value, None for a secret):
+        one dict shared by every caller, which copies it and never changes it."""
         with self._lock:
             found = self._made.get(id(env))
         if found is not None and found[0] is env:
