@@ -222,9 +222,9 @@ class StateDB:
     ) -> threading.Event | None:
         """Queue the row's write (caller holds the lock); with `wait`, the event set once it
         is committed; a `lazy` one waits for its task's next write, which replaces it, or
-        LAZY_LIMIT (see the module doc). The row
-        is copied (later `set`s change it in place); its values are never changed once
-        stored, so the writer may encode them later."""
+        LAZY_LIMIT (see the module doc). The row is copied (later `set`s change it in
+        place); its values are never changed once stored, so the writer may encode them
+        later."""
         since = time.monotonic() if lazy else None
         write = _Write(task_id, dict(row), threading.Event() if wait else None, since)
         return write.done if self._send(write) else None
@@ -319,18 +319,11 @@ def _due(
     """The writes to commit now, in order, and those kept back: a lazy write that is its
     task's last one and younger than `lazy_limit` waits (for its task's next write, which
     replaces it, or its turn); every other write goes."""
-    if closing:
+    last = {write.task_id: write for write in pending}
+    if closing or None in last:  # a delete of every row takes every write before it along
         return pending, []
     oldest = time.monotonic() - lazy_limit
-    last = {write.task_id: write for write in pending}
-    kept = [
-        w
-        for w in pending
-        if w.since is not None
-        and w.since > oldest
-        and last.get(w.task_id) is w
-        and None not in last
-    ]
+    kept = [w for w in pending if w.since is not None and w.since > oldest and last[w.task_id] is w]
     if not kept:
         return pending, []
     held = set(map(id, kept))
