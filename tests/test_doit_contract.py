@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from rorunner.engine._check import StepCheck
-from rorunner.engine._db import COMMIT_LIMIT, STARTED, StateDB, _Write
+from rorunner.engine._db import CHUNK, COMMIT_LIMIT, STARTED, StateDB, _Write
 from rorunner.engine._doit import doit_task, out_of_date, run_tasks, saved_values
 from rorunner.errors import RorunnerError
 
@@ -202,9 +202,7 @@ def test_a_new_steps_started_marker_is_committed_with_its_success_not_alone(
             db.set(name, "_values_:", {"n": name})
         assert _committed_row(db_path, name) == {"_values_:": {"n": name}}
     db.dump()
-    transactions = [s for s in statements if s == "begin"]
-    inserts = [s for s in statements if s.startswith("insert or replace")]
-    assert len(transactions) == 3 and len(inserts) == 3, statements
+    assert _transactions(statements) == 3 and _rows_inserted(statements) == 3, statements
 
 
 def test_a_lone_started_marker_reaches_the_disk_within_the_lazy_limit(tmp_path: Path) -> None:
@@ -229,6 +227,25 @@ def _traced(db: StateDB) -> list[str]:
     return statements
 
 
+def _transactions(statements: list[str]) -> int:
+    """Transactions among traced statements (a change outside begin..COMMIT is one)."""
+    count, inside = 0, False
+    for sql in statements:
+        if sql == "begin":
+            count, inside = count + 1, True
+        elif sql == "COMMIT":
+            inside = False
+        elif not inside and sql.startswith(("insert", "delete")):
+            count += 1
+    return count
+
+
+def _rows_inserted(statements: list[str]) -> int:
+    """Rows the traced inserts wrote (the tests' values never hold "), (")."""
+    inserts = [sql for sql in statements if sql.startswith("insert or replace")]
+    return sum(sql.count("), (") + 1 for sql in inserts)
+
+
 def test_a_new_steps_started_marker_does_not_go_with_another_steps_success(
     tmp_path: Path,
 ) -> None:
@@ -248,8 +265,7 @@ def test_a_new_steps_started_marker_does_not_go_with_another_steps_success(
         db.set("a", "_values_:", {"n": "a"})
     assert _committed_row(db_path, "a") == {"_values_:": {"n": "a"}}
     db.dump()
-    inserts = [s for s in statements if s.startswith("insert or replace")]
-    assert len(inserts) == 2 and not any(STARTED in s for s in inserts), statements
+    assert _rows_inserted(statements) == 2 and not any(STARTED in s for s in statements)
 
 
 def test_successes_stored_within_the_linger_are_committed_together(tmp_path: Path) -> None:
@@ -262,7 +278,7 @@ def test_successes_stored_within_the_linger_are_committed_together(tmp_path: Pat
     db.set("b", "k", 1)
     assert _committed_row(db_path, "b") == {"k": 1}
     db.dump()
-    assert [s for s in statements if s == "begin"] == ["begin"], statements
+    assert _transactions(statements) == 1 and _rows_inserted(statements) == 2, statements
 
 
 def _stored_t(db_path: Path) -> StateDB:
@@ -284,6 +300,26 @@ def test_a_write_that_waits_for_its_commit_does_not_wait_the_linger(tmp_path: Pa
     assert not marked.is_alive()
     assert _committed_row(db_path, "t") == {STARTED: True}
     assert _committed_row(db_path, "u") == {"k": 1}  # went in the same commit
+    db.dump()
+
+
+def test_a_step_starts_acting_only_once_earlier_successes_are_committed(
+    tmp_path: Path,
+) -> None:
+    """A kill -9 during a step must not repeat the steps it came after: their successes are
+    on disk before it acts, even though its own (lazy) marker is not."""
+    db_path = tmp_path / "deps.sqlite"
+    db = StateDB(db_path)
+    db.lazy_limit = COMMIT_LIMIT
+    db.linger = COMMIT_LIMIT  # nothing but the new step's start ends the linger
+    db.set("one", "_values_:", {"n": 1})
+    marked = threading.Thread(target=db.mark_started, args=("two",))
+    marked.start()
+    marked.join(60)  # bounded: without the wait, "one" would sit in the linger meanwhile
+    assert not marked.is_alive()
+    with sqlite3.connect(db_path) as other:
+        rows = other.execute("select task_id from doit").fetchall()
+    assert rows == [("one",)]  # and the lazy marker of "two" is still held back
     db.dump()
 
 
@@ -333,8 +369,7 @@ def test_rows_waiting_for_one_commit_are_each_written_once_as_their_last_version
         done = db._write("old", db._rows["old"], wait=True)
     db._committed(done)
     db.dump()
-    assert [s for s in statements if s == "begin"] == ["begin"]
-    assert len([s for s in statements if s.startswith("insert or replace")]) == 3, statements
+    assert _transactions(statements) == 1 and _rows_inserted(statements) == 3, statements
     with sqlite3.connect(db_path) as other:
         rows = dict(other.execute("select task_id, task_data from doit").fetchall())
     assert {k: json.loads(v) for k, v in rows.items()} == {
@@ -350,6 +385,30 @@ def test_rows_waiting_for_one_commit_are_each_written_once_as_their_last_version
     db.dump()
     with sqlite3.connect(db_path) as other:
         assert other.execute("select task_id from doit").fetchall() == [("y",)]
+
+
+def test_more_rows_than_one_statement_holds_still_go_in_one_transaction(
+    tmp_path: Path,
+) -> None:
+    db_path = tmp_path / "deps.sqlite"
+    db = StateDB(db_path)
+    for name in ("gone1", "gone2"):
+        db.set(name, "k", 0)
+        assert _committed_row(db_path, name) == {"k": 0}
+    statements = _traced(db)
+    names = [f"t{i}" for i in range(2 * CHUNK + 1)]
+    with db._lock:  # the writer takes them all at once
+        for name in names:
+            db._rows[name] = {"k": name}
+            db._write(name, db._rows[name])
+        for name in ("gone1", "gone2"):
+            db._rows.pop(name)
+            db._send(_Write(name, None))
+    db.dump()
+    assert _transactions(statements) == 1 and _rows_inserted(statements) == len(names)
+    with sqlite3.connect(db_path) as other:
+        rows = dict(other.execute("select task_id, task_data from doit").fetchall())
+    assert {k: json.loads(v) for k, v in rows.items()} == {n: {"k": n} for n in names}
 
 
 def test_a_failed_commit_reaches_the_next_write_and_nothing_waits_for_it(tmp_path: Path) -> None:

@@ -232,10 +232,10 @@ def _start_kill_script(tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
     argv = [sys.executable, str(_kill_script(tmp_path)), str(tmp_path), *extra]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
-    for _ in range(400):
+    for _ in range(4000):  # polled often: the kill comes within moments of the step's start
         if started.exists() or proc.poll() is not None:
             break
-        time.sleep(0.05)
+        time.sleep(0.005)
     assert started.exists(), proc.communicate(timeout=60)
     return proc
 

@@ -9,22 +9,25 @@ describes a finished task. WAL with synchronous=NORMAL makes each commit
 survive a killed process without an fsync per write.
 
 Rows are committed by one writer thread, each task's in the order they were stored, every
-row due at that moment in one transaction: doit's dispatching thread (which stores
-successes) and the steps' threads never wait on sqlite, nor on each other's writes, nor
-encode rows (the writer encodes each row's last version once: a row written again before
-its commit is written once). Woken by a success, the writer waits LINGER (20 ms) for the
-successes of the next moments before it commits them together: a success is on disk within
-moments of its step's end (a kill -9 in between repeats that step, as for a step in
-flight). What must be on disk before something acts waits for its commit, with no linger: a
-started marker that replaces a stored row (a step about to run must not keep an old
-success), and a stale marker. A started marker where nothing is stored changes nothing a
-re-run does (no row runs the step as well); it only lets a dry run say "did not finish last
-time" instead of "new", so it is lazy: it neither wakes the writer nor goes with other
-tasks' rows, but waits up to LAZY_LIMIT seconds for its own step's success, which replaces
-it (a step still running then has its marker committed; a delete of every row, queued
-after it, takes it along so that the deletes stay in order). At 100 hosts x 7 steps a cold run
-so went from 560 transactions and 1,373 rows written (each marker mostly committed with
-another step's success) to 115 transactions and 700 rows.
+row due at that moment in one transaction (in one statement per kind of change: each call
+into sqlite lets go of the GIL and must win it back from the busy step threads): doit's
+dispatching thread (which stores successes) never waits on sqlite, and no thread encodes
+rows but the writer (it encodes each row's last version once). Woken by a success, the
+writer waits LINGER (20 ms) for the successes of the next moments before it commits them
+together, unless a write waits for it:
+- a step about to act waits until every success stored before it is on disk, so a kill -9
+  during a step never repeats the steps it came after (at 100 hosts x 7 steps ~580 steps
+  wait, ~1.2 ms each, and the run makes ~500 commits instead of ~115: +1% wall);
+- a started marker that replaces a stored row (a step about to run must not keep an old
+  success) and a stale marker are on disk before their step or its cause acts.
+A success that no step's start follows is on disk within LINGER (a kill -9 before then
+repeats that step, as for a step in flight). A started marker where nothing is stored
+changes nothing a re-run does (no row runs the step as well); it only lets a dry run say
+"did not finish last time" instead of "new", so it is lazy: it neither wakes the writer nor
+goes with other tasks' rows, but waits up to LAZY_LIMIT seconds for its own step's
+success, which replaces it (a step still running then has its marker committed; a delete
+of every row deletes it too). A cold run so writes each row once: 700 rows at 100 hosts x
+7 steps, not 1,373.
 
 doit stores a success as several values (the action's values, the result, the file-deps
 checker, the deps list): inside `one_write(task)` they are written as one row, once, when
@@ -44,7 +47,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -59,9 +62,11 @@ _MARKERS = (STARTED, STALE)
 COMMIT_LIMIT = 300.0  # seconds a write that must be on disk waits for the writer thread
 LAZY_LIMIT = 1.0  # seconds a write nobody waits for may stay uncommitted (a lazy one)
 LINGER = 0.02  # seconds the woken writer waits for more rows, unless a write waits for it
-_INSERT = "insert or replace into doit values (?, ?)"
-_DELETE = "delete from doit where task_id=?"
+# A statement changing many rows: its start, the placeholders of one row, its end.
+_INSERT = ("insert or replace into doit values ", "(?, ?)", "")
+_DELETE = ("delete from doit where task_id in (", "?", ")")
 _DELETE_ALL = "delete from doit"
+CHUNK = 400  # rows per statement (SQLite allowed 999 parameters before 3.32)
 
 
 class Codec(Protocol):
@@ -113,6 +118,10 @@ class StateDB:
             for task_id, data in self._conn.execute("select task_id, task_data from doit")
         }
         self._pending: list[_Write] = []  # for the writer thread, in order (under the lock)
+        self._lazy: dict[str, _Write] = {}  # lazy markers held back, oldest first (same)
+        self._queued = 0  # writes that wake the writer, numbered as they are queued
+        self._durable = 0  # every one of them numbered up to this is committed
+        self._commits = threading.Condition(self._lock)  # notified when _durable grows
         self._wake = threading.Event()  # set when a write must not wait for LAZY_LIMIT
         self._urgent = threading.Event()  # set when a write must not wait for LINGER either
         self._closing = False
@@ -193,12 +202,17 @@ class StateDB:
 
     def mark_started(self, task_id: str) -> None:
         """Replace the task's row by a started marker, committed before the step acts when it
-        replaces a stored row (an old success must not outlive the step's start)."""
+        replaces a stored row (an old success must not outlive the step's start); and wait
+        until every success stored before is committed (a kill -9 during the step must not
+        repeat the steps it came after)."""
         with self._lock:
             stored = bool(self._rows.get(task_id))
             self._rows[task_id] = {STARTED: True}
-            done = self._write(task_id, self._rows[task_id], wait=stored, lazy=not stored)
-        self._committed(done)
+            number = self._write(task_id, self._rows[task_id], wait=stored, lazy=not stored)
+            if number is None and self._conn is not None and self._queued > self._durable:
+                number = self._queued
+                self._urgent.set()
+        self._committed(number)
 
     def started(self, task_id: str) -> bool:
         """Whether the task's last run started and was never recorded as finished."""
@@ -209,8 +223,8 @@ class StateDB:
         """Replace the task's row by `reason` (why it must run again), committed now."""
         with self._lock:
             self._rows[task_id] = {STALE: reason}
-            done = self._write(task_id, self._rows[task_id], wait=True)
-        self._committed(done)
+            number = self._write(task_id, self._rows[task_id], wait=True)
+        self._committed(number)
 
     def stale(self, task_id: str) -> str:
         """Why the task must run again ('' when it was not marked stale)."""
@@ -219,21 +233,23 @@ class StateDB:
 
     def _write(
         self, task_id: str, row: dict[str, Any], wait: bool = False, lazy: bool = False
-    ) -> threading.Event | None:
-        """Queue the row's write (caller holds the lock); with `wait`, the event set once it
-        is committed; a `lazy` one waits for its task's next write, which replaces it, or
-        LAZY_LIMIT (see the module doc). The row is copied (later `set`s change it in
-        place); its values are never changed once stored, so the writer may encode them
-        later."""
+    ) -> int | None:
+        """Queue the row's write (caller holds the lock); with `wait`, its number, for
+        `_committed`, and the writer skips the linger; a `lazy` one waits for its task's next
+        write, which replaces it, or LAZY_LIMIT (see the module doc). The row is copied
+        (later `set`s change it in place); its values are never changed once stored, so the
+        writer may encode them later."""
         since = time.monotonic() if lazy else None
-        write = _Write(task_id, dict(row), threading.Event() if wait else None, since)
-        return write.done if self._send(write) else None
+        if not self._send(_Write(task_id, dict(row), since)) or not wait:
+            return None
+        self._urgent.set()
+        return self._queued
 
     def _send(self, write: _Write) -> bool:
-        """Queue `write` for the writer thread, waking it unless the write is lazy, at once
-        when it waits for its commit (caller holds the lock); False when the DB is closed: a
-        step still running when the run ends (interrupted) leaves its row as it was, so it
-        runs again next time."""
+        """Queue `write` for the writer thread, waking it and numbering it unless the write
+        is lazy (caller holds the lock); False when the DB is closed: a step still running
+        when the run ends (interrupted) leaves its row as it was, so it runs again next
+        time."""
         self._raise_failure()
         if self._conn is None:
             self._lost = True
@@ -243,17 +259,29 @@ class StateDB:
                 target=self._commit_loop, args=(self._conn,), name="rorunner-db", daemon=True
             )
             self._writer.start()
+        if write.since is not None:
+            assert write.task_id is not None  # only a started marker is lazy
+            self._lazy.pop(write.task_id, None)
+            self._lazy[write.task_id] = write
+            return True
+        if write.task_id is None:
+            self._lazy.clear()  # a delete of every row deletes them too
+        else:
+            self._lazy.pop(write.task_id, None)  # replaced by this write
         self._pending.append(write)
-        if write.since is None:
-            self._wake.set()
-        if write.done is not None:
-            self._urgent.set()
+        self._queued += 1
+        self._wake.set()
         return True
 
-    def _committed(self, done: threading.Event | None) -> None:
-        """Wait (bounded) until the write of `done` is on disk; raise the writer's error."""
-        if done is not None and not done.wait(COMMIT_LIMIT):
-            raise RorunnerError(f"the dependency DB did not commit within {COMMIT_LIMIT:g}s")
+    def _committed(self, number: int | None) -> None:
+        """Wait (bounded) until the writes numbered up to `number` are on disk (the writer
+        tried them); raise the writer's error."""
+        if number is not None:
+            with self._commits:
+                if not self._commits.wait_for(lambda: self._durable >= number, COMMIT_LIMIT):
+                    raise RorunnerError(
+                        f"the dependency DB did not commit within {COMMIT_LIMIT:g}s"
+                    )
         self._raise_failure()
 
     def _commit_loop(self, conn: sqlite3.Connection) -> None:
@@ -267,21 +295,26 @@ class StateDB:
             with self._lock:
                 self._urgent.clear()
                 closing = self._closing
-                writes, self._pending = _due(self._pending, self.lazy_limit, closing)
-                timeout = _next_due(self._pending, self.lazy_limit)
+                writes, self._pending = self._pending, []
+                writes += _due(self._lazy, self.lazy_limit, closing)
+                timeout = _next_due(self._lazy, self.lazy_limit)
+                taken = self._queued  # only lazy writes are kept back
             try:
                 if writes and self._failure is None:
                     self._commit(conn, writes)
             finally:
-                for write in writes:
-                    if write.done is not None:
-                        write.done.set()
+                with self._commits:
+                    self._durable = taken
+                    self._commits.notify_all()
             if closing:
                 return
 
     def _commit(self, conn: sqlite3.Connection, writes: list[_Write]) -> None:
         try:
             statements = _statements(writes, self.codec)
+            if len(statements) == 1:  # a statement is a transaction of its own
+                conn.execute(*statements[0])
+                return
             with conn:  # one transaction
                 conn.execute("begin")
                 for sql, args in statements:
@@ -296,51 +329,43 @@ class StateDB:
 
 class _Write:
     """One change for the writer thread: a task's row (`row` None: the task's row deleted;
-    `task_id` None too: every row deleted); `done` is set once it is committed."""
+    `task_id` None too: every row deleted)."""
 
-    __slots__ = ("done", "row", "since", "task_id")
+    __slots__ = ("row", "since", "task_id")
 
     def __init__(
-        self,
-        task_id: str | None,
-        row: dict[str, Any] | None,
-        done: threading.Event | None = None,
-        since: float | None = None,
+        self, task_id: str | None, row: dict[str, Any] | None, since: float | None = None
     ) -> None:
         self.task_id = task_id
         self.row = row
-        self.done = done
         self.since = since  # a lazy write: when it was queued
 
 
-def _due(
-    pending: list[_Write], lazy_limit: float, closing: bool
-) -> tuple[list[_Write], list[_Write]]:
-    """The writes to commit now, in order, and those kept back: a lazy write that is its
-    task's last one and younger than `lazy_limit` waits (for its task's next write, which
-    replaces it, or its turn); every other write goes."""
-    last = {write.task_id: write for write in pending}
-    if closing or None in last:  # a delete of every row takes every write before it along
-        return pending, []
+def _due(lazy: dict[str, _Write], lazy_limit: float, closing: bool) -> list[_Write]:
+    """The held-back lazy writes older than `lazy_limit` (every one when closing), taken out
+    of `lazy` (oldest first)."""
     oldest = time.monotonic() - lazy_limit
-    kept = [w for w in pending if w.since is not None and w.since > oldest and last[w.task_id] is w]
-    if not kept:
-        return pending, []
-    held = set(map(id, kept))
-    return [w for w in pending if id(w) not in held], kept
+    due: list[str] = []
+    for task_id, write in lazy.items():
+        if not closing and write.since is not None and write.since > oldest:
+            break
+        due.append(task_id)
+    return [lazy.pop(task_id) for task_id in due]
 
 
-def _next_due(kept: list[_Write], lazy_limit: float) -> float:
-    """Seconds until the oldest kept-back write is due (`lazy_limit` when none is kept)."""
-    if not kept:
+def _next_due(lazy: dict[str, _Write], lazy_limit: float) -> float:
+    """Seconds until the oldest held-back write is due (`lazy_limit` when none is)."""
+    oldest = next(iter(lazy.values()), None)
+    if oldest is None or oldest.since is None:
         return lazy_limit
-    oldest = min(w.since for w in kept if w.since is not None)
-    return max(0.0, oldest + lazy_limit - time.monotonic())
+    return max(0.0, oldest.since + lazy_limit - time.monotonic())
 
 
 def _statements(writes: list[_Write], codec: Codec) -> list[tuple[str, tuple[str, ...]]]:
-    """The statements that leave the table as applying `writes` in order would: each
-    task's last change only (a later change of a task replaces its earlier ones)."""
+    """The fewest statements that leave the table as applying `writes` in order would: each
+    task's last change only (a later change of a task replaces its earlier ones), so the
+    changes of different tasks commute and go in one statement per kind (each call into
+    sqlite lets go of the GIL and must take it back from the busy step threads)."""
     clear = False
     last: dict[str, dict[str, Any] | None] = {}
     for write in writes:
@@ -348,12 +373,22 @@ def _statements(writes: list[_Write], codec: Codec) -> list[tuple[str, tuple[str
             clear = True
             last.clear()
         else:
-            last.pop(write.task_id, None)  # keeps the order of the last changes
             last[write.task_id] = write.row
     statements: list[tuple[str, tuple[str, ...]]] = [(_DELETE_ALL, ())] if clear else []
-    for task_id, row in last.items():
-        if row is None:
-            statements.append((_DELETE, (task_id,)))
-        else:
-            statements.append((_INSERT, (task_id, codec.encode(row))))
+    gone = [(task_id,) for task_id, row in last.items() if row is None]
+    rows = [(task_id, codec.encode(row)) for task_id, row in last.items() if row is not None]
+    statements += _chunked(_DELETE, gone)
+    statements += _chunked(_INSERT, rows)
     return statements
+
+
+def _chunked(
+    sql: tuple[str, str, str], rows: Sequence[tuple[str, ...]]
+) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """The statements `sql` (start, one row's placeholders, end) for `rows`, CHUNK rows
+    each."""
+    start, row_marks, end = sql
+    for first in range(0, len(rows), CHUNK):
+        chunk = rows[first : first + CHUNK]
+        marks = ", ".join([row_marks] * len(chunk))
+        yield start + marks + end, tuple(value for row in chunk for value in row)
