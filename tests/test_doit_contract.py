@@ -26,7 +26,14 @@ from typing import Any
 import pytest
 
 from rorunner.engine._check import StepCheck
-from rorunner.engine._db import CHUNK, COMMIT_LIMIT, STARTED, StateDB, _Write
+from rorunner.engine._db import (
+    CHUNK,
+    COMMIT_LIMIT,
+    STARTED,
+    DBClosedError,
+    StateDB,
+    _Write,
+)
 from rorunner.engine._doit import doit_task, out_of_date, run_tasks, saved_values
 from rorunner.errors import RorunnerError
 
@@ -321,6 +328,44 @@ def test_a_step_starts_acting_only_once_earlier_successes_are_committed(
         rows = other.execute("select task_id from doit").fetchall()
     assert rows == [("one",)]  # and the lazy marker of "two" is still held back
     db.dump()
+
+
+def test_a_step_cannot_be_marked_started_or_stale_once_the_db_closed(tmp_path: Path) -> None:
+    """Neither its marker nor the successes before it could reach the disk any more."""
+    db = _stored_t(tmp_path / "deps.sqlite")
+    db.dump()
+    with pytest.raises(DBClosedError):
+        db.mark_started("t")
+    with pytest.raises(DBClosedError):
+        db.mark_stale("t", "why")
+    assert not db.committed()
+    reopened = StateDB(tmp_path / "deps.sqlite")
+    assert reopened.get("t", "k") == 1 and not reopened.started("t")
+    reopened.dump()
+
+
+def test_a_due_lazy_marker_does_not_wait_the_linger(tmp_path: Path) -> None:
+    db_path = tmp_path / "deps.sqlite"
+    db = StateDB(db_path)
+    db.lazy_limit = 0.05
+    db.linger = 30.0  # the writer, woken by the lazy limit alone, must not wait this
+    db.mark_started("t")
+    began = time.monotonic()
+    assert _committed_row(db_path, "t") == {STARTED: True}
+    assert time.monotonic() - began < db.linger
+    db.dump()
+
+
+def test_a_row_removed_inside_its_one_write_block_stays_deleted(tmp_path: Path) -> None:
+    db_path = tmp_path / "deps.sqlite"
+    db = _stored_t(db_path)
+    with db.one_write("t"):
+        db.set("t", "k", 2)
+        db.remove("t")  # as doit does when it cannot save a success
+    db.dump()
+    assert db.committed()
+    with sqlite3.connect(db_path) as other:
+        assert other.execute("select task_id from doit").fetchall() == []
 
 
 def test_a_held_back_marker_goes_with_a_later_delete_of_every_row(tmp_path: Path) -> None:

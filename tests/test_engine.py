@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from rorunner.engine import STATE_FILE, EngineOptions, ProjectLock, dry_run, lower, run_plan
+from rorunner.engine._db import StateDB
 from rorunner.engine._state import RunState
+from rorunner.engine._step import StepAction
 from rorunner.errors import LockedError
 from rorunner.model import FileMove, PlanStep, StepSpec
 from rorunner.outcome import StepOutcome, StepRef
@@ -460,3 +462,26 @@ def test_a_cold_run_reads_only_the_state_files_it_writes_whole(tmp_path: Path) -
     assert state == [f"{ship_dir}/{STATE_FILE}"] * 2
     (command,) = pool.host("a").commands
     assert STATE_FILE in command
+
+
+def test_a_step_reaching_its_start_after_the_db_closed_does_not_act(tmp_path: Path) -> None:
+    """A step that gets past its connection wait once an interrupted run closed the DB
+    neither acts nor records an outcome (the run records it as interrupted)."""
+    maker = PlanMaker(tmp_path, hosts=("a",))
+    maker.add("remote", "one", command=count_cmd("one"))
+    (lowered,) = lower(maker.build(), project_dir=str(tmp_path))
+    db = StateDB(tmp_path / "deps.sqlite")
+    db.dump()
+    state = RunState({})
+    action = StepAction(
+        lowered,
+        tuple(lowered.task["actions"]),
+        lowered.check,
+        state,
+        None,
+        FakePool(),
+        db.mark_started,
+    )
+    assert action() == {}
+    assert counts(tmp_path) == {} and state.outcomes() == {}
+    assert not state.was_started(lowered.name)

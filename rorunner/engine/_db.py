@@ -8,18 +8,19 @@ doit stores a task's values only after the task succeeded, so any row it wrote
 describes a finished task. WAL with synchronous=NORMAL makes each commit
 survive a killed process without an fsync per write.
 
-Rows are committed by one writer thread, each task's in the order they were stored, every
-row due at that moment in one transaction (in one statement per kind of change: each call
-into sqlite lets go of the GIL and must win it back from the busy step threads): doit's
-dispatching thread (which stores successes) never waits on sqlite, and no thread encodes
-rows but the writer (it encodes each row's last version once). Woken by a success, the
-writer waits LINGER (20 ms) for the successes of the next moments before it commits them
-together, unless a write waits for it:
-- a step about to act waits until every success stored before it is on disk, so a kill -9
-  during a step never repeats the steps it came after (at 100 hosts x 7 steps ~580 steps
-  wait, ~1.2 ms each, and the run makes ~500 commits instead of ~115: +1% wall);
+Rows are committed off doit's thread, one commit at a time, each task's in the order they
+were stored, every row due at that moment in one transaction (in one statement per kind
+of change: each call into sqlite lets go of the GIL and must win it back from the busy
+step threads): doit's dispatching thread (which stores successes) never waits on sqlite.
+Woken by a success, a writer thread waits LINGER (20 ms) for the successes of the next
+moments before it commits them together. A thread whose writes must be on disk before it
+goes on commits what is queued itself, at once (a round trip through the writer costs
+more hand-overs of the GIL):
+- a step about to act, every success stored before it, so a kill -9 during a step never
+  repeats the steps it came after (at 100 hosts x 7 steps ~580 of the 700 steps start with
+  a success not yet committed, and a run makes ~550 commits instead of ~115);
 - a started marker that replaces a stored row (a step about to run must not keep an old
-  success) and a stale marker are on disk before their step or its cause acts.
+  success) and a stale marker, before their step or its cause acts.
 A success that no step's start follows is on disk within LINGER (a kill -9 before then
 repeats that step, as for a step in flight). A started marker where nothing is stored
 changes nothing a re-run does (no row runs the step as well); it only lets a dry run say
@@ -69,6 +70,11 @@ _DELETE_ALL = "delete from doit"
 CHUNK = 400  # rows per statement (SQLite allowed 999 parameters before 3.32)
 
 
+class DBClosedError(RorunnerError):
+    """The DB was closed (the run is ending): a step must not start, since neither its
+    started marker nor the successes before it could reach the disk."""
+
+
 class Codec(Protocol):
     """doit's codec interface: values to text and back."""
 
@@ -112,6 +118,7 @@ class StateDB:
         self._conn.execute("pragma journal_mode=wal")
         self._conn.execute("pragma synchronous=normal")
         self._conn.execute(SCHEMA)
+        self._sqlite = self._conn  # for the committing threads (`_conn` is None once closed)
         # One query for every row: a run asks about every task anyway.
         self._rows: dict[str, dict[str, Any]] = {
             task_id: self.codec.decode(data)
@@ -121,9 +128,11 @@ class StateDB:
         self._lazy: dict[str, _Write] = {}  # lazy markers held back, oldest first (same)
         self._queued = 0  # writes that wake the writer, numbered as they are queued
         self._durable = 0  # every one of them numbered up to this is committed
-        self._commits = threading.Condition(self._lock)  # notified when _durable grows
+        # Held by whoever commits (the writer, or a thread waiting for its writes): one
+        # at a time, each committing what it took, in the order taken.
+        self._commit_lock = threading.Lock()
         self._wake = threading.Event()  # set when a write must not wait for LAZY_LIMIT
-        self._urgent = threading.Event()  # set when a write must not wait for LINGER either
+        self._closed = threading.Event()  # set when the writer must not wait for LINGER
         self._closing = False
         self.lazy_limit = LAZY_LIMIT
         self.linger = LINGER
@@ -160,7 +169,9 @@ class StateDB:
             raise
         with self._lock:
             self._deferred.discard(task_id)
-            self._write(task_id, self._rows.get(task_id, {}))
+            row = self._rows.get(task_id)
+            if row is not None:  # None: a remove since then queued the row's delete
+                self._write(task_id, row)
 
     def in_(self, task_id: str) -> bool:
         """Whether the task has a stored row."""
@@ -186,7 +197,7 @@ class StateDB:
             if writer is not None:
                 self._closing = True
                 self._wake.set()
-                self._urgent.set()
+                self._closed.set()
         if writer is not None:
             writer.join(COMMIT_LIMIT)
             if writer.is_alive():
@@ -206,12 +217,12 @@ class StateDB:
         until every success stored before is committed (a kill -9 during the step must not
         repeat the steps it came after)."""
         with self._lock:
+            self._open()
             stored = bool(self._rows.get(task_id))
             self._rows[task_id] = {STARTED: True}
             number = self._write(task_id, self._rows[task_id], wait=stored, lazy=not stored)
-            if number is None and self._conn is not None and self._queued > self._durable:
+            if number is None and self._queued > self._durable:
                 number = self._queued
-                self._urgent.set()
         self._committed(number)
 
     def started(self, task_id: str) -> bool:
@@ -222,6 +233,7 @@ class StateDB:
     def mark_stale(self, task_id: str, reason: str) -> None:
         """Replace the task's row by `reason` (why it must run again), committed now."""
         with self._lock:
+            self._open()
             self._rows[task_id] = {STALE: reason}
             number = self._write(task_id, self._rows[task_id], wait=True)
         self._committed(number)
@@ -235,14 +247,13 @@ class StateDB:
         self, task_id: str, row: dict[str, Any], wait: bool = False, lazy: bool = False
     ) -> int | None:
         """Queue the row's write (caller holds the lock); with `wait`, its number, for
-        `_committed`, and the writer skips the linger; a `lazy` one waits for its task's next
+        `_committed`; a `lazy` one waits for its task's next
         write, which replaces it, or LAZY_LIMIT (see the module doc). The row is copied
         (later `set`s change it in place); its values are never changed once stored, so the
         writer may encode them later."""
         since = time.monotonic() if lazy else None
         if not self._send(_Write(task_id, dict(row), since)) or not wait:
             return None
-        self._urgent.set()
         return self._queued
 
     def _send(self, write: _Write) -> bool:
@@ -274,40 +285,50 @@ class StateDB:
         return True
 
     def _committed(self, number: int | None) -> None:
-        """Wait (bounded) until the writes numbered up to `number` are on disk (the writer
-        tried them); raise the writer's error."""
+        """Return once the writes numbered up to `number` are on disk (the writer tried
+        them), committing them in this thread unless a commit did already (no round trip
+        through the writer, which may be lingering); raise the writer's error."""
         if number is not None:
-            with self._commits:
-                if not self._commits.wait_for(lambda: self._durable >= number, COMMIT_LIMIT):
-                    raise RorunnerError(
-                        f"the dependency DB did not commit within {COMMIT_LIMIT:g}s"
-                    )
+            if not self._commit_lock.acquire(timeout=COMMIT_LIMIT):
+                raise RorunnerError(f"the dependency DB did not commit within {COMMIT_LIMIT:g}s")
+            try:
+                if self._durable < number:
+                    self._commit_queued(self._sqlite, closing=False, lazy=False)
+            finally:
+                self._commit_lock.release()
         self._raise_failure()
 
     def _commit_loop(self, conn: sqlite3.Connection) -> None:
-        """Commit the queued writes, those due together in one transaction, once woken (and
-        LINGER later, unless a write waits), or when a lazy one is due, until the DB closes."""
+        """Commit the queued writes, those due together in one transaction, once woken and
+        LINGER later (or at once when the DB closes), or when a lazy one is due, until the
+        DB closes."""
         timeout = self.lazy_limit
         while True:
-            self._wake.wait(timeout)
+            woken = self._wake.wait(timeout)
             self._wake.clear()  # a write queued from now on sets it again
-            self._urgent.wait(self.linger)  # the successes of the next moments ride along
-            with self._lock:
-                self._urgent.clear()
+            if woken:  # the successes of the next moments ride along (not a due lazy one)
+                self._closed.wait(self.linger)
+            with self._commit_lock:
                 closing = self._closing
-                writes, self._pending = self._pending, []
-                writes += _due(self._lazy, self.lazy_limit, closing)
-                timeout = _next_due(self._lazy, self.lazy_limit)
-                taken = self._queued  # only lazy writes are kept back
-            try:
-                if writes and self._failure is None:
-                    self._commit(conn, writes)
-            finally:
-                with self._commits:
-                    self._durable = taken
-                    self._commits.notify_all()
+                self._commit_queued(conn, closing=closing, lazy=True)
+                with self._lock:
+                    timeout = _next_due(self._lazy, self.lazy_limit)
             if closing:
                 return
+
+    def _commit_queued(self, conn: sqlite3.Connection, closing: bool, lazy: bool) -> None:
+        """Commit every write queued (and with `lazy`, the held-back ones now due) in one
+        transaction (caller holds the commit lock)."""
+        with self._lock:
+            writes, self._pending = self._pending, []
+            if lazy:
+                writes += _due(self._lazy, self.lazy_limit, closing)
+            taken = self._queued  # only lazy writes are kept back
+        try:
+            if writes and self._failure is None:
+                self._commit(conn, writes)
+        finally:
+            self._durable = taken
 
     def _commit(self, conn: sqlite3.Connection, writes: list[_Write]) -> None:
         try:
@@ -321,6 +342,13 @@ class StateDB:
                     conn.execute(sql, args)
         except Exception as exc:  # raised to the next caller: the run stops on it
             self._failure = exc
+
+    def _open(self) -> None:
+        """Raise DBClosedError once the DB is closed or closing (caller holds the lock)."""
+        self._raise_failure()
+        if self._conn is None:
+            self._lost = True
+            raise DBClosedError("the dependency DB is closed: the run is ending")
 
     def _raise_failure(self) -> None:
         if self._failure is not None:

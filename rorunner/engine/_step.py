@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypedDict
 
 from rorunner.engine._check import StepCheck
+from rorunner.engine._db import DBClosedError
 from rorunner.engine._hostrecord import RECORD_FAILED, RECORD_FAILED_LINE
 from rorunner.engine._hoststate import HostStates
 from rorunner.engine._lower import LoweredTask
@@ -99,10 +100,14 @@ class StepAction:
         start = time.monotonic()
         if self._connect_failed(start):
             return {}
-        self.mark_started(self.lowered.name)
+        try:
+            self.mark_started(self.lowered.name)
+            if semantics is not None:
+                semantics.starting(self.lowered)
+        except DBClosedError:  # the run is ending: the step is recorded as interrupted
+            return {}
         actions = self.actions
         if semantics is not None:
-            semantics.starting(self.lowered)
             actions = semantics.actions(self.lowered, actions)
         logs = self._logs(planned=True)
         ref = ref_for(self.lowered)
