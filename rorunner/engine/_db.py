@@ -60,9 +60,9 @@ SCHEMA = "create table if not exists doit (task_id text primary key, task_data t
 STARTED = "rorunner:started"
 STALE = "rorunner:stale"
 _MARKERS = (STARTED, STALE)
-COMMIT_LIMIT = 300.0  # seconds a write that must be on disk waits for the writer thread
+COMMIT_LIMIT = 300.0  # seconds a write that must be on disk waits for another's commit
 LAZY_LIMIT = 1.0  # seconds a write nobody waits for may stay uncommitted (a lazy one)
-LINGER = 0.02  # seconds the woken writer waits for more rows, unless a write waits for it
+LINGER = 0.02  # seconds the woken writer waits for more rows (a waiting write does not)
 # A statement changing many rows: its start, the placeholders of one row, its end.
 _INSERT = ("insert or replace into doit values ", "(?, ?)", "")
 _DELETE = ("delete from doit where task_id in (", "?", ")")
@@ -118,7 +118,7 @@ class StateDB:
         self._conn.execute("pragma journal_mode=wal")
         self._conn.execute("pragma synchronous=normal")
         self._conn.execute(SCHEMA)
-        self._sqlite = self._conn  # for the committing threads (`_conn` is None once closed)
+        self._sqlite = self._conn  # for whoever commits (`_conn` is None once closed)
         # One query for every row: a run asks about every task anyway.
         self._rows: dict[str, dict[str, Any]] = {
             task_id: self.codec.decode(data)
@@ -127,7 +127,9 @@ class StateDB:
         self._pending: list[_Write] = []  # for the writer thread, in order (under the lock)
         self._lazy: dict[str, _Write] = {}  # lazy markers held back, oldest first (same)
         self._queued = 0  # writes that wake the writer, numbered as they are queued
-        self._durable = 0  # every one of them numbered up to this is committed
+        # Every one of them numbered up to this is committed (set under the commit lock;
+        # a stale read elsewhere only sends a thread to that lock to find it done).
+        self._durable = 0
         # Held by whoever commits (the writer, or a thread waiting for its writes): one
         # at a time, each committing what it took, in the order taken.
         self._commit_lock = threading.Lock()
@@ -247,10 +249,9 @@ class StateDB:
         self, task_id: str, row: dict[str, Any], wait: bool = False, lazy: bool = False
     ) -> int | None:
         """Queue the row's write (caller holds the lock); with `wait`, its number, for
-        `_committed`; a `lazy` one waits for its task's next
-        write, which replaces it, or LAZY_LIMIT (see the module doc). The row is copied
-        (later `set`s change it in place); its values are never changed once stored, so the
-        writer may encode them later."""
+        `_committed`; a `lazy` one waits for its task's next write, which replaces it, or
+        LAZY_LIMIT (see the module doc). The row is copied (later `set`s change it in place);
+        its values are never changed once stored, so they may be encoded later."""
         since = time.monotonic() if lazy else None
         if not self._send(_Write(task_id, dict(row), since)) or not wait:
             return None
@@ -267,7 +268,7 @@ class StateDB:
             return False
         if self._writer is None:
             self._writer = threading.Thread(
-                target=self._commit_loop, args=(self._conn,), name="rorunner-db", daemon=True
+                target=self._commit_loop, name="rorunner-db", daemon=True
             )
             self._writer.start()
         if write.since is not None:
@@ -293,12 +294,12 @@ class StateDB:
                 raise RorunnerError(f"the dependency DB did not commit within {COMMIT_LIMIT:g}s")
             try:
                 if self._durable < number:
-                    self._commit_queued(self._sqlite, closing=False, lazy=False)
+                    self._commit_queued(lazy=False, closing=False)
             finally:
                 self._commit_lock.release()
         self._raise_failure()
 
-    def _commit_loop(self, conn: sqlite3.Connection) -> None:
+    def _commit_loop(self) -> None:
         """Commit the queued writes, those due together in one transaction, once woken and
         LINGER later (or at once when the DB closes), or when a lazy one is due, until the
         DB closes."""
@@ -310,15 +311,15 @@ class StateDB:
                 self._closed.wait(self.linger)
             with self._commit_lock:
                 closing = self._closing
-                self._commit_queued(conn, closing=closing, lazy=True)
+                self._commit_queued(lazy=True, closing=closing)
                 with self._lock:
                     timeout = _next_due(self._lazy, self.lazy_limit)
             if closing:
                 return
 
-    def _commit_queued(self, conn: sqlite3.Connection, closing: bool, lazy: bool) -> None:
-        """Commit every write queued (and with `lazy`, the held-back ones now due) in one
-        transaction (caller holds the commit lock)."""
+    def _commit_queued(self, lazy: bool, closing: bool) -> None:
+        """Commit every write queued (and with `lazy`, the held-back ones now due, or all of
+        them when `closing`) in one transaction (caller holds the commit lock)."""
         with self._lock:
             writes, self._pending = self._pending, []
             if lazy:
@@ -326,11 +327,12 @@ class StateDB:
             taken = self._queued  # only lazy writes are kept back
         try:
             if writes and self._failure is None:
-                self._commit(conn, writes)
+                self._commit(writes)
         finally:
             self._durable = taken
 
-    def _commit(self, conn: sqlite3.Connection, writes: list[_Write]) -> None:
+    def _commit(self, writes: list[_Write]) -> None:
+        conn = self._sqlite
         try:
             statements = _statements(writes, self.codec)
             if len(statements) == 1:  # a statement is a transaction of its own
