@@ -46,15 +46,31 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 
 
 def run() -> NoReturn:
-    """The `rorunner` process itself: main(), and after `play` an exit that skips the
-    interpreter's teardown (end_now)."""
+    """The `rorunner` process itself: main(), `play` and `run` as a batch job
+    (rorunner.scheduling), and after `play` an exit that skips the interpreter's teardown
+    (end_now)."""
     args = sys.argv[1:]
+    if args[:1] in (["play"], ["run"]):
+        batch_job()
     try:
         main(args)
     except SystemExit as done:
         if args[:1] == ["play"]:
             end_now(done)
         raise
+
+
+def batch_job() -> None:
+    """SCHED_BATCH for this process's threads (rorunner.scheduling), before any starts; a
+    bad RORUNNER_SCHED ends the process (exit 5)."""
+    from rorunner.errors import UsageError  # noqa: PLC0415 - lazy: see the module doc
+    from rorunner.scheduling import enter_batch  # noqa: PLC0415
+
+    try:
+        enter_batch()
+    except UsageError as exc:
+        sys.stderr.write(f"rorunner: error: {exc}\n")
+        sys.exit(exc.exit_code)
 
 
 def end_now(done: SystemExit) -> None:

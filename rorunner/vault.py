@@ -54,6 +54,7 @@ from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 from rorunner.errors import InputError, UsageError
 from rorunner.model import Secret
+from rorunner.scheduling import started_policy
 
 HEADER = "$ANSIBLE_VAULT"
 VERSIONS = ("1.1", "1.2")
@@ -301,13 +302,14 @@ def _run_password_script(path: str, label: str | None) -> str:
     client = _is_client_script(path)
     argv = [path, "--vault-id", label] if client and label else [path]
     try:
-        done = subprocess.run(
-            argv,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE if client else None,  # a plain script may prompt on stderr
-            timeout=PASSWORD_SCRIPT_TIMEOUT,
-            check=False,
-        )
+        with started_policy():
+            done = subprocess.run(
+                argv,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE if client else None,  # a plain script may prompt
+                timeout=PASSWORD_SCRIPT_TIMEOUT,
+                check=False,
+            )
     except subprocess.TimeoutExpired:
         raise InputError(
             f"vault password script still running after {PASSWORD_SCRIPT_TIMEOUT:.0f}s", path

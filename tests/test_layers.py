@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "walk": 1,
     "outcome": 1,
     "signing": 1,  # the project's signing key
+    "scheduling": 1,  # the run as a batch job (SCHED_BATCH); children get the policy back
     "vault": 2,
     "masking": 2,  # secret-like names, masking and escaping text that is shown
     "become": 2,  # sudo settings merged as Ansible does

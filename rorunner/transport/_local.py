@@ -15,6 +15,7 @@ from typing import BinaryIO
 
 from rorunner.errors import RemoteFailure
 from rorunner.model import ConnectionSpec
+from rorunner.scheduling import started_policy
 from rorunner.transport._files import (
     atomic_local_file,
     check_private_dir,
@@ -85,15 +86,16 @@ class LocalTransport:
         """Run `command` via `sh -c` in its own process group; return its exit status."""
         full_env = {**os.environ, **check_env(env)}
         try:
-            proc = subprocess.Popen(
-                ["sh", "-c", command],
-                cwd=self._path(cwd) if cwd else None,
-                env=full_env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-            )
+            with started_policy():
+                proc = subprocess.Popen(
+                    ["sh", "-c", command],
+                    cwd=self._path(cwd) if cwd else None,
+                    env=full_env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    start_new_session=True,
+                )
         except OSError as exc:
             raise RemoteFailure(self.spec.name, f"cannot run command: {exc}") from exc
         assert proc.stdout is not None and proc.stderr is not None

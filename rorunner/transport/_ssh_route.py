@@ -41,6 +41,7 @@ import paramiko
 from rorunner.address import is_ip_literal
 from rorunner.errors import InputError, Location, TransportError, UnreachableError
 from rorunner.model import ConnectionSpec
+from rorunner.scheduling import started_policy
 from rorunner.sshopts import check_config, parse_proxy_jump
 from rorunner.transport._check import USER_SSH_CONFIG, PoolKey
 
@@ -126,7 +127,8 @@ def host_config(spec: ConnectionSpec) -> HostConfig:
     stat = os.stat(path)
     config, lines = _parsed(path, stat.st_mtime_ns, stat.st_size)
     try:
-        options = dict(config.lookup(spec.address))
+        with started_policy():  # a `Match exec` command runs as rorunner's own commands do
+            options = dict(config.lookup(spec.address))
     except Exception as exc:  # paramiko's Match and canonicalisation raise what they meet
         if "canonicalizehostname" in lines:  # it fails without CanonicalDomains
             line, value = lines["canonicalizehostname"]
@@ -284,13 +286,14 @@ class ProxyProcess:
         # Lives as long as the process: read for error messages, closed by stop().
         self.stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
         try:
-            self.process = subprocess.Popen(
-                ["/bin/sh", "-c", f"exec {command}"],
-                stdin=theirs.fileno(),
-                stdout=theirs.fileno(),
-                stderr=self.stderr,
-                start_new_session=True,  # a Ctrl-C at the terminal reaches rorunner, not it
-            )
+            with started_policy():
+                self.process = subprocess.Popen(
+                    ["/bin/sh", "-c", f"exec {command}"],
+                    stdin=theirs.fileno(),
+                    stdout=theirs.fileno(),
+                    stderr=self.stderr,
+                    start_new_session=True,  # a Ctrl-C at the terminal reaches rorunner, not it
+                )
         except OSError as exc:
             ours.close()
             self.stderr.close()
