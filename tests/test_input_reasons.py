@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from rorunner.errors import MAX_REPORTED, InputError, InputErrors
+from rorunner.model import FileMove, StepSpec
 from rorunner.plan import changed_inputs
-from rorunner.plan._inputs import ENV_MEMO, EnvInputs
+from rorunner.plan._inputs import ENV_MEMO, SPEC_MEMO, EnvInputs, SpecInputs
 
 
 def test_input_errors_are_sorted_by_file_and_line_and_capped() -> None:
@@ -64,3 +65,34 @@ def test_only_the_last_environments_input_entries_are_kept() -> None:
     assert memo(envs[-1]) is memo(envs[-1])
     again = memo(envs[0])  # made anew: the oldest was let go
     assert again == first and again is not first
+
+
+def _digest_of(path: str) -> str:
+    return f"sha of {path}"
+
+
+def test_a_specs_input_entries_are_made_once_and_never_mixed_up() -> None:
+    memo = SpecInputs()
+    spec = StepSpec("ship", files=(FileMove("/p/app.conf", "app.conf", 0o644),))
+    first = memo.entries(spec, _digest_of, "/p", ())
+    assert list(first) == ["file app.conf", "settings"]
+    assert memo.entries(spec, _digest_of, "/p", ()) is first  # the hosts share their spec
+    # The same spec object with another base, set of made files or content: made anew.
+    assert list(memo.entries(spec, _digest_of, "/q", ())) == ["file ../p/app.conf", "settings"]
+    made = frozenset({"/p/app.conf"})
+    assert memo.entries(spec, _digest_of, "/p", made)["file app.conf"] != first["file app.conf"]
+    other = StepSpec("ship", files=(FileMove("/p/app.conf", "app.conf", 0o600),))
+    assert memo.entries(other, _digest_of, "/p", ())["file app.conf"] != first["file app.conf"]
+    command = StepSpec("remote", command="make")
+    assert list(memo.entries(command, _digest_of, "/p", ())) == ["command", "settings"]
+
+
+def test_only_the_specs_used_last_keep_their_input_entries() -> None:
+    memo = SpecInputs()
+    specs = [StepSpec("remote", command=f"echo {i}") for i in range(SPEC_MEMO + 2)]
+    made = [memo.entries(spec, _digest_of, "/p", ()) for spec in specs[:SPEC_MEMO]]
+    assert memo.entries(specs[0], _digest_of, "/p", ()) is made[0]  # used again: now the newest
+    memo.entries(specs[SPEC_MEMO], _digest_of, "/p", ())  # one too many: the least recent goes
+    assert memo.entries(specs[0], _digest_of, "/p", ()) is made[0]
+    again = memo.entries(specs[1], _digest_of, "/p", ())
+    assert again == made[1] and again is not made[1]

@@ -22,11 +22,12 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from rorunner.masking import is_secret_name
-from rorunner.model import Env, FileMove, PlanStep
+from rorunner.model import Env, FileMove, PlanStep, StepSpec
 
 Inputs = dict[str, str | None]
 VALUE_MAX = 64  # longer values are kept as a digest
 ENV_MEMO = 256  # environments whose input entries EnvInputs keeps
+SPEC_MEMO = 256  # step specs whose input entries SpecInputs keeps
 SHOWN_CHANGES = 4  # changes named in one reason; a count stands for the others
 _ABSENT = object()
 
@@ -50,13 +51,33 @@ def step_inputs(
     base: str,
     made: Collection[str] = (),
     env_inputs: Callable[[Env], Inputs] | None = None,
+    spec_inputs: SpecInputs | None = None,
 ) -> Inputs:
     """The inputs of `step`: its command or script, shipped or fetched files, settings,
     target, environment variables and feeding predecessors (`feeders`: task name ->
     signature); local paths shown relative to `base` (the project dir); `made`: local files
     that steps of the run make (their step stands for their content); `env_inputs`: the
-    entries of an environment (default: made anew, see EnvInputs)."""
-    spec = step.spec
+    entries of an environment (default: made anew, see EnvInputs); `spec_inputs`: those of
+    a step spec (default: made anew, see SpecInputs)."""
+    own = (spec_inputs or SpecInputs()).entries(step.spec, file_digest, base, made).copy()
+    conn = step.conn
+    target = f"{conn.user or ''}@{conn.address}:{conn.port or ''}"
+    for key, value in (
+        ("target", target),
+        ("remote_dir", step.remote_dir),
+        ("fetch_dir", step.fetch_dir),
+    ):
+        own[key] = sys.intern(_value(value))
+    own.update((env_inputs or _env_entries)(step.env))
+    for task, signature in feeders.items():
+        own[sys.intern(f"predecessor {task}")] = sys.intern("#" + signature[:16])
+    return own
+
+
+def _spec_entries(
+    spec: StepSpec, file_digest: Callable[[str], str], base: str, made: Collection[str]
+) -> Inputs:
+    """The inputs a step has from its spec alone: the same for every host running it."""
     inputs: Inputs = {}
     if spec.command is not None:
         inputs["command"] = _digest(spec.command)
@@ -71,15 +92,39 @@ def step_inputs(
         inputs[key if key not in inputs else f"{key} -> {move.dest}"] = value
     settings = f"always={spec.always} timeout={spec.timeout} creates={len(spec.creates)}"
     inputs["settings"] = _value(settings) if not spec.creates else _digest(settings, spec.creates)
-    conn = step.conn
-    inputs["target"] = _value(f"{conn.user or ''}@{conn.address}:{conn.port or ''}")
-    inputs["remote_dir"] = _value(step.remote_dir)
-    inputs["fetch_dir"] = _value(step.fetch_dir)
-    own = _interned(inputs)
-    own.update((env_inputs or _env_entries)(step.env))
-    for task, signature in feeders.items():
-        own[sys.intern(f"predecessor {task}")] = sys.intern("#" + signature[:16])
-    return own
+    return _interned(inputs)
+
+
+class SpecInputs:
+    """The spec's input entries (_spec_entries), made once per step spec object: the hosts of
+    a play share one spec per step (a command's and each file's digest were ~40% of a
+    step's inputs' cost at 100 hosts). The last SPEC_MEMO specs used are kept."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._made: dict[int, tuple[StepSpec, str, Collection[str], Inputs]] = {}
+
+    def entries(
+        self,
+        spec: StepSpec,
+        file_digest: Callable[[str], str],
+        base: str,
+        made: Collection[str],
+    ) -> Inputs:
+        """The entries of `spec`: one dict shared by every caller, which copies it."""
+        key = id(spec)
+        with self._lock:
+            found = self._made.pop(key, None)
+            if found is not None:
+                self._made[key] = found  # most recently used last
+        if found is not None and found[0] is spec and found[1] == base and found[2] is made:
+            return found[3]
+        entries = _spec_entries(spec, file_digest, base, made)
+        with self._lock:
+            self._made[key] = (spec, base, made, entries)
+            if len(self._made) > SPEC_MEMO:
+                del self._made[next(iter(self._made))]
+        return entries
 
 
 class EnvInputs:

@@ -13,7 +13,7 @@ from rorunner.plan._become import SigningKey, process_key
 from rorunner.plan._build import PlayInfo, build_graph
 from rorunner.plan._files import FileCache
 from rorunner.plan._graph import Graph
-from rorunner.plan._inputs import EnvInputs, Inputs, step_inputs
+from rorunner.plan._inputs import EnvInputs, Inputs, SpecInputs, step_inputs
 from rorunner.plan._names import check_task_names, task_name
 from rorunner.plan._render import Edge, graph_document, render
 from rorunner.plan._select import Selection, entry_tail, prune, selected_tails
@@ -34,6 +34,7 @@ class Plan:
         self._graph = graph
         self._files = files or FileCache()  # the digests planning took, for step_inputs
         self._env_inputs = EnvInputs()
+        self._spec_inputs = SpecInputs()
         self.nodes: tuple[PlanNode, ...] = tuple(graph.nodes)
         # (a C loop: filter calls the class's instance check; 700,000 nodes at 100k hosts)
         self.barriers: tuple[Barrier, ...] = tuple(
@@ -82,7 +83,9 @@ class Plan:
         """The step's inputs one by one (plan._inputs.step_inputs): what a success stores so
         that a dry run can name the input that changed."""
         feeders = {task_name(f): f.signature for f in self.feeders(step)}
-        return step_inputs(step, self._files.digest, feeders, base, made, self._env_inputs)
+        return step_inputs(
+            step, self._files.digest, feeders, base, made, self._env_inputs, self._spec_inputs
+        )
 
     def successors(self, node: PlanNode) -> tuple[PlanNode, ...]:
         """Nodes that wait for `node`, in plan order."""
