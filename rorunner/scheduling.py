@@ -11,8 +11,8 @@ wakeup preemption; CPU shares (nice) are unchanged. Measured on the RTAS bench (
 alternated whole runs): 100 hosts 3-4% less wall time and 5-7% less controller CPU,
 25 hosts 2% less wall time.
 
-`RORUNNER_SCHED=normal` keeps the default policy; a process started under another policy
-(`chrt`, `schedtool`) keeps it.
+`RORUNNER_SCHED=normal` keeps the default policy (unset or empty: batch); a process started
+under another policy than the default (`chrt -b`, `-i`, `-f`, `-r`) keeps it.
 """
 
 from __future__ import annotations
@@ -63,15 +63,16 @@ def enter_batch(environ: Mapping[str, str] = os.environ) -> bool:
 def started_policy() -> Iterator[None]:
     """Processes started inside get the policy this process started with: the calling
     thread is back to it meanwhile (Linux keeps a policy per thread, and a child inherits
-    its parent thread's)."""
+    its parent thread's), and to the policy it had after."""
     if not _Switched.on:
         yield
         return
+    before = os.sched_getscheduler(0)  # SCHED_BATCH, or SCHED_OTHER when nested
     _set(os.SCHED_OTHER)
     try:
         yield
     finally:
-        _set(os.SCHED_BATCH)
+        _set(before)
 
 
 def _set(policy: int) -> None:

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ from tests.lab import Lab
 from tests.play_project import remote_dir_for
 
 REPO = Path(__file__).resolve().parents[1]
-OTHER, BATCH, IDLE = os.SCHED_OTHER, os.SCHED_BATCH, os.SCHED_IDLE
+OTHER, BATCH = os.SCHED_OTHER, os.SCHED_BATCH
 
 # In a fresh interpreter (the test process keeps its policy): optionally start under a
 # policy of its own, enter_batch(), then report the policy of this thread, of a thread
@@ -36,7 +37,8 @@ start = sys.argv[1]
 if start != "default":
     os.sched_setscheduler(0, getattr(os, start), os.sched_param(0))
 switched = enter_batch()
-tmp = Path(tempfile.mkdtemp())
+holder = tempfile.TemporaryDirectory()
+tmp = Path(holder.name)
 out = {"switched": switched, "main": os.sched_getscheduler(0)}
 seen = []
 thread = threading.Thread(target=lambda: seen.append(os.sched_getscheduler(0)))
@@ -67,12 +69,16 @@ resolve_target(ConnectionSpec(address="probe", ssh_config=str(config)))
 out["match"] = int((tmp / "match").read_text())
 with started_policy():
     out["inside"] = os.sched_getscheduler(0)
+    with started_policy():
+        out["nested"] = os.sched_getscheduler(0)
+    out["inside_after_nested"] = os.sched_getscheduler(0)
 out["after"] = os.sched_getscheduler(0)
+holder.cleanup()
 print(json.dumps(out))
 """
 
 
-def _probe(start: str = "default", **env: str) -> dict[str, int]:
+def _probe(start: str = "default", **env: str) -> dict[str, Any]:
     environ = {k: v for k, v in os.environ.items() if k != "RORUNNER_SCHED"}
     done = subprocess.run(
         [sys.executable, "-c", PROBE, start],
@@ -82,30 +88,34 @@ def _probe(start: str = "default", **env: str) -> dict[str, int]:
         timeout=120,
         check=True,
     )
-    found: dict[str, int] = json.loads(done.stdout)
+    found: dict[str, Any] = json.loads(done.stdout)
     return found
+
+
+POLICIES = ("main", "thread", "local", "proxy", "vault", "match", "inside", "nested")
+POLICIES += ("inside_after_nested", "after")
 
 
 def test_threads_are_batch_and_commands_get_the_policy_the_process_started_with() -> None:
     found = _probe()
-    assert found["switched"]
+    assert found.pop("switched") is True
     assert found["main"] == found["thread"] == found["after"] == BATCH
-    assert found["inside"] == OTHER
+    assert found["inside"] == found["nested"] == found["inside_after_nested"] == OTHER
     assert found["local"] == found["proxy"] == found["vault"] == found["match"] == OTHER
 
 
 def test_rorunner_sched_normal_keeps_the_default_policy() -> None:
     found = _probe(RORUNNER_SCHED="normal")
-    assert not found["switched"]
-    assert set(found.values()) == {OTHER}
+    assert found.pop("switched") is False
+    assert found == dict.fromkeys(POLICIES, OTHER)
 
 
 def test_a_policy_the_user_chose_is_kept() -> None:
-    found = _probe("SCHED_IDLE")
-    assert not found["switched"]
-    assert {k: v for k, v in found.items() if k != "switched"} == dict.fromkeys(
-        ("main", "thread", "local", "proxy", "vault", "match", "inside", "after"), IDLE
-    )
+    # Started as a batch job already (chrt -b): nothing is switched, and so the commands
+    # keep that policy too (had enter_batch taken over, they would get SCHED_OTHER).
+    found = _probe("SCHED_BATCH")
+    assert found.pop("switched") is False
+    assert found == dict.fromkeys(POLICIES, BATCH)
 
 
 def test_rorunner_sched_values() -> None:
@@ -124,8 +134,11 @@ THREADS = """\
 import glob, json, os, sys
 def policy(path):
     return int(open(path).read().rsplit(")", 1)[1].split()[38])
+def is_rorunner(pid):
+    argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\\0")
+    return any(a == b"-m" and b == b"rorunner" for a, b in zip(argv, argv[1:]))
 pid = os.getppid()
-while pid > 1 and b"rorunner" not in open(f"/proc/{pid}/cmdline", "rb").read():
+while pid > 1 and not is_rorunner(pid):
     pid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
 threads = sorted({policy(t + "/stat") for t in glob.glob(f"/proc/{pid}/task/*")})
 count = len(glob.glob(f"/proc/{pid}/task/*"))
@@ -158,7 +171,9 @@ def _lab_project(tmp_path: Path) -> Path:
 def _play(project: Path, lab: Lab, **env: str) -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-m", "rorunner", "play", str(project / "site.yml")]
     argv += ["-i", str(lab.inventory_ini), "--known-hosts", str(lab.known_hosts)]
-    argv += ["--private-key", str(lab.client_key)]
+    # One fork: no other worker is starting a command (its thread briefly back to the
+    # default policy) while a probe reads the threads' policies.
+    argv += ["--private-key", str(lab.client_key), "--forks", "1"]
     environ = {k: v for k, v in os.environ.items() if k != "RORUNNER_SCHED"}
     return subprocess.run(
         argv,
@@ -217,3 +232,20 @@ def test_run_runs_as_a_batch_job_and_its_command_does_not(tmp_path: Path) -> Non
     seen = json.loads(out.read_text())
     assert seen["own"] == OTHER
     assert seen["threads"] == [BATCH]
+
+
+def test_a_bad_rorunner_sched_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    (tmp_path / "inventory.ini").write_text("[all]\nctl ansible_connection=local\n")
+    environ = {k: v for k, v in os.environ.items() if k != "RORUNNER_SCHED"}
+    done = subprocess.run(
+        [sys.executable, "-m", "rorunner", "run", "all", "-i", "inventory.ini", "-a", "touch ran"],
+        capture_output=True,
+        text=True,
+        env={**environ, "PYTHONPATH": str(REPO), "RORUNNER_SCHED": "turbo"},
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == EXIT_USAGE
+    assert done.stderr == "rorunner: error: RORUNNER_SCHED must be batch or normal, not 'turbo'\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inventory.ini"]
