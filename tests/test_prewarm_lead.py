@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+import rorunner.engine._run as engine_run
+from rorunner.engine import EngineOptions, run_plan
 from rorunner.engine._prewarm import LEAD, Prewarm
 from rorunner.model import ConnectionSpec
+from tests.engine_fakes import PlanMaker
 
 WAIT = 5.0  # bound of every wait here, seconds
 GRACE = 0.3  # how long a connect that should not start is given to start anyway
@@ -85,3 +91,30 @@ def test_fewer_forks_than_the_lead_bound_it() -> None:
     finally:
         pool.release.set()
         prewarm.stop()
+
+
+def _connect_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("rorunner-connect")]
+
+
+def test_a_run_whose_record_cannot_be_written_stops_its_connects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Connecting starts before the run record is written: if that fails, the connect
+    # threads end (they would otherwise wait for room in the lead for good).
+    pool = GatedPool()
+    maker = PlanMaker(tmp_path, hosts=tuple(f"h{i}" for i in range(12)), over_ssh=True)
+    plan = maker.add("remote", "work", command="true").build()
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(engine_run, "open_record", refused)
+    with pytest.raises(OSError, match="No space left"):
+        run_plan(plan, EngineOptions(tmp_path, pool=pool))  # type: ignore[arg-type]
+    pool.release.set()
+    deadline = time.monotonic() + WAIT
+    while _connect_threads() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _connect_threads() == []
+    assert pool.count() <= LEAD

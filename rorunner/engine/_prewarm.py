@@ -1,12 +1,13 @@
 """Connections of a run: opened early, a bounded lead ahead of the steps that use them, and
 closed once their last remote step has ended.
 
-Connecting early overlaps each handshake with doit's start, the local_pre steps and other
-hosts' steps. It stays a small lead (LEAD hosts, fewer under a smaller forks limit) ahead of
-the hosts whose steps have begun, so that a 200-host run does not hold idle connections; a
-step whose host the lead has not reached connects it itself. A host's connection (with its
-SFTP session) is closed right after the last of its remote steps in this run has ended,
-whatever its outcome, so that each host still gets exactly one connection per run.
+Connecting early overlaps each handshake with the run record's first write, doit's start,
+the local_pre steps and other hosts' steps. It stays a small lead (LEAD hosts, fewer under a
+smaller forks limit) ahead of the hosts whose steps have begun, so that a 200-host run does
+not hold idle connections; a step whose host the lead has not reached connects it itself. A
+host's connection (with its SFTP session) is closed right after the last of its remote steps
+in this run has ended, whatever its outcome, so that each host still gets exactly one
+connection per run.
 """
 
 from __future__ import annotations

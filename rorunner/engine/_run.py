@@ -86,13 +86,18 @@ def run_plan(plan: Plan, options: EngineOptions, events: RunEvents | None = None
         interrupted = False
         try:
             expected, unread = _expected(plan, steps, db, options, pool, states)
-            writer = open_record(
-                plan, steps, options.state_dir, run_id, options.invocation, expected
-            )
-            recorder = Recorder(writer)
             specs = hosts_to_prewarm(lt.step for lt in expected)
             own = steps if options.pool is None else ()  # a given pool stays open for its owner
+            # Connecting starts before the record is written, which the handshakes overlap.
             prewarm = Prewarm(specs, options.forks, pool, known=unread, steps=own)
+            try:
+                writer = open_record(
+                    plan, steps, options.state_dir, run_id, options.invocation, expected
+                )
+            except BaseException:
+                prewarm.stop()
+                raise
+            recorder = Recorder(writer)
             state = RunState(play_limits(plan), Tee(recorder, events), direct=prewarm)
             recorder.stop_reason = state.stop_reason
             try:
