@@ -78,16 +78,24 @@ print(json.dumps(out))
 """
 
 
-def _probe(start: str = "default", **env: str) -> dict[str, Any]:
+def _python(*argv: str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    """This interpreter running `argv` with this checkout first on its path, RORUNNER_SCHED
+    as `env` says (else unset), its output captured; never raises on its exit code."""
     environ = {k: v for k, v in os.environ.items() if k != "RORUNNER_SCHED"}
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, start],
+    return subprocess.run(
+        [sys.executable, *argv],
         capture_output=True,
         text=True,
         env={**environ, "PYTHONPATH": str(REPO), **env},
-        timeout=120,
-        check=True,
+        cwd=cwd,
+        timeout=240,
+        check=False,
     )
+
+
+def _probe(start: str = "default", **env: str) -> dict[str, Any]:
+    done = _python("-c", PROBE, start, **env)
+    assert done.returncode == 0, done.stderr
     found: dict[str, Any] = json.loads(done.stdout)
     return found
 
@@ -169,21 +177,12 @@ def _lab_project(tmp_path: Path) -> Path:
 
 
 def _play(project: Path, lab: Lab, **env: str) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "rorunner", "play", str(project / "site.yml")]
+    argv = ["-m", "rorunner", "play", str(project / "site.yml")]
     argv += ["-i", str(lab.inventory_ini), "--known-hosts", str(lab.known_hosts)]
     # One fork: no other worker is starting a command (its thread briefly back to the
     # default policy) while a probe reads the threads' policies.
     argv += ["--private-key", str(lab.client_key), "--forks", "1"]
-    environ = {k: v for k, v in os.environ.items() if k != "RORUNNER_SCHED"}
-    return subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        env={**environ, "PYTHONPATH": str(REPO), **env},
-        cwd=project,
-        timeout=240,
-        check=False,
-    )
+    return _python(*argv, cwd=project, **env)
 
 
 @pytest.mark.lab
@@ -217,17 +216,8 @@ def test_run_runs_as_a_batch_job_and_its_command_does_not(tmp_path: Path) -> Non
     (tmp_path / "threads.py").write_text(THREADS)
     (tmp_path / "inventory.ini").write_text("[all]\nctl ansible_connection=local\n")
     out = tmp_path / "seen.json"
-    environ = {k: v for k, v in os.environ.items() if k != "RORUNNER_SCHED"}
     argv = ["run", "all", "-i", "inventory.ini", "-a", f"python3 threads.py {out}"]
-    done = subprocess.run(
-        [sys.executable, "-m", "rorunner", *argv],
-        capture_output=True,
-        text=True,
-        env={**environ, "PYTHONPATH": str(REPO)},
-        cwd=tmp_path,
-        timeout=120,
-        check=False,
-    )
+    done = _python("-m", "rorunner", *argv, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     seen = json.loads(out.read_text())
     assert seen["own"] == OTHER
@@ -236,16 +226,8 @@ def test_run_runs_as_a_batch_job_and_its_command_does_not(tmp_path: Path) -> Non
 
 def test_a_bad_rorunner_sched_is_refused_before_anything_runs(tmp_path: Path) -> None:
     (tmp_path / "inventory.ini").write_text("[all]\nctl ansible_connection=local\n")
-    environ = {k: v for k, v in os.environ.items() if k != "RORUNNER_SCHED"}
-    done = subprocess.run(
-        [sys.executable, "-m", "rorunner", "run", "all", "-i", "inventory.ini", "-a", "touch ran"],
-        capture_output=True,
-        text=True,
-        env={**environ, "PYTHONPATH": str(REPO), "RORUNNER_SCHED": "turbo"},
-        cwd=tmp_path,
-        timeout=120,
-        check=False,
-    )
+    argv = ["run", "all", "-i", "inventory.ini", "-a", "touch ran"]
+    done = _python("-m", "rorunner", *argv, cwd=tmp_path, RORUNNER_SCHED="turbo")
     assert done.returncode == EXIT_USAGE
     assert done.stderr == "rorunner: error: RORUNNER_SCHED must be batch or normal, not 'turbo'\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["inventory.ini"]
