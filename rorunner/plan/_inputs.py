@@ -95,14 +95,40 @@ def _spec_entries(
     return _interned(inputs)
 
 
+class _ObjectMemo:
+    """Input entries made once per object (by identity) and the `context` they were made
+    for: one dict shared by every caller, which copies it and never changes it. The last
+    `limit` objects used are kept."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._made: dict[int, tuple[object, object, Inputs]] = {}
+
+    def get(self, obj: object, context: object, make: Callable[[], Inputs]) -> Inputs:
+        """The entries made for `obj` in `context`, made now by `make` when not kept."""
+        key = id(obj)
+        with self._lock:
+            found = self._made.pop(key, None)
+            if found is not None:
+                self._made[key] = found  # most recently used last
+        if found is not None and found[0] is obj and found[1] == context:
+            return found[2]
+        entries = make()
+        with self._lock:
+            self._made[key] = (obj, context, entries)
+            if len(self._made) > self._limit:
+                del self._made[next(iter(self._made))]
+        return entries
+
+
 class SpecInputs:
     """The spec's input entries (_spec_entries), made once per step spec object: the hosts of
     a play share one spec per step (a command's and each file's digest were ~40% of a
     step's inputs' cost at 100 hosts). The last SPEC_MEMO specs used are kept."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._made: dict[int, tuple[StepSpec, str, Collection[str], Inputs]] = {}
+        self._memo = _ObjectMemo(SPEC_MEMO)
 
     def entries(
         self,
@@ -112,45 +138,25 @@ class SpecInputs:
         made: Collection[str],
     ) -> Inputs:
         """The entries of `spec`: one dict shared by every caller, which copies it."""
-        key = id(spec)
-        with self._lock:
-            found = self._made.pop(key, None)
-            if found is not None:
-                self._made[key] = found  # most recently used last
-        if found is not None and found[0] is spec and found[1] == base and found[2] is made:
-            return found[3]
-        entries = _spec_entries(spec, file_digest, base, made)
-        with self._lock:
-            self._made[key] = (spec, base, made, entries)
-            if len(self._made) > SPEC_MEMO:
-                del self._made[next(iter(self._made))]
-        return entries
+        return self._memo.get(
+            spec, (base, made), lambda: _spec_entries(spec, file_digest, base, made)
+        )
 
 
 class EnvInputs:
     """The input entries of each environment, made once per environment object: the steps
     of a host's unit share one (19 entries at the bench's 7 steps per host, ~40% of a step's
-    inputs' cost). Only the last ENV_MEMO environments are kept: a unit's steps run one
+    inputs' cost). Only the last ENV_MEMO environments used are kept: a unit's steps run one
     after another, at most `forks` units at a time, and a big run would otherwise hold an
     extra dict per unit until it ends."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._made: dict[int, tuple[Env, Inputs]] = {}
+        self._memo = _ObjectMemo(ENV_MEMO)
 
     def __call__(self, env: Env) -> Inputs:
         """The entries of `env` (`env.NAME` or `vars.NAME` -> value, None for a secret):
         one dict shared by every caller, which copies it and never changes it."""
-        with self._lock:
-            found = self._made.get(id(env))
-        if found is not None and found[0] is env:
-            return found[1]
-        entries = _env_entries(env)
-        with self._lock:
-            self._made[id(env)] = (env, entries)
-            if len(self._made) > ENV_MEMO:
-                del self._made[next(iter(self._made))]
-        return entries
+        return self._memo.get(env, None, lambda: _env_entries(env))
 
 
 def _env_entries(env: Env) -> Inputs:
