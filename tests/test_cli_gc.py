@@ -1,22 +1,40 @@
 """The `rorunner` process runs no cyclic collection before `play` has planned: imports and
 planning make long-lived objects and next to no cyclic garbage. Planning's objects are then
-frozen and the collector turned back on for the run; every other command keeps it on."""
+frozen and the collector turned back on for the run, and what setting the run up made is
+frozen too before its steps start, young collections then coming 10x less often; every
+other command keeps the collector as it is. A library caller's collector is left alone."""
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from rorunner.engine import EngineOptions, run_plan
+from rorunner.engine._run import YOUNG_COLLECTION
+from tests.engine_fakes import PlanMaker
+
 REPO = Path(__file__).resolve().parents[1]
+DEFAULT_YOUNG = 700  # Python's
 # Runs `rorunner ARGS` through the entry point, noting from there on each collection that
-# starts and the moment planning froze its objects; then what it noted and whether the
-# collector is on.
+# starts, each freeze and when the steps start (doit is given the tasks); then what it
+# noted, whether the collector is on and its young collections' threshold.
 PROBE = """\
 import gc, sys
 from rorunner.__main__ import main
 noted = []
+def steps_start(run_tasks):
+    def noting(*args, **kwargs):
+        noted.append("steps")
+        return run_tasks(*args, **kwargs)
+    return noting
+if "--dry-run" not in sys.argv:
+    from rorunner.engine import _run
+    _run.run_tasks = steps_start(_run.run_tasks)
 gc.callbacks.append(lambda phase, info: phase == "start" and noted.append("collect"))
 freeze = gc.freeze
 def frozen():
@@ -29,6 +47,7 @@ except SystemExit as exc:
     print("EXIT", exc.code)
 print("NOTED", " ".join(noted))
 print("ENABLED", gc.isenabled())
+print("YOUNG", gc.get_threshold()[0])
 """
 
 
@@ -42,22 +61,28 @@ def _probe(cwd: Path, *args: str) -> dict[str, str]:
         timeout=60,
         check=False,
     )
-    lines = dict(line.partition(" ")[::2] for line in done.stdout.splitlines()[-3:])
-    assert set(lines) == {"EXIT", "NOTED", "ENABLED"}, done.stdout + done.stderr
+    lines = dict(line.partition(" ")[::2] for line in done.stdout.splitlines()[-4:])
+    assert set(lines) == {"EXIT", "NOTED", "ENABLED", "YOUNG"}, done.stdout + done.stderr
     return lines
 
 
-def test_play_collects_nothing_before_planning_froze_its_objects(tmp_path: Path) -> None:
-    (tmp_path / "hosts.ini").write_text("h1 ansible_connection=local\n")
-    (tmp_path / "site.yml").write_text(
-        "- hosts: all\n  remote_dir: d\n  rtas:\n    - name: s\n      remote: [hostname]\n"
+def _project(root: Path) -> Path:
+    (root / "hosts.ini").write_text("h1 ansible_connection=local\n")
+    (root / "site.yml").write_text(
+        f"- hosts: all\n  remote_dir: {root / 'd'}\n  rtas:\n"
+        "    - name: s\n      remote: [hostname > name]\n"
     )
-    out = _probe(tmp_path, "play", "site.yml", "-i", "hosts.ini", "--dry-run")
+    return root
+
+
+def test_play_collects_nothing_before_planning_froze_its_objects(tmp_path: Path) -> None:
+    out = _probe(_project(tmp_path), "play", "site.yml", "-i", "hosts.ini", "--dry-run")
     assert out["EXIT"] == "0"
     noted = out["NOTED"].split()
     assert noted[:1] == ["frozen"], noted  # frozen before the first collection, once
     assert noted.count("frozen") == 1
     assert out["ENABLED"] == "True"
+    assert out["YOUNG"] == str(DEFAULT_YOUNG)
 
 
 def test_other_commands_collect_as_usual() -> None:
@@ -66,3 +91,30 @@ def test_other_commands_collect_as_usual() -> None:
     assert "collect" in out["NOTED"].split()  # importing the command alone makes garbage
     assert "frozen" not in out["NOTED"].split()
     assert out["ENABLED"] == "True"
+    assert out["YOUNG"] == str(DEFAULT_YOUNG)
+
+
+def test_a_run_freezes_what_its_set_up_made_before_the_steps_start(tmp_path: Path) -> None:
+    out = _probe(_project(tmp_path), "play", "site.yml", "-i", "hosts.ini")
+    assert out["EXIT"] == "0"
+    noted = [n for n in out["NOTED"].split() if n != "collect"]
+    assert noted == ["frozen", "frozen", "steps"], out["NOTED"]
+    assert out["NOTED"].split()[0] == "frozen"  # planning's, before any collection
+    assert out["ENABLED"] == "True"
+    assert out["YOUNG"] == str(YOUNG_COLLECTION) != str(DEFAULT_YOUNG)
+    assert (tmp_path / "d" / "name").is_file()  # the step ran
+
+
+def test_run_plan_leaves_a_library_callers_collector_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
+    monkeypatch.setattr(gc, "set_threshold", lambda *t: calls.append(f"threshold {t}"))
+    plan = PlanMaker(tmp_path).add("local_pre", "a", command="true").build()
+    result = run_plan(plan, EngineOptions(tmp_path))  # type: ignore[arg-type]
+    assert result.exit_code == 0 and calls == []
+    owned = EngineOptions(tmp_path, force=True, owns_process=True)
+    assert run_plan(plan, owned).exit_code == 0  # type: ignore[arg-type]
+    _, *older = gc.get_threshold()
+    assert calls == ["freeze", f"threshold {(YOUNG_COLLECTION, *older)}"]

@@ -100,6 +100,7 @@ def play(**options: Any) -> None:
         invocation=asked,
         verify=options["verify"],
         prove_noop=cache is not None,
+        owns_process=True,
     )
     key = ProjectKey(engine.state_dir)
     with recording() if cache is not None else nullcontext() as recorder:
