@@ -15,7 +15,7 @@ from rorunner.engine._check import FILES, StepCheck
 from rorunner.engine._db import StateDB
 from rorunner.engine._doit import saved_values
 from rorunner.engine._lower import LoweredTask
-from rorunner.engine._record import _step_record, play_records
+from rorunner.engine._record import PlanRecords
 from rorunner.engine._result import RunResult, summarise
 from rorunner.engine._step import outcome_for
 from rorunner.outcome import SUCCEEDED, Status
@@ -49,9 +49,11 @@ def verified_noop(
     steps: Sequence[LoweredTask],
     db: StateDB,
     ran: RunResult,
+    records: PlanRecords,
 ) -> NoopProof | None:
-    """After a run of `plan` (`ran`), whose lowered `steps` and closed `db` these are, the
-    caller still holding the project lock: the proof that no step would run now, or None (the
+    """After a run of `plan` (`ran`), whose lowered `steps`, closed `db` and plan `records`
+    these are, the caller still holding the project lock: the proof that no step would run
+    now, or None (the
     run did not end with every step done, one would run, `always` steps, or the DB file may
     not hold what `db` does)."""
     if ran.interrupted or ran.exit_code != 0 or not db.committed():
@@ -59,12 +61,16 @@ def verified_noop(
     if any(outcome.status not in _DONE for outcome in ran.outcomes):
         return None
     with contextlib.suppress(Exception):  # a cache is an optimisation: the run stands
-        return _proof(plan, options, steps, db)
+        return _proof(plan, options, steps, db, records)
     return None
 
 
 def _proof(
-    plan: Plan, options: EngineOptions, steps: Sequence[LoweredTask], db: StateDB
+    plan: Plan,
+    options: EngineOptions,
+    steps: Sequence[LoweredTask],
+    db: StateDB,
+    records: PlanRecords,
 ) -> NoopProof | None:
     if not plan.steps or not options.dep_file.exists():
         return None
@@ -85,8 +91,8 @@ def _proof(
         db=DepState.now(options.dep_file),
         watched=watched,
         targets=tuple(targets),
-        plays=tuple(play_records(plan)),
-        steps=tuple(_step_record(lt.name, lt.step) for lt in steps),
+        plays=records.plays,
+        steps=records.steps,
         result=_unchanged_result(plan, steps),
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,9 +30,26 @@ if TYPE_CHECKING:
 WOULD_RUN = "would run"  # the plan graph's status of a step expected to run at the start
 
 
+@dataclass(frozen=True)
+class PlanRecords:
+    """What a run record says of the plan itself, made once per run: its plays, and each
+    lowered step as a pending StepRecord (the record's start, and a no-op proof, use them)."""
+
+    plays: tuple[PlayRecord, ...]
+    steps: tuple[StepRecord, ...]
+
+    @classmethod
+    def of(cls, plan: Plan, lowered: Sequence[LoweredTask]) -> PlanRecords:
+        """The records of `plan`, lowered as `lowered`."""
+        plays = (
+            PlayRecord(p.id, p.name, p.hosts, p.batches, p.max_fail_percentage) for p in plan.plays
+        )
+        return cls(tuple(plays), tuple(_step_record(lt.name, lt.step) for lt in lowered))
+
+
 def open_record(
     plan: Plan,
-    lowered: Sequence[LoweredTask],
+    records: PlanRecords,
     state_dir: Path,
     run_id: str,
     invocation: Invocation,
@@ -42,8 +60,7 @@ def open_record(
     status = {lt.step.node: WOULD_RUN for lt in expected}
     write_atomic(graph, plan.graph_file(status))
     meta = RunMeta.of(invocation, run_id, str(state_dir.parent), plan=graph.name)
-    steps = [_step_record(lt.name, lt.step) for lt in lowered]
-    writer = RecordWriter(record_path(state_dir, run_id), meta, play_records(plan), steps)
+    writer = RecordWriter(record_path(state_dir, run_id), meta, records.plays, records.steps)
     writer.start()
     return writer
 
@@ -115,8 +132,3 @@ class Tee:
         """To every listener."""
         for listener in self._listeners:
             listener.step_finished(outcome)
-
-
-def play_records(plan: Plan) -> list[PlayRecord]:
-    """The record of each play of `plan`."""
-    return [PlayRecord(p.id, p.name, p.hosts, p.batches, p.max_fail_percentage) for p in plan.plays]

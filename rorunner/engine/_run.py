@@ -20,7 +20,7 @@ from rorunner.engine._limits import play_limits
 from rorunner.engine._lock import ProjectLock
 from rorunner.engine._lower import Lowered, LoweredBarrier, LoweredTask, lower_plan
 from rorunner.engine._prewarm import Prewarm, hosts_to_prewarm
-from rorunner.engine._record import Recorder, Tee, open_record
+from rorunner.engine._record import PlanRecords, Recorder, Tee, open_record
 from rorunner.engine._result import RunResult, summarise
 from rorunner.engine._semantics import RESHIP, PlaySemantics, secret_reships
 from rorunner.engine._state import RunState
@@ -99,8 +99,9 @@ def run_plan(plan: Plan, options: EngineOptions, events: RunEvents | None = None
             # Connecting starts before the record is written, which the handshakes overlap.
             prewarm = Prewarm(specs, options.forks, pool, known=unread, steps=own)
             try:
+                records = PlanRecords.of(plan, steps)
                 writer = open_record(
-                    plan, steps, options.state_dir, run_id, options.invocation, expected
+                    plan, records, options.state_dir, run_id, options.invocation, expected
                 )
             except BaseException:
                 prewarm.stop()
@@ -128,7 +129,9 @@ def run_plan(plan: Plan, options: EngineOptions, events: RunEvents | None = None
         result = RunResult(run_id, outcomes, summarise(hosts, outcomes), interrupted)
         final = writer.end(exit_code=result.exit_code, interrupted=interrupted)
         prune_runs(options.state_dir, max(options.keep_runs, 1))
-        noop = verified_noop(plan, options, steps, db, result) if options.prove_noop else None
+        noop = None
+        if options.prove_noop:
+            noop = verified_noop(plan, options, steps, db, result, records)
         return replace(result, record=str(writer.path), record_doc=final, noop=noop)
 
 
