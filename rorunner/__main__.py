@@ -28,10 +28,9 @@ ARENAS = 1
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Entry point of `rorunner` and `python -m rorunner`."""
     args = list(sys.argv[1:] if argv is None else argv)
-    # Imports, planning and setting a run up make objects that live as long as the process
-    # and next to no cyclic garbage: no collection until a `play` run starts its steps (what
-    # was made is frozen then, and the collector turned back on), ~20 ms of CPU before the
-    # first connect at 25 hosts.
+    # Imports and planning make objects that live as long as the process and next to no
+    # cyclic garbage: no collection until `play` has planned (it freezes what it made and
+    # turns the collector back on), ~20 ms of CPU before the first connect at 25 hosts.
     gc.disable()
     try:
         if args[:1] == ["play"] and _answered(args):

@@ -167,8 +167,7 @@ def _plan(
     # Loading and planning make millions of objects that live as long as this process and
     # next to no cyclic garbage: the cyclic collector is off while they are made (in the
     # `rorunner` command, since the process started), and they are frozen after (never
-    # scanned). It stays off while the run is set up: the run turns it on as its steps
-    # start (EngineOptions.owns_process).
+    # scanned, by a collection during planning or during the run).
     gc.disable()
     try:
         inventory = load_inventories(options["inventories"], vault)
@@ -189,6 +188,7 @@ def _plan(
         )
     finally:
         gc.freeze()
+        gc.enable()
 
 
 def _check_routes(plan: Plan, engine: EngineOptions) -> None:

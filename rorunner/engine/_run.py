@@ -60,11 +60,10 @@ class EngineOptions:
     preview: Callable[[PlanStep, TransportPool], None] | None = field(default=None, compare=False)
     # After the run, under its lock: prove the plan a no-op for the plan cache (RunResult.noop).
     prove_noop: bool = False
-    # The run is what the process is for, and ends it (the CLI's play): as the steps start,
-    # what setting the run up made and keeps (its tasks, the modules imported for SSH and
-    # doit) is frozen out of the cyclic collector's scans, and the collector is on, young
-    # objects collected every YOUNG_COLLECTION new ones, not 700. A library caller's
-    # collector is left alone.
+    # The run is what the process is for, and ends it (the CLI's play): what setting the run
+    # up made and keeps (its tasks, the modules imported for SSH and doit) is frozen out of
+    # the cyclic collector's scans as the steps start, and young objects are collected
+    # every YOUNG_COLLECTION new ones, not 700. A library caller's collector is left alone.
     owns_process: bool = False
 
     @property
@@ -211,7 +210,6 @@ def _collect_less() -> None:
     for about 1 MiB more at the peak (more cyclic garbage waits between collections)."""
     gc.freeze()
     gc.set_threshold(YOUNG_COLLECTION, *gc.get_threshold()[1:])
-    gc.enable()  # the CLI keeps it off from the start until now
 
 
 def _doit_task(lowered: LoweredTask, state: RunState, run: _Run) -> dict[str, Any]:
