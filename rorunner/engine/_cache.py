@@ -53,9 +53,8 @@ def verified_noop(
 ) -> NoopProof | None:
     """After a run of `plan` (`ran`), whose lowered `steps`, closed `db` and plan `records`
     these are, the caller still holding the project lock: the proof that no step would run
-    now, or None (the
-    run did not end with every step done, one would run, `always` steps, or the DB file may
-    not hold what `db` does)."""
+    now, or None (the run did not end with every step done, one would run, `always` steps,
+    or the DB file may not hold what `db` does)."""
     if ran.interrupted or ran.exit_code != 0 or not db.committed():
         return None
     if any(outcome.status not in _DONE for outcome in ran.outcomes):
