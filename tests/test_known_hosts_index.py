@@ -1,4 +1,4 @@
-"""known_hosts is parsed once per process into an index by host name; OpenSSH is the oracle.
+"""known_hosts is read once per process and searched by host name; OpenSSH is the oracle.
 
 `ssh-keygen -F NAME -f FILE` lists the lines OpenSSH itself matches for a name (hashed
 entries, wildcards, negations, `[addr]:port`, @revoked and @cert-authority markers); the
@@ -59,6 +59,9 @@ def _mixed_file(tmp_path: Path) -> Path:
                     f"web{i}?.example.org,!web{i}7.example.org {key}",
                     f"@revoked 2001:db8::{i:x} {key}",
                     f"@cert-authority *.example.org {key}",
+                    f"\t2001:db8::{i:x}\t{key.replace(' ', chr(9))}",  # tabs, a leading one
+                    f"  web{i}.example.org {key}",  # leading blanks
+                    f"*{i}1.example.org,2001:db8::{i:x}? {key}",  # by their end, by their start
                 ]
             )
         )
@@ -84,6 +87,7 @@ def test_index_finds_what_openssh_finds(tmp_path: Path) -> None:
     names = [f"2001:db8::{i:x}" for i in range(0, 130, 3)]
     names += [f"[2001:db8::{i:x}]:2222" for i in range(0, 130, 5)]
     names += [f"web{i}{d}.example.org" for i in range(0, 120, 7) for d in (1, 7)]
+    names += [f"web{i}.example.org" for i in range(0, 120, 4)]
     names += [f"db{i}.example.org" for i in range(0, 45, 4)]
     names += ["2001:db8::5", "[2001:db8::6]:2222", "[2001:db8::5]:22", "nowhere"]
     seen: set[tuple[int, bool]] = set()

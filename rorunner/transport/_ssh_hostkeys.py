@@ -23,6 +23,13 @@ from rorunner.errors import HostKeyError
 from rorunner.model import HostKeyPolicy
 from rorunner.transport import PREFERRED_CIPHERS
 from rorunner.transport._ssh_kh_cache import Earlier, LookupCache, Recorded, lookup_cache
+from rorunner.transport._ssh_kh_lines import (
+    AnchoredPatterns,
+    TextLines,
+    first_fields,
+    lines_of,
+    merge_fields,
+)
 
 # known_hosts says "ssh-rsa" for RSA keys that are negotiated as rsa-sha2-*.
 _NEGOTIATED_TYPES = {"ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256")}
@@ -162,17 +169,29 @@ def _entry(number: int, raw: str) -> tuple[list[str], _Entry] | None:
     return fields[0].split(","), _Entry(number, fields[1], fields[2], marker == "@revoked")
 
 
-class KnownHostsIndex:
-    """One known_hosts file content, indexed by host name when a lookup first needs it.
+def _negated(names: str) -> bool:
+    """Whether a line's comma-separated names negate a pattern."""
+    return names.startswith("!") or ",!" in names
 
-    Plain names are dict keys, so a lookup does not depend on the file's length; hashed
-    (`|1|`) names can only be tested by hashing the name with each entry's salt, wildcard
-    patterns by matching them, and lines with a negation (`!pattern`) as a whole: those are
-    scanned, once per distinct name (lookups are remembered), without re-reading anything.
-    Names other threads are waiting to look up are answered by the same scan. With the
-    user's lookup cache (`_ssh_kh_cache`), a name recorded for this very content is answered
-    from its line numbers alone, each line re-checked against the name: a run whose hosts
-    are all recorded neither builds the index nor scans it; what a scan finds is recorded.
+
+def _plain(pattern: str) -> bool:
+    """A name matched as itself: not hashed, no wildcard."""
+    return not pattern.startswith("|1|") and "*" not in pattern and "?" not in pattern
+
+
+class KnownHostsIndex:
+    """One known_hosts file content, searched for a host's lines when a lookup needs them.
+
+    A plain name's lines and a key's lines are found by searching the text for the name or
+    the key's base64 (`TextLines`), so only the lines holding them are parsed and a lookup
+    hardly depends on the file's length. The lines with a wildcard, a negation (`!`) or a
+    marker (`@revoked`) are found the same way, once, by their characters, and their
+    patterns kept for matching. Hashed (`|1|`) names can only be tested by hashing the name
+    with each entry's salt: those are scanned, once per distinct name (lookups are
+    remembered); names other threads are waiting to look up are answered by the same scan.
+    With the user's lookup cache (`_ssh_kh_cache`), a name recorded for this very content is
+    answered from its line numbers alone, each line re-checked against the name: a run whose
+    hosts are all recorded searches nothing; what a scan finds is recorded.
     @cert-authority lines are skipped (no certificate checking; such a host is not known).
     """
 
@@ -185,7 +204,7 @@ class KnownHostsIndex:
         data: bytes = b"",
     ) -> None:
         self.path = path
-        self._text = text
+        self._rows = TextLines(text)
         self._digest = digest  # sha256 of the file's bytes (`data`): the cache's key
         self._cache = cache if digest else None
         self._data = data
@@ -193,15 +212,15 @@ class KnownHostsIndex:
         self._recorded: Recorded | None = None  # loaded on the first lookup
         self._earlier: Earlier | None = None  # when nothing is, for a content it grew from
         self._remembered = False  # the cache noted this content as the path's
-        self._rows: list[str] | None = None  # the text's lines, once a line is read by number
-        self._built = False
+        self._searched = False
         # line numbers only: a line's key and marker are read again when a name matches it
-        self._exact: dict[str, list[int]] = {}
-        self._hashed_names: list[tuple[str, int]] = []  # `|1|` names and their lines
+        self._hashed_names: list[tuple[str, int]] | None = None  # `|1|` names, their lines
         self._hashed: list[tuple[Any, Any, bytes, int]] | None = None  # their HMAC states
-        self._positive: list[tuple[_Matcher, int]] = []  # wildcards, a "!" line's others
-        self._negative: dict[int, list[_Matcher]] = {}  # a "!" line's negated patterns
-        self._by_blob: dict[str, list[int]] = {}  # a key's base64 as written: its lines
+        self._names: dict[str, int | list[int]] | None = None  # plain names: their lines
+        self._patterned = False  # the lines below were found
+        self._positive = AnchoredPatterns[tuple[str, int]]()  # wildcards, a "!" line's others
+        self._negative: dict[int, list[str]] = {}  # a "!" line's negated patterns
+        self._matchers: dict[str, _Matcher] = {}  # the patterns tested so far
         self._revoked: list[int] = []  # @revoked lines: their keys are compared decoded
         self._lines_of: dict[str, tuple[int, ...]] = {}  # every name answered: its lines
         self._found: dict[str, tuple[KnownKey, ...]] = {}
@@ -212,38 +231,60 @@ class KnownHostsIndex:
 
     @property
     def built(self) -> bool:
-        """Whether a lookup had to build the index (some name was not in the cache)."""
-        return self._built
+        """Whether a lookup had to search the text (some name was not in the cache)."""
+        return self._searched
 
-    def _build(self) -> None:
-        if not self._built:
-            self._built = True
-            rows = self._text.splitlines()
-            self._rows = self._rows or rows  # for the lines read again by number
-            for number, raw in enumerate(rows, 1):
-                self._add_line(number, raw)
+    def _patterns(self) -> None:
+        """Find the lines with a wildcard, a negation or a marker, once."""
+        self._searched = True
+        if not self._patterned:
+            self._patterned = True
+            found = {n for mark in "*?!@" for n in self._rows.holding(mark)}
+            for number in sorted(found):
+                self._add_patterned(number, self._rows.row(number))
 
-    def _add_line(self, number: int, raw: str) -> None:
+    def _add_patterned(self, number: int, raw: str) -> None:
+        """Keep a line's wildcard patterns, a negated line's patterns, a @revoked line."""
         fields = raw.split(None, 3)
-        if not fields or fields[0][0] in "#@":
-            if fields and fields[0][0] == "@":
-                self._add_marked(number, raw)
+        if not fields or fields[0][0] == "#":
             return
+        if fields[0][0] == "@":
+            self._add_marked(number, raw)
+            return
+        names = fields[0]
         if len(fields) < 3:
             return
-        self._by_blob.setdefault(fields[2], []).append(number)
-        names = fields[0]
-        if names.startswith("!") or ",!" in names:  # a pattern is negated
+        if _negated(names):
             self._add_negated(number, names.split(","))
             return
         for pattern in names.split(","):
-            if pattern.startswith("|1|"):  # keyed when a scan first needs it
-                self._hashed_names.append((pattern, number))
-                self._hashed = None  # (a line appended after a scan)
-            elif "*" in pattern or "?" in pattern:
-                self._positive.append((_matcher(pattern), number))
-            else:
-                self._exact.setdefault(pattern, []).append(number)
+            if not pattern.startswith("|1|") and ("*" in pattern or "?" in pattern):
+                self._positive.add(pattern, (pattern, number))
+
+    def _lines_naming(self, name: str) -> list[int]:
+        """The lines that have `name` itself among their names (not as a pattern): a dict
+        lookup, the names of every line's first field listed once."""
+        self._searched = True
+        if self._names is None:
+            self._names = first_fields(self._rows.rows())
+        found = []
+        for number in lines_of(self._names, name):
+            fields = self._rows.row(number).split(None, 3)
+            if len(fields) < 3 or fields[0][0] in "#@" or _negated(fields[0]):
+                continue  # (a negated line's names are matched with its negations)
+            if any(p == name and _plain(p) for p in fields[0].split(",")):
+                found.append(number)
+        return found
+
+    def _lines_with_blob(self, blob: str) -> list[int]:
+        """The lines, not marked, whose key is written as `blob`."""
+        self._searched = True
+        found = []
+        for number in self._rows.holding(blob):
+            fields = self._rows.row(number).split(None, 3)
+            if len(fields) >= 3 and fields[0][0] not in "#@" and fields[2] == blob:
+                found.append(number)
+        return found
 
     def _add_marked(self, number: int, raw: str) -> None:
         parsed = _entry(number, raw)  # @revoked, or a line skipped (@cert-authority)
@@ -253,10 +294,13 @@ class KnownHostsIndex:
 
     def _add_negated(self, number: int, patterns: Sequence[str]) -> None:
         """A line matched as a whole: no negated pattern may match, one other must."""
-        negative = [_matcher(p[1:]) for p in patterns if p.startswith("!")]
+        negative = [p[1:] for p in patterns if p.startswith("!")]
         if negative:
             self._negative[number] = negative
-        self._positive += ((_matcher(p), number) for p in patterns if not p.startswith("!"))
+        for pattern in patterns:
+            if not pattern.startswith("!"):
+                filed = None if pattern.startswith("|1|") else pattern  # hashed: test always
+                self._positive.add(filed, (pattern, number))
 
     def first_look(self, name: str) -> tuple[tuple[KnownKey, ...], bool]:
         """The keys of the lines naming `name` that are found without hashing it, and
@@ -270,13 +314,8 @@ class KnownHostsIndex:
             if entries is not None:
                 self._answered(name, entries)
                 return self._found[name], True
-            self._build()
-            encoded = name.encode()
-            lines = set(self._exact.get(name, ()))
-            lines.update(n for matches, n in self._positive if matches(name, encoded))
-            lines.difference_update(
-                [n for n in lines if any(m(name, encoded) for m in self._negative.get(n, ()))]
-            )
+            self._patterns()
+            lines = self._with_patterns(name, name.encode(), set(self._lines_naming(name)))
             entries = [e for n in sorted(lines) if (e := self._entry_at(n))]
             return tuple(self._keys_of(entries)), False
 
@@ -284,20 +323,19 @@ class KnownHostsIndex:
         """An @revoked line naming `name` with `key` (every such line is read: their keys
         are compared decoded, however their base64 is written)."""
         with self._lock:
-            self._build()
+            self._patterns()
             return self._naming(name, key, self._revoked)
 
     def naming_with(self, name: str, key: paramiko.PKey) -> KnownKey | None:
         """A line, not @revoked, that names `name` with `key` as its base64 is written
         canonically; only the lines carrying that base64 have their names tested."""
         with self._lock:
-            self._build()
-            return self._naming(name, key, self._by_blob.get(key.get_base64(), ()))
+            return self._naming(name, key, self._lines_with_blob(key.get_base64()))
 
     def _naming(self, name: str, key: paramiko.PKey, lines: Sequence[int]) -> KnownKey | None:
         encoded, blob = name.encode(), key.asbytes()
         for number in lines:
-            parsed = _entry(number, self._row(number))
+            parsed = _entry(number, self._rows.row(number))
             if parsed is None or not _Patterns.parse(parsed[0]).matches(name, encoded):
                 continue
             for known in self._keys_of([parsed[1]]):
@@ -329,7 +367,7 @@ class KnownHostsIndex:
             else:
                 self._answered(one, entries)
         if scan:
-            self._build()
+            self._patterns()
             lines = self._matching(scan)
             self._record(lines)
             for one in scan:
@@ -340,11 +378,6 @@ class KnownHostsIndex:
     def _answered(self, name: str, entries: list[_Entry]) -> None:
         self._lines_of[name] = tuple(e.line for e in entries)
         self._found[name] = tuple(self._keys_of(entries))
-
-    def _row(self, number: int) -> str:
-        if self._rows is None:
-            self._rows = self._text.splitlines()
-        return self._rows[number - 1] if 0 < number <= len(self._rows) else ""
 
     def _recorded_entries(self, name: str) -> list[_Entry] | None:
         """The entries the cache recorded for `name`, each checked to name it; None when
@@ -365,7 +398,7 @@ class KnownHostsIndex:
         entries = []
         encoded = name.encode()
         for number in lines:
-            parsed = _entry(number, self._row(number))
+            parsed = _entry(number, self._rows.row(number))
             if parsed is None or not _Patterns.parse(parsed[0]).matches(name, encoded):
                 return None
             entries.append(parsed[1])
@@ -380,12 +413,10 @@ class KnownHostsIndex:
 
     def _later_lines(self, after: int, name: str) -> tuple[int, ...]:
         """The lines after line `after` that name `name` (each parsed and matched)."""
-        self._row(1)
-        assert self._rows is not None
         encoded = name.encode()
         found = []
-        for number in range(after + 1, len(self._rows) + 1):
-            parsed = _entry(number, self._rows[number - 1])
+        for number in range(after + 1, self._rows.count() + 1):
+            parsed = _entry(number, self._rows.row(number))
             if parsed is not None and _Patterns.parse(parsed[0]).matches(name, encoded):
                 found.append(number)
         return tuple(found)
@@ -400,7 +431,7 @@ class KnownHostsIndex:
 
     def _matching(self, names: list[str]) -> dict[str, tuple[int, ...]]:
         """The lines naming each of `names`, in file order: one pass over the hashed lines."""
-        wanted = [(name, name.encode(), set(self._exact.get(name, ()))) for name in names]
+        wanted = [(name, name.encode(), set(self._lines_naming(name))) for name in names]
         for inner, outer, digest, number in self._hashed_states():  # _hmac_matches, inlined: the
             for _, encoded, found in wanted:  # loop that dominates a scan
                 state = inner.copy()
@@ -409,23 +440,55 @@ class KnownHostsIndex:
                 final.update(state.digest())
                 if final.digest() == digest:
                     found.add(number)
-        for name, encoded, found in wanted:
-            found.update(n for matches, n in self._positive if matches(name, encoded))
-            found.difference_update(
-                [n for n in found if any(m(name, encoded) for m in self._negative.get(n, ()))]
-            )
-        return {name: tuple(sorted(found)) for name, _, found in wanted}
+        return {
+            name: tuple(sorted(self._with_patterns(name, encoded, found)))
+            for name, encoded, found in wanted
+        }
+
+    def _with_patterns(self, name: str, encoded: bytes, lines: set[int]) -> set[int]:
+        """`lines` and the lines whose patterns match `name`, less those that a negation of
+        theirs excludes; only the patterns filed where `name` could match are tested."""
+        lines.update(n for p, n in self._positive.candidates(name) if self._test(p, name, encoded))
+        negated = self._negative
+        return {
+            n for n in lines if not any(self._test(p, name, encoded) for p in negated.get(n, ()))
+        }
+
+    def _test(self, pattern: str, name: str, encoded: bytes) -> bool:
+        matcher = self._matchers.get(pattern)
+        if matcher is None:  # made when first tested: most patterns never are
+            matcher = self._matchers[pattern] = _matcher(pattern)
+        return matcher(name, encoded)
 
     def _hashed_states(self) -> list[tuple[Any, Any, bytes, int]]:
         """The hashed names' HMAC states, made at the first scan (a run whose hosts are all
         known by their keys makes none); a malformed name matches nothing."""
         if self._hashed is None:
+            names = self._hashed_lines()
             self._hashed = []
-            for pattern, number in self._hashed_names:
+            for pattern, number in names:
                 states = _hmac_states(pattern)
                 if states is not None:
                     self._hashed.append((*states, number))
         return self._hashed
+
+    def _hashed_lines(self) -> list[tuple[str, int]]:
+        """The `|1|` names of the lines not negated (those are matched whole), found once."""
+        if self._hashed_names is None:
+            self._hashed_names = []
+            for number in self._rows.holding("|1|"):
+                self._add_hashed(number, self._rows.row(number))
+        return self._hashed_names
+
+    def _add_hashed(self, number: int, raw: str) -> None:
+        assert self._hashed_names is not None
+        fields = raw.split(None, 3)
+        if len(fields) < 3 or fields[0][0] in "#@" or _negated(fields[0]):
+            return
+        found = [(p, number) for p in fields[0].split(",") if p.startswith("|1|")]
+        if found:
+            self._hashed_names += found
+            self._hashed = None  # (a line appended after a scan)
 
     def _keys_of(self, entries: list[_Entry]) -> Iterator[KnownKey]:
         for entry in entries:
@@ -441,12 +504,14 @@ class KnownHostsIndex:
         updated, and recorded in the cache for the new content (the old content's go)."""
         raw = f"{name} {key.get_name()} {key.get_base64()}"
         with self._lock:
-            self._text += raw + "\n"
+            number = self._rows.append(raw)
             self._size += len(raw.encode()) + 1
-            self._rows = None
-            number = len(self._text.splitlines())
-            if self._built:
-                self._add_line(number, raw)
+            if self._patterned:
+                self._add_patterned(number, raw)
+            if self._hashed_names is not None:
+                self._add_hashed(number, raw)
+            if self._names is not None:
+                merge_fields(self._names, first_fields([raw], number))
             names = _Patterns.parse(name.split(","))
             for known, lines in self._lines_of.items():
                 if names.matches(known, known.encode()):
@@ -462,7 +527,7 @@ class KnownHostsIndex:
             self._record(dict(self._lines_of))
 
     def _entry_at(self, number: int) -> _Entry | None:
-        parsed = _entry(number, self._row(number))
+        parsed = _entry(number, self._rows.row(number))
         return None if parsed is None else parsed[1]
 
 
@@ -500,7 +565,7 @@ def _read(path: str) -> bytes | None:
 
 
 def known_hosts_index(path: str) -> KnownHostsIndex:
-    """The index of `path`, parsed once per process while the file stays unchanged."""
+    """The index of `path`, read once per process while the file stays unchanged."""
     with _cache_lock:
         stamp = _stamp(path)
         cached = _cache.get(path)
