@@ -205,7 +205,7 @@ class SshConnection:
             if channel is not None:
                 # A reply that never comes must not hang the run (a bound per reply, not total).
                 channel.settimeout(max(_SFTP_REPLY_LIMIT, 6 * self.spec.connect_timeout))
-            self._home = sftp.normalize(".")
+            self._home = sftp_ops.start_session(sftp)
             self._sftp = sftp
         return self._sftp, self._home
 
@@ -229,7 +229,7 @@ class SshConnection:
             got = escalate(channel, become, name, self.become_limit())
             channel.settimeout(max(_SFTP_REPLY_LIMIT, 6 * self.spec.connect_timeout))
             sftp = paramiko.SFTPClient(channel)
-            home = sftp.normalize(".")
+            home = sftp_ops.start_session(sftp)
         except BaseException:
             channel.close()
             raise

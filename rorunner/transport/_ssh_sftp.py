@@ -40,6 +40,12 @@ _MAX_WRITE_REQUEST = 32768
 # data length.
 _CHANNEL_RESERVE = 64
 _WRITE_HEADER = 4 + 1 + 4 + (4 + 256) + 8 + 4
+# The largest write request sent to a server that says it takes more (limits@openssh.com):
+# OpenSSH's own limit, about 255 KiB, makes a 1 MiB file 5 write requests and replies, not 33.
+_LARGE_WRITE_REQUEST = 256 * 1024
+# Each session's write request size, when its server said what it takes.
+_write_sizes: weakref.WeakKeyDictionary[paramiko.SFTPClient, int] = weakref.WeakKeyDictionary()
+_write_sizes_lock = threading.Lock()
 
 
 def remote_path(home: str, path: str) -> str:
@@ -149,13 +155,29 @@ def _cause(
     return OSError(refused.errno or errno.EIO, f"{reason} ({what})", target)
 
 
+def start_session(sftp: paramiko.SFTPClient) -> str:
+    """Learn what write requests a new session's server takes, with its working directory
+    (the login home, returned) in the same round trip."""
+    limits, home = wire.session_start(sftp)
+    if limits is not None and limits.write > 0:
+        room = limits.packet - _WRITE_HEADER if limits.packet > _WRITE_HEADER else limits.write
+        with _write_sizes_lock:
+            _write_sizes[sftp] = min(limits.write, room, _LARGE_WRITE_REQUEST)
+    return home
+
+
 def _write_request_size(sftp: paramiko.SFTPClient) -> int:
-    """Bytes per write request such that each request fits one SSH packet.
+    """Bytes per write request: as many as the server said it takes; else such that each
+    request fits one SSH packet.
 
     paramiko's default (32 KiB of data) plus the request header is just over
     OpenSSH's 32 KiB channel packet, so every request would travel as two
     packets (twice the per-packet CPU for encryption and MAC).
     """
+    with _write_sizes_lock:
+        said = _write_sizes.get(sftp)
+    if said is not None:
+        return said
     channel = sftp.get_channel()
     if channel is None:
         return _MAX_WRITE_REQUEST

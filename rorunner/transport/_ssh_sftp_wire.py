@@ -44,6 +44,16 @@ from paramiko.sftp import (
 )
 
 _ST_RDONLY = 1  # statvfs f_flag
+LIMITS = "limits@openssh.com"  # OpenSSH's sizes of requests, in PROTOCOL's words
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a server says of itself in reply to limits@openssh.com (0: no limit given)."""
+
+    packet: int  # the longest SFTP message it takes
+    read: int  # the most data one read returns
+    write: int  # the most data one write may carry
 
 
 @dataclass(frozen=True)
@@ -156,6 +166,13 @@ class Batch:
                 return refused
         return OSError(errno.EPROTO, f"unexpected SFTP reply type {kind} to a read")
 
+    def limits(self, number: int) -> Limits | None:
+        """What a limits@openssh.com reply says (None: the server does not say)."""
+        kind, msg = self._reply(number)
+        if kind != CMD_EXTENDED_REPLY:
+            return None  # a status: not supported (or refused) here
+        return Limits(msg.get_int64(), msg.get_int64(), msg.get_int64())  # short: zeros
+
     def _reply(self, number: int) -> tuple[int, Message]:
         reply = self._replies[number]
         assert reply is not None, "read_all() first"
@@ -179,6 +196,16 @@ class MadeDir:
     error: OSError | None
     attrs: paramiko.SFTPAttributes | OSError
     parent: paramiko.SFTPAttributes | OSError
+
+
+def session_start(sftp: paramiko.SFTPClient) -> tuple[Limits | None, str]:
+    """A new session's limits (None: the server does not say) and working directory, asked
+    together: one round trip."""
+    batch = Batch(sftp)
+    asked = batch.send(CMD_EXTENDED, LIMITS)
+    home = sftp.normalize(".")  # its reply comes after the limits', which batch takes
+    batch.read_all()
+    return batch.limits(asked), home
 
 
 def make_dir(sftp: paramiko.SFTPClient, path: str, mode: int) -> MadeDir:

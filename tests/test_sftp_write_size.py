@@ -1,0 +1,122 @@
+"""Write requests as big as the server says it takes (limits@openssh.com, asked with the
+session's first request), else 32 KiB: a 1 MiB ship is 5 requests and replies, not 33;
+against the lab's real sshd, and an sftp-server that refuses to say."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import paramiko
+import pytest
+from paramiko.sftp import CMD_EXTENDED, CMD_WRITE
+
+from rorunner.model import ConnectionSpec
+from rorunner.transport import Pool
+from rorunner.transport import _ssh_sftp as sftp_ops
+from rorunner.transport._ssh import SshTransport
+from rorunner.transport._ssh_become import SFTP_SERVERS
+from rorunner.transport._ssh_sftp_wire import LIMITS
+from tests.lab import Lab, LabHost
+
+SpecFor = Callable[..., ConnectionSpec]
+SIZE = (1 << 20) + 12345  # not a multiple of any request size
+
+
+@pytest.fixture
+def host(lab: Lab) -> LabHost:
+    return lab.hosts[0]
+
+
+@pytest.fixture
+def scratch(lab: Lab, host: LabHost) -> Iterator[str]:
+    relative = f".rr-write-size/{uuid.uuid4().hex[:12]}"
+    yield relative
+    host.sh(f"rm -rf ~{lab.user}/{relative}; rmdir ~{lab.user}/.rr-write-size 2>/dev/null; true")
+
+
+@pytest.fixture
+def payload(tmp_path: Path) -> Path:
+    path = tmp_path / "payload.bin"
+    path.write_bytes(os.urandom(SIZE))
+    return path
+
+
+def _sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, tuple[Any, ...]]]:
+    """The SFTP requests pipelined from now on: their kind and arguments."""
+    sent: list[tuple[int, tuple[Any, ...]]] = []
+    send = paramiko.SFTPClient._async_request  # type: ignore[attr-defined]
+
+    def counted(self: paramiko.SFTPClient, fileobj: object, kind: int, *args: Any) -> Any:
+        sent.append((kind, args))
+        return send(self, fileobj, kind, *args)
+
+    monkeypatch.setattr(paramiko.SFTPClient, "_async_request", counted)
+    return sent
+
+
+def _writes(sent: list[tuple[int, tuple[Any, ...]]]) -> list[int]:
+    """The data sizes of the write requests among `sent`."""
+    return [len(args[2]) for kind, args in sent if kind == CMD_WRITE]
+
+
+def _remote_md5(host: LabHost, lab: Lab, path: str) -> str:
+    return host.sh(f"md5sum ~{lab.user}/{path}", timeout=60, check=True).stdout.split()[0]
+
+
+def test_a_server_that_says_its_limits_gets_big_writes(
+    lab: Lab,
+    host: LabHost,
+    pool: Pool,
+    lab_spec: SpecFor,
+    scratch: str,
+    payload: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sent = _sent(monkeypatch)
+    transport = pool.get(lab_spec(host))
+    transport.prepare_dir(scratch)  # the session opens: the limits are its first request
+    assert sent[0] == (CMD_EXTENDED, (LIMITS,))
+    transport.put(str(payload), f"{scratch}/big.bin")
+    writes = _writes(sent)
+    assert len(writes) == 5 and sum(writes) == SIZE  # OpenSSH takes 255 KiB a write
+    assert max(writes) == 261120
+    assert (
+        _remote_md5(host, lab, f"{scratch}/big.bin")
+        == hashlib.md5(payload.read_bytes()).hexdigest()
+    )
+
+
+def test_a_server_that_does_not_say_gets_writes_that_fit_one_packet(
+    lab: Lab,
+    host: LabHost,
+    pool: Pool,
+    lab_spec: SpecFor,
+    scratch: str,
+    payload: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    transport = pool.get(lab_spec(host))
+    assert isinstance(transport, SshTransport)
+    home = transport.prepare_dir(scratch)
+    channel = transport.connection.open_channel(host.name)
+    servers = " ".join(SFTP_SERVERS)  # an sftp-server that refuses limits@openssh.com
+    channel.exec_command(f'for p in {servers}; do [ -x "$p" ] && exec "$p" -P limits; done')
+    sftp = paramiko.SFTPClient(channel)
+    try:
+        sent = _sent(monkeypatch)
+        assert sftp_ops.start_session(sftp) == home.rsplit("/", 2)[0]
+        sftp_ops.put_file(sftp, str(payload), f"{home}/small.bin", 0o600)
+    finally:
+        sftp.close()
+    writes = _writes(sent)
+    assert sent[0] == (CMD_EXTENDED, (LIMITS,))
+    assert max(writes) <= 32768 and len(writes) >= SIZE // 32768 and sum(writes) == SIZE
+    assert (
+        _remote_md5(host, lab, f"{scratch}/small.bin")
+        == hashlib.md5(payload.read_bytes()).hexdigest()
+    )
