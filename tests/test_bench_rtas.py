@@ -23,7 +23,15 @@ def test_rtas_bench_runs_on_one_host() -> None:
     argv = [sys.executable, str(REPO / "bench" / "rtas.py"), "--sizes", "1", "--repeat", "1"]
     done = subprocess.run(
         # a lab of its own name: another checkout may be running the bench at the same time
-        [*argv, "--known-hosts-lines", "300", "--lab-name", f"bench{os.getpid()}"],
+        [
+            *argv,
+            "--known-hosts-lines",
+            "300",
+            "--kh-pairs",
+            "2",
+            "--lab-name",
+            f"bench{os.getpid()}",
+        ],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -42,4 +50,5 @@ def test_rtas_bench_runs_on_one_host() -> None:
     assert "300-line known_hosts" in done.stdout
     assert "'warm' a 2nd run with the cache the 1st left" in done.stdout
     assert "each run in a fresh remote dir as 'cold'" in done.stdout
+    assert "median of 2 alternated rounds of 'cold' and the big kh runs" in done.stdout
     assert "machine CPU s: what the whole machine spent while it ran" in done.stdout
