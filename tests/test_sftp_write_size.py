@@ -8,6 +8,7 @@ import hashlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,59 +65,60 @@ def _writes(sent: list[tuple[int, tuple[Any, ...]]]) -> list[int]:
     return [len(args[2]) for kind, args in sent if kind == CMD_WRITE]
 
 
-def _remote_md5(host: LabHost, lab: Lab, path: str) -> str:
-    return host.sh(f"md5sum ~{lab.user}/{path}", timeout=60, check=True).stdout.split()[0]
+@dataclass(frozen=True)
+class Target:
+    """A lab host, a connection to it, a scratch dir there and a local file to ship."""
+
+    lab: Lab
+    host: LabHost
+    transport: SshTransport
+    scratch: str
+    payload: Path
+
+    def arrived(self, name: str) -> bool:
+        """Whether `name` in the scratch dir holds exactly the payload's bytes."""
+        where = f"~{self.lab.user}/{self.scratch}/{name}"
+        remote = self.host.sh(f"md5sum {where}", timeout=60, check=True).stdout.split()[0]
+        return remote == hashlib.md5(self.payload.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def target(
+    lab: Lab, host: LabHost, pool: Pool, lab_spec: SpecFor, scratch: str, payload: Path
+) -> Target:
+    transport = pool.get(lab_spec(host))
+    assert isinstance(transport, SshTransport)
+    return Target(lab, host, transport, scratch, payload)
 
 
 def test_a_server_that_says_its_limits_gets_big_writes(
-    lab: Lab,
-    host: LabHost,
-    pool: Pool,
-    lab_spec: SpecFor,
-    scratch: str,
-    payload: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    target: Target, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sent = _sent(monkeypatch)
-    transport = pool.get(lab_spec(host))
-    transport.prepare_dir(scratch)  # the session opens: the limits are its first request
+    target.transport.prepare_dir(target.scratch)  # the session opens: limits come first
     assert sent[0] == (CMD_EXTENDED, (LIMITS,))
-    transport.put(str(payload), f"{scratch}/big.bin")
+    target.transport.put(str(target.payload), f"{target.scratch}/big.bin")
     writes = _writes(sent)
     assert len(writes) == 5 and sum(writes) == SIZE  # OpenSSH takes 255 KiB a write
     assert max(writes) == 261120
-    assert (
-        _remote_md5(host, lab, f"{scratch}/big.bin")
-        == hashlib.md5(payload.read_bytes()).hexdigest()
-    )
+    assert target.arrived("big.bin")
 
 
 def test_a_server_that_does_not_say_gets_writes_that_fit_one_packet(
-    lab: Lab,
-    host: LabHost,
-    pool: Pool,
-    lab_spec: SpecFor,
-    scratch: str,
-    payload: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    target: Target, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    transport = pool.get(lab_spec(host))
-    assert isinstance(transport, SshTransport)
-    home = transport.prepare_dir(scratch)
-    channel = transport.connection.open_channel(host.name)
+    home = target.transport.prepare_dir(target.scratch)
+    channel = target.transport.connection.open_channel(target.host.name)
     servers = " ".join(SFTP_SERVERS)  # an sftp-server that refuses limits@openssh.com
     channel.exec_command(f'for p in {servers}; do [ -x "$p" ] && exec "$p" -P limits; done')
     sftp = paramiko.SFTPClient(channel)
     try:
         sent = _sent(monkeypatch)
         assert sftp_ops.start_session(sftp) == home.rsplit("/", 2)[0]
-        sftp_ops.put_file(sftp, str(payload), f"{home}/small.bin", 0o600)
+        sftp_ops.put_file(sftp, str(target.payload), f"{home}/small.bin", 0o600)
     finally:
         sftp.close()
     writes = _writes(sent)
     assert sent[0] == (CMD_EXTENDED, (LIMITS,))
     assert max(writes) <= 32768 and len(writes) >= SIZE // 32768 and sum(writes) == SIZE
-    assert (
-        _remote_md5(host, lab, f"{scratch}/small.bin")
-        == hashlib.md5(payload.read_bytes()).hexdigest()
-    )
+    assert target.arrived("small.bin")
