@@ -182,13 +182,14 @@ def _plain(pattern: str) -> bool:
 class KnownHostsIndex:
     """One known_hosts file content, searched for a host's lines when a lookup needs them.
 
-    A plain name's lines and a key's lines are found by searching the text for the name or
-    the key's base64 (`TextLines`), so only the lines holding them are parsed and a lookup
-    hardly depends on the file's length. The lines with a wildcard, a negation (`!`) or a
-    marker (`@revoked`) are found the same way, once, by their characters, and their
-    patterns kept for matching. Hashed (`|1|`) names can only be tested by hashing the name
-    with each entry's salt: those are scanned, once per distinct name (lookups are
-    remembered); names other threads are waiting to look up are answered by the same scan.
+    A plain name's lines come from a dict of every line's first-field names, made once; a
+    key's lines are found by searching the text for its base64 (`TextLines`), and the lines
+    with a wildcard, a negation (`!`) or a marker (`@revoked`) by those characters, once,
+    their patterns filed by their literal ends (`AnchoredPatterns`): only the lines found
+    are parsed and a name is tested only against the patterns that could match it, so a
+    lookup hardly depends on the file's length. Hashed (`|1|`) names can only be tested by
+    hashing the name with each entry's salt: those are scanned, once per distinct name
+    (lookups are remembered); names other threads are waiting for share the same scan.
     With the user's lookup cache (`_ssh_kh_cache`), a name recorded for this very content is
     answered from its line numbers alone, each line re-checked against the name: a run whose
     hosts are all recorded searches nothing; what a scan finds is recorded.
