@@ -174,6 +174,13 @@ def _negated(names: str) -> bool:
     return names.startswith("!") or ",!" in names
 
 
+def _key_fields(raw: str) -> list[str] | None:
+    """A key line's fields (names, key type, key, the rest); None for a comment, a marked
+    line (@revoked, @cert-authority) or a line too short to hold a key."""
+    fields = raw.split(None, 3)
+    return fields if len(fields) >= 3 and fields[0][0] not in "#@" else None
+
+
 def _plain(pattern: str) -> bool:
     """A name matched as itself: not hashed, no wildcard."""
     return not pattern.startswith("|1|") and "*" not in pattern and "?" not in pattern
@@ -205,7 +212,7 @@ class KnownHostsIndex:
         data: bytes = b"",
     ) -> None:
         self.path = path
-        self._rows = TextLines(text)
+        self._text = TextLines(text)
         self._digest = digest  # sha256 of the file's bytes (`data`): the cache's key
         self._cache = cache if digest else None
         self._data = data
@@ -240,9 +247,9 @@ class KnownHostsIndex:
         self._searched = True
         if not self._patterned:
             self._patterned = True
-            found = {n for mark in "*?!@" for n in self._rows.holding(mark)}
+            found = {n for mark in "*?!@" for n in self._text.holding(mark)}
             for number in sorted(found):
-                self._add_patterned(number, self._rows.row(number))
+                self._add_patterned(number, self._text.row(number))
 
     def _add_patterned(self, number: int, raw: str) -> None:
         """Keep a line's wildcard patterns, a negated line's patterns, a @revoked line."""
@@ -267,11 +274,11 @@ class KnownHostsIndex:
         lookup, the names of every line's first field listed once."""
         self._searched = True
         if self._names is None:
-            self._names = first_fields(self._rows.rows())
+            self._names = first_fields(self._text.rows())
         found = []
         for number in lines_of(self._names, name):
-            fields = self._rows.row(number).split(None, 3)
-            if len(fields) < 3 or fields[0][0] in "#@" or _negated(fields[0]):
+            fields = _key_fields(self._text.row(number))
+            if fields is None or _negated(fields[0]):
                 continue  # (a negated line's names are matched with its negations)
             if any(p == name and _plain(p) for p in fields[0].split(",")):
                 found.append(number)
@@ -281,9 +288,9 @@ class KnownHostsIndex:
         """The lines, not marked, whose key is written as `blob`."""
         self._searched = True
         found = []
-        for number in self._rows.holding(blob):
-            fields = self._rows.row(number).split(None, 3)
-            if len(fields) >= 3 and fields[0][0] not in "#@" and fields[2] == blob:
+        for number in self._text.holding(blob):
+            fields = _key_fields(self._text.row(number))
+            if fields is not None and fields[2] == blob:
                 found.append(number)
         return found
 
@@ -336,7 +343,7 @@ class KnownHostsIndex:
     def _naming(self, name: str, key: paramiko.PKey, lines: Sequence[int]) -> KnownKey | None:
         encoded, blob = name.encode(), key.asbytes()
         for number in lines:
-            parsed = _entry(number, self._rows.row(number))
+            parsed = _entry(number, self._text.row(number))
             if parsed is None or not _Patterns.parse(parsed[0]).matches(name, encoded):
                 continue
             for known in self._keys_of([parsed[1]]):
@@ -399,7 +406,7 @@ class KnownHostsIndex:
         entries = []
         encoded = name.encode()
         for number in lines:
-            parsed = _entry(number, self._rows.row(number))
+            parsed = _entry(number, self._text.row(number))
             if parsed is None or not _Patterns.parse(parsed[0]).matches(name, encoded):
                 return None
             entries.append(parsed[1])
@@ -416,8 +423,8 @@ class KnownHostsIndex:
         """The lines after line `after` that name `name` (each parsed and matched)."""
         encoded = name.encode()
         found = []
-        for number in range(after + 1, self._rows.count() + 1):
-            parsed = _entry(number, self._rows.row(number))
+        for number in range(after + 1, self._text.count() + 1):
+            parsed = _entry(number, self._text.row(number))
             if parsed is not None and _Patterns.parse(parsed[0]).matches(name, encoded):
                 found.append(number)
         return tuple(found)
@@ -477,14 +484,14 @@ class KnownHostsIndex:
         """The `|1|` names of the lines not negated (those are matched whole), found once."""
         if self._hashed_names is None:
             self._hashed_names = []
-            for number in self._rows.holding("|1|"):
-                self._add_hashed(number, self._rows.row(number))
+            for number in self._text.holding("|1|"):
+                self._add_hashed(number, self._text.row(number))
         return self._hashed_names
 
     def _add_hashed(self, number: int, raw: str) -> None:
         assert self._hashed_names is not None
-        fields = raw.split(None, 3)
-        if len(fields) < 3 or fields[0][0] in "#@" or _negated(fields[0]):
+        fields = _key_fields(raw)
+        if fields is None or _negated(fields[0]):
             return
         found = [(p, number) for p in fields[0].split(",") if p.startswith("|1|")]
         if found:
@@ -505,7 +512,7 @@ class KnownHostsIndex:
         updated, and recorded in the cache for the new content (the old content's go)."""
         raw = f"{name} {key.get_name()} {key.get_base64()}"
         with self._lock:
-            number = self._rows.append(raw)
+            number = self._text.append(raw)
             self._size += len(raw.encode()) + 1
             if self._patterned:
                 self._add_patterned(number, raw)
@@ -528,7 +535,7 @@ class KnownHostsIndex:
             self._record(dict(self._lines_of))
 
     def _entry_at(self, number: int) -> _Entry | None:
-        parsed = _entry(number, self._rows.row(number))
+        parsed = _entry(number, self._text.row(number))
         return None if parsed is None else parsed[1]
 
 
