@@ -29,23 +29,16 @@ from rorunner.transport._files import (
     copy_local_tree,
     incomplete_copy,
 )
+from rorunner.transport._ssh_sftp_pace import (
+    SMALL_REQUEST,
+    note_limits,
+    note_round_trip,
+    write_pace,
+)
 from rorunner.transport._temps import TMP_INFIX, is_stale_temp, temp_name
 
 # Reads in flight for a fetch: 64 x 32 KiB, paramiko's default window for the SFTP channel.
 _READ_DEPTH = 64
-# paramiko's own request size, which every SFTP server accepts (reads and writes).
-_MAX_WRITE_REQUEST = 32768
-# What paramiko keeps free of a channel packet, and the bytes of an SFTP write request
-# around its data: length, type, id, handle (at most 256 bytes, with its length), offset,
-# data length.
-_CHANNEL_RESERVE = 64
-_WRITE_HEADER = 4 + 1 + 4 + (4 + 256) + 8 + 4
-# The largest write request sent to a server that says it takes more (limits@openssh.com):
-# OpenSSH's own limit, about 255 KiB, makes a 1 MiB file 5 write requests and replies, not 33.
-_LARGE_WRITE_REQUEST = 256 * 1024
-# Each session's write request size, when its server said what it takes.
-_write_sizes: weakref.WeakKeyDictionary[paramiko.SFTPClient, int] = weakref.WeakKeyDictionary()
-_write_sizes_lock = threading.Lock()
 
 
 def remote_path(home: str, path: str) -> str:
@@ -80,13 +73,15 @@ def write_atomic(
     at_create = not mode & ~_CREATE_MODES
     seen = at_create and _SEEN.has(sftp, parent, mode)
     try:
+        asked = time.monotonic()
         handle = wire.open_new(sftp, tmp, mode if at_create else 0o600)
+        note_round_trip(sftp, time.monotonic() - asked)
     except OSError as refused:
         raise _cause(sftp, target, "create", refused, size) from None
     try:
-        request = _write_request_size(sftp)
+        pace = write_pace(sftp)
         chmod = None if seen else mode
-        written = wire.write_handle(sftp, handle, chunks, request, chmod, at_create)
+        written = wire.write_handle(sftp, handle, chunks, pace, chmod, at_create)
         refusal = written.refusal
         if refusal is not None:
             what = f"{refusal.what} at offset {refusal.offset}"
@@ -156,33 +151,13 @@ def _cause(
 
 
 def start_session(sftp: paramiko.SFTPClient) -> str:
-    """Learn what write requests a new session's server takes, with its working directory
-    (the login home, returned) in the same round trip."""
+    """Learn what write requests a new session's server takes and the round trip's time,
+    with its working directory (the login home, returned) in that same round trip."""
+    asked = time.monotonic()
     limits, home = wire.session_start(sftp)
-    if limits is not None and limits.write > 0:
-        room = limits.packet - _WRITE_HEADER if limits.packet > _WRITE_HEADER else limits.write
-        with _write_sizes_lock:
-            _write_sizes[sftp] = min(limits.write, room, _LARGE_WRITE_REQUEST)
+    note_round_trip(sftp, time.monotonic() - asked)
+    note_limits(sftp, limits)
     return home
-
-
-def _write_request_size(sftp: paramiko.SFTPClient) -> int:
-    """Bytes per write request: as many as the server said it takes; else such that each
-    request fits one SSH packet.
-
-    paramiko's default (32 KiB of data) plus the request header is just over
-    OpenSSH's 32 KiB channel packet, so every request would travel as two
-    packets (twice the per-packet CPU for encryption and MAC).
-    """
-    with _write_sizes_lock:
-        said = _write_sizes.get(sftp)
-    if said is not None:
-        return said
-    channel = sftp.get_channel()
-    if channel is None:
-        return _MAX_WRITE_REQUEST
-    room = channel.out_max_packet_size - _CHANNEL_RESERVE - _WRITE_HEADER
-    return max(4096, min(_MAX_WRITE_REQUEST, room))
 
 
 def _file_chunks(handle: BinaryIO, size: int) -> Iterator[bytes]:
@@ -197,7 +172,7 @@ def put_file(sftp: paramiko.SFTPClient, local: str, target: str, mode: int | Non
     with open(local, "rb") as handle:
         info = os.fstat(handle.fileno())
         keep = stat.S_IMODE(info.st_mode) if mode is None else mode
-        chunks = _file_chunks(handle, _write_request_size(sftp))
+        chunks = _file_chunks(handle, write_pace(sftp).request)
         write_atomic(sftp, target, chunks, keep, info.st_size)
 
 
@@ -237,7 +212,7 @@ def get_file(sftp: paramiko.SFTPClient, source: str, local: str) -> None:
     not waited for."""
     handle = wire.open_read(sftp, source)
     try:
-        first = wire.first_look(sftp, handle, _MAX_WRITE_REQUEST)
+        first = wire.first_look(sftp, handle, SMALL_REQUEST)
         if isinstance(first.attrs, OSError):
             raise first.attrs
         if stat.S_ISDIR(first.attrs.st_mode or 0):
@@ -265,15 +240,13 @@ def _copy_in(
         if size == 0:  # /proc files say 0 whatever they hold: read to the end
             write_at(0, data)
             if data:
-                wire.read_to_end(sftp, handle, write_at, _MAX_WRITE_REQUEST, len(data))
+                wire.read_to_end(sftp, handle, write_at, SMALL_REQUEST, len(data))
             return
         data = data[:size]  # the size the open file had, though it grew since
         write_at(0, data)
         got = len(data)
         if data and got < size:
-            rest = wire.read_handle(
-                sftp, handle, size, write_at, _MAX_WRITE_REQUEST, _READ_DEPTH, got
-            )
+            rest = wire.read_handle(sftp, handle, size, write_at, SMALL_REQUEST, _READ_DEPTH, got)
             got += rest
         if got != size:
             raise incomplete_copy(got, size, source)

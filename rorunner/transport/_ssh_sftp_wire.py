@@ -70,18 +70,22 @@ class Replies:
 
     def __init__(self, sftp: paramiko.SFTPClient) -> None:
         self._sftp = sftp
-        self._sent: dict[int, tuple[str, int]] = {}  # request number -> (what, offset)
+        # request number -> (what, offset, bytes of data it carries)
+        self._sent: dict[int, tuple[str, int, int]] = {}
+        self.in_flight = 0  # bytes of data in the requests still without a reply
         self.refusal: Refusal | None = None
         self.created: int | None = None  # st_mode of the open file, when a "stat" asked
 
-    def send(self, what: str, offset: int, kind: int, *args: object) -> None:
+    def send(self, what: str, offset: int, kind: int, *args: object, carries: int = 0) -> None:
         """Send one request whose reply is a status (or attributes, for a "stat")."""
         number: int = self._sftp._async_request(self, kind, *args)  # type: ignore[attr-defined]
-        self._sent[number] = (what, offset)
+        self._sent[number] = (what, offset, carries)
+        self.in_flight += carries
 
     def _async_response(self, kind: int, msg: Message, number: int) -> None:
         """paramiko's callback for each reply to a request this collector sent."""
-        what, offset = self._sent.pop(number, ("request", 0))
+        what, offset, carried = self._sent.pop(number, ("request", 0, 0))
+        self.in_flight -= carried
         if self.refusal is not None:
             return
         if what == "stat":  # only informs: a server that cannot answer it gets its chmod
@@ -103,6 +107,12 @@ class Replies:
         """Take in the replies that have already arrived, without waiting for more."""
         channel = self._sftp.sock
         while self._sent and channel.recv_ready():
+            self._sftp._read_response()  # type: ignore[attr-defined]
+
+    def read_until_room(self, window: int, more: int) -> None:
+        """Wait for replies until `more` bytes fit in `window` beside those in flight, or
+        none are in flight (each wait bounded by the channel's timeout)."""
+        while self.in_flight and self.in_flight + more > window:
             self._sftp._read_response()  # type: ignore[attr-defined]
 
     def read_all(self) -> None:
@@ -257,12 +267,13 @@ def write_handle(
     sftp: paramiko.SFTPClient,
     handle: bytes,
     chunks: Iterable[bytes],
-    request: int,
+    pace: tuple[int, int],
     chmod: int | None,
     look: bool,
 ) -> Written:
-    """Pipeline `chunks` as write requests of at most `request` bytes, then (when `look`) an
-    fstat, (unless `chmod` is None) a chmod, and the close.
+    """Pipeline `chunks` as write requests of at most `pace[0]` bytes, at most `pace[1]`
+    bytes of them awaiting replies at once; then (when `look`) an fstat, (unless `chmod` is
+    None) a chmod, and the close.
 
     Stops sending at the first refused request, and returns it once every reply is in (None:
     all were acknowledged). An exception means the session itself broke (the close is then
@@ -270,7 +281,7 @@ def write_handle(
     """
     replies = Replies(sftp)
     try:
-        size = _send_writes(replies, handle, chunks, request)
+        size = _send_writes(replies, handle, chunks, pace)
         if replies.refusal is None and look:
             replies.send("stat", size, CMD_FSTAT, handle)
         if replies.refusal is None and chmod is not None:
@@ -286,13 +297,21 @@ def write_handle(
     return Written(replies.refusal, replies.created)
 
 
-def _send_writes(replies: Replies, handle: bytes, chunks: Iterable[bytes], request: int) -> int:
-    """Send the write requests (reading replies that are in); stop at the first refusal."""
+def _send_writes(
+    replies: Replies, handle: bytes, chunks: Iterable[bytes], pace: tuple[int, int]
+) -> int:
+    """Send the write requests, each once the window has room for it (reading replies that
+    are in); stop at the first refusal."""
+    request, window = pace
     offset = 0
     for chunk in chunks:
         for start in range(0, len(chunk), request):
             piece = chunk[start : start + request]
-            replies.send("write", offset, CMD_WRITE, handle, int64(offset), piece)
+            replies.read_until_room(window, len(piece))
+            if replies.refusal is not None:
+                return offset
+            at = int64(offset)
+            replies.send("write", offset, CMD_WRITE, handle, at, piece, carries=len(piece))
             offset += len(piece)
             replies.read_ready()
             if replies.refusal is not None:
