@@ -16,13 +16,14 @@ it is the warm big-kh run, so no run profits from the user's cache or another va
 Each figure is the median of --repeat rounds; within a round the variants run in turn, the
 order reversed every other round (alternated pairs); every run is in a fresh project and a
 fresh remote directory. At up to 25 hosts the big known_hosts runs and the 'cold' runs they
-are compared to get more rounds (--kh-pairs, 15): their ratio, a few per cent, is otherwise
-lost in this machine's noise (5-round medians of the same code read 1.00x and 1.10x).
+are compared to get more rounds (--kh-pairs, 31): their ratio, a few per cent, is otherwise
+lost in this machine's noise (5-round medians of the same code read 1.00x and 1.10x; the
+ratios of 16 back-to-back pairs ranged from 0.88 to 1.19, CPU time moving with them).
 Wall clock, CPU and peak RSS of whole processes (interpreter start and imports included) for
 both sides; ratios are against the paramiko script of the same invocation.
 
     python bench/rtas.py [--sizes 1,10,25,50,100,200] [--repeat 5] [--known-hosts-lines 10000]
-                         [--kh-pairs 15]
+                         [--kh-pairs 31]
     python bench/rtas.py --sizes 25 --repeat 1                               (quick)
 
 The unchanged re-runs' SSH logins are counted in the lab's sshd logs and printed (none
@@ -395,11 +396,11 @@ def time_table(results: dict[int, dict[str, list[Sample]]]) -> list[str]:
 
 def resource_table(results: dict[int, dict[str, list[Sample]]]) -> list[str]:
     """CPU seconds and peak RSS per size (medians), memory ratio against the script."""
-    variants = ["paramiko", "paramiko_gcm", "cold", "rerun", "cold_kh", "warm_kh"]
+    variants = ["paramiko", "paramiko_gcm", "cold", "rerun", "kh_base", "cold_kh", "warm_kh"]
     head = (
         f"{'hosts':>5}  CPU s: {' / '.join(variants)}"
         f"{'':>4}machine CPU s: paramiko / cold"
-        f"{'':>4}peak MiB: paramiko / cold / re-run   cold/paramiko"
+        f"{'':>4}peak MiB: paramiko / cold / re-run   cold/paramiko   big kh/cold CPU"
     )
     lines = [head, "-" * len(head)]
     for size, runs in results.items():
@@ -409,7 +410,8 @@ def resource_table(results: dict[int, dict[str, list[Sample]]]) -> list[str]:
             f"{_median(runs, v, 'rss') / 2**20:.0f}" for v in ("paramiko", "cold", "rerun")
         )
         rss = _ratio(runs, "cold", "paramiko", "rss")
-        lines.append(f"{size:>5}  {cpu}    {busy}    {mib}   {rss:.2f}x")
+        kh = f"{_ratio(runs, 'cold_kh', 'kh_base', 'cpu'):.3f}x" if "cold_kh" in runs else "-"
+        lines.append(f"{size:>5}  {cpu}    {busy}    {mib}   {rss:.2f}x   {kh:>15}")
     return lines
 
 
@@ -431,7 +433,7 @@ def main() -> None:
     parser.add_argument(
         "--kh-pairs",
         type=int,
-        default=15,
+        default=31,
         help="rounds of the big known_hosts runs and their 'cold' runs, at the sizes up to 25",
     )
     parser.add_argument("--lab-name", default="bench", help="a lab of this name is (re)started")
