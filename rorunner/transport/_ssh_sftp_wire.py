@@ -72,7 +72,6 @@ class Replies:
         self._sftp = sftp
         # request number -> (what, offset, bytes of data it carries)
         self._sent: dict[int, tuple[str, int, int]] = {}
-        self.in_flight = 0  # bytes of data in the requests still without a reply
         self.refusal: Refusal | None = None
         self.created: int | None = None  # st_mode of the open file, when a "stat" asked
 
@@ -80,12 +79,15 @@ class Replies:
         """Send one request whose reply is a status (or attributes, for a "stat")."""
         number: int = self._sftp._async_request(self, kind, *args)  # type: ignore[attr-defined]
         self._sent[number] = (what, offset, carries)
-        self.in_flight += carries
+
+    @property
+    def in_flight(self) -> int:
+        """Bytes of data in the requests still without a reply."""
+        return sum(carries for _, _, carries in self._sent.values())
 
     def _async_response(self, kind: int, msg: Message, number: int) -> None:
         """paramiko's callback for each reply to a request this collector sent."""
-        what, offset, carried = self._sent.pop(number, ("request", 0, 0))
-        self.in_flight -= carried
+        what, offset, _ = self._sent.pop(number, ("request", 0, 0))
         if self.refusal is not None:
             return
         if what == "stat":  # only informs: a server that cannot answer it gets its chmod
@@ -300,22 +302,20 @@ def write_handle(
 def _send_writes(
     replies: Replies, handle: bytes, chunks: Iterable[bytes], pace: tuple[int, int]
 ) -> int:
-    """Send the write requests, each once the window has room for it (reading replies that
-    are in); stop at the first refusal."""
+    """Send the write requests, each once the replies already in are read and the window
+    has room for it; stop at the first refusal."""
     request, window = pace
     offset = 0
     for chunk in chunks:
         for start in range(0, len(chunk), request):
             piece = chunk[start : start + request]
+            replies.read_ready()
             replies.read_until_room(window, len(piece))
             if replies.refusal is not None:
                 return offset
             at = int64(offset)
             replies.send("write", offset, CMD_WRITE, handle, at, piece, carries=len(piece))
             offset += len(piece)
-            replies.read_ready()
-            if replies.refusal is not None:
-                return offset
     return offset
 
 
